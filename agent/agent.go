@@ -1,0 +1,216 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/privtrail/privtrail/batch"
+	"github.com/privtrail/privtrail/deadletter"
+	"github.com/privtrail/privtrail/enrich/privilege"
+	fileinput "github.com/privtrail/privtrail/inputs/file"
+	"github.com/privtrail/privtrail/monitor"
+	fileoutput "github.com/privtrail/privtrail/outputs/file"
+	"github.com/privtrail/privtrail/store"
+)
+
+// Agent is one privtrail process: it owns the store, the dead-letter file,
+// the enrichment stages and the runner built from the config.
+type Agent struct {
+	cfg   *Config
+	log   *slog.Logger
+	stats Stats
+	extra []namedOutput
+	// Stdout is where the stdout output writes; os.Stdout unless replaced.
+	Stdout io.Writer
+	// Drain bounds how long outputs may flush after a stop signal.
+	Drain time.Duration
+
+	deadPath string
+}
+
+type namedOutput struct {
+	name string
+	out  Output
+}
+
+// New returns an agent for cfg. Nothing is opened until Run.
+func New(cfg *Config, log *slog.Logger) *Agent {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Agent{cfg: cfg, log: log, Stdout: os.Stdout, Drain: 30 * time.Second}
+}
+
+// AddOutput adds an output that every pipeline feeds, beside the
+// configured ones (the demo's summary is one).
+func (a *Agent) AddOutput(name string, o Output) {
+	a.extra = append(a.extra, namedOutput{name, o})
+}
+
+// Stats are the counters of the run.
+func (a *Agent) Stats() *Stats { return &a.stats }
+
+// DeadLetterPath is where rejected records go.
+func (a *Agent) DeadLetterPath() string { return a.cfg.DeadLetter }
+
+// LoadPipelines reads and compiles the config's pipeline files, so that
+// `privtrail check` and `privtrail monitors` see what Run would.
+func LoadPipelines(cfg *Config, roles monitor.RoleChecker, log *slog.Logger) ([]*monitor.Pipeline, []*monitor.Engine, error) {
+	var ps []*monitor.Pipeline
+	var es []*monitor.Engine
+	for _, path := range cfg.Pipelines {
+		p, err := monitor.LoadPipeline(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		e, err := monitor.Compile(p.Monitors, roles, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		ps = append(ps, p)
+		es = append(es, e)
+	}
+	return ps, es, nil
+}
+
+// Run runs until every input is finished, or until ctx is cancelled and
+// what was in flight has drained.
+func (a *Agent) Run(ctx context.Context) error {
+	cfg := a.cfg
+	st, err := store.Open(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	dead, err := deadletter.Open(cfg.DeadLetter)
+	if err != nil {
+		return fmt.Errorf("dead-letter file: %w", err)
+	}
+	defer dead.Close()
+
+	r := &runner{log: a.log, workers: defaultWorkers(cfg.Workers), dead: dead, store: st, stats: &a.stats}
+	var roles monitor.RoleChecker
+	if cfg.Context.Privilege != nil {
+		if r.privilege, err = privilege.New(*cfg.Context.Privilege); err != nil {
+			return fmt.Errorf("%s: context.privilege: %w", cfg.file, err)
+		}
+		roles = r.privilege.Roles()
+		a.log.Info("role map loaded", "principals", r.privilege.Map().Len())
+	} else {
+		a.log.Warn("no context.privilege configured: no user is privileged, and most monitors cannot fire")
+	}
+	pipes, engines, err := LoadPipelines(cfg, roles, a.log)
+	if err != nil {
+		return err
+	}
+
+	outputs := map[string]*outputRun{}
+	for _, oc := range cfg.Outputs {
+		o, err := a.newOutput(oc)
+		if err != nil {
+			for _, done := range outputs {
+				done.out.Close(ctx)
+			}
+			return fmt.Errorf("output %s: %w", oc.Name, err)
+		}
+		run := &outputRun{name: oc.Name, out: o, ch: make(chan *batch.Batch, 4)}
+		outputs[oc.Name] = run
+		r.outputs = append(r.outputs, run)
+	}
+	var extra []*outputRun
+	for _, e := range a.extra {
+		run := &outputRun{name: e.name, out: e.out, ch: make(chan *batch.Batch, 4)}
+		extra = append(extra, run)
+		r.outputs = append(r.outputs, run)
+	}
+
+	assigned := map[string]string{}
+	for i, p := range pipes {
+		pr := &pipelineRun{name: p.Name, engine: engines[i], seq: make(chan *job, 2*r.workers+2)}
+		for _, oc := range cfg.Outputs {
+			if len(p.Outputs) == 0 || slices.Contains(p.Outputs, oc.Name) {
+				pr.outputs = append(pr.outputs, outputs[oc.Name])
+			}
+		}
+		for _, name := range p.Outputs {
+			if outputs[name] == nil {
+				return fmt.Errorf("%s: outputs: %q is not an output of %s", p.File, name, cfg.file)
+			}
+		}
+		pr.outputs = append(pr.outputs, extra...)
+		for _, ic := range cfg.Inputs {
+			if len(p.Inputs) > 0 && !cfg.replay && !slices.Contains(p.Inputs, ic.Name) {
+				continue
+			}
+			if prev, ok := assigned[ic.Name]; ok {
+				return fmt.Errorf("%s: input %q is already in pipeline %q: an input feeds one pipeline", p.File, ic.Name, prev)
+			}
+			assigned[ic.Name] = p.Name
+			in, err := a.newInput(ic, st, dead)
+			if err != nil {
+				return fmt.Errorf("input %s: %w", ic.Name, err)
+			}
+			pr.inputs.Add(1)
+			r.inputs = append(r.inputs, &inputRun{name: ic.Name, in: in, p: pr, tracker: a.newTracker(ic.Name, &a.stats)})
+		}
+		for _, name := range p.Inputs {
+			if !cfg.replay && !slices.ContainsFunc(cfg.Inputs, func(ic InputConfig) bool { return ic.Name == name }) {
+				return fmt.Errorf("%s: inputs: %q is not an input of %s", p.File, name, cfg.file)
+			}
+		}
+		r.pipelines = append(r.pipelines, pr)
+		a.log.Info("pipeline ready", "pipeline", p.Name, "monitors", len(engines[i].Monitors()), "outputs", len(pr.outputs))
+	}
+	for _, ic := range cfg.Inputs {
+		if _, ok := assigned[ic.Name]; !ok {
+			return fmt.Errorf("%s: input %q is in no pipeline", cfg.file, ic.Name)
+		}
+	}
+	r.work = make(chan *job, 2*r.workers)
+	return r.run(ctx, a.Drain)
+}
+
+func (a *Agent) newTracker(input string, stats *Stats) *batch.Tracker {
+	return batch.NewTracker(func(b *batch.Batch) {
+		if b.Commit == nil {
+			return
+		}
+		if err := b.Commit(); err != nil {
+			// Not a loss: the batch is delivered; it will be re-sent after
+			// a restart because its checkpoint did not move.
+			a.log.Error("checkpoint write failed", "input", input, "err", err)
+			return
+		}
+		stats.Committed.Add(1)
+	})
+}
+
+func (a *Agent) newInput(ic InputConfig, st *store.Store, dead *deadletter.Writer) (Input, error) {
+	switch {
+	case ic.File != nil:
+		bad := func(origin string, data []byte, reason string) {
+			a.stats.Bad.Add(1)
+			if err := dead.Write("input:"+ic.Name, origin, reason, data); err != nil {
+				a.log.Error("dead-letter write failed", "origin", origin, "err", err)
+			}
+			a.log.Warn("unreadable record sent to the dead-letter file", "input", ic.Name, "origin", origin, "reason", reason)
+		}
+		return fileinput.New(ic.Name, *ic.File, st, a.log.With("input", ic.Name), bad)
+	}
+	return nil, fmt.Errorf("no input type configured")
+}
+
+func (a *Agent) newOutput(oc OutputConfig) (Output, error) {
+	switch {
+	case oc.File != nil:
+		return fileoutput.New(*oc.File)
+	case oc.Stdout != nil:
+		return fileoutput.NewStdout(a.Stdout), nil
+	}
+	return nil, fmt.Errorf("no output type configured")
+}

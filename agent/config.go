@@ -1,0 +1,275 @@
+// Package agent is the privtrail daemon: its configuration, the runner
+// that moves batches from inputs through decoding, enrichment and monitors
+// to the outputs, and the lifecycle around it.
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/parser"
+
+	"github.com/privtrail/privtrail/enrich/privilege"
+	fileinput "github.com/privtrail/privtrail/inputs/file"
+	"github.com/privtrail/privtrail/monitor"
+	fileoutput "github.com/privtrail/privtrail/outputs/file"
+)
+
+// Config is configs/privtrail.yaml.
+type Config struct {
+	// DataDir holds checkpoints, state and the dead-letter file.
+	DataDir string `yaml:"data_dir"`
+	// DeadLetter is the dead-letter file; default <data_dir>/dead-letter.jsonl.
+	DeadLetter string    `yaml:"dead_letter"`
+	Log        LogConfig `yaml:"log"`
+	// Workers decode, enrich and evaluate monitors in parallel; default:
+	// one per CPU.
+	Workers int `yaml:"workers"`
+
+	Inputs  []InputConfig  `yaml:"inputs"`
+	Outputs []OutputConfig `yaml:"outputs"`
+	Context ContextConfig  `yaml:"context"`
+	// Pipelines are pipeline files (relative to this config file).
+	Pipelines []string `yaml:"pipelines"`
+
+	file   string
+	src    []byte
+	replay bool // inputs replaced by Replay: pipelines' input lists do not apply
+}
+
+// LogConfig sets up log/slog.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error; default info
+	Format string `yaml:"format"` // text or json; default text
+}
+
+// InputConfig names an input and configures exactly one input type.
+type InputConfig struct {
+	Name string             `yaml:"name"`
+	File *fileinput.Config `yaml:"file"`
+}
+
+// OutputConfig names an output and configures exactly one output type.
+type OutputConfig struct {
+	Name   string             `yaml:"name"`
+	File   *fileoutput.Config `yaml:"file"`
+	Stdout *struct{}          `yaml:"stdout"`
+}
+
+// ContextConfig configures the enrichment stages.
+type ContextConfig struct {
+	Privilege *privilege.Config `yaml:"privilege"`
+}
+
+// LoadConfig reads and validates a config file. Errors name the file, the
+// line and the key.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig parses config data read from path (used for messages and to
+// resolve relative paths).
+func ParseConfig(path string, data []byte) (*Config, error) {
+	var c Config
+	if err := yaml.UnmarshalWithOptions(data, &c, yaml.DisallowUnknownField()); err != nil {
+		return nil, yamlError(path, data, err)
+	}
+	c.file, c.src = path, data
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	c.resolvePaths(dir)
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// File is the path the config was read from.
+func (c *Config) File() string { return c.file }
+
+// resolvePaths makes the paths of the config relative to its own folder,
+// as a user reading the file expects.
+func (c *Config) resolvePaths(dir string) {
+	abs := func(p *string) {
+		if *p != "" && *p != "-" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	abs(&c.DataDir)
+	if c.DeadLetter == "" {
+		c.DeadLetter = filepath.Join(c.DataDir, "dead-letter.jsonl")
+	}
+	abs(&c.DeadLetter)
+	for i := range c.Pipelines {
+		abs(&c.Pipelines[i])
+	}
+	for _, in := range c.Inputs {
+		if in.File != nil {
+			for j := range in.File.Paths {
+				abs(&in.File.Paths[j])
+			}
+		}
+	}
+	for _, out := range c.Outputs {
+		if out.File != nil {
+			abs(&out.File.Path)
+		}
+	}
+	if p := c.Context.Privilege; p != nil {
+		abs(&p.RoleMap)
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, c.errAt(path, fmt.Sprintf(format, args...)))
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		bad("$.log.level", "log.level: %q is not debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		bad("$.log.format", "log.format: %q is not text or json", c.Log.Format)
+	}
+	if c.Workers < 0 {
+		bad("$.workers", "workers: must not be negative")
+	}
+	if len(c.Inputs) == 0 {
+		bad("$", "inputs: at least one input is required")
+	}
+	if len(c.Outputs) == 0 {
+		bad("$", "outputs: at least one output is required")
+	}
+	names := map[string]bool{}
+	for i, in := range c.Inputs {
+		p := fmt.Sprintf("$.inputs[%d]", i)
+		if in.Name == "" {
+			bad(p, "inputs[%d].name: is required", i)
+		} else if names["in:"+in.Name] {
+			bad(p+".name", "inputs[%d].name: %q is used twice", i, in.Name)
+		}
+		names["in:"+in.Name] = true
+		switch {
+		case in.File != nil:
+			if err := in.File.Validate(); err != nil {
+				bad(p+".file", "inputs[%d].file.%v", i, err)
+			}
+		default:
+			bad(p, "inputs[%d]: configure one input type (file)", i)
+		}
+	}
+	for i, out := range c.Outputs {
+		p := fmt.Sprintf("$.outputs[%d]", i)
+		if out.Name == "" {
+			bad(p, "outputs[%d].name: is required", i)
+		} else if names["out:"+out.Name] {
+			bad(p+".name", "outputs[%d].name: %q is used twice", i, out.Name)
+		}
+		names["out:"+out.Name] = true
+		n := 0
+		if out.File != nil {
+			n++
+			if err := out.File.Validate(); err != nil {
+				bad(p+".file", "outputs[%d].file.%v", i, err)
+			}
+		}
+		if out.Stdout != nil {
+			n++
+		}
+		if n != 1 {
+			bad(p, "outputs[%d]: configure exactly one output type (file, stdout)", i)
+		}
+	}
+	if pc := c.Context.Privilege; pc != nil {
+		if err := pc.Validate(); err != nil {
+			bad("$.context.privilege", "context.privilege.%v", err)
+		}
+	}
+	if len(c.Pipelines) == 0 {
+		bad("$", "pipelines: at least one pipeline file is required (e.g. pipelines/privileged-accounts.yaml)")
+	}
+	return errors.Join(errs...)
+}
+
+// yamlError turns a YAML decoding error into "file:line:col: message
+// (the line as written)", so the key is named even when the library's
+// message speaks of Go types.
+func yamlError(path string, src []byte, err error) error {
+	var ye yaml.Error
+	if !errors.As(err, &ye) || ye.GetToken() == nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	pos := ye.GetToken().Position
+	msg := ye.GetMessage()
+	lines := strings.Split(string(src), "\n")
+	if pos.Line >= 1 && pos.Line <= len(lines) {
+		msg += fmt.Sprintf(" (in %q)", strings.TrimSpace(lines[pos.Line-1]))
+	}
+	return fmt.Errorf("%s:%d:%d: %s", path, pos.Line, pos.Column, msg)
+}
+
+// errAt prefixes msg with file:line of the YAML node at path, when found.
+func (c *Config) errAt(path, msg string) error {
+	if line := lineOf(c.src, path); line > 0 {
+		return fmt.Errorf("%s:%d: %s", c.file, line, msg)
+	}
+	return fmt.Errorf("%s: %s", c.file, msg)
+}
+
+func lineOf(src []byte, path string) int {
+	p, err := yaml.PathString(path)
+	if err != nil {
+		return 0
+	}
+	f, err := parser.ParseBytes(src, 0)
+	if err != nil {
+		return 0
+	}
+	n, err := p.FilterFile(f)
+	if err != nil || n == nil || n.GetToken() == nil {
+		return 0
+	}
+	return n.GetToken().Position.Line
+}
+
+// Replay replaces the configured inputs with one file input reading
+// paths, feeding the named pipeline (the first when name is empty).
+func (c *Config) Replay(paths []string, pipeline string) error {
+	idx := 0
+	if pipeline != "" {
+		idx = -1
+		for i, path := range c.Pipelines {
+			p, err := monitor.LoadPipeline(path)
+			if err != nil {
+				return err
+			}
+			if p.Name == pipeline {
+				idx = i
+			}
+		}
+		if idx < 0 {
+			return fmt.Errorf("no pipeline named %q in %s", pipeline, c.file)
+		}
+	}
+	c.Inputs = []InputConfig{{Name: "replay", File: &fileinput.Config{Paths: paths}}}
+	c.Pipelines = c.Pipelines[idx : idx+1]
+	c.replay = true
+	return nil
+}

@@ -1,0 +1,343 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/privtrail/privtrail/batch"
+	"github.com/privtrail/privtrail/deadletter"
+	"github.com/privtrail/privtrail/enrich/privilege"
+	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/monitor"
+	"github.com/privtrail/privtrail/store"
+)
+
+// Input is what the runner needs of an input: read, hand over batches of
+// raw documents with a Commit callback, stop when ctx ends (or, for a
+// finite input such as a replay, when everything has been read).
+type Input interface {
+	Run(ctx context.Context, emit func(context.Context, *batch.Batch) error) error
+}
+
+// Output is what the runner needs of an output. Consume may block to push
+// back; it must call b.Ack exactly once, after the destination accepted
+// the batch (or the records it refused for good are dead-lettered). An
+// error means nothing was acknowledged: the runner retries the batch.
+type Output interface {
+	Consume(ctx context.Context, b *batch.Batch) error
+	Close(ctx context.Context) error
+}
+
+// Stats are the runner's counters.
+type Stats struct {
+	Read      atomic.Int64 // documents read by inputs
+	Decoded   atomic.Int64 // documents decoded into records
+	Bad       atomic.Int64 // documents that are not JSON or not Entra logs
+	Committed atomic.Int64 // batches checkpointed
+	streams   [4]atomic.Int64
+}
+
+// Stream returns how many records of s were decoded.
+func (s *Stats) Stream(st entra.Stream) int64 {
+	for i, x := range entra.Streams {
+		if x == st {
+			return s.streams[i].Load()
+		}
+	}
+	return 0
+}
+
+func (s *Stats) countStream(st entra.Stream) {
+	for i, x := range entra.Streams {
+		if x == st {
+			s.streams[i].Add(1)
+			return
+		}
+	}
+}
+
+type job struct {
+	b       *batch.Batch
+	p       *pipelineRun
+	tracker *batch.Tracker
+	done    chan struct{}
+}
+
+type pipelineRun struct {
+	name    string
+	engine  *monitor.Engine
+	outputs []*outputRun
+	seq     chan *job
+	inputs  sync.WaitGroup
+}
+
+type outputRun struct {
+	name    string
+	out     Output
+	ch      chan *batch.Batch
+}
+
+type inputRun struct {
+	name    string
+	in      Input
+	p       *pipelineRun
+	tracker *batch.Tracker
+}
+
+// runner moves batches. It is built by Agent from the config.
+type runner struct {
+	log       *slog.Logger
+	workers   int
+	privilege *privilege.Stage
+	dead      *deadletter.Writer
+	store     *store.Store
+	stats     *Stats
+
+	inputs    []*inputRun
+	pipelines []*pipelineRun
+	outputs   []*outputRun
+	work      chan *job
+
+	badLog rateLimit
+}
+
+// run blocks until every input has finished (or ctx ended and the
+// pipeline drained) and every batch read has been committed or abandoned.
+// drain bounds how long outputs may take to flush after ctx ends.
+func (r *runner) run(ctx context.Context, drain time.Duration) error {
+	outCtx, cancelOut := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelOut()
+	stopDrain := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(drain, cancelOut)
+		context.AfterFunc(outCtx, func() { t.Stop() })
+	})
+	defer stopDrain()
+
+	var outputsDone sync.WaitGroup
+	for _, o := range r.outputs {
+		outputsDone.Add(1)
+		go func() {
+			defer outputsDone.Done()
+			r.consume(outCtx, o)
+		}()
+	}
+	var workersDone sync.WaitGroup
+	for range r.workers {
+		workersDone.Add(1)
+		go func() {
+			defer workersDone.Done()
+			r.worker()
+		}()
+	}
+	var seqDone sync.WaitGroup
+	for _, p := range r.pipelines {
+		seqDone.Add(1)
+		go func() {
+			defer seqDone.Done()
+			r.sequence(p)
+		}()
+	}
+
+	errs := make(chan error, len(r.inputs))
+	for _, in := range r.inputs {
+		go func() {
+			defer in.p.inputs.Done()
+			err := in.in.Run(ctx, r.emitter(in))
+			if err != nil && !errors.Is(err, context.Canceled) {
+				err = fmt.Errorf("input %s: %w", in.name, err)
+				r.log.Error("input stopped", "input", in.name, "err", err)
+			} else {
+				err = nil
+			}
+			errs <- err
+		}()
+	}
+	var inputErrs []error
+	for range r.inputs {
+		if err := <-errs; err != nil {
+			inputErrs = append(inputErrs, err)
+		}
+	}
+	// Inputs are done: let each stage finish what it holds, in order.
+	for _, p := range r.pipelines {
+		close(p.seq)
+	}
+	seqDone.Wait()
+	close(r.work)
+	workersDone.Wait()
+	for _, o := range r.outputs {
+		close(o.ch)
+	}
+	outputsDone.Wait()
+	for _, in := range r.inputs {
+		if n := in.tracker.Outstanding(); n > 0 {
+			r.log.Warn("batches not acknowledged at shutdown; they will be read again on the next start", "input", in.name, "batches", n)
+		}
+	}
+	return errors.Join(inputErrs...)
+}
+
+func (r *runner) emitter(in *inputRun) func(context.Context, *batch.Batch) error {
+	return func(ctx context.Context, b *batch.Batch) error {
+		b.Input = in.name
+		r.stats.Read.Add(int64(len(b.Items)))
+		j := &job{b: b, p: in.p, tracker: in.tracker, done: make(chan struct{})}
+		select {
+		case in.p.seq <- j:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		// Workers drain r.work until every sequencer has finished, so
+		// this send cannot block forever; the bounded seq channel above
+		// is where back-pressure reaches the input.
+		r.work <- j
+		return nil
+	}
+}
+
+// sequence hands a pipeline's batches to its outputs in the order the
+// inputs emitted them, whatever order the workers finish in.
+func (r *runner) sequence(p *pipelineRun) {
+	for j := range p.seq {
+		<-j.done
+		j.tracker.Track(j.b, len(p.outputs))
+		for _, o := range p.outputs {
+			o.ch <- j.b
+		}
+	}
+}
+
+func (r *runner) consume(ctx context.Context, o *outputRun) {
+	backoff := 100 * time.Millisecond
+	for b := range o.ch {
+		for {
+			err := o.out.Consume(ctx, b)
+			if err == nil {
+				backoff = 100 * time.Millisecond
+				break
+			}
+			if ctx.Err() != nil {
+				r.log.Error("output gave up at shutdown; the batch stays unacknowledged and is read again on the next start", "output", o.name, "err", err)
+				break
+			}
+			r.log.Warn("output failed, retrying", "output", o.name, "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			}
+			backoff = min(2*backoff, 30*time.Second)
+		}
+	}
+	if err := o.out.Close(context.WithoutCancel(ctx)); err != nil {
+		r.log.Error("output close", "output", o.name, "err", err)
+	}
+}
+
+// worker decodes, enriches, evaluates and encodes whole batches; several
+// run in parallel.
+func (r *runner) worker() {
+	var dec entra.Decoder
+	evals := map[*pipelineRun]*monitor.Evaluator{}
+	for j := range r.work {
+		ev := evals[j.p]
+		if ev == nil {
+			ev = j.p.engine.NewEvaluator()
+			evals[j.p] = ev
+		}
+		r.process(j, &dec, ev)
+		close(j.done)
+	}
+}
+
+func (r *runner) process(j *job, dec *entra.Decoder, ev *monitor.Evaluator) {
+	b := j.b
+	recs := make([]entra.Record, len(b.Items))
+	b.Records = make([]*entra.Record, 0, len(b.Items))
+	size := 0
+	for i := range b.Items {
+		it := &b.Items[i]
+		rec := &recs[i]
+		if err := dec.Decode(it.Data, rec); err != nil {
+			r.rejectDecode(b.Input, it, err)
+			continue
+		}
+		rec.Origin = it.Origin
+		if r.privilege != nil {
+			r.privilege.Enrich(rec)
+		}
+		ev.Eval(rec)
+		r.stats.Decoded.Add(1)
+		r.stats.countStream(rec.Stream)
+		b.Records = append(b.Records, rec)
+		size += len(it.Data) + 512
+	}
+	// One buffer for the batch's encoded records: a single allocation
+	// instead of one per record.
+	buf := make([]byte, 0, size)
+	ends := make([]int, len(b.Records))
+	for i, rec := range b.Records {
+		buf = rec.AppendJSON(buf)
+		ends[i] = len(buf)
+	}
+	b.JSON = make([][]byte, len(b.Records))
+	start := 0
+	for i, end := range ends {
+		b.JSON[i] = buf[start:end:end]
+		start = end
+	}
+}
+
+func (r *runner) rejectDecode(input string, it *batch.Item, err error) {
+	r.stats.Bad.Add(1)
+	if werr := r.dead.Write("decode", it.Origin, err.Error(), it.Data); werr != nil {
+		r.log.Error("dead-letter write failed", "origin", it.Origin, "err", werr)
+	}
+	if r.badLog.allow() {
+		r.log.Warn("bad record sent to the dead-letter file", "input", input, "origin", it.Origin, "reason", err.Error(), "dead_letter", r.dead.Path(), "suppressed", r.badLog.takeSuppressed())
+	}
+}
+
+// rateLimit lets one log line through per interval and counts the rest,
+// so a flood of bad records cannot flood the log.
+type rateLimit struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+	burst      int
+}
+
+func (l *rateLimit) allow() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if now.Sub(l.last) >= time.Second {
+		l.last, l.burst = now, 0
+	}
+	if l.burst < 10 {
+		l.burst++
+		return true
+	}
+	l.suppressed++
+	return false
+}
+
+func (l *rateLimit) takeSuppressed() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.suppressed
+	l.suppressed = 0
+	return n
+}
+
+func defaultWorkers(n int) int {
+	if n > 0 {
+		return n
+	}
+	return runtime.GOMAXPROCS(0)
+}

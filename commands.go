@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/privtrail/privtrail/agent"
+	"github.com/privtrail/privtrail/enrich/privilege"
+	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/monitor"
+	fileoutput "github.com/privtrail/privtrail/outputs/file"
+)
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := flags("demo", "privtrail demo: run the bundled demo (testdata/demo) and print what the monitors found.", stderr)
+	fs.Lookup("c").DefValue = "configs/demo.yaml"
+	_ = fs.Set("c", "configs/demo.yaml")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := agent.LoadConfig(*cfgPath)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return fmt.Errorf("%w (run the demo from the privtrail source folder: go run .)", err)
+		}
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "privtrail-demo-")
+	if err != nil {
+		return err
+	}
+	cfg.DataDir = filepath.Join(tmp, "data")
+	cfg.DeadLetter = filepath.Join(tmp, "dead-letter.jsonl")
+	enriched := filepath.Join(tmp, "enriched.jsonl")
+	cfg.Outputs = []agent.OutputConfig{{Name: "enriched", File: &fileoutput.Config{Path: enriched}}}
+
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return replaySummary(ctx, cfg, log, stdout, "privtrail demo", func() {
+		fmt.Fprintf(stdout, "\nEnriched records (original document + \"privtrail\" object), one per line:\n  %s\n", enriched)
+		fmt.Fprintf(stdout, "e.g.  grep -m1 breakglass.signin %s\n", enriched)
+	})
+}
+
+// replaySummary runs cfg to the end with a Summary output and prints it.
+func replaySummary(ctx context.Context, cfg *agent.Config, log *slog.Logger, stdout io.Writer, title string, after func()) error {
+	a := agent.New(cfg, log)
+	sum := agent.NewSummary()
+	a.AddOutput("summary", sum)
+	start := time.Now()
+	if err := a.Run(ctx); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	st := a.Stats()
+	fmt.Fprintf(stdout, "%s: %d records read in %s (%.0f records/s)\n", title, st.Read.Load(), elapsed.Round(time.Millisecond), float64(st.Read.Load())/elapsed.Seconds())
+	var parts []string
+	for _, s := range entra.Streams {
+		parts = append(parts, fmt.Sprintf("%s %d", s, st.Stream(s)))
+	}
+	fmt.Fprintf(stdout, "  decoded: %s\n", strings.Join(parts, ", "))
+	if bad := st.Bad.Load(); bad > 0 {
+		fmt.Fprintf(stdout, "  bad records: %d (reasons in %s)\n", bad, a.DeadLetterPath())
+	} else {
+		fmt.Fprintf(stdout, "  bad records: 0\n")
+	}
+	fmt.Fprintf(stdout, "  privileged users seen: %d\n", sum.PrivilegedUsers())
+	hits := 0
+	for _, n := range sum.Hits() {
+		hits += n
+	}
+	fmt.Fprintf(stdout, "  monitor hits: %d across %d monitors\n\n", hits, len(sum.Hits()))
+	sum.WriteTable(stdout)
+	if after != nil {
+		after()
+	}
+	return nil
+}
+
+func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := flags("replay", "privtrail replay -c FILE [-o OUT] PATH...: run exported logs through the config's first pipeline\n(or -pipeline NAME) from empty state, then print a summary.", stderr)
+	out := fs.String("o", "", "write enriched records here instead of the config's outputs (- for stdout)")
+	dataDir := fs.String("data-dir", "", "keep checkpoints here (default: a fresh temporary folder, so the whole export is replayed)")
+	pipeline := fs.String("pipeline", "", "pipeline to replay through (default: the first)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return fmt.Errorf("replay: name at least one file, glob or folder")
+	}
+	cfg, err := agent.LoadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Replay(fs.Args(), *pipeline); err != nil {
+		return err
+	}
+	if *dataDir == "" {
+		tmp, err := os.MkdirTemp("", "privtrail-replay-")
+		if err != nil {
+			return err
+		}
+		*dataDir = tmp
+	}
+	cfg.DataDir = *dataDir
+	cfg.DeadLetter = filepath.Join(*dataDir, "dead-letter.jsonl")
+	switch *out {
+	case "":
+	case "-":
+		cfg.Outputs = []agent.OutputConfig{{Name: "stdout", Stdout: &struct{}{}}}
+	default:
+		cfg.Outputs = []agent.OutputConfig{{Name: "replay", File: &fileoutput.Config{Path: *out}}}
+	}
+	summaryTo := stdout
+	if *out == "-" {
+		summaryTo = stderr
+	}
+	return replaySummary(ctx, cfg, newLogger(cfg, stderr), summaryTo, "privtrail replay", nil)
+}
+
+func runCheck(args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := flags("check", "privtrail check -c FILE: validate the config, load its role map and compile its pipelines.", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := agent.LoadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	var roles monitor.RoleChecker
+	if pc := cfg.Context.Privilege; pc != nil {
+		st, err := privilege.New(*pc)
+		if err != nil {
+			return fmt.Errorf("context.privilege: %w", err)
+		}
+		roles = st.Roles()
+		fmt.Fprintf(stdout, "role map: %d principals\n", st.Map().Len())
+	}
+	_, engines, err := agent.LoadPipelines(cfg, roles, slog.New(slog.NewTextHandler(stderr, nil)))
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, e := range engines {
+		n += len(e.Monitors())
+	}
+	for _, in := range cfg.Inputs {
+		if in.File == nil {
+			continue
+		}
+		for _, p := range in.File.Paths {
+			if m, _ := filepath.Glob(p); len(m) == 0 {
+				fmt.Fprintf(stdout, "warning: input %s: nothing matches %s yet\n", in.Name, p)
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d inputs, %d outputs, %d pipelines, %d monitors enabled)\n", cfg.File(), len(cfg.Inputs), len(cfg.Outputs), len(engines), n)
+	return nil
+}
+
+func runMonitors(args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := flags("monitors", "privtrail monitors -c FILE: list every monitor of the config's pipelines, whether it is on, and whether the context it needs is configured.", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := agent.LoadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PIPELINE\tID\tRISK\tSOURCE\tON\tDATA\tTITLE")
+	for _, path := range cfg.Pipelines {
+		p, err := monitor.LoadPipeline(path)
+		if err != nil {
+			return err
+		}
+		for _, d := range p.Monitors {
+			on := "on"
+			if !d.IsEnabled() {
+				on = "off"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, d.ID, d.Risk, d.Source, on, dataNeeded(cfg, &d), d.Title)
+		}
+	}
+	return tw.Flush()
+}
+
+// dataNeeded says whether the context a monitor reads is configured.
+func dataNeeded(cfg *agent.Config, d *monitor.Definition) string {
+	var missing []string
+	if cfg.Context.Privilege == nil && (strings.Contains(d.When, "privileged") || strings.Contains(d.When, "emergencyAccess")) {
+		missing = append(missing, "role map")
+	}
+	if strings.Contains(d.When, "ctx.device") {
+		missing = append(missing, "device context")
+	}
+	if strings.Contains(d.When, "ctx.geo") {
+		missing = append(missing, "geoip")
+	}
+	if strings.Contains(d.When, "ctx.workHours") {
+		missing = append(missing, "work hours")
+	}
+	if len(missing) == 0 {
+		return "ok"
+	}
+	return "needs " + strings.Join(missing, ", ")
+}

@@ -1,0 +1,269 @@
+// Package privilege tags the actor and the target users of each record
+// with the roles they hold, whether any is privileged, and whether the
+// account is an emergency access ("break-glass") account.
+package privilege
+
+import (
+	_ "embed"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+
+	"github.com/goccy/go-yaml"
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/privtrail/privtrail/entra"
+)
+
+//go:embed privileged_roles.yaml
+var shippedRoles []byte
+
+// Role is a role definition of the privileged list.
+type Role struct {
+	Name       string `yaml:"name" json:"name"`
+	TemplateID string `yaml:"template_id" json:"template_id"`
+}
+
+// Entry is what the role map knows of one principal.
+type Entry struct {
+	ID          string
+	UPN         string
+	DisplayName string
+	Roles       []entra.RoleHeld
+	Privileged  bool
+	Emergency   bool
+}
+
+// roleMapFile is the on-disk format (YAML or JSON: JSON is YAML).
+type roleMapFile struct {
+	Users []struct {
+		ID          string `yaml:"id"`
+		UPN         string `yaml:"upn"`
+		DisplayName string `yaml:"display_name"`
+		Roles       []struct {
+			Name       string `yaml:"name"`
+			TemplateID string `yaml:"template_id"`
+			Assignment string `yaml:"assignment"`
+			Via        string `yaml:"via"`
+		} `yaml:"roles"`
+	} `yaml:"users"`
+	EmergencyAccess []struct {
+		ID  string `yaml:"id"`
+		UPN string `yaml:"upn"`
+	} `yaml:"emergency_access"`
+}
+
+// Map is an immutable snapshot of the role map. Lookups are by object ID
+// or UPN, both case-insensitive.
+type Map struct {
+	byKey map[string]*Entry // lower-cased id and upn
+	users int
+}
+
+// Len is the number of principals in the map.
+func (m *Map) Len() int { return m.users }
+
+// Stage tags records. It is safe for concurrent use; the map it serves can
+// be swapped while records flow (later by a live Graph source).
+type Stage struct {
+	roles *RoleSet
+	m     atomic.Pointer[Map]
+	// cache maps a principal key exactly as logged (any case) to its entry,
+	// or to nil for principals the map does not know: the common case of
+	// a non-privileged user then costs one cached lookup instead of two
+	// case-folding allocations per record.
+	cache *lru.Cache[string, *Entry]
+}
+
+// New loads the role map named in cfg.
+func New(cfg Config) (*Stage, error) {
+	roles, err := NewRoleSet(cfg.PrivilegedRoles, cfg.ExtraPrivilegedRoles)
+	if err != nil {
+		return nil, err
+	}
+	var m *Map
+	if cfg.RoleMap != "" {
+		data, err := os.ReadFile(cfg.RoleMap)
+		if err != nil {
+			return nil, fmt.Errorf("role map: %w", err)
+		}
+		m, err = ParseMap(data, roles, cfg.EmergencyAccess)
+		if err != nil {
+			return nil, fmt.Errorf("role map %s: %w", cfg.RoleMap, err)
+		}
+	} else {
+		m, _ = ParseMap(nil, roles, cfg.EmergencyAccess)
+	}
+	size := cfg.CacheSize
+	if size == 0 {
+		size = 65536
+	}
+	cache, err := lru.New[string, *Entry](size)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stage{roles: roles, cache: cache}
+	s.m.Store(m)
+	return s, nil
+}
+
+// Roles is the set of roles that count as privileged.
+func (s *Stage) Roles() *RoleSet { return s.roles }
+
+// Map is the snapshot in use.
+func (s *Stage) Map() *Map { return s.m.Load() }
+
+// Swap replaces the role map, e.g. after a refresh.
+func (s *Stage) Swap(m *Map) {
+	s.m.Store(m)
+	s.cache.Purge()
+}
+
+// ParseMap parses a role map document.
+func ParseMap(data []byte, roles *RoleSet, extraEmergency []string) (*Map, error) {
+	var f roleMapFile
+	if len(data) > 0 {
+		if err := yaml.UnmarshalWithOptions(data, &f, yaml.DisallowUnknownField()); err != nil {
+			return nil, fmt.Errorf("%s", yaml.FormatError(err, false, true))
+		}
+	}
+	m := &Map{byKey: make(map[string]*Entry, 2*len(f.Users))}
+	add := func(e *Entry) {
+		for _, k := range []string{e.ID, e.UPN} {
+			if k == "" {
+				continue
+			}
+			if old, ok := m.byKey[strings.ToLower(k)]; ok && old != e {
+				// The same principal listed twice (e.g. in users and in
+				// emergency_access): merge into the first entry.
+				old.Emergency = old.Emergency || e.Emergency
+				old.Roles = append(old.Roles, e.Roles...)
+				old.Privileged = old.Privileged || e.Privileged
+				continue
+			}
+			m.byKey[strings.ToLower(k)] = e
+		}
+	}
+	for i, u := range f.Users {
+		if u.ID == "" && u.UPN == "" {
+			return nil, fmt.Errorf("users[%d]: id or upn is required", i)
+		}
+		e := &Entry{ID: u.ID, UPN: u.UPN, DisplayName: u.DisplayName}
+		for j, r := range u.Roles {
+			assignment := strings.ToLower(r.Assignment)
+			switch assignment {
+			case "":
+				assignment = "active"
+			case "active", "eligible":
+			default:
+				return nil, fmt.Errorf("users[%d].roles[%d].assignment: %q is not active or eligible", i, j, r.Assignment)
+			}
+			via := r.Via
+			if via == "" {
+				via = "direct"
+			}
+			if via != "direct" && !strings.HasPrefix(via, "group:") {
+				return nil, fmt.Errorf("users[%d].roles[%d].via: %q is not direct or group:<id>", i, j, r.Via)
+			}
+			if r.Name == "" && r.TemplateID == "" {
+				return nil, fmt.Errorf("users[%d].roles[%d]: name or template_id is required", i, j)
+			}
+			held := entra.RoleHeld{Name: r.Name, TemplateID: r.TemplateID, Assignment: assignment, Via: via}
+			held.Privileged = roles.Privileged(r.TemplateID) || roles.Privileged(r.Name)
+			if held.Name == "" {
+				held.Name = roles.Name(r.TemplateID)
+			}
+			e.Roles = append(e.Roles, held)
+			e.Privileged = e.Privileged || held.Privileged
+		}
+		add(e)
+		m.users++
+	}
+	for i, ea := range f.EmergencyAccess {
+		if ea.ID == "" && ea.UPN == "" {
+			return nil, fmt.Errorf("emergency_access[%d]: id or upn is required", i)
+		}
+		before := len(m.byKey)
+		add(&Entry{ID: ea.ID, UPN: ea.UPN, Emergency: true, Privileged: true})
+		if len(m.byKey) > before {
+			m.users++
+		}
+	}
+	for _, k := range extraEmergency {
+		e := &Entry{Emergency: true, Privileged: true}
+		if strings.Contains(k, "@") {
+			e.UPN = k
+		} else {
+			e.ID = k
+		}
+		before := len(m.byKey)
+		add(e)
+		if len(m.byKey) > before {
+			m.users++
+		}
+	}
+	return m, nil
+}
+
+// Lookup finds a principal by object ID first, then by UPN.
+func (s *Stage) Lookup(id, upn string) *Entry {
+	if id != "" {
+		if e := s.lookupKey(id); e != nil {
+			return e
+		}
+	}
+	if upn != "" {
+		return s.lookupKey(upn)
+	}
+	return nil
+}
+
+func (s *Stage) lookupKey(k string) *Entry {
+	if e, ok := s.cache.Get(k); ok {
+		return e
+	}
+	e := s.m.Load().byKey[strings.ToLower(k)]
+	s.cache.Add(k, e)
+	return e
+}
+
+// Enrich tags the actor and every target user of rec.
+func (s *Stage) Enrich(rec *entra.Record) {
+	tag(&rec.Actor, s.Lookup(rec.Actor.ID, rec.Actor.UPN))
+	for i := range rec.Audit.Targets {
+		t := &rec.Audit.Targets[i].Principal
+		if t.Type != "" && !strings.EqualFold(t.Type, "user") && !strings.EqualFold(t.Type, "servicePrincipal") {
+			continue
+		}
+		tag(t, s.Lookup(t.ID, t.UPN))
+	}
+}
+
+func tag(p *entra.Principal, e *Entry) {
+	if e == nil {
+		return
+	}
+	p.Known = true
+	p.Privileged = e.Privileged
+	p.Emergency = e.Emergency
+	p.Roles = e.Roles
+	if p.UPN == "" {
+		p.UPN = e.UPN
+	}
+	if p.ID == "" {
+		p.ID = e.ID
+	}
+}
+
+// PrivilegedKeys returns the lower-cased IDs and UPNs of every privileged
+// principal, for tools that want a plain set.
+func (m *Map) PrivilegedKeys() map[string]bool {
+	out := map[string]bool{}
+	for k, e := range m.byKey {
+		if e.Privileged {
+			out[k] = true
+		}
+	}
+	return out
+}

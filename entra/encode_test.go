@@ -1,0 +1,340 @@
+package entra
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+// sampleByName returns the decoded sample record named file#index.
+func sampleByName(tb testing.TB, name string) *Record {
+	tb.Helper()
+	for _, doc := range loadSamples(tb, localSamplesDir) {
+		if doc.name == name {
+			var d Decoder
+			rec := &Record{}
+			if err := d.Decode(doc.data, rec); err != nil {
+				tb.Fatal(err)
+			}
+			return rec
+		}
+	}
+	tb.Fatalf("sample %s not found", name)
+	return nil
+}
+
+// enrichAuditRole fills the context the privilege and monitor stages
+// would add to the "Add member to role" sample.
+func enrichAuditRole(r *Record) {
+	r.Actor.Known = true
+	r.Actor.Privileged = true
+	r.Actor.Roles = []RoleHeld{
+		{Name: "Global Administrator", TemplateID: "62e90394-69f5-4237-9190-012177145e10", Assignment: "active", Via: "direct", Privileged: true},
+		{Name: "Security Reader", TemplateID: "5d6b6bb7-de71-4623-b4af-96380a352509", Assignment: "eligible", Via: "group:7f9d1c2e-0000-4000-8000-000000000001"},
+	}
+	r.Audit.Targets[0].Known = true // User1: known, not privileged
+	r.Audit.Targets[1].Known = true // the role itself: not a user, not listed
+	r.Hits = []Hit{{
+		ID: "pt-audit-001", Title: "Privileged role assigned", Risk: "high", Source: "entra-audit",
+		Reason: `Role.DisplayName = "Privileged Role Administrator"`, Notes: "Check the PIM request.\nEscalate if none.",
+	}}
+}
+
+func enrichSignIn(r *Record) {
+	r.Actor.Known = true
+	r.Actor.Privileged = true
+	r.Actor.Emergency = true
+	r.Actor.Roles = []RoleHeld{{Name: "Global Administrator", TemplateID: "62e90394-69f5-4237-9190-012177145e10", Assignment: "active", Via: "direct", Privileged: true}}
+	r.Context.Geo = &Geo{CountryISO: "US", City: "Bellevue", Lat: 47.6101, Lon: -122.2015, ASN: 8075, ASOrg: "MICROSOFT-CORP-MSN-AS-BLOCK"}
+	r.Context.Device = &Device{ID: "8bfcb982-6856-4402-924c-ada2486321cc", PAW: false, Reason: "device not in PAW inventory", Browser: "Chrome 72.0.3626", OS: "Windows 10"}
+	r.Context.WorkHours = &WorkHours{Inside: false, LocalTime: "2019-03-12T09:02:15-07:00", Schedule: "us-west business hours"}
+	r.Hits = []Hit{
+		{ID: "pt-signin-002", Title: "Emergency access account used", Risk: "critical", Source: "entra-signin", Reason: "emergencyAccess"},
+		{ID: "pt-signin-007", Title: "Privileged sign-in outside work hours", Risk: "medium", Source: "entra-signin", Reason: "ctx.workHours.inside == false"},
+	}
+}
+
+func TestAppendJSONGolden(t *testing.T) {
+	reprocessed := func() *Record {
+		r := sampleByName(t, "splunk_security_content_aad_eventhub_records.jsonl#1")
+		enrichAuditRole(r)
+		first := r.AppendJSON(nil)
+		var d Decoder
+		again := &Record{}
+		if err := d.Decode(first, again); err != nil {
+			t.Fatal(err)
+		}
+		again.Hits = []Hit{{ID: "pt-audit-001", Title: "Privileged role assigned", Risk: "high", Source: "entra-audit", Reason: "second pass"}}
+		return again
+	}
+	tests := []struct {
+		name string
+		rec  func() *Record
+	}{
+		{"audit_add_member_to_role", func() *Record {
+			r := sampleByName(t, "splunk_security_content_aad_eventhub_records.jsonl#1")
+			enrichAuditRole(r)
+			return r
+		}},
+		{"audit_app_initiator", func() *Record {
+			return sampleByName(t, "splunk_security_content_aad_eventhub_records.jsonl#0")
+		}},
+		{"signin_eventhub_pretty", func() *Record {
+			r := sampleByName(t, "entra_docs_eventhub_signin_record_example.json#0")
+			enrichSignIn(r)
+			return r
+		}},
+		{"signin_graph_v1", func() *Record {
+			return sampleByName(t, "graph_v1_signin_list_response.json#0")
+		}},
+		{"reprocessed_output", reprocessed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.rec()
+			got := append(r.AppendJSON(nil), '\n')
+			path := filepath.Join("testdata", "golden", tt.name+".json")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("AppendJSON differs from %s (run with -update to accept):\n got %s\nwant %s", path, got, want)
+			}
+			checkEnriched(t, r.Raw, got[:len(got)-1])
+		})
+	}
+}
+
+type member struct {
+	key string
+	raw json.RawMessage
+}
+
+// topMembers lists the members of a JSON object with encoding/json.
+func topMembers(tb testing.TB, doc []byte) []member {
+	tb.Helper()
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		tb.Fatalf("not an object: %v %v: %s", tok, err, doc)
+	}
+	var ms []member
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			tb.Fatal(err)
+		}
+		ms = append(ms, member{key: tok.(string), raw: raw})
+	}
+	return ms
+}
+
+// checkEnriched asserts that out is valid single-line JSON holding the
+// original's members byte for byte (after compaction), minus any
+// "privtrail" member, followed by exactly one "privtrail" member.
+func checkEnriched(t *testing.T, orig, out []byte) {
+	t.Helper()
+	if !json.Valid(out) {
+		t.Fatalf("output is not valid JSON: %s", out)
+	}
+	if bytes.IndexByte(out, '\n') >= 0 {
+		t.Errorf("output spans several lines")
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, orig); err != nil {
+		t.Fatal(err)
+	}
+	var want []member
+	for _, m := range topMembers(t, compact.Bytes()) {
+		if m.key != "privtrail" {
+			want = append(want, m)
+		}
+	}
+	got := topMembers(t, out)
+	if len(got) != len(want)+1 {
+		t.Fatalf("output has %d members, want %d + privtrail", len(got), len(want))
+	}
+	for i, m := range want {
+		if got[i].key != m.key || !bytes.Equal(got[i].raw, m.raw) {
+			t.Errorf("member %d: got %q:%s, want %q:%s", i, got[i].key, got[i].raw, m.key, m.raw)
+		}
+	}
+	if last := got[len(got)-1]; last.key != "privtrail" || !bytes.HasPrefix(last.raw, []byte("{")) {
+		t.Errorf("last member is %q:%s, want the privtrail object", last.key, last.raw)
+	}
+	// The fast path keeps the original bytes as a prefix.
+	if bytes.IndexByte(orig, '\n') < 0 && !bytes.Contains(orig, []byte("privtrail")) {
+		o := bytes.TrimSpace(orig)
+		if !bytes.HasPrefix(out, o[:len(o)-1]) {
+			t.Error("output does not start with the original document")
+		}
+	}
+}
+
+func TestAppendJSONAllSamples(t *testing.T) {
+	for _, doc := range loadSamples(t, localSamplesDir) {
+		t.Run(doc.name, func(t *testing.T) {
+			var d Decoder
+			var r Record
+			if err := d.Decode(doc.data, &r); err != nil {
+				t.Fatal(err)
+			}
+			out := r.AppendJSON([]byte("prefix"))
+			if !bytes.HasPrefix(out, []byte("prefix")) {
+				t.Fatal("AppendJSON did not append")
+			}
+			checkEnriched(t, doc.data, out[len("prefix"):])
+
+			// The privtrail object says what the record is.
+			var v struct {
+				Privtrail struct {
+					Stream    string `json:"stream"`
+					Shape     string `json:"shape"`
+					EventTime string `json:"event_time"`
+					User      struct {
+						UPN        string `json:"upn"`
+						Privileged *bool  `json:"privileged"`
+					} `json:"user"`
+				} `json:"privtrail"`
+			}
+			if err := json.Unmarshal(out[len("prefix"):], &v); err != nil {
+				t.Fatal(err)
+			}
+			eq(t, "stream", v.Privtrail.Stream, string(r.Stream))
+			eq(t, "shape", v.Privtrail.Shape, string(r.Shape))
+			eq(t, "event_time", v.Privtrail.EventTime, sampleWants[doc.name].time)
+			eq(t, "upn", v.Privtrail.User.UPN, r.Actor.UPN)
+			if v.Privtrail.User.Privileged == nil || *v.Privtrail.User.Privileged {
+				t.Errorf("user.privileged = %v, want false", v.Privtrail.User.Privileged)
+			}
+		})
+	}
+}
+
+func TestAppendJSONShapes(t *testing.T) {
+	rec := func(raw string) *Record { return &Record{Raw: []byte(raw), Stream: StreamAudit} }
+	const pt = `"privtrail":{"stream":"audit"}`
+	tests := []struct {
+		name, raw, want string
+	}{
+		{"empty object", `{}`, `{` + pt + `}`},
+		{"empty object with spaces", "  { }\t", `{ ` + pt + `}`},
+		{"space before brace", `{"a":1 }`, `{"a":1 ,` + pt + `}`},
+		{"surrounding whitespace", " {\"a\":1}\n", `{"a":1,` + pt + `}`},
+		{"pretty printed", "{\n  \"a\": [1, 2],\n  \"b\": \"x y\"\n}\n", `{"a":[1,2],"b":"x y",` + pt + `}`},
+		{"CRLF", "{\r\n\"a\":1\r\n}", `{"a":1,` + pt + `}`},
+		{"existing privtrail", `{"a":1,"privtrail":{"old":true},"b":2}`, `{"a":1,"b":2,` + pt + `}`},
+		{"only privtrail", `{"privtrail":1}`, `{` + pt + `}`},
+		{"privtrail twice", `{"privtrail":1,"a":"privtrail","privtrail":[2]}`, `{"a":"privtrail",` + pt + `}`},
+		{"escaped privtrail key", `{"privtr\u0061il":{},"x":1}`, `{"x":1,` + pt + `}`},
+		{"nested privtrail kept", `{"a":{"privtrail":1}}`, `{"a":{"privtrail":1},` + pt + `}`},
+		{"privtrail as a value only", `{"privtrail_x":"privtrail"}`, `{"privtrail_x":"privtrail",` + pt + `}`},
+		{"escaped other key", `{"\u0061":1}`, `{"\u0061":1,` + pt + `}`},
+		{"pretty printed with privtrail", "{\n \"privtrail\": {\"stream\": \"signin\"},\n \"a\": 1\n}", `{"a":1,` + pt + `}`},
+		{"not an object", `[1,2]`, `{"raw":"[1,2]",` + pt + `}`},
+		{"not JSON, multi-line", "{\n\"a\":}", `{"raw":"{\n\"a\":}",` + pt + `}`},
+		{"empty raw", ``, `{` + pt + `}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := string(rec(tt.raw).AppendJSON(nil))
+			if got != tt.want {
+				t.Errorf("AppendJSON(%q)\n got %s\nwant %s", tt.raw, got, tt.want)
+			}
+			if !json.Valid([]byte(got)) {
+				t.Errorf("not valid JSON: %s", got)
+			}
+		})
+	}
+}
+
+func TestAppendJSONOneLine(t *testing.T) {
+	// A pretty-printed Graph page element is compacted.
+	r := sampleByName(t, "graph_v1_directoryaudit_list_response_ex1.json#0")
+	if bytes.IndexByte(r.Raw, '\n') < 0 {
+		t.Fatal("sample element expected to be multi-line")
+	}
+	out := r.AppendJSON(nil)
+	if bytes.IndexByte(out, '\n') >= 0 || !json.Valid(out) {
+		t.Fatalf("output: %s", out)
+	}
+}
+
+func TestAppendJSONNonFinite(t *testing.T) {
+	r := &Record{Raw: []byte(`{"a":1}`), Context: Context{Geo: &Geo{Lat: math.NaN(), Lon: math.Inf(-1)}}}
+	got := string(r.AppendJSON(nil))
+	if want := `{"a":1,"privtrail":{"geo":{"lat":null,"lon":null}}}`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+func TestAppendJSONTargets(t *testing.T) {
+	r := &Record{Raw: []byte(`{}`)}
+	r.Audit.Targets = []Target{
+		{Principal: Principal{ID: "1", UPN: "known@x", Type: "User", Known: true}},
+		{Principal: Principal{ID: "2", UPN: "unknown@x", Type: "User"}},
+		{Principal: Principal{ID: "3", UPN: "priv@x", Type: "user", Privileged: true}},
+		{Principal: Principal{ID: "4", DisplayName: "Global Administrator", Type: "Role", Known: true, Privileged: true}},
+	}
+	got := string(r.AppendJSON(nil))
+	want := `{"privtrail":{"targets":[{"id":"1","upn":"known@x","privileged":false,"emergency_access":false},` +
+		`{"id":"3","upn":"priv@x","privileged":true,"emergency_access":false}]}}`
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestAppendJSONAllocs(t *testing.T) {
+	r := sampleByName(t, "splunk_security_content_aad_eventhub_records.jsonl#1")
+	enrichAuditRole(r)
+	buf := make([]byte, 0, 16<<10)
+	if n := testing.AllocsPerRun(100, func() { buf = r.AppendJSON(buf[:0]) }); n != 0 {
+		t.Errorf("AppendJSON allocates %v times per call", n)
+	}
+}
+
+func TestAppendString(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", `""`},
+		{"plain ascii", `"plain ascii"`},
+		{`quote " backslash \ slash /`, `"quote \" backslash \\ slash /"`},
+		{"nl\ncr\rtab\t", `"nl\ncr\rtab\t"`},
+		{"\x00\x01\x1f\x7f", `"\u0000\u0001\u001f` + "\x7f" + `"`},
+		{"\b\f", `"\u0008\u000c"`},
+		{"héllo wörld 😀", `"héllo wörld 😀"`},
+		{"bad \xff utf8 \xc3", `"bad \ufffd utf8 \ufffd"`},
+		{"\xed\xa0\x80", `"\ufffd\ufffd\ufffd"`}, // a UTF-16 surrogate encoded in UTF-8
+		{"line\u2028sep\u2029", `"line\u2028sep\u2029"`},
+		{"<script>&", `"<script>&"`},
+	}
+	for _, tt := range tests {
+		got := string(appendString(nil, tt.in))
+		if got != tt.want {
+			t.Errorf("appendString(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+		if gotB := string(appendString(nil, []byte(tt.in))); gotB != got {
+			t.Errorf("appendString([]byte %q) = %s, want %s", tt.in, gotB, got)
+		}
+		var back string
+		if err := json.Unmarshal([]byte(got), &back); err != nil {
+			t.Errorf("%s: %v", got, err)
+		} else if back != string([]rune(tt.in)) {
+			t.Errorf("round trip of %q gave %q", tt.in, back)
+		}
+	}
+}

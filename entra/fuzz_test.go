@@ -1,0 +1,151 @@
+package entra
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"testing"
+)
+
+var fuzzSeeds = []string{
+	`{"id":"1","createdDateTime":"2024-05-01T09:15:30.123456789-07:00","userPrincipalName":"a@contoso.com","status":{"errorCode":50126}}`,
+	`{"time":"2024-01-01T00:00:00Z","category":"AuditLogs","Level":"4","callerIpAddress":"<null>","properties":{"targetResources":[{"Type":"User","modifiedProperties":[{"newValue":"\"x\""}]}]}}`,
+	`{"time":"2024-05-06T07:08:09Z","category":"Administrative","operationName":"Microsoft.Authorization/elevateAccess/action","resultType":"Success","identity":{"claims":{"name":"a"}}}`,
+	`{"time":"2024-03-05T09:12:44Z","operationName":"4673","category":"PrivilegeUse","properties":{"EventID":4673,"SubjectUserName":"u","SubjectDomainName":"D"}}`,
+	`{"eventTimestamp":"2024-05-06T07:08:09.5Z","operationName":{"value":"x"},"category":{"value":"Administrative"}}`,
+	`{"activityDateTime":"2024-01-01T00:00:00Z","privtrail":{"stream":"audit"},"privtr\u0061il":1}`,
+	`{"time":"2024-01-01T00:00:00Z","category":"NetworkSecurityGroupEvent"}`,
+	`[1,2]`,
+	`{"a":NaN}`,
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, doc := range loadSamples(f, localSamplesDir) {
+		f.Add(doc.data)
+	}
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var d Decoder
+		var rec Record
+		err := d.Decode(data, &rec)
+		if err != nil {
+			var de *DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("error %v is a %T, not a *DecodeError", err, err)
+			}
+			return
+		}
+		if !json.Valid(data) {
+			t.Fatalf("Decode accepted invalid JSON %q", data)
+		}
+		out := rec.AppendJSON(nil)
+		if !json.Valid(out) {
+			t.Fatalf("AppendJSON output is not valid JSON:\n in %q\nout %q", data, out)
+		}
+		if bytes.IndexByte(out, '\n') >= 0 {
+			t.Fatalf("AppendJSON output spans several lines: %q", out)
+		}
+		if n := countPrivtrail(t, out); n != 1 {
+			t.Fatalf("output has %d privtrail keys: %q", n, out)
+		}
+		// Decoding again with the same Decoder gives the same record.
+		var again Record
+		if err := d.Decode(data, &again); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := json.Marshal(rec)
+		b, _ := json.Marshal(again)
+		if !bytes.Equal(a, b) {
+			t.Fatalf("second decode differs:\n%s\n%s", a, b)
+		}
+	})
+}
+
+func countPrivtrail(t *testing.T, doc []byte) int {
+	t.Helper()
+	n := 0
+	for _, m := range topMembers(t, doc) {
+		if m.key == "privtrail" {
+			n++
+		}
+	}
+	return n
+}
+
+// FuzzAppendJSON puts arbitrary strings into the fields the encoder writes
+// and checks that the output is valid JSON that gives them back (invalid
+// UTF-8 bytes read back as U+FFFD).
+func FuzzAppendJSON(f *testing.F) {
+	docs := loadSamples(f, localSamplesDir)
+	f.Add(uint8(0), "admin@contoso.com", "Admin", "reason \"quoted\"", "notes\nline 2", "Zürich", 47.37)
+	f.Add(uint8(7), "", "\x00\x1f\u2028", "\xff\xfe", "</script>", "", math.Inf(1))
+	f.Add(uint8(11), "a\\b", "😀", "\t", "\u2029", "\xed\xa0\x80", -0.0)
+	f.Fuzz(func(t *testing.T, which uint8, upn, name, reason, notes, city string, lat float64) {
+		doc := docs[int(which)%len(docs)]
+		var d Decoder
+		var rec Record
+		if err := d.Decode(doc.data, &rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Actor.UPN = upn
+		rec.Actor.DisplayName = name
+		rec.Actor.Roles = []RoleHeld{{Name: name, TemplateID: upn, Assignment: reason, Via: notes}}
+		rec.Context.Geo = &Geo{City: city, Lat: lat, Lon: lat}
+		rec.Context.Device = &Device{ID: upn, Reason: reason, OS: notes}
+		rec.Context.WorkHours = &WorkHours{LocalTime: city, Schedule: name}
+		rec.Hits = []Hit{{ID: upn, Title: name, Risk: city, Source: notes, Reason: reason, Notes: notes}}
+
+		out := rec.AppendJSON(nil)
+		if !json.Valid(out) {
+			t.Fatalf("not valid JSON: %q", out)
+		}
+		var v struct {
+			Privtrail struct {
+				User struct {
+					UPN         string     `json:"upn"`
+					DisplayName string     `json:"display_name"`
+					Roles       []RoleHeld `json:"roles"`
+				} `json:"user"`
+				Geo struct {
+					City string   `json:"city"`
+					Lat  *float64 `json:"lat"`
+				} `json:"geo"`
+				Device    Device    `json:"device"`
+				WorkHours WorkHours `json:"work_hours"`
+				Monitors  []Hit     `json:"monitors"`
+			} `json:"privtrail"`
+		}
+		if err := json.Unmarshal(out, &v); err != nil {
+			t.Fatal(err)
+		}
+		p := v.Privtrail
+		want := func(s string) string { return string([]rune(s)) }
+		check := func(what, got, in string) {
+			if got != want(in) {
+				t.Errorf("%s: got %q, want %q", what, got, want(in))
+			}
+		}
+		check("upn", p.User.UPN, upn)
+		check("display_name", p.User.DisplayName, name)
+		check("role name", p.User.Roles[0].Name, name)
+		check("role via", p.User.Roles[0].Via, notes)
+		check("geo city", p.Geo.City, city)
+		check("device reason", p.Device.Reason, reason)
+		check("device os", p.Device.OS, notes)
+		check("local_time", p.WorkHours.LocalTime, city)
+		check("reason", p.Monitors[0].Reason, reason)
+		check("notes", p.Monitors[0].Notes, notes)
+		check("title", p.Monitors[0].Title, name)
+		switch {
+		case math.IsNaN(lat) || math.IsInf(lat, 0):
+			if p.Geo.Lat != nil {
+				t.Errorf("lat %v encoded as %v", lat, *p.Geo.Lat)
+			}
+		case p.Geo.Lat == nil || *p.Geo.Lat != lat:
+			t.Errorf("lat %v read back as %v", lat, p.Geo.Lat)
+		}
+	})
+}

@@ -1,0 +1,229 @@
+package entra
+
+import "encoding/binary"
+
+// validJSON reports whether b is exactly one strict JSON value (RFC 8259,
+// as encoding/json.Valid sees it: bytes ≥ 0x80 in strings are not checked
+// for UTF-8) surrounded by optional whitespace.
+//
+// fastjson's parser is lenient (raw control characters and unknown escapes
+// in strings, NaN, leading zeros…), and fastjson.Validate costs as much as
+// the parse; this validator skips string contents eight bytes at a time.
+func validJSON(b []byte) bool {
+	v := validator{b: b}
+	v.ws()
+	if !v.value(0) {
+		return false
+	}
+	v.ws()
+	return v.i == len(b)
+}
+
+type validator struct {
+	b []byte
+	i int
+}
+
+// maxValidateDepth bounds recursion; fastjson rejects deeper documents
+// (MaxDepth 300) before validation runs.
+const maxValidateDepth = 512
+
+func (v *validator) ws() {
+	for v.i < len(v.b) {
+		switch v.b[v.i] {
+		case ' ', '\t', '\n', '\r':
+			v.i++
+		default:
+			return
+		}
+	}
+}
+
+func (v *validator) value(depth int) bool {
+	if v.i >= len(v.b) || depth > maxValidateDepth {
+		return false
+	}
+	switch c := v.b[v.i]; c {
+	case '{':
+		v.i++
+		v.ws()
+		if v.i < len(v.b) && v.b[v.i] == '}' {
+			v.i++
+			return true
+		}
+		for {
+			if v.i >= len(v.b) || v.b[v.i] != '"' || !v.str() {
+				return false
+			}
+			v.ws()
+			if v.i >= len(v.b) || v.b[v.i] != ':' {
+				return false
+			}
+			v.i++
+			v.ws()
+			if !v.value(depth + 1) {
+				return false
+			}
+			v.ws()
+			if v.i >= len(v.b) {
+				return false
+			}
+			switch v.b[v.i] {
+			case ',':
+				v.i++
+				v.ws()
+			case '}':
+				v.i++
+				return true
+			default:
+				return false
+			}
+		}
+	case '[':
+		v.i++
+		v.ws()
+		if v.i < len(v.b) && v.b[v.i] == ']' {
+			v.i++
+			return true
+		}
+		for {
+			if !v.value(depth + 1) {
+				return false
+			}
+			v.ws()
+			if v.i >= len(v.b) {
+				return false
+			}
+			switch v.b[v.i] {
+			case ',':
+				v.i++
+				v.ws()
+			case ']':
+				v.i++
+				return true
+			default:
+				return false
+			}
+		}
+	case '"':
+		return v.str()
+	case 't':
+		return v.lit("true")
+	case 'f':
+		return v.lit("false")
+	case 'n':
+		return v.lit("null")
+	default:
+		return v.num()
+	}
+}
+
+func (v *validator) lit(s string) bool {
+	if len(v.b)-v.i < len(s) || string(v.b[v.i:v.i+len(s)]) != s {
+		return false
+	}
+	v.i += len(s)
+	return true
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plain8 reports whether none of the eight bytes is '"', '\\' or < 0x20.
+func plain8(x uint64) bool {
+	q := x ^ (ones * '"')
+	bs := x ^ (ones * '\\')
+	hasQ := (q - ones) &^ q
+	hasBS := (bs - ones) &^ bs
+	hasCtl := (x - ones*0x20) &^ x
+	return (hasQ|hasBS|hasCtl)&highs == 0
+}
+
+// str validates the string starting at b[i] == '"'.
+func (v *validator) str() bool {
+	b := v.b
+	i := v.i + 1
+	for {
+		for i+8 <= len(b) && plain8(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		if i >= len(b) {
+			return false
+		}
+		switch c := b[i]; {
+		case c == '"':
+			v.i = i + 1
+			return true
+		case c == '\\':
+			if i+1 >= len(b) {
+				return false
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) {
+					return false
+				}
+				for _, h := range b[i+2 : i+6] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return false
+					}
+				}
+				i += 6
+			default:
+				return false
+			}
+		case c < 0x20:
+			return false
+		default:
+			i++
+		}
+	}
+}
+
+// num validates -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (v *validator) num() bool {
+	b := v.b
+	i := v.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		start := i
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	v.i = i
+	return true
+}

@@ -1,0 +1,140 @@
+// Command privtrail watches privileged accounts in Microsoft Entra ID: it
+// reads sign-in and audit logs, tags privileged users, annotates every hit
+// of the guide's monitors and forwards the records to a SIEM.
+//
+// With no arguments it runs the bundled demo.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	_ "time/tzdata" // a minimal container has no zoneinfo
+
+	"github.com/privtrail/privtrail/agent"
+)
+
+const usage = `privtrail watches privileged accounts in Microsoft Entra ID.
+
+Usage:
+  privtrail                     run the bundled demo (same as: privtrail demo)
+  privtrail run -c FILE         run the agent with a config file until stopped
+  privtrail replay -c FILE PATH...
+                                run exported logs (files, globs, folders)
+                                through the config's pipelines and print a summary
+  privtrail check -c FILE       validate a config, its role map and pipelines
+  privtrail monitors -c FILE    list the monitors the config's pipelines run
+  privtrail generate [-n N] [-seed S] -o FILE
+                                write N synthetic Entra records (JSON lines)
+  privtrail bench [-n N]        end-to-end benchmark over N generated records
+  privtrail version             print the version
+
+Run 'privtrail COMMAND -h' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "demo"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch cmd {
+	case "demo":
+		err = runDemo(ctx, args, stdout, stderr)
+	case "run":
+		err = runAgent(ctx, args, stderr)
+	case "replay":
+		err = runReplay(ctx, args, stdout, stderr)
+	case "check":
+		err = runCheck(args, stdout, stderr)
+	case "monitors":
+		err = runMonitors(args, stdout, stderr)
+	case "generate":
+		err = runGenerate(args, stdout, stderr)
+	case "bench":
+		err = runBench(ctx, args, stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "privtrail", version())
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "privtrail: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "privtrail:", err)
+		return 1
+	}
+	return 0
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// flags makes a command's flag set with the shared -c flag.
+func flags(name, help string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "%s\n\nFlags:\n", help)
+		fs.PrintDefaults()
+	}
+	cfg := fs.String("c", "configs/privtrail.yaml", "config file")
+	return fs, cfg
+}
+
+func newLogger(cfg *agent.Config, w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	switch cfg.Log.Level {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
+	fs, cfgPath := flags("run", "privtrail run -c FILE: run the agent until SIGINT/SIGTERM (or until finite inputs are done).", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := agent.LoadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	a := agent.New(cfg, log)
+	log.Info("privtrail starting", "version", version(), "config", *cfgPath, "data_dir", cfg.DataDir)
+	err = a.Run(ctx)
+	st := a.Stats()
+	log.Info("privtrail stopped", "read", st.Read.Load(), "decoded", st.Decoded.Load(), "bad", st.Bad.Load())
+	return err
+}

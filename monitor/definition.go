@@ -1,0 +1,156 @@
+// Package monitor runs the detections of pipeline files: each monitor is a
+// filter expression (github.com/expr-lang/expr) over one stream's decoded
+// record, compiled once at start, plus the annotation it adds on a hit.
+package monitor
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+
+	"github.com/goccy/go-yaml"
+)
+
+// Definition is one monitor as written in a pipeline file.
+type Definition struct {
+	ID     string `yaml:"id"`
+	Title  string `yaml:"title"`
+	Risk   string `yaml:"risk"`
+	Source string `yaml:"source"`
+	// Enabled defaults to true; a later file can turn a monitor off.
+	Enabled *bool `yaml:"enabled"`
+	// When is the filter: an expr expression over the record that must
+	// evaluate to a bool.
+	When string `yaml:"when"`
+	// RiskWhen, when set, computes the risk per hit (for monitors whose
+	// risk depends on the error code, say); it must return high, medium or low.
+	RiskWhen string `yaml:"risk_when"`
+	// Reason lists the fields the annotation's reason names: each entry is
+	// an expression, optionally labelled as "label=expression".
+	Reason []string `yaml:"reason"`
+	Notes  string   `yaml:"notes"`
+	// Params are the monitor's lists and thresholds, visible to its
+	// expressions as params.<name>.
+	Params     map[string]any `yaml:"params"`
+	References []string       `yaml:"references"`
+
+	file string // where it was (last) defined, for error messages
+}
+
+// IsEnabled reports whether the monitor runs.
+func (d *Definition) IsEnabled() bool { return d.Enabled == nil || *d.Enabled }
+
+// File says which pipeline file defined the monitor.
+func (d *Definition) File() string { return d.file }
+
+// Pipeline is a pipeline file: which inputs flow to which outputs, and the
+// monitors the records go through on the way.
+type Pipeline struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Include names pipeline files (relative to this one) whose monitors
+	// this file starts from; an entry here with the same id overrides the
+	// fields it sets (params key by key), a new id adds a monitor.
+	Include []string `yaml:"include"`
+	// Inputs and Outputs name entries of the agent config; empty means all.
+	Inputs   []string     `yaml:"inputs"`
+	Outputs  []string     `yaml:"outputs"`
+	Monitors []Definition `yaml:"monitors"`
+
+	File string `yaml:"-"`
+}
+
+var idPattern = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
+
+// LoadPipeline reads a pipeline file and its includes, merging monitors.
+func LoadPipeline(path string) (*Pipeline, error) {
+	return loadPipeline(path, nil)
+}
+
+func loadPipeline(path string, seen []string) (*Pipeline, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(seen, abs) {
+		return nil, fmt.Errorf("%s: include cycle", path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var p Pipeline
+	if err := yaml.UnmarshalWithOptions(data, &p, yaml.DisallowUnknownField()); err != nil {
+		return nil, fmt.Errorf("%s: %s", path, yaml.FormatError(err, false, true))
+	}
+	p.File = path
+	var merged []Definition
+	for _, inc := range p.Include {
+		if !filepath.IsAbs(inc) {
+			inc = filepath.Join(filepath.Dir(path), inc)
+		}
+		base, err := loadPipeline(inc, append(seen, abs))
+		if err != nil {
+			return nil, fmt.Errorf("%s: include: %w", path, err)
+		}
+		merged = mergeDefinitions(merged, base.Monitors)
+	}
+	for i := range p.Monitors {
+		p.Monitors[i].file = path
+	}
+	p.Monitors = mergeDefinitions(merged, p.Monitors)
+	if p.Name == "" {
+		p.Name = trimExt(filepath.Base(path))
+	}
+	return &p, nil
+}
+
+func trimExt(s string) string { return s[:len(s)-len(filepath.Ext(s))] }
+
+// mergeDefinitions overlays defs on base: same id overrides, new id appends.
+func mergeDefinitions(base, defs []Definition) []Definition {
+	out := slices.Clone(base)
+	for _, d := range defs {
+		i := slices.IndexFunc(out, func(b Definition) bool { return b.ID == d.ID })
+		if i < 0 {
+			out = append(out, d)
+			continue
+		}
+		o := &out[i]
+		o.file = d.file
+		setIf(&o.Title, d.Title)
+		setIf(&o.Risk, d.Risk)
+		setIf(&o.Source, d.Source)
+		setIf(&o.When, d.When)
+		setIf(&o.RiskWhen, d.RiskWhen)
+		setIf(&o.Notes, d.Notes)
+		if d.Enabled != nil {
+			o.Enabled = d.Enabled
+		}
+		if d.Reason != nil {
+			o.Reason = d.Reason
+		}
+		if d.References != nil {
+			o.References = d.References
+		}
+		if len(d.Params) > 0 {
+			p := make(map[string]any, len(o.Params)+len(d.Params))
+			for k, v := range o.Params {
+				p[k] = v
+			}
+			for k, v := range d.Params {
+				p[k] = v
+			}
+			o.Params = p
+		}
+	}
+	return out
+}
+
+func setIf(dst *string, v string) {
+	if v != "" {
+		*dst = v
+	}
+}

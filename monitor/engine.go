@@ -1,0 +1,244 @@
+package monitor
+
+import (
+	"fmt"
+	"log/slog"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/privtrail/privtrail/entra"
+)
+
+var risks = map[string]bool{"high": true, "medium": true, "low": true}
+
+// Monitor is a compiled, enabled monitor.
+type Monitor struct {
+	Definition
+	when     *vm.Program
+	riskWhen *vm.Program
+	reason   []reasonField
+	errors   atomic.Int64
+	lastLog  atomic.Int64 // unix seconds of the last logged runtime error
+}
+
+type reasonField struct {
+	label string
+	prog  *vm.Program
+}
+
+// Errors is how many records this monitor could not evaluate.
+func (m *Monitor) Errors() int64 { return m.errors.Load() }
+
+// Engine holds the compiled monitors of one pipeline, grouped by stream.
+type Engine struct {
+	all      []*Monitor
+	byStream map[entra.Stream][]*Monitor
+	roles    RoleChecker
+	log      *slog.Logger
+}
+
+// Compile checks and compiles defs. Disabled monitors are validated too,
+// so that turning one on later cannot reveal a typo.
+func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	e := &Engine{byStream: map[entra.Stream][]*Monitor{}, roles: roles, log: log}
+	seen := map[string]bool{}
+	for i := range defs {
+		d := defs[i]
+		where := fmt.Sprintf("%s: monitor %q", d.file, d.ID)
+		if d.ID == "" {
+			return nil, fmt.Errorf("%s: monitors[%d]: id is required", d.file, i)
+		}
+		if !idPattern.MatchString(d.ID) {
+			return nil, fmt.Errorf("%s: id must be dotted lower-case words like signin.legacy_auth", where)
+		}
+		if seen[d.ID] {
+			return nil, fmt.Errorf("%s: duplicate id", where)
+		}
+		seen[d.ID] = true
+		if d.Title == "" {
+			return nil, fmt.Errorf("%s: title is required", where)
+		}
+		if !risks[d.Risk] {
+			return nil, fmt.Errorf("%s: risk: %q is not high, medium or low", where, d.Risk)
+		}
+		stream := entra.Stream(d.Source)
+		if !slicesContains(entra.Streams, stream) {
+			return nil, fmt.Errorf("%s: source: %q is not one of signin, audit, activity, aadds", where, d.Source)
+		}
+		if strings.TrimSpace(d.When) == "" {
+			return nil, fmt.Errorf("%s: when is required", where)
+		}
+		m := &Monitor{Definition: d}
+		var err error
+		if m.when, err = compile(d.When, expr.AsBool()); err != nil {
+			return nil, fmt.Errorf("%s: when: %w", where, err)
+		}
+		if d.RiskWhen != "" {
+			if m.riskWhen, err = compile(d.RiskWhen, expr.AsKind(reflect.String)); err != nil {
+				return nil, fmt.Errorf("%s: risk_when: %w", where, err)
+			}
+		}
+		for _, r := range d.Reason {
+			label, src := splitReason(r)
+			prog, err := compile(src)
+			if err != nil {
+				return nil, fmt.Errorf("%s: reason %q: %w", where, r, err)
+			}
+			m.reason = append(m.reason, reasonField{label: label, prog: prog})
+		}
+		if !m.IsEnabled() {
+			continue
+		}
+		e.all = append(e.all, m)
+		e.byStream[stream] = append(e.byStream[stream], m)
+	}
+	return e, nil
+}
+
+func slicesContains(s []entra.Stream, v entra.Stream) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func compile(src string, opts ...expr.Option) (*vm.Program, error) {
+	opts = append([]expr.Option{expr.Env(&Env{Record: &entra.Record{}})}, opts...)
+	return expr.Compile(src, opts...)
+}
+
+var labelled = regexp.MustCompile(`^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*([^=].*)$`)
+
+// splitReason turns "role=RoleChanged()" into its label and expression;
+// an unlabelled field path is labelled with its last element
+// (signin.errorCode reads errorCode=50126).
+func splitReason(s string) (label, src string) {
+	if m := labelled.FindStringSubmatch(s); m != nil {
+		return m[1], m[2]
+	}
+	s = strings.TrimSpace(s)
+	label = s
+	if i := strings.LastIndexByte(s, '.'); i >= 0 && isPath(s) {
+		label = s[i+1:]
+	}
+	return label, s
+}
+
+func isPath(s string) bool {
+	for _, c := range s {
+		if !(c == '.' || c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Monitors returns the enabled monitors in file order.
+func (e *Engine) Monitors() []*Monitor { return e.all }
+
+// Evaluator evaluates an engine's monitors. It holds a VM and is not safe
+// for concurrent use: make one per goroutine.
+type Evaluator struct {
+	e   *Engine
+	vm  vm.VM
+	env Env
+	buf []byte
+}
+
+// NewEvaluator returns an Evaluator for e.
+func (e *Engine) NewEvaluator() *Evaluator {
+	return &Evaluator{e: e, env: Env{roles: e.roles}}
+}
+
+// Eval appends a Hit to rec.Hits for every monitor of rec's stream whose
+// filter matches.
+func (ev *Evaluator) Eval(rec *entra.Record) {
+	ev.env.Record = rec
+	for _, m := range ev.e.byStream[rec.Stream] {
+		ev.env.Params = m.Params
+		out, err := ev.vm.Run(m.when, &ev.env)
+		if err != nil {
+			ev.e.runtimeError(m, rec, err)
+			continue
+		}
+		if hit, _ := out.(bool); !hit {
+			continue
+		}
+		risk := m.Risk
+		if m.riskWhen != nil {
+			if r, err := ev.vm.Run(m.riskWhen, &ev.env); err == nil {
+				if s, _ := r.(string); risks[s] {
+					risk = s
+				}
+			}
+		}
+		rec.Hits = append(rec.Hits, entra.Hit{
+			ID: m.ID, Title: m.Title, Risk: risk, Source: m.Source,
+			Reason: ev.reason(m), Notes: m.Notes,
+		})
+	}
+	ev.env.Record = nil
+}
+
+func (ev *Evaluator) reason(m *Monitor) string {
+	b := ev.buf[:0]
+	for _, f := range m.reason {
+		v, err := ev.vm.Run(f.prog, &ev.env)
+		if err != nil {
+			continue
+		}
+		if len(b) > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, f.label...)
+		b = append(b, '=')
+		b = appendValue(b, v)
+	}
+	ev.buf = b
+	return string(b)
+}
+
+func appendValue(b []byte, v any) []byte {
+	switch x := v.(type) {
+	case string:
+		if x == "" || strings.ContainsAny(x, " =\"\t\r\n") {
+			return strconv.AppendQuote(b, x)
+		}
+		return append(b, x...)
+	case int:
+		return strconv.AppendInt(b, int64(x), 10)
+	case bool:
+		return strconv.AppendBool(b, x)
+	case float64:
+		return strconv.AppendFloat(b, x, 'f', -1, 64)
+	case time.Time:
+		return x.AppendFormat(b, time.RFC3339)
+	case nil:
+		return append(b, "null"...)
+	default:
+		return strconv.AppendQuote(b, fmt.Sprint(x))
+	}
+}
+
+func (e *Engine) runtimeError(m *Monitor, rec *entra.Record, err error) {
+	m.errors.Add(1)
+	// One line a minute per monitor: a bad expression must not flood logs.
+	now := time.Now().Unix()
+	last := m.lastLog.Load()
+	if now-last < 60 || !m.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	e.log.Warn("monitor could not evaluate a record", "monitor", m.ID, "origin", rec.Origin, "err", err, "errors_so_far", m.errors.Load())
+}

@@ -1,0 +1,147 @@
+package monitor
+
+import (
+	"strings"
+
+	"github.com/privtrail/privtrail/entra"
+)
+
+// RoleChecker says whether a role name or template ID is privileged; the
+// privilege stage's role set is one.
+type RoleChecker interface {
+	Privileged(nameOrID string) bool
+}
+
+// Env is what a monitor expression sees: the record's fields at the top
+// level (stream, actor, signin, audit, …), the monitor's params, and the
+// helper methods below.
+type Env struct {
+	*entra.Record
+	Params map[string]any `expr:"params"`
+
+	roles RoleChecker
+}
+
+// Modified returns the new value of the first modified property of the
+// audit targets named name (case-insensitive), or "".
+func (e *Env) Modified(name string) string {
+	v, _ := e.Record.Modified(name)
+	return v
+}
+
+// ModifiedOld returns the old value of the first modified property named name.
+func (e *Env) ModifiedOld(name string) string {
+	for i := range e.Audit.Targets {
+		for _, p := range e.Audit.Targets[i].ModifiedProperties {
+			if strings.EqualFold(p.DisplayName, name) {
+				return p.OldValue
+			}
+		}
+	}
+	return ""
+}
+
+// AnyModified reports whether a modified property's new value contains
+// substr (case-insensitive).
+func (e *Env) AnyModified(substr string) bool {
+	for i := range e.Audit.Targets {
+		for _, p := range e.Audit.Targets[i].ModifiedProperties {
+			if containsFold(p.NewValue, substr) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// PrivilegedRole reports whether a role name or template ID is privileged.
+func (e *Env) PrivilegedRole(nameOrID string) bool {
+	return e.roles != nil && e.roles.Privileged(nameOrID)
+}
+
+// RoleChanged returns the role named by an audit record: the modified
+// property Role.DisplayName, else Role.TemplateId, else the display name of
+// a target of type Role.
+func (e *Env) RoleChanged() string {
+	if v := e.Modified("Role.DisplayName"); v != "" {
+		return v
+	}
+	if v := e.Modified("Role.TemplateId"); v != "" {
+		return v
+	}
+	for i := range e.Audit.Targets {
+		if strings.EqualFold(e.Audit.Targets[i].Type, "role") && e.Audit.Targets[i].DisplayName != "" {
+			return e.Audit.Targets[i].DisplayName
+		}
+	}
+	return ""
+}
+
+// PrivilegedRoleChanged reports whether the role an audit record names is
+// privileged, by display name or template ID.
+func (e *Env) PrivilegedRoleChanged() bool {
+	return e.PrivilegedRole(e.Modified("Role.DisplayName")) || e.PrivilegedRole(e.Modified("Role.TemplateId")) ||
+		e.PrivilegedRole(e.RoleChanged())
+}
+
+// TargetUPNs joins the UPNs (or IDs) of the target users, for reasons.
+func (e *Env) TargetUPNs() string {
+	var b strings.Builder
+	for i := range e.Audit.Targets {
+		t := &e.Audit.Targets[i]
+		if !strings.EqualFold(t.Type, "user") {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		if t.UPN != "" {
+			b.WriteString(t.UPN)
+		} else {
+			b.WriteString(t.ID)
+		}
+	}
+	return b.String()
+}
+
+// In reports whether s equals one of list's strings, case-insensitively.
+func (e *Env) In(s string, list []any) bool {
+	for _, v := range list {
+		if str, ok := v.(string); ok && strings.EqualFold(str, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Contains reports whether s contains substr, case-insensitively.
+func (e *Env) Contains(s, substr string) bool { return containsFold(s, substr) }
+
+func containsFold(s, substr string) bool {
+	if len(substr) > len(s) {
+		return false
+	}
+	for i := 0; i+len(substr) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(substr)], substr) {
+			return true
+		}
+	}
+	return false
+}
+
+// TargetNames joins the display names of the targets that are not users
+// (applications, policies, roles, groups), for reasons.
+func (e *Env) TargetNames() string {
+	var b strings.Builder
+	for i := range e.Audit.Targets {
+		t := &e.Audit.Targets[i]
+		if strings.EqualFold(t.Type, "user") || t.DisplayName == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(t.DisplayName)
+	}
+	return b.String()
+}
