@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/privtrail/privtrail/agent"
@@ -63,6 +64,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dir := fs.String("dir", "", "work folder (default: a temporary one, removed afterwards)")
 	keep := fs.Bool("keep", false, "keep the work folder")
 	workers := fs.Int("workers", 0, "pipeline workers (0: one per CPU)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the pipeline run here")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -120,7 +122,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		DataDir:    filepath.Join(*dir, "data"),
 		DeadLetter: filepath.Join(*dir, "dead-letter.jsonl"),
 		Workers:    *workers,
-		Inputs:     []agent.InputConfig{{Name: "bench", File: &fileinput.Config{Paths: []string{input}, BatchSize: 2000}}},
+		Inputs:     []agent.InputConfig{{Name: "bench", File: &fileinput.Config{Paths: []string{input}, BatchSize: 1000}}},
 		// The output is the null device so that a 10^7-record run needs
 		// no disk for it; the encoding is done all the same.
 		Outputs:   []agent.OutputConfig{{Name: "null", File: &fileoutput.Config{Path: os.DevNull, Sync: new(bool)}}},
@@ -130,11 +132,25 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	a := agent.New(cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	runtime.GC()
 	_ = bench.ResetPeakRSS()
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pf.Close()
+	}
 	start = time.Now()
-	if err := a.Run(ctx); err != nil {
+	err = a.Run(ctx)
+	full := time.Since(start)
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
 		return err
 	}
-	full := time.Since(start)
 	done := a.Stats().Decoded.Load()
 	rate := float64(done) / full.Seconds()
 	fmt.Fprintf(stdout, "pipeline  %9.0f records/s  %6.1f MB/s  (%d records in %s, %d CPUs)\n", rate, float64(fi.Size())/1e6/full.Seconds(), done, full.Round(time.Millisecond), runtime.GOMAXPROCS(0))

@@ -118,20 +118,20 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("output %s: %w", oc.Name, err)
 		}
-		run := &outputRun{name: oc.Name, out: o, ch: make(chan *batch.Batch, 4)}
+		run := newOutputRun(oc.Name, o)
 		outputs[oc.Name] = run
 		r.outputs = append(r.outputs, run)
 	}
 	var extra []*outputRun
 	for _, e := range a.extra {
-		run := &outputRun{name: e.name, out: e.out, ch: make(chan *batch.Batch, 4)}
+		run := newOutputRun(e.name, e.out)
 		extra = append(extra, run)
 		r.outputs = append(r.outputs, run)
 	}
 
 	assigned := map[string]string{}
 	for i, p := range pipes {
-		pr := &pipelineRun{name: p.Name, engine: engines[i], seq: make(chan *job, 2*r.workers+2)}
+		pr := newPipelineRun(p.Name, engines[i], r.workers)
 		for _, oc := range cfg.Outputs {
 			if len(p.Outputs) == 0 || slices.Contains(p.Outputs, oc.Name) {
 				pr.outputs = append(pr.outputs, outputs[oc.Name])

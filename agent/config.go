@@ -49,7 +49,7 @@ type LogConfig struct {
 
 // InputConfig names an input and configures exactly one input type.
 type InputConfig struct {
-	Name string             `yaml:"name"`
+	Name string            `yaml:"name"`
 	File *fileinput.Config `yaml:"file"`
 }
 

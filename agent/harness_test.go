@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/deadletter"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
 	"github.com/privtrail/privtrail/monitor"
@@ -63,7 +62,7 @@ func newFileHarness(t *testing.T, dataDir, path string, batchSize int) *harness 
 }
 
 func (h *harness) addOutput(name string, o Output) {
-	h.outputs = append(h.outputs, &outputRun{name: name, out: o, ch: make(chan *batch.Batch, 4)})
+	h.outputs = append(h.outputs, newOutputRun(name, o))
 }
 
 func (h *harness) run(ctx context.Context) error {
@@ -74,7 +73,8 @@ func (h *harness) run(ctx context.Context) error {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ag := New(&Config{}, log)
 	r := &runner{log: log, workers: h.workers, dead: h.dead, store: h.st, stats: h.stats, outputs: h.outputs}
-	p := &pipelineRun{name: "test", engine: engine, outputs: h.outputs, seq: make(chan *job, 2*h.workers+2)}
+	p := newPipelineRun("test", engine, h.workers)
+	p.outputs = h.outputs
 	r.pipelines = []*pipelineRun{p}
 	for i, in := range h.inputs {
 		p.inputs.Add(1)

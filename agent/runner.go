@@ -78,9 +78,9 @@ type pipelineRun struct {
 }
 
 type outputRun struct {
-	name    string
-	out     Output
-	ch      chan *batch.Batch
+	name string
+	out  Output
+	ch   chan *batch.Batch
 }
 
 type inputRun struct {
@@ -340,4 +340,16 @@ func defaultWorkers(n int) int {
 		return n
 	}
 	return runtime.GOMAXPROCS(0)
+}
+
+// Queue lengths bound what is in flight: a pipeline holds at most
+// workers+1 batches between its inputs and its outputs, and each output
+// two more. With 1,000-record batches that is tens of MB whatever the
+// input's size.
+func newPipelineRun(name string, engine *monitor.Engine, workers int) *pipelineRun {
+	return &pipelineRun{name: name, engine: engine, seq: make(chan *job, workers+1)}
+}
+
+func newOutputRun(name string, out Output) *outputRun {
+	return &outputRun{name: name, out: out, ch: make(chan *batch.Batch, 2)}
 }

@@ -312,4 +312,3 @@ func TestRestartResumesWithoutSkipping(t *testing.T) {
 		t.Fatalf("%d lines for %d records: acknowledged records were sent again", lines, total)
 	}
 }
-

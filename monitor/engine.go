@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/privtrail/privtrail/entra"
@@ -21,6 +22,10 @@ var risks = map[string]bool{"high": true, "medium": true, "low": true}
 // Monitor is a compiled, enabled monitor.
 type Monitor struct {
 	Definition
+	// guard is a plain Go check of the filter's leading conjunct (such as
+	// actor.privileged), taken before the VM runs: most records are of
+	// ordinary users, and most monitors start with "actor.privileged &&".
+	guard    func(*entra.Record) bool
 	when     *vm.Program
 	riskWhen *vm.Program
 	reason   []reasonField
@@ -83,6 +88,7 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 		if m.when, err = compile(d.When, expr.AsBool()); err != nil {
 			return nil, fmt.Errorf("%s: when: %w", where, err)
 		}
+		m.guard = guardOf(m.when)
 		if d.RiskWhen != "" {
 			if m.riskWhen, err = compile(d.RiskWhen, expr.AsKind(reflect.String)); err != nil {
 				return nil, fmt.Errorf("%s: risk_when: %w", where, err)
@@ -167,6 +173,9 @@ func (e *Engine) NewEvaluator() *Evaluator {
 func (ev *Evaluator) Eval(rec *entra.Record) {
 	ev.env.Record = rec
 	for _, m := range ev.e.byStream[rec.Stream] {
+		if m.guard != nil && !m.guard(rec) {
+			continue
+		}
 		ev.env.Params = m.Params
 		out, err := ev.vm.Run(m.when, &ev.env)
 		if err != nil {
@@ -241,4 +250,41 @@ func (e *Engine) runtimeError(m *Monitor, rec *entra.Record, err error) {
 		return
 	}
 	e.log.Warn("monitor could not evaluate a record", "monitor", m.ID, "origin", rec.Origin, "err", err, "errors_so_far", m.errors.Load())
+}
+
+// guards are the record fields whose Go check can stand in for the VM when
+// a filter starts with them.
+var guards = map[string]func(*entra.Record) bool{
+	"actor.privileged":      func(r *entra.Record) bool { return r.Actor.Privileged },
+	"actor.emergencyAccess": func(r *entra.Record) bool { return r.Actor.Emergency },
+}
+
+// guardOf returns the guard of a filter whose top level is a chain of &&
+// starting with a guarded field, or nil.
+func guardOf(p *vm.Program) func(*entra.Record) bool {
+	n := p.Node()
+	for {
+		b, ok := n.(*ast.BinaryNode)
+		if !ok || (b.Operator != "&&" && b.Operator != "and") {
+			break
+		}
+		n = b.Left
+	}
+	return guards[memberPath(n)]
+}
+
+func memberPath(n ast.Node) string {
+	switch x := n.(type) {
+	case *ast.IdentifierNode:
+		return x.Value
+	case *ast.MemberNode:
+		prop, ok := x.Property.(*ast.StringNode)
+		if !ok || x.Optional {
+			return ""
+		}
+		if base := memberPath(x.Node); base != "" {
+			return base + "." + prop.Value
+		}
+	}
+	return ""
 }

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"encoding/json"
 	"strings"
 
 	"github.com/privtrail/privtrail/entra"
@@ -23,10 +24,23 @@ type Env struct {
 }
 
 // Modified returns the new value of the first modified property of the
-// audit targets named name (case-insensitive), or "".
+// audit targets named name (case-insensitive), or "". Entra often logs a
+// single value as a one-element JSON array (["Member"]); that is unwrapped
+// so that expressions compare plain values.
 func (e *Env) Modified(name string) string {
 	v, _ := e.Record.Modified(name)
-	return v
+	return unwrapSingle(v)
+}
+
+func unwrapSingle(v string) string {
+	if len(v) < 4 || v[0] != '[' || v[len(v)-1] != ']' {
+		return v
+	}
+	var one []string
+	if err := json.Unmarshal([]byte(v), &one); err != nil || len(one) != 1 {
+		return v
+	}
+	return one[0]
 }
 
 // ModifiedOld returns the old value of the first modified property named name.
@@ -34,7 +48,7 @@ func (e *Env) ModifiedOld(name string) string {
 	for i := range e.Audit.Targets {
 		for _, p := range e.Audit.Targets[i].ModifiedProperties {
 			if strings.EqualFold(p.DisplayName, name) {
-				return p.OldValue
+				return unwrapSingle(p.OldValue)
 			}
 		}
 	}

@@ -116,9 +116,9 @@ func TestShippedListCoversTheIssue(t *testing.T) {
 func TestBadRoleMaps(t *testing.T) {
 	tests := map[string]string{
 		"users:\n  - upn: a@b\n    roles:\n      - name: Global Administrator\n        assignment: permanent\n": "is not active or eligible",
-		"users:\n  - upn: a@b\n    roles:\n      - name: Global Administrator\n        via: nested\n":         "is not direct or group:<id>",
-		"users:\n  - display_name: nobody\n":                                                                  "id or upn is required",
-		"users:\n  - upn: a@b\n    role: x\n":                                                                "unknown field",
+		"users:\n  - upn: a@b\n    roles:\n      - name: Global Administrator\n        via: nested\n":           "is not direct or group:<id>",
+		"users:\n  - display_name: nobody\n":  "id or upn is required",
+		"users:\n  - upn: a@b\n    role: x\n": "unknown field",
 	}
 	for doc, want := range tests {
 		path := filepath.Join(t.TempDir(), "rm.yaml")

@@ -1,0 +1,138 @@
+package agent
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/privtrail/privtrail/bench"
+	"github.com/privtrail/privtrail/enrich/privilege"
+	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/monitor"
+	"github.com/privtrail/privtrail/synth"
+)
+
+// corpus is a fixed-seed sample of realistic records (~80% sign-ins,
+// both wire shapes) and the role map of the same synthetic tenant.
+var corpus = sync.OnceValues(func() ([][]byte, string) {
+	g := synth.New(1, synth.DemoTenant())
+	recs := make([][]byte, 20000)
+	for i := range recs {
+		recs[i] = append([]byte(nil), g.Next()...)
+	}
+	dir, err := os.MkdirTemp("", "privtrail-bench-")
+	if err != nil {
+		panic(err)
+	}
+	path := filepath.Join(dir, "rolemap.yaml")
+	if err := os.WriteFile(path, synth.DemoTenant().RoleMapYAML(), 0o600); err != nil {
+		panic(err)
+	}
+	return recs, path
+})
+
+func hotPathStages(b *testing.B) (*privilege.Stage, *monitor.Engine) {
+	_, roleMap := corpus()
+	stage, err := privilege.New(privilege.Config{RoleMap: roleMap})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := monitor.LoadPipeline("../pipelines/privileged-accounts.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := monitor.Compile(p.Monitors, stage.Roles(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return stage, eng
+}
+
+func corpusBytes(recs [][]byte) int64 {
+	n := 0
+	for _, r := range recs {
+		n += len(r)
+	}
+	return int64(n / len(recs))
+}
+
+// BenchmarkHotPath is one record through decode → privilege → monitors →
+// encode, on one goroutine (the runner runs one such loop per CPU).
+func BenchmarkHotPath(b *testing.B) {
+	recs, _ := corpus()
+	stage, eng := hotPathStages(b)
+	ev := eng.NewEvaluator()
+	var dec entra.Decoder
+	var rec entra.Record
+	var out []byte
+	b.SetBytes(corpusBytes(recs))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := dec.Decode(recs[i%len(recs)], &rec); err != nil {
+			b.Fatal(err)
+		}
+		stage.Enrich(&rec)
+		ev.Eval(&rec)
+		out = rec.AppendJSON(out[:0])
+		i++
+	}
+}
+
+// BenchmarkHotPathParallel runs the hot path on every CPU, as the runner does.
+func BenchmarkHotPathParallel(b *testing.B) {
+	recs, _ := corpus()
+	stage, eng := hotPathStages(b)
+	b.SetBytes(corpusBytes(recs))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		ev := eng.NewEvaluator()
+		var dec entra.Decoder
+		var rec entra.Record
+		var out []byte
+		i := 0
+		for pb.Next() {
+			if err := dec.Decode(recs[i%len(recs)], &rec); err != nil {
+				b.Fatal(err)
+			}
+			stage.Enrich(&rec)
+			ev.Eval(&rec)
+			out = rec.AppendJSON(out[:0])
+			i++
+		}
+	})
+}
+
+// BenchmarkBaseline is the bare loop the pipeline must beat by 1.5×.
+func BenchmarkBaseline(b *testing.B) {
+	recs, roleMap := corpus()
+	stage, err := privilege.New(privilege.Config{RoleMap: roleMap})
+	if err != nil {
+		b.Fatal(err)
+	}
+	users := stage.Map().PrivilegedKeys()
+	var in bytes.Buffer
+	for _, r := range recs {
+		in.Write(r)
+		in.WriteByte('\n')
+	}
+	data := in.Bytes()
+	b.SetBytes(corpusBytes(recs))
+	b.ReportAllocs()
+	b.ResetTimer()
+	done := 0
+	for done < b.N {
+		n, err := bench.Baseline(bytes.NewReader(data), discard{}, users)
+		if err != nil {
+			b.Fatal(err)
+		}
+		done += n
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(done), "ns/record")
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }

@@ -1,0 +1,102 @@
+package file
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/privtrail/privtrail/batch"
+	"github.com/privtrail/privtrail/entra"
+)
+
+func decoded(t *testing.T, docs ...string) *batch.Batch {
+	t.Helper()
+	var dec entra.Decoder
+	b := &batch.Batch{}
+	for _, d := range docs {
+		rec := &entra.Record{}
+		if err := dec.Decode([]byte(d), rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Hits = []entra.Hit{{ID: "breakglass.signin", Title: "t", Risk: "high", Source: "signin", Reason: "upn=x"}}
+		b.Records = append(b.Records, rec)
+	}
+	return b
+}
+
+const doc = `{
+  "id": "1", "createdDateTime": "2026-03-02T08:00:00.1234567Z",
+  "userPrincipalName": "breakglass1@contoso.example", "userId": "u1",
+  "status": {"errorCode": 0}, "isInteractive": true
+}`
+
+func TestAppendsJSONLinesAndAcks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "out.jsonl")
+	o, err := New(Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := 0
+	for range 2 {
+		b := decoded(t, doc, doc)
+		b.Arm(1, 1, func(uint64) { acked++ })
+		if err := o.Consume(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := o.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if acked != 2 {
+		t.Fatalf("acked %d batches, want 2", acked)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d lines, want 4 (a pretty-printed record must become one line)", len(lines))
+	}
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		pt, _ := m["privtrail"].(map[string]any)
+		if pt == nil || m["userPrincipalName"] != "breakglass1@contoso.example" {
+			t.Fatalf("line lacks the original fields or the privtrail object: %s", l)
+		}
+	}
+}
+
+func TestPrefersTheRunnersEncoding(t *testing.T) {
+	var buf bytes.Buffer
+	o := NewStdout(&buf)
+	b := decoded(t, doc)
+	b.JSON = [][]byte{[]byte(`{"pre":"encoded"}`)}
+	b.Arm(1, 1, func(uint64) {})
+	if err := o.Consume(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if buf.String() != "{\"pre\":\"encoded\"}\n" {
+		t.Fatalf("stdout got %q", buf.String())
+	}
+}
+
+func TestUnwritablePathIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{Path: filepath.Join(dir, "file", "out.jsonl")}); err == nil {
+		t.Fatal("want an error for a path under a regular file")
+	}
+	if err := (&Config{}).Validate(); err == nil || !strings.Contains(err.Error(), "path") {
+		t.Fatalf("Validate() = %v, want a path error", err)
+	}
+}
