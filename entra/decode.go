@@ -1297,6 +1297,11 @@ func (d *Decoder) decodeActivity(rec *Record, top *[nTop]*fastjson.Value, rest b
 
 	var pf [nGeneric]*fastjson.Value
 	collect(top[tProperties], genericKeys, pf[:])
+	if rec.ID == "" && top[tProperties] != nil {
+		// Diagnostic-settings Activity records carry the event's ID in
+		// properties.
+		d.setStr(&rec.ID, top[tProperties].Get("eventDataId"))
+	}
 	status := d.bytes(top[tResultType])
 	if len(status) == 0 {
 		status = d.bytes(pf[gStatus])

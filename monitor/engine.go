@@ -120,8 +120,30 @@ func slicesContains(s []entra.Stream, v entra.Stream) bool {
 	return false
 }
 
+// Pure helpers are expr functions, not Env methods: expr calls a function
+// directly, a method through reflection, and these run on most records.
+var functions = []expr.Option{
+	// In reports whether s equals one of list's strings, case-insensitively.
+	expr.Function("In", func(p ...any) (any, error) {
+		s, _ := p[0].(string)
+		list, _ := p[1].([]any)
+		for _, v := range list {
+			if str, ok := v.(string); ok && strings.EqualFold(str, s) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}, new(func(string, []any) bool)),
+	// Contains reports whether s contains substr, case-insensitively.
+	expr.Function("Contains", func(p ...any) (any, error) {
+		s, _ := p[0].(string)
+		sub, _ := p[1].(string)
+		return containsFold(s, sub), nil
+	}, new(func(string, string) bool)),
+}
+
 func compile(src string, opts ...expr.Option) (*vm.Program, error) {
-	opts = append([]expr.Option{expr.Env(&Env{Record: &entra.Record{}})}, opts...)
+	opts = append(append([]expr.Option{expr.Env(&Env{Record: &entra.Record{}})}, functions...), opts...)
 	return expr.Compile(src, opts...)
 }
 

@@ -118,19 +118,6 @@ func (e *Env) TargetUPNs() string {
 	return b.String()
 }
 
-// In reports whether s equals one of list's strings, case-insensitively.
-func (e *Env) In(s string, list []any) bool {
-	for _, v := range list {
-		if str, ok := v.(string); ok && strings.EqualFold(str, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// Contains reports whether s contains substr, case-insensitively.
-func (e *Env) Contains(s, substr string) bool { return containsFold(s, substr) }
-
 func containsFold(s, substr string) bool {
 	if len(substr) > len(s) {
 		return false
@@ -158,4 +145,83 @@ func (e *Env) TargetNames() string {
 		b.WriteString(t.DisplayName)
 	}
 	return b.String()
+}
+
+// PolicyLoosened compares the old and new value of each modified property
+// of a policy update and says how the new one is weaker: an account, group
+// or role newly excluded, or the policy switched off ("" when neither).
+// Comparing both sides matters: every Conditional Access policy carries an
+// excludeUsers list, usually empty, so its mere presence says nothing.
+func (e *Env) PolicyLoosened() string {
+	for i := range e.Audit.Targets {
+		for _, p := range e.Audit.Targets[i].ModifiedProperties {
+			if why := loosened(p.OldValue, p.NewValue); why != "" {
+				return why
+			}
+		}
+	}
+	return ""
+}
+
+var exclusionKeys = []string{"excludeUsers", "excludeGroups", "excludeRoles", "excludeGuestsOrExternalUsers"}
+
+func loosened(oldValue, newValue string) string {
+	if !strings.Contains(newValue, "exclude") && !strings.Contains(newValue, "state") {
+		return ""
+	}
+	var before, after any
+	if json.Unmarshal([]byte(newValue), &after) != nil {
+		return ""
+	}
+	_ = json.Unmarshal([]byte(oldValue), &before) // absent or not JSON: nothing was excluded before
+	for _, k := range exclusionKeys {
+		had := map[string]bool{}
+		for _, v := range collect(before, k) {
+			had[v] = true
+		}
+		for _, v := range collect(after, k) {
+			if !had[v] {
+				return k + " added " + v
+			}
+		}
+	}
+	if olds, news := collect(before, "state"), collect(after, "state"); len(news) > 0 && strings.EqualFold(news[0], "disabled") &&
+		(len(olds) == 0 || !strings.EqualFold(olds[0], "disabled")) {
+		return "state disabled"
+	}
+	return ""
+}
+
+// collect returns the string values found under key anywhere in v (a
+// string, or the strings of an array).
+func collect(v any, key string) []string {
+	var out []string
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, val := range x {
+				if strings.EqualFold(k, key) {
+					switch y := val.(type) {
+					case string:
+						out = append(out, y)
+					case []any:
+						for _, s := range y {
+							if str, ok := s.(string); ok {
+								out = append(out, str)
+							}
+						}
+					}
+					continue
+				}
+				walk(val)
+			}
+		case []any:
+			for _, val := range x {
+				walk(val)
+			}
+		}
+	}
+	walk(v)
+	return out
 }

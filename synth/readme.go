@@ -1,0 +1,190 @@
+package synth
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// demoReadme renders testdata/demo/README.md from the scenarios, so that
+// the table never drifts from the data.
+func demoReadme(t *Tenant, f DemoFiles) []byte {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+
+	p("# Demo data: a working week of contoso.example\n\n")
+	p("**Generated — do not edit.** Every file here, this README included, is written by package\n")
+	p("`synth` (`synth.Demo`, `synth/demo.go`). After changing the generator, regenerate with\n\n")
+	p("    go test ./synth -run TestDemoFilesUpToDate -update\n\n")
+	p("and `go test ./synth` checks that the files match the generator byte for byte.\n\n")
+	p("The data is fictional: tenant `%s` (%s), Monday 2 to Friday 6 March 2026, UTC.\n", t.Domain, t.ID)
+	p("Ordinary traffic (staff and guests signing in, workloads, admins working on their PAWs,\n")
+	p("routine directory changes) surrounds crafted scenarios: each monitor of\n")
+	p("[docs/monitor-triggers.md](../../docs/monitor-triggers.md) is hit at least once, and most have a\n")
+	p("near miss that must not fire.\n\n")
+
+	p("## Files\n\n")
+	p("| file | shape | sign-ins | audits | activity | aadds | not Entra logs |\n|---|---|--:|--:|--:|--:|--:|\n")
+	shapes := map[string]string{
+		DemoSignIns:         "diagnostic-settings records (SignInLogs, NonInteractiveUserSignInLogs, ServicePrincipalSignInLogs), one per line",
+		DemoGraphSignIns:    "a Microsoft Graph (beta) `signIns` page, pretty-printed",
+		DemoAudit:           "a JSON array of Graph `directoryAudits`, pretty-printed",
+		DemoDiagnosticAudit: "gzip of `{\"records\":[...]}`: diagnostic AuditLogs, Administrative (Azure Activity) and Domain Services security events",
+	}
+	total := map[string]int{}
+	for _, name := range []string{DemoSignIns, DemoGraphSignIns, DemoAudit, DemoDiagnosticAudit} {
+		c := f.Counts[name]
+		p("| `%s` | %s | %d | %d | %d | %d | %d |\n", name, shapes[name], c["signin"], c["audit"], c["activity"], c["aadds"], c["invalid"])
+		for k, v := range c {
+			total[k] += v
+		}
+	}
+	p("| **total** | | %d | %d | %d | %d | %d |\n", total["signin"], total["audit"], total["activity"], total["aadds"], total["invalid"])
+	p("| `rolemap.yaml` | the role map the privilege stage reads | | | | | |\n\n")
+	p("`signins.jsonl` holds two lines that are not Entra logs, to show the dead-letter path: a\n")
+	p("heartbeat object of an Event Hubs forwarder (valid JSON, no Entra shape) and a record cut off\n")
+	p("mid-line (invalid JSON).\n\n")
+
+	p("## The tenant\n\n")
+	p("| account | roles (assignment, via) | note |\n|---|---|---|\n")
+	for _, u := range t.Users {
+		if len(u.Roles) == 0 {
+			continue
+		}
+		var roles []string
+		for _, r := range u.Roles {
+			via := r.Via
+			if strings.HasPrefix(via, "group:") {
+				for _, g := range t.Groups {
+					if "group:"+g.ID == via {
+						via = "group " + g.DisplayName
+					}
+				}
+			}
+			label := r.Role.Name + " (" + r.Assignment + ", " + via + ")"
+			if !r.Role.Privileged {
+				label += " — not privileged"
+			}
+			roles = append(roles, label)
+		}
+		var note []string
+		if u.Emergency {
+			note = append(note, "emergency access")
+		}
+		if u.Disabled {
+			note = append(note, "disabled")
+		}
+		if u.Privileged() && !u.Emergency && !strings.HasPrefix(u.UPN, "adm_") {
+			note = append(note, "breaks the adm_ naming pattern")
+		}
+		p("| `%s` | %s | %s |\n", u.UPN, strings.Join(roles, "; "), strings.Join(note, ", "))
+	}
+	members, guests := 0, 0
+	for _, u := range t.Users {
+		if len(u.Roles) == 0 && u.UserType == "Guest" {
+			guests++
+		} else if len(u.Roles) == 0 {
+			members++
+		}
+	}
+	p("\nplus %d staff without roles (among them `hr-onboarding@%s`) and %d guests.\n\n", members, t.Domain, guests)
+
+	p("What the demo assumes of the pipeline's settings (the defaults of `pipelines/privileged-accounts.yaml`\n")
+	p("leave these lists empty):\n\n")
+	p("- `params.approved_inviters`: %s\n", codeList(t.ApprovedInviters))
+	p("- `params.high_value_apps`: %s\n", codeList(t.HighValueApps))
+	p("- PAW/SAW devices (the device stage's list): every admin's `PAW-*` device:\n")
+	for _, u := range t.Users {
+		for _, d := range u.Devices {
+			if d.PAW {
+				p("  `%s` (%s, %s)\n", d.ID, d.DisplayName, u.UPN)
+			}
+		}
+	}
+	p("- working hours: admins Monday to Friday 08:00–18:00 in Europe/Berlin or Europe/London;\n")
+	p("  approved admin sign-in controls: countries DE and GB, Edge or Chrome on Windows.\n\n")
+
+	p("## Scenarios that must fire\n\n")
+	p("Monitors in *italics* are stateful or directory monitors of the catalog (`monitors.md`), not in\n")
+	p("`docs/monitor-triggers.md`. Records may fire more monitors than listed (any change an admin\n")
+	p("makes also fires `audit.privileged_change`; each admin's first sign-in of the week fires\n")
+	p("*signin.new_device_or_location* while its state is empty).\n\n")
+	scenarioTable(&b, f.Scenarios, false)
+	p("\n## Near misses: must not fire\n\n")
+	scenarioTable(&b, f.Scenarios, true)
+
+	p("\n## Coverage\n\n| monitor | scenarios |\n|---|---|\n")
+	byMonitor := map[string]int{}
+	for _, s := range f.Scenarios {
+		if !s.NearMiss {
+			for _, m := range s.Monitors {
+				byMonitor[m]++
+			}
+		}
+	}
+	ids := make([]string, 0, len(byMonitor))
+	for m := range byMonitor {
+		ids = append(ids, m)
+	}
+	sort.Strings(ids)
+	for _, m := range ids {
+		p("| %s | %d |\n", monitorName(m), byMonitor[m])
+	}
+	p("\n## Shapes worth knowing\n\n")
+	p("- Core Directory logs most modified values as JSON arrays in a string: `UserType` goes from\n")
+	p("  `\"[\\\"Guest\\\"]\"` to `\"[\\\"Member\\\"]\"`, as in real tenants; role names are JSON strings\n")
+	p("  (`\"\\\"Global Administrator\\\"\"`); Conditional Access policies are compact JSON objects in a string.\n")
+	p("- A deleted user's `userPrincipalName` is prefixed with its object ID without dashes.\n")
+	p("- PIM activations are also logged by Core Directory as `Add member to role` initiated by the\n")
+	p("  application `MS-PIM`.\n")
+	p("- Graph sign-ins (beta) spell `userType` in lower case (`member`, `guest`); diagnostic ones\n")
+	p("  capitalise it. Domain Services events carry the NetBIOS domain (`%s`) and the SAM name\n", netbiosName(t.Domain))
+	p("  (`adm_dmitri`), not a UPN.\n")
+	return []byte(b.String())
+}
+
+// statefulMonitors are the catalog monitors the trigger table does not list.
+var statefulMonitors = map[string]bool{
+	monBadPassword: true, monOffHours: true, monNewDevice: true, monUnapproved: true, monAccountCreated: true,
+	monNamingPolicy: true, monUnusedPrivilege: true,
+}
+
+func monitorName(m string) string {
+	if statefulMonitors[m] {
+		return "*" + m + "*"
+	}
+	return "`" + m + "`"
+}
+
+func scenarioTable(b *strings.Builder, scenarios []Scenario, nearMiss bool) {
+	fmt.Fprintf(b, "| when (UTC) | file | scenario | monitors | record IDs |\n|---|---|---|---|---|\n")
+	for _, s := range scenarios {
+		if s.NearMiss != nearMiss {
+			continue
+		}
+		var ms []string
+		for _, m := range s.Monitors {
+			ms = append(ms, monitorName(m))
+		}
+		var ids []string
+		for _, id := range s.Records {
+			ids = append(ids, "`"+id+"`")
+		}
+		if len(ids) > 3 {
+			ids = append(ids[:2], fmt.Sprintf("… (%d records)", len(s.Records)))
+		}
+		when := s.When.Format("Mon 15:04:05")
+		if s.File == DemoRoleMap {
+			when = "—"
+		}
+		fmt.Fprintf(b, "| %s | `%s` | %s | %s | %s |\n", when, s.File, strings.ReplaceAll(s.Title, "|", "\\|"), strings.Join(ms, ", "), strings.Join(ids, " "))
+	}
+}
+
+func codeList(xs []string) string {
+	var out []string
+	for _, x := range xs {
+		out = append(out, "`"+x+"`")
+	}
+	return strings.Join(out, ", ")
+}
