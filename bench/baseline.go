@@ -34,9 +34,7 @@ type baselineProps struct {
 	RiskLevelDuringSignIn   string `json:"riskLevelDuringSignIn"`
 	ResourceTenantID        string `json:"resourceTenantId"`
 	HomeTenantID            string `json:"homeTenantId"`
-	Status                  struct {
-		ErrorCode int `json:"errorCode"`
-	} `json:"status"`
+	Status                  baselineStatus `json:"status"`
 	ActivityDisplayName string `json:"activityDisplayName"`
 	LoggedByService     string `json:"loggedByService"`
 	Result              string `json:"result"`
@@ -96,4 +94,22 @@ func Baseline(r io.Reader, w io.Writer, privileged map[string]bool) (int, error)
 		return n, err
 	}
 	return n, bw.Flush()
+}
+
+// baselineStatus is a sign-in's status object; Azure Activity records
+// carry a plain string under the same key, which must not fail the record.
+type baselineStatus struct {
+	ErrorCode int
+}
+
+func (s *baselineStatus) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || b[0] != '{' {
+		return nil
+	}
+	var v struct {
+		ErrorCode int `json:"errorCode"`
+	}
+	err := json.Unmarshal(b, &v)
+	s.ErrorCode = v.ErrorCode
+	return err
 }

@@ -86,7 +86,7 @@ func (in *Input) load(abs string) (*checkpoint, error) {
 	if err := json.Unmarshal(v, &cp); err != nil {
 		// A checkpoint we cannot read is treated as absent: the file is
 		// read again, which duplicates but never loses records.
-		in.log.Warn("ignoring unreadable checkpoint", "path", abs, "error", err)
+		in.log.Warn("ignoring unreadable checkpoint", "path", abs, "err", err)
 		return nil, nil
 	}
 	return &cp, nil

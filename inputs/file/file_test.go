@@ -192,6 +192,13 @@ func TestFormats(t *testing.T) {
 		{name: "bad lines", paths: []string{td("bad_line.jsonl")}, want: []string{"b1", "b2", "b5"},
 			origins: map[int]string{2: td("bad_line.jsonl:5")},
 			bad:     []string{td("bad_line.jsonl:3"), td("bad_line.jsonl:4")}, badWhy: "not valid JSON"},
+		{name: "storage blob envelope, a record a line", paths: []string{td("storage_blob.json")}, want: seq("sb", 1, 3)},
+		{name: "storage blob envelope with one record", paths: []string{td("storage_blob_one.json")}, want: []string{"sb1"}},
+		{name: "broken first line", paths: []string{td("bad_first_line.jsonl")}, want: []string{"k1", "k2"},
+			bad: []string{td("bad_first_line.jsonl:1")}, badWhy: "not valid JSON"},
+		{name: "json lines with byte-order mark", paths: []string{td("bom_lines.jsonl")}, want: []string{"m1", "m2"},
+			origins: map[int]string{0: td("bom_lines.jsonl:1")}},
+		{name: "literal name that looks like a glob", paths: []string{td("export[1].json")}, want: []string{"q1"}},
 		{name: "broken array", paths: []string{td("broken_array.json"), td("array.json")}, want: append(seq("br", 1, 2), seq("a", 1, 3)...),
 			bad: []string{td("broken_array.json:record 3")}, badWhy: "byte offset"},
 	}
@@ -781,9 +788,11 @@ func FuzzFraming(f *testing.F) {
 	f.Add([]byte(`{"a":"\u12`), false, uint8(0))
 	f.Add([]byte("{\"a\":1}\n{\"b\":-0.5e+3}\n[1,2]\n\"s\"\ntrue\n"), false, uint8(3))
 
+	// One file, rewritten per input: each fuzz worker is its own process
+	// and runs inputs one at a time, and a directory per input costs more
+	// than the framing under test.
+	path := filepath.Join(f.TempDir(), "fuzz")
 	f.Fuzz(func(t *testing.T, data []byte, compress bool, limit uint8) {
-		dir := t.TempDir()
-		path := filepath.Join(dir, "fuzz")
 		if compress {
 			data = []byte(gzipped(string(data)))
 		}
@@ -824,4 +833,43 @@ func FuzzFraming(f *testing.F) {
 			t.Fatal("Run hangs")
 		}
 	})
+}
+
+// TestCommitsOrderTail checks that an end-of-pass checkpoint with no batch
+// of its own waits for the batches emitted before it.
+func TestCommitsOrderTail(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	in, err := New("test", Config{Paths: []string{"x"}}, st, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &commits{in: in, abs: "/x"}
+	stored := func() int64 {
+		cp, err := in.load("/x")
+		if err != nil || cp == nil {
+			return -1
+		}
+		return cp.Records
+	}
+	at := func(n int64) checkpoint { return checkpoint{position: position{Records: n}} }
+	commit1, commit2 := c.track(at(1)), c.track(at(2))
+	if err := c.finish(at(3)); err != nil || stored() != -1 {
+		t.Fatalf("tail written before its batches: %v %d", err, stored())
+	}
+	commit4 := c.track(at(4))
+	_ = commit1()
+	if stored() != 1 {
+		t.Fatalf("after commit 1: %d", stored())
+	}
+	_ = commit2()
+	if stored() != 3 {
+		t.Fatalf("after commit 2: %d, want the tail 3", stored())
+	}
+	_ = commit4()
+	if stored() != 4 || c.outstanding() {
+		t.Fatalf("after commit 4: %d", stored())
+	}
+	if err := c.finish(at(5)); err != nil || stored() != 5 {
+		t.Fatalf("tail with nothing outstanding: %v %d", err, stored())
+	}
 }
