@@ -24,21 +24,21 @@ type baselineRecord struct {
 }
 
 type baselineProps struct {
-	CreatedDateTime         string `json:"createdDateTime"`
-	ActivityDateTime        string `json:"activityDateTime"`
-	UserID                  string `json:"userId"`
-	UserPrincipalName       string `json:"userPrincipalName"`
-	ClientAppUsed           string `json:"clientAppUsed"`
-	ConditionalAccessStatus string `json:"conditionalAccessStatus"`
-	RiskState               string `json:"riskState"`
-	RiskLevelDuringSignIn   string `json:"riskLevelDuringSignIn"`
-	ResourceTenantID        string `json:"resourceTenantId"`
-	HomeTenantID            string `json:"homeTenantId"`
+	CreatedDateTime         string         `json:"createdDateTime"`
+	ActivityDateTime        string         `json:"activityDateTime"`
+	UserID                  string         `json:"userId"`
+	UserPrincipalName       string         `json:"userPrincipalName"`
+	ClientAppUsed           string         `json:"clientAppUsed"`
+	ConditionalAccessStatus string         `json:"conditionalAccessStatus"`
+	RiskState               string         `json:"riskState"`
+	RiskLevelDuringSignIn   string         `json:"riskLevelDuringSignIn"`
+	ResourceTenantID        string         `json:"resourceTenantId"`
+	HomeTenantID            string         `json:"homeTenantId"`
 	Status                  baselineStatus `json:"status"`
-	ActivityDisplayName string `json:"activityDisplayName"`
-	LoggedByService     string `json:"loggedByService"`
-	Result              string `json:"result"`
-	InitiatedBy         struct {
+	ActivityDisplayName     string         `json:"activityDisplayName"`
+	LoggedByService         string         `json:"loggedByService"`
+	Result                  string         `json:"result"`
+	InitiatedBy             struct {
 		User *struct {
 			ID                string `json:"id"`
 			UserPrincipalName string `json:"userPrincipalName"`

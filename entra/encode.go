@@ -46,7 +46,7 @@ func (r *Record) appendWrapped(dst, raw []byte) []byte {
 	dst = append(dst, '{')
 	if len(raw) > 0 {
 		dst = append(dst, `"raw":`...)
-		dst = appendString(dst, raw)
+		dst = AppendJSONString(dst, raw)
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"privtrail":`...)
@@ -242,11 +242,11 @@ func (r *Record) appendPrivtrail(dst []byte) []byte {
 	first := true
 	if r.Stream != "" {
 		dst = appendKey(dst, &first, "stream")
-		dst = appendString(dst, string(r.Stream))
+		dst = AppendJSONString(dst, string(r.Stream))
 	}
 	if r.Shape != "" {
 		dst = appendKey(dst, &first, "shape")
-		dst = appendString(dst, string(r.Shape))
+		dst = AppendJSONString(dst, string(r.Shape))
 	}
 	if !r.Time.IsZero() {
 		dst = appendKey(dst, &first, "event_time")
@@ -289,9 +289,9 @@ func (r *Record) appendPrivtrail(dst []byte) []byte {
 		dst = append(dst, `{"inside":`...)
 		dst = strconv.AppendBool(dst, w.Inside)
 		dst = append(dst, `,"local_time":`...)
-		dst = appendString(dst, w.LocalTime)
+		dst = AppendJSONString(dst, w.LocalTime)
 		dst = append(dst, `,"schedule":`...)
-		dst = appendString(dst, w.Schedule)
+		dst = AppendJSONString(dst, w.Schedule)
 		dst = append(dst, '}')
 	}
 	if len(r.Hits) > 0 {
@@ -327,15 +327,15 @@ func appendPrincipal(dst []byte, p *Principal) []byte {
 	first := true
 	if p.ID != "" {
 		dst = appendKey(dst, &first, "id")
-		dst = appendString(dst, p.ID)
+		dst = AppendJSONString(dst, p.ID)
 	}
 	if p.UPN != "" {
 		dst = appendKey(dst, &first, "upn")
-		dst = appendString(dst, p.UPN)
+		dst = AppendJSONString(dst, p.UPN)
 	}
 	if p.DisplayName != "" {
 		dst = appendKey(dst, &first, "display_name")
-		dst = appendString(dst, p.DisplayName)
+		dst = AppendJSONString(dst, p.DisplayName)
 	}
 	dst = appendKey(dst, &first, "privileged")
 	dst = strconv.AppendBool(dst, p.Privileged)
@@ -349,13 +349,13 @@ func appendPrincipal(dst []byte, p *Principal) []byte {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `{"name":`...)
-			dst = appendString(dst, ro.Name)
+			dst = AppendJSONString(dst, ro.Name)
 			dst = append(dst, `,"template_id":`...)
-			dst = appendString(dst, ro.TemplateID)
+			dst = AppendJSONString(dst, ro.TemplateID)
 			dst = append(dst, `,"assignment":`...)
-			dst = appendString(dst, ro.Assignment)
+			dst = AppendJSONString(dst, ro.Assignment)
 			dst = append(dst, `,"via":`...)
-			dst = appendString(dst, ro.Via)
+			dst = AppendJSONString(dst, ro.Via)
 			dst = append(dst, `,"privileged":`...)
 			dst = strconv.AppendBool(dst, ro.Privileged)
 			dst = append(dst, '}')
@@ -369,12 +369,12 @@ func appendGeo(dst []byte, g *Geo) []byte {
 	dst = append(dst, '{')
 	if g.CountryISO != "" {
 		dst = append(dst, `"country_iso":`...)
-		dst = appendString(dst, g.CountryISO)
+		dst = AppendJSONString(dst, g.CountryISO)
 		dst = append(dst, ',')
 	}
 	if g.City != "" {
 		dst = append(dst, `"city":`...)
-		dst = appendString(dst, g.City)
+		dst = AppendJSONString(dst, g.City)
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"lat":`...)
@@ -387,7 +387,7 @@ func appendGeo(dst []byte, g *Geo) []byte {
 	}
 	if g.ASOrg != "" {
 		dst = append(dst, `,"as_org":`...)
-		dst = appendString(dst, g.ASOrg)
+		dst = AppendJSONString(dst, g.ASOrg)
 	}
 	return append(dst, '}')
 }
@@ -403,12 +403,12 @@ func appendFloat(dst []byte, f float64) []byte {
 
 func appendDevice(dst []byte, d *Device) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = appendString(dst, d.ID)
+	dst = AppendJSONString(dst, d.ID)
 	dst = append(dst, `,"paw":`...)
 	dst = strconv.AppendBool(dst, d.PAW)
 	if d.Reason != "" {
 		dst = append(dst, `,"reason":`...)
-		dst = appendString(dst, d.Reason)
+		dst = AppendJSONString(dst, d.Reason)
 	}
 	dst = append(dst, `,"compliant":`...)
 	dst = strconv.AppendBool(dst, d.Compliant)
@@ -416,33 +416,33 @@ func appendDevice(dst []byte, d *Device) []byte {
 	dst = strconv.AppendBool(dst, d.Managed)
 	if d.TrustType != "" {
 		dst = append(dst, `,"trust_type":`...)
-		dst = appendString(dst, d.TrustType)
+		dst = AppendJSONString(dst, d.TrustType)
 	}
 	if d.Browser != "" {
 		dst = append(dst, `,"browser":`...)
-		dst = appendString(dst, d.Browser)
+		dst = AppendJSONString(dst, d.Browser)
 	}
 	if d.OS != "" {
 		dst = append(dst, `,"os":`...)
-		dst = appendString(dst, d.OS)
+		dst = AppendJSONString(dst, d.OS)
 	}
 	return append(dst, '}')
 }
 
 func appendHit(dst []byte, h *Hit) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = appendString(dst, h.ID)
+	dst = AppendJSONString(dst, h.ID)
 	dst = append(dst, `,"title":`...)
-	dst = appendString(dst, h.Title)
+	dst = AppendJSONString(dst, h.Title)
 	dst = append(dst, `,"risk":`...)
-	dst = appendString(dst, h.Risk)
+	dst = AppendJSONString(dst, h.Risk)
 	dst = append(dst, `,"source":`...)
-	dst = appendString(dst, h.Source)
+	dst = AppendJSONString(dst, h.Source)
 	dst = append(dst, `,"reason":`...)
-	dst = appendString(dst, h.Reason)
+	dst = AppendJSONString(dst, h.Reason)
 	if h.Notes != "" {
 		dst = append(dst, `,"notes":`...)
-		dst = appendString(dst, h.Notes)
+		dst = AppendJSONString(dst, h.Notes)
 	}
 	return append(dst, '}')
 }

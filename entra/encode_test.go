@@ -323,12 +323,12 @@ func TestAppendString(t *testing.T) {
 		{"<script>&", `"<script>&"`},
 	}
 	for _, tt := range tests {
-		got := string(appendString(nil, tt.in))
+		got := string(AppendJSONString(nil, tt.in))
 		if got != tt.want {
-			t.Errorf("appendString(%q) = %s, want %s", tt.in, got, tt.want)
+			t.Errorf("AppendJSONString(%q) = %s, want %s", tt.in, got, tt.want)
 		}
-		if gotB := string(appendString(nil, []byte(tt.in))); gotB != got {
-			t.Errorf("appendString([]byte %q) = %s, want %s", tt.in, gotB, got)
+		if gotB := string(AppendJSONString(nil, []byte(tt.in))); gotB != got {
+			t.Errorf("AppendJSONString([]byte %q) = %s, want %s", tt.in, gotB, got)
 		}
 		var back string
 		if err := json.Unmarshal([]byte(got), &back); err != nil {

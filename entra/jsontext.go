@@ -9,13 +9,24 @@ import (
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string: ", \ and control characters
-// are escaped, invalid UTF-8 bytes become \ufffd, and U+2028/U+2029 are
-// escaped so the output is also valid JavaScript.
-func appendString[T string | []byte](dst []byte, s T) []byte {
+// AppendJSONString appends s as a JSON string: ", \ and control
+// characters are escaped, invalid UTF-8 bytes become \ufffd, and
+// U+2028/U+2029 are escaped so the output is also valid JavaScript. Every
+// JSON encoder of privtrail (the enriched record, output formats, the
+// synthetic logs) uses it, so none can be tricked by a user name.
+func AppendJSONString[T string | []byte](dst []byte, s T) []byte {
 	dst = append(dst, '"')
+	// Most strings are plain ASCII: copy them in one go.
+	i := 0
+	for i < len(s) && s[i] >= 0x20 && s[i] < utf8.RuneSelf && s[i] != '"' && s[i] != '\\' {
+		i++
+	}
+	if i == len(s) {
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -74,7 +85,7 @@ func appendValue(dst []byte, v *fastjson.Value) []byte {
 				dst = append(dst, ',')
 			}
 			first = false
-			dst = appendString(dst, k)
+			dst = AppendJSONString(dst, k)
 			dst = append(dst, ':')
 			dst = appendValue(dst, val)
 		})
@@ -91,7 +102,7 @@ func appendValue(dst []byte, v *fastjson.Value) []byte {
 		return append(dst, ']')
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
-		return appendString(dst, b)
+		return AppendJSONString(dst, b)
 	default: // number (validated), true, false, null
 		return v.MarshalTo(dst)
 	}

@@ -86,6 +86,15 @@ func loadPipeline(path string, seen []string) (*Pipeline, error) {
 		return nil, fmt.Errorf("%s: %s", path, yaml.FormatError(err, false, true))
 	}
 	p.File = path
+	// Within one file an id appears once; overriding is what a file that
+	// includes another does, never two entries of the same file.
+	ids := map[string]bool{}
+	for i, d := range p.Monitors {
+		if d.ID != "" && ids[d.ID] {
+			return nil, fmt.Errorf("%s: monitors[%d]: monitor %q: duplicate id", path, i, d.ID)
+		}
+		ids[d.ID] = true
+	}
 	var merged []Definition
 	for _, inc := range p.Include {
 		if !filepath.IsAbs(inc) {

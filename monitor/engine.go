@@ -259,6 +259,9 @@ func appendValue(b []byte, v any) []byte {
 	case nil:
 		return append(b, "null"...)
 	default:
+		if rv := reflect.ValueOf(x); rv.Kind() == reflect.Pointer && rv.IsNil() {
+			return append(b, "null"...)
+		}
 		return strconv.AppendQuote(b, fmt.Sprint(x))
 	}
 }

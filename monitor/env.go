@@ -185,8 +185,7 @@ func loosened(oldValue, newValue string) string {
 			}
 		}
 	}
-	if olds, news := collect(before, "state"), collect(after, "state"); len(news) > 0 && strings.EqualFold(news[0], "disabled") &&
-		(len(olds) == 0 || !strings.EqualFold(olds[0], "disabled")) {
+	if strings.EqualFold(topState(after), "disabled") && !strings.EqualFold(topState(before), "disabled") {
 		return "state disabled"
 	}
 	return ""
@@ -224,4 +223,17 @@ func collect(v any, key string) []string {
 	}
 	walk(v)
 	return out
+}
+
+// topState is the policy's own top-level "state" (a nested condition may
+// have one too; only the policy's says whether it is on).
+func topState(v any) string {
+	m, _ := v.(map[string]any)
+	for k, val := range m {
+		if strings.EqualFold(k, "state") {
+			s, _ := val.(string)
+			return s
+		}
+	}
+	return ""
 }

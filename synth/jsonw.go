@@ -3,7 +3,8 @@ package synth
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/privtrail/privtrail/entra"
 )
 
 // enc builds one compact JSON document by appending; it tracks whether the
@@ -92,70 +93,9 @@ func (e *enc) strs(k string, vs []string) {
 	e.endArr()
 }
 
-// plainASCII[c] is true for the bytes that go into a JSON string as they
-// are and need no UTF-8 check.
-var plainASCII = func() (t [256]bool) {
-	for c := 0x20; c < 0x7f; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return
-}()
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
-// U+FFFD, so the output is always valid JSON.
-func appendJSONString(b []byte, s string) []byte {
-	i := 0
-	for i < len(s) && plainASCII[s[i]] {
-		i++
-	}
-	b = append(b, '"')
-	if i == len(s) {
-		b = append(b, s...)
-		return append(b, '"')
-	}
-	return appendJSONStringSlow(b, s, i)
-}
-
-// appendJSONStringSlow escapes s from index i on; s[:i] needs no escaping.
-func appendJSONStringSlow(b []byte, s string, i int) []byte {
-	start := 0
-	for i < len(s) {
-		c := s[i]
-		if plainASCII[c] {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r != utf8.RuneError || size != 1 {
-				i += size
-				continue
-			}
-			b = append(b, s[start:i]...)
-			b = append(b, "\ufffd"...)
-			i++
-			start = i
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		i++
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+// appendJSONString is entra's escaper: the generator writes what the
+// decoder reads with the same rules.
+func appendJSONString(b []byte, s string) []byte { return entra.AppendJSONString(b, s) }
 
 const hexDigits = "0123456789abcdef"
 
