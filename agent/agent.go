@@ -96,11 +96,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	r := &runner{log: a.log, workers: defaultWorkers(cfg.Workers), dead: dead, store: st, stats: &a.stats}
 	var roles monitor.RoleChecker
 	if cfg.Context.Privilege != nil {
-		if r.privilege, err = privilege.New(*cfg.Context.Privilege); err != nil {
+		pst, err := privilege.New(*cfg.Context.Privilege)
+		if err != nil {
 			return fmt.Errorf("%s: context.privilege: %w", cfg.file, err)
 		}
-		roles = r.privilege.Roles()
-		a.log.Info("role map loaded", "principals", r.privilege.Map().Len())
+		r.stages = append(r.stages, pst)
+		roles = pst.Roles()
+		a.log.Info("role map loaded", "principals", pst.Map().Len())
 	} else {
 		a.log.Warn("no context.privilege configured: no user is privileged, and most monitors cannot fire")
 	}

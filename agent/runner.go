@@ -12,7 +12,6 @@ import (
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/deadletter"
-	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/monitor"
 	"github.com/privtrail/privtrail/store"
@@ -23,6 +22,13 @@ import (
 // finite input such as a replay, when everything has been read).
 type Input interface {
 	Run(ctx context.Context, emit func(context.Context, *batch.Batch) error) error
+}
+
+// Enricher is what the runner needs of a context stage: add its part of
+// rec.Context (or tag rec's principals) from memory, never waiting on I/O.
+// Enrich is called from every worker at once.
+type Enricher interface {
+	Enrich(rec *entra.Record)
 }
 
 // Output is what the runner needs of an output. Consume may block to push
@@ -94,7 +100,9 @@ type inputRun struct {
 type runner struct {
 	log       *slog.Logger
 	workers   int
-	privilege *privilege.Stage
+	// stages run in order: privilege first, because the others (work
+	// hours by group) and the monitors read what it adds.
+	stages []Enricher
 	dead      *deadletter.Writer
 	store     *store.Store
 	stats     *Stats
@@ -268,8 +276,8 @@ func (r *runner) process(j *job, dec *entra.Decoder, ev *monitor.Evaluator) {
 			continue
 		}
 		rec.Origin = it.Origin
-		if r.privilege != nil {
-			r.privilege.Enrich(rec)
+		for _, st := range r.stages {
+			st.Enrich(rec)
 		}
 		ev.Eval(rec)
 		r.stats.Decoded.Add(1)

@@ -83,6 +83,9 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 		if strings.TrimSpace(d.When) == "" {
 			return nil, fmt.Errorf("%s: when is required", where)
 		}
+		if msg := checkControls(d.Params); msg != "" {
+			return nil, fmt.Errorf("%s: params.%s", where, msg)
+		}
 		m := &Monitor{Definition: d}
 		var err error
 		if m.when, err = compile(d.When, expr.AsBool()); err != nil {

@@ -84,9 +84,12 @@ type shippedCase struct {
 	// device is set on rec.Context.Device before Eval (the device stage
 	// runs later in the pipeline than the privilege stage).
 	device *entra.Device
-	hit    bool
-	risk   string   // for a hit: the expected risk; "" means the monitor's
-	reason []string // for a hit: substrings of the reason
+	// geo and workHours likewise stand for the geo and work-hours stages.
+	geo       *entra.Geo
+	workHours *entra.WorkHours
+	hit       bool
+	risk      string   // for a hit: the expected risk; "" means the monitor's
+	reason    []string // for a hit: substrings of the reason
 }
 
 // ---- document builders ------------------------------------------------------
@@ -335,6 +338,40 @@ func shippedCases() []shippedCase {
 		shippedCase{name: "PAW", id: "pim.elevation_not_paw", base: sg, set: paw,
 			device: &entra.Device{ID: "8bfcb982-6856-4402-924c-ada2486321cc", PAW: true, Managed: true, Compliant: true}},
 		shippedCase{name: "no device context", id: "pim.elevation_not_paw", base: sg, set: paw},
+	)
+
+	// Approved controls (lists in testdata/params.yaml: DE/US, 203.0.113.0/24
+	// and 2001:db8::/32, Edge/Chrome, Windows 10/11 and macOS).
+	approved := with(alice.signInGraph(), fields{"ipAddress": "203.0.113.7",
+		"location.countryOrRegion": "DE", "deviceDetail.browser": "Edge 122.0.0", "deviceDetail.operatingSystem": "Windows 11"})
+	add(
+		shippedCase{name: "everything approved", id: "signin.unapproved_controls", pipeline: paramsPipeline, base: sg, set: approved},
+		shippedCase{name: "approved, IPv6 office range", id: "signin.unapproved_controls", pipeline: paramsPipeline, base: sg,
+			set: with(approved, fields{"ipAddress": "2001:db8:10::5"})},
+		shippedCase{name: "country from GeoIP wins over Entra's", id: "signin.unapproved_controls", pipeline: paramsPipeline, base: sg, set: approved, hit: true,
+			geo: &entra.Geo{CountryISO: "BR", City: "São Paulo"}, reason: []string{"unapproved=\"country=BR\""}},
+		shippedCase{name: "unapproved range, browser and OS", id: "signin.unapproved_controls", pipeline: paramsPipeline, base: sg, hit: true,
+			set:    with(approved, fields{"ipAddress": "198.51.100.20", "deviceDetail.browser": "Firefox 123.0", "deviceDetail.operatingSystem": "Linux"}),
+			reason: []string{"ip=198.51.100.20", `browser=\"Firefox 123.0\"`, "operatingSystem=Linux"}},
+		shippedCase{name: "browser prefix is a word, not a substring", id: "signin.unapproved_controls", pipeline: paramsPipeline, base: sg, hit: true,
+			set: with(approved, fields{"deviceDetail.browser": "Edgeless 1.0"}), reason: []string{"browser="}},
+		shippedCase{name: "unapproved, not privileged", id: "signin.unapproved_controls", pipeline: paramsPipeline, base: sg,
+			set: with(approved, carol.signInGraph(), fields{"ipAddress": "198.51.100.20"})},
+		shippedCase{name: "no lists set: never fires", id: "signin.unapproved_controls", base: sg,
+			set: with(approved, fields{"ipAddress": "198.51.100.20"})},
+	)
+
+	// Working hours (the work-hours stage's result stands in a case).
+	night := &entra.WorkHours{Inside: false, LocalTime: "2026-03-02T23:14:00+01:00", Schedule: "emea-admins"}
+	day := &entra.WorkHours{Inside: true, LocalTime: "2026-03-02T10:14:00+01:00", Schedule: "emea-admins"}
+	add(
+		shippedCase{name: "admin at 23:14 local", id: "signin.off_hours", base: sg, set: alice.signInGraph(), workHours: night, hit: true,
+			reason: []string{"local_time=2026-03-02T23:14:00+01:00", "schedule=emea-admins"}},
+		shippedCase{name: "admin inside hours", id: "signin.off_hours", base: sg, set: alice.signInGraph(), workHours: day},
+		shippedCase{name: "admin outside hours, failed", id: "signin.off_hours", base: sd,
+			set: with(alice.signInDiag(), statusDiag(50126, "Invalid username or password.", "")), workHours: night},
+		shippedCase{name: "non-admin outside hours", id: "signin.off_hours", base: sg, set: carol.signInGraph(), workHours: night},
+		shippedCase{name: "no schedule for the user", id: "signin.off_hours", base: sg, set: alice.signInGraph()},
 	)
 
 	// Directory audit.
@@ -715,6 +752,8 @@ func evalCase(t testing.TB, e *Engine, c *shippedCase) *entra.Record {
 	if c.device != nil {
 		rec.Context.Device = c.device
 	}
+	rec.Context.Geo = c.geo
+	rec.Context.WorkHours = c.workHours
 	e.NewEvaluator().Eval(rec)
 	return rec
 }
@@ -891,6 +930,10 @@ func TestParamsPipelineOverridesOnlyParams(t *testing.T) {
 		case "audit.high_value_app_change":
 			if got := p.Params["high_value_apps"]; len(got.([]any)) != 2 {
 				t.Errorf("high_value_apps = %v", got)
+			}
+		case "signin.unapproved_controls":
+			if got := p.Params["approved_ranges"]; len(got.([]any)) != 2 {
+				t.Errorf("approved_ranges = %v", got)
 			}
 		default:
 			if p.File() != s.File() {
