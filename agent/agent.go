@@ -11,7 +11,6 @@ import (
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/deadletter"
-	"github.com/privtrail/privtrail/enrich/privilege"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
 	"github.com/privtrail/privtrail/monitor"
 	fileoutput "github.com/privtrail/privtrail/outputs/file"
@@ -94,19 +93,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer dead.Close()
 
 	r := &runner{log: a.log, workers: defaultWorkers(cfg.Workers), dead: dead, store: st, stats: &a.stats}
-	var roles monitor.RoleChecker
-	if cfg.Context.Privilege != nil {
-		pst, err := privilege.New(*cfg.Context.Privilege)
-		if err != nil {
-			return fmt.Errorf("%s: context.privilege: %w", cfg.file, err)
-		}
-		r.stages = append(r.stages, pst)
-		roles = pst.Roles()
-		a.log.Info("role map loaded", "principals", pst.Map().Len())
-	} else {
-		a.log.Warn("no context.privilege configured: no user is privileged, and most monitors cannot fire")
+	stages, err := BuildStages(cfg, a.log)
+	if err != nil {
+		return err
 	}
-	pipes, engines, err := LoadPipelines(cfg, roles, a.log)
+	defer stages.Close()
+	r.stages = stages.List
+	pipes, engines, err := LoadPipelines(cfg, stages.Roles, a.log)
 	if err != nil {
 		return err
 	}

@@ -8,12 +8,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/parser"
 
+	"github.com/privtrail/privtrail/enrich/device"
+	"github.com/privtrail/privtrail/enrich/geo"
 	"github.com/privtrail/privtrail/enrich/privilege"
+	"github.com/privtrail/privtrail/enrich/workhours"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
 	"github.com/privtrail/privtrail/monitor"
 	fileoutput "github.com/privtrail/privtrail/outputs/file"
@@ -63,6 +67,9 @@ type OutputConfig struct {
 // ContextConfig configures the enrichment stages.
 type ContextConfig struct {
 	Privilege *privilege.Config `yaml:"privilege"`
+	Geo       *geo.Config       `yaml:"geo"`
+	Device    *device.Config    `yaml:"device"`
+	WorkHours *workhours.Config `yaml:"work_hours"`
 }
 
 // LoadConfig reads and validates a config file. Errors name the file, the
@@ -131,6 +138,16 @@ func (c *Config) resolvePaths(dir string) {
 	if p := c.Context.Privilege; p != nil {
 		abs(&p.RoleMap)
 	}
+	if g := c.Context.Geo; g != nil {
+		abs(&g.CityDB)
+		abs(&g.ASNDB)
+	}
+	if d := c.Context.Device; d != nil {
+		abs(&d.Devices)
+	}
+	if w := c.Context.WorkHours; w != nil {
+		abs(&w.Schedules)
+	}
 }
 
 func (c *Config) validate() error {
@@ -197,9 +214,20 @@ func (c *Config) validate() error {
 			bad(p, "outputs[%d]: configure exactly one output type (file, stdout)", i)
 		}
 	}
-	if pc := c.Context.Privilege; pc != nil {
-		if err := pc.Validate(); err != nil {
-			bad("$.context.privilege", "context.privilege.%v", err)
+	for _, st := range []struct {
+		key string
+		cfg interface{ Validate() error }
+	}{
+		{"privilege", c.Context.Privilege},
+		{"geo", c.Context.Geo},
+		{"device", c.Context.Device},
+		{"work_hours", c.Context.WorkHours},
+	} {
+		if v := reflect.ValueOf(st.cfg); v.IsNil() {
+			continue
+		}
+		if err := st.cfg.Validate(); err != nil {
+			bad("$.context."+st.key, "context.%s.%v", st.key, err)
 		}
 	}
 	if len(c.Pipelines) == 0 {

@@ -98,14 +98,14 @@ type inputRun struct {
 
 // runner moves batches. It is built by Agent from the config.
 type runner struct {
-	log       *slog.Logger
-	workers   int
+	log     *slog.Logger
+	workers int
 	// stages run in order: privilege first, because the others (work
 	// hours by group) and the monitors read what it adds.
 	stages []Enricher
-	dead      *deadletter.Writer
-	store     *store.Store
-	stats     *Stats
+	dead   *deadletter.Writer
+	store  *store.Store
+	stats  *Stats
 
 	inputs    []*inputRun
 	pipelines []*pipelineRun

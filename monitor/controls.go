@@ -3,7 +3,6 @@ package monitor
 import (
 	"net/netip"
 	"reflect"
-	"strings"
 	"sync"
 )
 
@@ -118,16 +117,50 @@ func (e *Env) UnapprovedControls() string {
 	return string(b)
 }
 
-// anyFold reports whether s equals (or, with prefix, starts with) one of
-// list, case-insensitively: "Edge" approves "Edge 120.0.2210".
+// anyFold reports whether s matches one of list, ignoring case and
+// spaces (Entra writes "Windows10" and "MacOs" where a list says "Windows
+// 10" and "macOS"). With prefix, s may go on after the list's value when the
+// next character is not a letter: "Edge" approves "Edge 120.0.2210" but not
+// "Edgeless".
 func anyFold(list []string, s string, prefix bool) bool {
 	for _, v := range list {
-		if strings.EqualFold(v, s) || prefix && len(s) > len(v) && strings.EqualFold(v, s[:len(v)]) && s[len(v)] == ' ' {
+		if rest, ok := cutFold(s, v); ok && (rest == "" || prefix && !isLetter(rest[0])) {
 			return true
 		}
 	}
 	return false
 }
+
+// cutFold matches want at the start of s, ignoring case and spaces on both
+// sides, and returns what follows in s.
+func cutFold(s, want string) (string, bool) {
+	i, j := 0, 0
+	for {
+		for i < len(s) && s[i] == ' ' {
+			i++
+		}
+		for j < len(want) && want[j] == ' ' {
+			j++
+		}
+		if j == len(want) {
+			return s[i:], j > 0 || i == len(s)
+		}
+		if i == len(s) || lower(s[i]) != lower(want[j]) {
+			return "", false
+		}
+		i++
+		j++
+	}
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func isLetter(c byte) bool { c = lower(c); return 'a' <= c && c <= 'z' }
 
 func orUnknown(s string) string {
 	if s == "" {

@@ -28,6 +28,11 @@ func TestAnyFold(t *testing.T) {
 		{[]string{"Windows 10"}, "Windows 10", false, true},
 		{[]string{"Windows"}, "Windows 10", false, false},
 		{[]string{"DE"}, "", false, false},
+		{[]string{"Windows 10"}, "Windows10", true, true},
+		{[]string{"macOS"}, "MacOs", true, true},
+		{[]string{"Windows 10"}, "Windows 1", true, false},
+		{[]string{"Chrome"}, "Chrome Mobile 120", true, false}, // another browser
+		{[]string{"Edge"}, "Edge122.0", true, true},
 	}
 	for _, tt := range tests {
 		if got := anyFold(tt.list, tt.s, tt.prefix); got != tt.want {

@@ -296,6 +296,8 @@ func (d *demo) crafted() {
 	s := d.signIn(d.at(0, 8, 5, 12), "adm_alice"+dom)
 	d.scenario(s.At, DemoSignIns, "adm_alice signs in on her PAW (compliant, Conditional Access applied)", true,
 		hits("signin.ca_not_applied", "pim.elevation_not_paw", "signin.identity_protection_risk", "signin.legacy_auth"), d.emitSignIn(DemoSignIns, s))
+	d.scenario(s.At, DemoSignIns, "the same sign-in: Germany, the Berlin office range, Edge on Windows 10, inside her working hours", true,
+		hits(monUnapproved, monOffHours), string(s.ID.append(nil)))
 
 	at := d.at(0, 9, 12, 3)
 	g.pimActivation(at, u("adm_alice"), role("Global Administrator"), "INC-4411: tenant-wide Defender onboarding", "requested")
@@ -470,6 +472,8 @@ func (d *demo) crafted() {
 	s.fail(53003, "failure", caCountryBlock, authPwdPush)
 	d.scenario(s.At, DemoGraphSignIns, m.UPN+" (no role) is blocked by the country policy while travelling", true,
 		hits("signin.ca_failure"), d.emitSignIn(DemoGraphSignIns, s))
+	d.scenario(s.At, DemoGraphSignIns, "the same sign-in: Romania, outside the office ranges, but "+m.UPN+" holds no role", true,
+		hits(monUnapproved), string(s.ID.append(nil)))
 
 	jamal := u("adm_jamal")
 	s = d.signIn(d.at(1, 15, 0, 4), jamal.UPN)
@@ -575,6 +579,8 @@ func (d *demo) crafted() {
 	s.device(farid.Devices[1])
 	d.scenario(s.At, DemoGraphSignIns, "adm_farid signs in on his everyday laptop (compliant, not a PAW)", false,
 		hits("pim.elevation_not_paw"), d.emitSignIn(DemoGraphSignIns, s))
+	d.scenario(s.At, DemoGraphSignIns, "the same sign-in: United Kingdom, the London office range, Chrome on Windows 10", true,
+		hits(monUnapproved), string(s.ID.append(nil)))
 	at = d.at(2, 14, 40, 13)
 	g.pimActivation(at, farid, role("Exchange Administrator"), "CHG-2304: mailbox migration batch 3", "completed")
 	g.au.ActorIP = s.IP
@@ -749,9 +755,63 @@ func (d *demo) crafted() {
 	s = d.signIn(d.at(4, 21, 40, 33), dmitri.UPN)
 	d.scenario(s.At, DemoSignIns, "adm_dmitri signs in on his PAW at 22:40 Munich time", false, hits(monOffHours), d.emitSignIn(DemoSignIns, s))
 
+	d.contextScenarios()
+
 	// Directory scenarios: the role map itself.
 	d.scenario(day(0), DemoRoleMap, "marcus.webb holds Exchange Administrator without the adm_ prefix", false, hits(monNamingPolicy))
 	d.scenario(day(0), DemoRoleMap, "adm_kofi (Intune Administrator, eligible) never signs in during the week", false, hits(monUnusedPrivilege))
+}
+
+// contextScenarios exercise the context files: working hours
+// (work-hours.yaml), PAWs (devices.yaml) and the approved sign-in controls
+// (countries, the office ranges, browsers, operating systems). They come
+// after every other crafted record, so that the random draws of those, and
+// their IDs, stay as they were.
+func (d *demo) contextScenarios() {
+	g, t := d.g, d.t
+	dom := "@" + t.Domain
+	u := func(login string) *User { return t.user(login + dom) }
+	id := func(s *signIn) string { return string(s.ID.append(nil)) }
+
+	// Working hours. New York is on EST (UTC-5) until 8 March, Berlin on
+	// CET (UTC+1).
+	nora := u("adm_nora")
+	s := d.signIn(d.at(2, 4, 0, 41), nora.UPN)
+	d.scenario(s.At, DemoSignIns, "adm_nora (us-ops-night, 22:00–06:00 New York) signs in on her PAW at 23:00 on Tuesday, New York time", true,
+		hits(monOffHours, "pim.elevation_not_paw", monUnapproved), d.emitSignIn(DemoSignIns, s))
+	s = d.signIn(d.at(3, 10, 30, 12), nora.UPN)
+	s.App, s.Res = appGraphExpl, resGraph
+	d.scenario(s.At, DemoGraphSignIns, "adm_nora signs in at 05:30 on Thursday, New York time: the end of Wednesday's night shift", true,
+		hits(monOffHours), d.emitSignIn(DemoGraphSignIns, s))
+	s = d.signIn(d.at(3, 20, 10, 5), nora.UPN)
+	d.scenario(s.At, DemoSignIns, "adm_nora signs in at 15:10 on Thursday, New York time, outside her night shift", false,
+		hits(monOffHours), d.emitSignIn(DemoSignIns, s))
+	s = d.signIn(d.at(2, 17, 45, 9), u("adm_carol").UPN)
+	d.scenario(s.At, DemoSignIns, "adm_carol signs in at 17:45 in London, 18:45 Berlin time: inside emea-admins (07:00–19:00 Europe/Berlin)", true,
+		hits(monOffHours), d.emitSignIn(DemoSignIns, s))
+	s = d.signIn(d.at(3, 19, 32, 50), u("adm_jamal").UPN)
+	d.scenario(s.At, DemoGraphSignIns, "adm_jamal (emea-admins through his group SG-Role-Tier1-Helpdesk) signs in at 20:32 Berlin time", false,
+		hits(monOffHours), d.emitSignIn(DemoGraphSignIns, s))
+
+	// Approved controls: one control off at a time.
+	elena := u("adm_elena")
+	s = d.signIn(d.at(3, 13, 20, 44), elena.UPN)
+	s.device(elena.Devices[1])
+	s.UserAgent, s.Browser = uaFirefoxWin.ua, uaFirefoxWin.browser
+	d.scenario(s.At, DemoSignIns, "adm_elena signs in from the Berlin office with Firefox on her laptop (browser not approved, not a PAW)", false,
+		hits(monUnapproved, "pim.elevation_not_paw"), d.emitSignIn(DemoSignIns, s))
+	s = d.signIn(d.at(2, 16, 40, 2), u("adm_hiro").UPN)
+	s.from(&t.Locations[locHosting], 120)
+	d.scenario(s.At, DemoGraphSignIns, "adm_hiro signs in on his PAW through a VPN on a VPS (DigitalOcean, Frankfurt): Germany, Edge on Windows, but outside the office ranges", false,
+		hits(monUnapproved), d.emitSignIn(DemoGraphSignIns, s))
+	d.scenario(s.At, DemoGraphSignIns, "the same sign-in is from adm_hiro's PAW", true, hits("pim.elevation_not_paw"), id(s))
+
+	// Not privileged: neither the PAW rule nor the approved controls apply.
+	m := &t.Users[g.members[53]]
+	s = d.signIn(d.at(3, 9, 41, 3), m.UPN)
+	s.from(&t.Locations[locParis], 53)
+	d.scenario(s.At, DemoSignIns, m.UPN+" (no role) signs in from Paris on a laptop that is not a PAW", true,
+		hits("pim.elevation_not_paw", monUnapproved), d.emitSignIn(DemoSignIns, s))
 }
 
 // caPolicyJSON is a Conditional Access policy as the audit log's
@@ -823,6 +883,12 @@ func (d *demo) files() DemoFiles {
 	out.Files = append(out.Files, File{DemoDiagnosticAudit, z.Bytes()})
 
 	out.Files = append(out.Files, File{DemoRoleMap, d.t.RoleMapYAML()})
+	out.Files = append(out.Files, File{DemoDevices, d.t.DevicesYAML()}, File{DemoWorkHours, d.t.WorkHoursYAML()})
+	city, asn, err := d.t.GeoMMDB()
+	if err != nil {
+		panic(fmt.Sprintf("synth: demo GeoIP databases: %v", err)) // a bug in the tenant's locations
+	}
+	out.Files = append(out.Files, File{DemoCityMMDB, city}, File{DemoASNMMDB, asn})
 	slices.SortStableFunc(d.scenarios, func(a, b Scenario) int { return a.When.Compare(b.When) })
 	out.Scenarios = d.scenarios
 	out.Files = append(out.Files, File{DemoReadme, demoReadme(d.t, out)})

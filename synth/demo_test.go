@@ -45,6 +45,10 @@ func TestDemoFilesUpToDate(t *testing.T) {
 		if strings.HasSuffix(f.Name, ".gz") && bytes.Equal(gunzip(t, got), gunzip(t, want)) {
 			continue
 		}
+		// A newer mmdbwriter may lay the same networks out differently.
+		if strings.HasSuffix(f.Name, ".mmdb") && sameMMDB(t, got, want) {
+			continue
+		}
 		t.Errorf("%s is out of date (run: go test ./synth -run TestDemoFilesUpToDate -update)", f.Name)
 	}
 }

@@ -40,7 +40,10 @@ func demoReadme(t *Tenant, f DemoFiles) []byte {
 		}
 	}
 	p("| **total** | | %d | %d | %d | %d | %d |\n", total["signin"], total["audit"], total["activity"], total["aadds"], total["invalid"])
-	p("| `rolemap.yaml` | the role map the privilege stage reads | | | | | |\n\n")
+	p("| `%s` | the role map the privilege stage reads | | | | | |\n", DemoRoleMap)
+	p("| `%s` | the PAW/SAW list the device stage reads: every admin's `PAW-*` device | | | | | |\n", DemoDevices)
+	p("| `%s` | the admins' working hours, read by the work-hours stage | | | | | |\n", DemoWorkHours)
+	p("| `%s`, `%s` | GeoLite2-City- and GeoLite2-ASN-shaped MaxMind DBs of the tenant's locations, read by the geo stage | | | | | |\n\n", DemoCityMMDB, DemoASNMMDB)
 	p("`signins.jsonl` holds two lines that are not Entra logs, to show the dead-letter path: a\n")
 	p("heartbeat object of an Event Hubs forwarder (valid JSON, no Entra shape) and a record cut off\n")
 	p("mid-line (invalid JSON).\n\n")
@@ -93,7 +96,18 @@ func demoReadme(t *Tenant, f DemoFiles) []byte {
 	p("leave these lists empty):\n\n")
 	p("- `params.approved_inviters`: %s\n", codeList(t.ApprovedInviters))
 	p("- `params.high_value_apps`: %s\n", codeList(t.HighValueApps))
-	p("- PAW/SAW devices (the device stage's list): every admin's `PAW-*` device:\n")
+	var offices []string
+	for _, i := range t.Offices {
+		offices = append(offices, t.Locations[i].City)
+	}
+	p("- `signin.unapproved_controls`: `approved_countries` %s; `approved_browsers` %s;\n", codeList(t.ApprovedCountries), codeList(t.ApprovedBrowsers))
+	p("  `approved_operating_systems` %s; `approved_ranges` the networks of the offices\n", codeList(t.ApprovedOS))
+	p("  (%s):\n  %s.\n", strings.Join(offices, ", "), codeList(t.OfficeCIDRs()))
+	p("  Entra logs the operating system without the space (`Windows10`, `MacOs`), as these files do:\n")
+	p("  the comparison must allow for that, or the list must carry both spellings.\n\n")
+	p("Context files (the stages' configuration, not pipeline parameters):\n\n")
+	p("- `%s`: the PAW/SAW devices, by `deviceDetail.deviceId`; every admin's `PAW-*` device (each admin also\n", DemoDevices)
+	p("  has an everyday laptop, `LT-*`, compliant and managed, not a PAW):\n")
 	for _, u := range t.Users {
 		for _, d := range u.Devices {
 			if d.PAW {
@@ -101,8 +115,36 @@ func demoReadme(t *Tenant, f DemoFiles) []byte {
 			}
 		}
 	}
-	p("- working hours: admins Monday to Friday 08:00–18:00 in Europe/Berlin or Europe/London;\n")
-	p("  approved admin sign-in controls: countries DE and GB, Edge or Chrome on Windows.\n\n")
+	p("- `%s`:\n", DemoWorkHours)
+	hours := func(s Schedule) string {
+		out := strings.Join(s.Days, " ") + ", " + strings.Join(s.Hours, ", ") + " " + s.TimeZone
+		if len(s.Holidays) > 0 {
+			out += ", holidays " + strings.Join(s.Holidays, ", ")
+		}
+		return out
+	}
+	for _, s := range t.WorkHours.Schedules {
+		var who []string
+		for _, u := range s.Users {
+			who = append(who, strings.TrimSuffix(u, "@"+t.Domain))
+		}
+		for _, id := range s.Groups {
+			for _, g := range t.Groups {
+				if g.ID == id {
+					who = append(who, "the members of "+g.DisplayName+" (by the group's object ID)")
+				}
+			}
+		}
+		p("  - `%s`: %s: %s\n", s.Name, hours(s), strings.Join(who, ", "))
+	}
+	p("  - `default`: %s: everyone else (the emergency accounts)\n", hours(t.WorkHours.Default))
+	p("- `%s`, `%s`: every location's networks with its country, city, subdivision, coordinates\n", DemoCityMMDB, DemoASNMMDB)
+	p("  and AS; every sign-in of the week resolves (their build time is fixed, so the bytes never change):\n\n")
+	p("| city | country | ASN | AS organisation | networks |\n|---|---|--:|---|---|\n")
+	for _, l := range t.Locations {
+		p("| %s | %s | %d | %s | %s |\n", l.City, l.Country, l.ASN, l.ASOrg, codeList(l.CIDRs()))
+	}
+	p("\n")
 
 	p("## Scenarios that must fire\n\n")
 	p("Monitors in *italics* are stateful or directory monitors of the catalog (`monitors.md`), not in\n")

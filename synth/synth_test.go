@@ -191,7 +191,7 @@ func TestDemoTenant(t *testing.T) {
 	if n := len(ten.Users); n < 190 || n > 210 {
 		t.Errorf("%d users, want about 200", n)
 	}
-	if admins != 13 || adm != 12 || emergency != 2 || guests < 3 {
+	if admins != 14 || adm != 13 || emergency != 2 || guests < 3 {
 		t.Errorf("admins %d (adm_ %d), emergency %d, guests %d", admins, adm, emergency, guests)
 	}
 	seen := map[string]bool{}

@@ -27,7 +27,17 @@ type Tenant struct {
 	// (params.approved_inviters of the pipeline).
 	ApprovedInviters []string
 	Locations        []Location
-	CAPolicies       []CAPolicy
+	// Offices are the indexes in Locations of the tenant's offices: their
+	// CIDRs are the approved ranges of signin.unapproved_controls.
+	Offices []int
+	// ApprovedCountries (ISO codes), ApprovedBrowsers and ApprovedOS
+	// (prefixes of deviceDetail.browser and .operatingSystem) are the other
+	// approved lists of signin.unapproved_controls.
+	ApprovedCountries, ApprovedBrowsers, ApprovedOS []string
+	// WorkHours are the admins' working hours (the work-hours stage's
+	// schedules).
+	WorkHours  WorkHours
+	CAPolicies []CAPolicy
 	// PartnerTenantID is a second tenant (fabrikam.example): the home of
 	// the guests, and where one admin signs in across tenants.
 	PartnerTenantID string
@@ -160,6 +170,15 @@ type Location struct {
 	IPv6Prefix           string // three hextets and a colon, or empty
 }
 
+// OfficeCIDRs returns the networks of the tenant's offices.
+func (t *Tenant) OfficeCIDRs() []string {
+	var out []string
+	for _, i := range t.Offices {
+		out = append(out, t.Locations[i].CIDRs()...)
+	}
+	return out
+}
+
 // CIDRs returns the networks of the location's addresses.
 func (l Location) CIDRs() []string {
 	out := []string{l.IPv4Prefix + "0/24"}
@@ -260,6 +279,7 @@ var (
 	uaChromeMac   = agent{"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36", "Chrome 122.0.0", "MacOs"}
 	uaSafariIOS   = agent{"Mozilla/5.0 (iPhone; CPU iPhone OS 17_3_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.3.1 Mobile/15E148 Safari/604.1", "Mobile Safari 17.3", "Ios"}
 	uaChromeDroid = agent{"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.6261.64 Mobile Safari/537.36", "Chrome Mobile 122.0.6261", "Android"}
+	uaFirefoxWin  = agent{"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:123.0) Gecko/20100101 Firefox/123.0", "Firefox 123.0", "Windows10"}
 	uaFirefoxLnx  = agent{"Mozilla/5.0 (X11; Linux x86_64; rv:123.0) Gecko/20100101 Firefox/123.0", "Firefox 123.0", "Linux"}
 	uaOutlookWin  = agent{"Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17328; Pro)", "Rich Client 16.0.17328", "Windows10"}
 	uaTeamsWin    = agent{"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0 Teams/24033.811.2738.2546", "Edge 120.0.0", "Windows10"}
@@ -281,8 +301,9 @@ func nameGUID(name string) string {
 }
 
 // DemoTenant is the fictional tenant "contoso.example": about 200 users,
-// among them 13 privileged admins (12 named adm_*, one who breaks the
-// naming pattern), two emergency access accounts, guests, service
+// among them 14 privileged admins (13 named adm_*, one who breaks the
+// naming pattern; one on a New York night shift), two emergency access
+// accounts, guests, service
 // principals and two high-value applications ("Payroll API" and
 // "Microsoft Graph").
 func DemoTenant() Tenant {
@@ -295,6 +316,11 @@ func DemoTenant() Tenant {
 		HighValueApps:    []string{resPayroll.Name, resGraph.Name},
 		ApprovedInviters: []string{"adm_alice@contoso.example", "hr-onboarding@contoso.example"},
 		Locations:        demoLocations,
+		Offices:          []int{locBerlin, locMunich, locLondon, locManchester, locRedmond, locNewYork},
+		// The admins' approved sign-in controls (signin.unapproved_controls).
+		ApprovedCountries: []string{"DE", "US", "GB"},
+		ApprovedBrowsers:  []string{"Edge", "Chrome"},
+		ApprovedOS:        []string{"Windows 10", "Windows 11", "macOS"},
 	}
 	t.CAPolicies = []CAPolicy{
 		{nameGUID("ca/admins"), "CA001: Admins - require MFA and compliant device", []string{"Mfa", "RequireCompliantDevice"}},
@@ -407,9 +433,13 @@ func DemoTenant() Tenant {
 		u.Devices = []Device{{"", "", "Windows10", uaChromeWin.browser, uaChromeWin.ua, "", false, false, false}}
 		t.Users = append(t.Users, u)
 	}
+	// The night-shift admin in New York, added last so that the users
+	// above (and the demo records about them) keep their indexes.
+	t.Users = append(t.Users, admin("adm_nora", "Nora Castillo (admin)", locNewYork, active("Helpdesk Administrator")))
 	for i := range t.Users {
 		t.Users[i].ipHost = 10 + i
 	}
+	t.WorkHours = demoWorkHours(&t, helpdesk)
 	return t
 }
 

@@ -1,0 +1,75 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/privtrail/privtrail/enrich/device"
+	"github.com/privtrail/privtrail/enrich/geo"
+	"github.com/privtrail/privtrail/enrich/privilege"
+	"github.com/privtrail/privtrail/enrich/workhours"
+	"github.com/privtrail/privtrail/monitor"
+)
+
+// Stages are the configured context stages, in the order records go
+// through them, and what closes them.
+type Stages struct {
+	List  []Enricher
+	Roles monitor.RoleChecker // the privileged role set, nil without a role map
+	close []func() error
+}
+
+// Close stops the stages' background reloads.
+func (s *Stages) Close() error {
+	var errs []error
+	for _, c := range s.close {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
+}
+
+// BuildStages builds the context stages of cfg. Privilege comes first: the
+// work-hours stage resolves group schedules from the roles it attaches, and
+// the monitors read all of them.
+func BuildStages(cfg *Config, log *slog.Logger) (*Stages, error) {
+	s := &Stages{}
+	fail := func(key string, err error) (*Stages, error) {
+		s.Close()
+		return nil, fmt.Errorf("%s: context.%s: %w", cfg.file, key, err)
+	}
+	c := cfg.Context
+	if c.Privilege != nil {
+		st, err := privilege.New(*c.Privilege)
+		if err != nil {
+			return fail("privilege", err)
+		}
+		s.List = append(s.List, st)
+		s.Roles = st.Roles()
+		log.Info("role map loaded", "principals", st.Map().Len())
+	} else {
+		log.Warn("no context.privilege configured: no user is privileged, and most monitors cannot fire")
+	}
+	if c.Geo != nil {
+		st, err := geo.New(*c.Geo, log)
+		if err != nil {
+			return fail("geo", err)
+		}
+		s.List, s.close = append(s.List, st), append(s.close, st.Close)
+	}
+	if c.Device != nil {
+		st, err := device.New(*c.Device, log)
+		if err != nil {
+			return fail("device", err)
+		}
+		s.List, s.close = append(s.List, st), append(s.close, st.Close)
+	}
+	if c.WorkHours != nil {
+		st, err := workhours.New(*c.WorkHours, log)
+		if err != nil {
+			return fail("work_hours", err)
+		}
+		s.List, s.close = append(s.List, st), append(s.close, st.Close)
+	}
+	return s, nil
+}

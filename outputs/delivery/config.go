@@ -1,0 +1,91 @@
+package delivery
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the delivery part every SIEM output's config embeds
+// (`yaml:",inline"`): how records are batched, retried and buffered.
+type Config struct {
+	// BatchSize and BatchBytes bound one request; default 500 and 4 MiB.
+	BatchSize  int  `yaml:"batch_size"`
+	BatchBytes Size `yaml:"batch_bytes"`
+	// FlushInterval is how long a partial batch waits for more; default 1s.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// MaxBackoff caps the wait between retries; default 1m.
+	MaxBackoff time.Duration `yaml:"max_backoff"`
+	Buffer     BufferConfig  `yaml:"buffer"`
+}
+
+// BufferConfig bounds the output's disk buffer.
+type BufferConfig struct {
+	// MaxBytes is how much may wait on disk for the destination; beyond it
+	// the output pushes back and the inputs stop reading. Default 1GiB.
+	MaxBytes Size `yaml:"max_bytes"`
+}
+
+// Defaults fills in what was not set.
+func (c *Config) Defaults() {
+	if c.BatchSize == 0 {
+		c.BatchSize = 500
+	}
+	if c.BatchBytes == 0 {
+		c.BatchBytes = 4 << 20
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = time.Second
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = time.Minute
+	}
+	if c.Buffer.MaxBytes == 0 {
+		c.Buffer.MaxBytes = 1 << 30
+	}
+}
+
+// Validate checks the values; call Defaults first.
+func (c *Config) Validate() error {
+	switch {
+	case c.BatchSize < 1:
+		return fmt.Errorf("batch_size: must be at least 1, got %d", c.BatchSize)
+	case c.BatchBytes < 1024:
+		return fmt.Errorf("batch_bytes: must be at least 1KiB, got %d", c.BatchBytes)
+	case c.FlushInterval < 0:
+		return fmt.Errorf("flush_interval: must not be negative")
+	case c.MaxBackoff < 100*time.Millisecond:
+		return fmt.Errorf("max_backoff: must be at least 100ms")
+	case c.Buffer.MaxBytes < c.BatchBytes:
+		return fmt.Errorf("buffer.max_bytes: must be at least batch_bytes (%d)", c.BatchBytes)
+	}
+	return nil
+}
+
+// Size is a byte count written as a number or with a unit: 512KiB, 64MiB,
+// 1GiB (also KB/MB/GB as powers of 1000).
+type Size int64
+
+var units = []struct {
+	suffix string
+	mult   int64
+}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+
+// UnmarshalText parses a Size.
+func (s *Size) UnmarshalText(b []byte) error {
+	text := strings.TrimSpace(string(b))
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(text, u.suffix) {
+			text, mult = strings.TrimSpace(strings.TrimSuffix(text, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(text, 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%q is not a size (e.g. 1048576, 512KiB, 64MiB, 1GiB)", string(b))
+	}
+	*s = Size(n * mult)
+	return nil
+}

@@ -1,0 +1,306 @@
+// Package delivery is what every SIEM output shares: a record is encoded
+// for the destination, appended to the output's disk buffer and
+// acknowledged upstream once it is durably there; a sender goroutine drains
+// the buffer in order, in batches, retrying transient failures with
+// exponential back-off and jitter (or the destination's Retry-After), and
+// sends what the destination refuses for good to the dead-letter file.
+//
+// An output package supplies only its Encoder (pure, golden-tested) and its
+// Sender (the protocol); see outputs/splunk and friends.
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/privtrail/privtrail/batch"
+	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/outputs/buffer"
+)
+
+// Encoder turns one enriched record into the bytes the Sender sends for
+// it. enriched is the record's JSON (original document plus the privtrail
+// object) as the runner encoded it.
+type Encoder interface {
+	Encode(dst []byte, rec *entra.Record, enriched []byte) ([]byte, error)
+}
+
+// Sender delivers one batch of encoded items.
+type Sender interface {
+	Send(ctx context.Context, items [][]byte) Result
+}
+
+// Result is what the destination made of a batch.
+type Result struct {
+	// Err means the request as a whole failed and nothing was accepted:
+	// retried after back-off, unless marked Permanent, in which case the
+	// whole batch is dead-lettered.
+	Err error
+	// RetryAfter is the destination's own hint (HTTP Retry-After).
+	RetryAfter time.Duration
+	// Retry lists items to send again (throttled one by one, e.g. a 429
+	// inside an Elasticsearch bulk response); the others were accepted.
+	Retry []int
+	// Rejected lists items the destination refused for good.
+	Rejected []Rejection
+}
+
+// Rejection is one item refused for good, with the destination's reason.
+type Rejection struct {
+	Index  int
+	Reason string
+}
+
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// Permanent marks err as a failure that retrying cannot fix (an invalid
+// token, a missing index): the batch goes to the dead-letter file.
+func Permanent(err error) error { return permanent{err} }
+
+// IsPermanent reports whether err was marked Permanent.
+func IsPermanent(err error) bool {
+	var p permanent
+	return errors.As(err, &p)
+}
+
+// DeadLetters is where refused records go.
+type DeadLetters interface {
+	Write(stage, origin, reason string, data []byte) error
+}
+
+// Stats are an output's counters.
+type Stats struct {
+	Sent, Retries, Throttled, DeadLettered atomic.Int64
+}
+
+// Output is a buffered, retrying output for the runner.
+type Output struct {
+	name string
+	cfg  Config
+	enc  Encoder
+	send Sender
+	dead DeadLetters
+	log  *slog.Logger
+	q    *buffer.Queue
+
+	buf   []byte
+	stats Stats
+
+	stop    context.CancelFunc
+	drained chan struct{}
+	closing atomic.Bool
+	once    sync.Once
+}
+
+// New opens the output's buffer at <dataDir>/buffers/<name>.db and starts
+// its sender.
+func New(name string, cfg Config, dataDir string, enc Encoder, send Sender, dead DeadLetters, log *slog.Logger) (*Output, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	q, err := buffer.Open(filepath.Join(dataDir, "buffers", name+".db"), int64(cfg.Buffer.MaxBytes))
+	if err != nil {
+		return nil, err
+	}
+	if n := q.Len(); n > 0 {
+		log.Info("output buffer holds records from a previous run; sending them first", "output", name, "records", n, "bytes", q.Bytes())
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	o := &Output{name: name, cfg: cfg, enc: enc, send: send, dead: dead, log: log, q: q, stop: stop, drained: make(chan struct{})}
+	go o.drain(ctx)
+	return o, nil
+}
+
+// Stats are the output's counters.
+func (o *Output) Stats() *Stats { return &o.stats }
+
+// Buffered reports the records and bytes waiting on disk.
+func (o *Output) Buffered() (int, int64) { return o.q.Len(), o.q.Bytes() }
+
+// Consume encodes the batch, appends it to the disk buffer and acknowledges
+// it: from here the record survives a crash, so the inputs may checkpoint.
+// When the buffer is full it waits, which is the back-pressure.
+func (o *Output) Consume(ctx context.Context, b *batch.Batch) error {
+	items := make([][]byte, 0, len(b.Records))
+	o.buf = o.buf[:0]
+	var ends []int
+	for i, rec := range b.Records {
+		var enriched []byte
+		if i < len(b.JSON) {
+			enriched = b.JSON[i]
+		}
+		var err error
+		start := len(o.buf)
+		o.buf, err = o.enc.Encode(o.buf, rec, enriched)
+		if err != nil {
+			o.buf = o.buf[:start]
+			if derr := o.dead.Write("output:"+o.name, rec.Origin, "encode: "+err.Error(), rec.Raw); derr != nil {
+				return derr
+			}
+			o.stats.DeadLettered.Add(1)
+			continue
+		}
+		ends = append(ends, len(o.buf))
+	}
+	start := 0
+	for _, end := range ends {
+		items = append(items, o.buf[start:end])
+		start = end
+	}
+	if len(items) > 0 {
+		if err := o.q.Append(ctx, items); err != nil {
+			if errors.Is(err, buffer.ErrTooLarge) {
+				return fmt.Errorf("a batch of %d records is larger than buffer.max_bytes: raise it", len(items))
+			}
+			return err
+		}
+	}
+	b.Ack()
+	return nil
+}
+
+// Close sends what is buffered until the buffer is empty or ctx ends (what
+// remains is sent after the next start), then closes the buffer.
+func (o *Output) Close(ctx context.Context) error {
+	o.once.Do(func() {
+		o.closing.Store(true)
+		for o.q.Len() > 0 {
+			select {
+			case <-ctx.Done():
+				o.log.Warn("output stopped with records still buffered; they are sent after the next start", "output", o.name, "records", o.q.Len())
+				o.stop()
+				<-o.drained
+				o.q.Close()
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		o.stop()
+		<-o.drained
+		o.q.Close()
+	})
+	return nil
+}
+
+func (o *Output) drain(ctx context.Context) {
+	defer close(o.drained)
+	for {
+		entries, err := o.q.Read(ctx, o.cfg.BatchSize, int(o.cfg.BatchBytes), o.flushInterval())
+		if err != nil {
+			return
+		}
+		if !o.deliver(ctx, entries) {
+			o.q.Rewind()
+			return
+		}
+		if err := o.q.Remove(entries[len(entries)-1].Seq); err != nil {
+			o.log.Error("output buffer", "output", o.name, "err", err)
+			o.q.Rewind()
+		}
+	}
+}
+
+// flushInterval is not worth waiting for once the agent is stopping.
+func (o *Output) flushInterval() time.Duration {
+	if o.closing.Load() {
+		return 0
+	}
+	return o.cfg.FlushInterval
+}
+
+// deliver sends entries until each is accepted or dead-lettered; false
+// when ctx ended first (the entries stay buffered).
+func (o *Output) deliver(ctx context.Context, entries []buffer.Entry) bool {
+	pending := make([]int, len(entries))
+	for i := range pending {
+		pending[i] = i
+	}
+	items := make([][]byte, 0, len(entries))
+	for attempt := 0; len(pending) > 0; attempt++ {
+		items = items[:0]
+		for _, i := range pending {
+			items = append(items, entries[i].Data)
+		}
+		res := o.send.Send(ctx, items)
+		if ctx.Err() != nil && res.Err != nil {
+			return false
+		}
+		switch {
+		case res.Err != nil && IsPermanent(res.Err):
+			for _, i := range pending {
+				o.reject(entries[i].Data, res.Err.Error())
+			}
+			return true
+		case res.Err != nil:
+			o.stats.Retries.Add(1)
+			if res.RetryAfter > 0 {
+				o.stats.Throttled.Add(1)
+			}
+			wait := o.backoff(attempt, res.RetryAfter)
+			o.log.Warn("output: destination failed, retrying", "output", o.name, "records", len(pending), "err", res.Err, "retry_in", wait)
+			if !sleep(ctx, wait) {
+				return false
+			}
+			continue
+		}
+		for _, r := range res.Rejected {
+			if r.Index >= 0 && r.Index < len(pending) {
+				o.reject(entries[pending[r.Index]].Data, r.Reason)
+			}
+		}
+		var again []int
+		for _, k := range res.Retry {
+			if k >= 0 && k < len(pending) {
+				again = append(again, pending[k])
+			}
+		}
+		o.stats.Sent.Add(int64(len(pending) - len(again) - len(res.Rejected)))
+		pending = again
+		if len(pending) > 0 {
+			o.stats.Throttled.Add(1)
+			if !sleep(ctx, o.backoff(attempt, res.RetryAfter)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (o *Output) reject(data []byte, reason string) {
+	o.stats.DeadLettered.Add(1)
+	if err := o.dead.Write("output:"+o.name, "", reason, data); err != nil {
+		o.log.Error("dead-letter write failed", "output", o.name, "err", err)
+	}
+}
+
+// backoff is exponential from 100ms with full jitter in its upper half,
+// capped at MaxBackoff; a destination's Retry-After wins when given.
+func (o *Output) backoff(attempt int, retryAfter time.Duration) time.Duration {
+	if retryAfter > 0 {
+		return min(retryAfter, o.cfg.MaxBackoff) + time.Duration(rand.Int64N(int64(100*time.Millisecond)))
+	}
+	d := 100 * time.Millisecond << min(attempt, 16)
+	d = min(d, o.cfg.MaxBackoff)
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

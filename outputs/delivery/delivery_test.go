@@ -1,0 +1,259 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/privtrail/privtrail/batch"
+	"github.com/privtrail/privtrail/entra"
+)
+
+type rawEncoder struct{}
+
+func (rawEncoder) Encode(dst []byte, rec *entra.Record, _ []byte) ([]byte, error) {
+	if string(rec.Raw) == "unencodable" {
+		return dst, errors.New("cannot encode")
+	}
+	return append(dst, rec.Raw...), nil
+}
+
+// scriptSender answers each Send with the next scripted result (then
+// success), and records what it accepted.
+type scriptSender struct {
+	mu       sync.Mutex
+	script   []func(items [][]byte) Result
+	accepted []string
+	calls    int
+	down     bool
+}
+
+func (s *scriptSender) Send(_ context.Context, items [][]byte) Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	if s.down {
+		return Result{Err: errors.New("connection refused")}
+	}
+	var res Result
+	if len(s.script) > 0 {
+		res = s.script[0](items)
+		s.script = s.script[1:]
+	}
+	if res.Err != nil {
+		return res
+	}
+	skip := map[int]bool{}
+	for _, i := range res.Retry {
+		skip[i] = true
+	}
+	for _, r := range res.Rejected {
+		skip[r.Index] = true
+	}
+	for i, it := range items {
+		if !skip[i] {
+			s.accepted = append(s.accepted, string(it))
+		}
+	}
+	return res
+}
+
+func (s *scriptSender) got() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.accepted)
+}
+
+type deadList struct {
+	mu      sync.Mutex
+	reasons []string
+	data    []string
+}
+
+func (d *deadList) Write(_, _, reason string, data []byte) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.reasons = append(d.reasons, reason)
+	d.data = append(d.data, string(data))
+	return nil
+}
+
+func mkBatch(from, n int) *batch.Batch {
+	b := &batch.Batch{}
+	for i := from; i < from+n; i++ {
+		b.Records = append(b.Records, &entra.Record{Raw: fmt.Appendf(nil, "r%03d", i)})
+	}
+	return b
+}
+
+func newOut(t *testing.T, dir string, s Sender, d DeadLetters, cfg Config) *Output {
+	t.Helper()
+	if cfg.FlushInterval == 0 {
+		cfg.FlushInterval = 5 * time.Millisecond
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = 100 * time.Millisecond
+	}
+	o, err := New("test", cfg, dir, rawEncoder{}, s, d, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func consume(t *testing.T, o *Output, b *batch.Batch) bool {
+	t.Helper()
+	acked := false
+	b.Arm(1, 1, func(uint64) { acked = true })
+	if err := o.Consume(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	return acked
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestTransientFailuresAreRetriedInOrder(t *testing.T) {
+	fail := func([][]byte) Result {
+		return Result{Err: errors.New("503 server busy"), RetryAfter: 10 * time.Millisecond}
+	}
+	s := &scriptSender{script: []func([][]byte) Result{fail, fail}}
+	o := newOut(t, t.TempDir(), s, &deadList{}, Config{})
+	if !consume(t, o, mkBatch(0, 3)) {
+		t.Fatal("a batch on disk must be acknowledged")
+	}
+	consume(t, o, mkBatch(3, 2))
+	waitUntil(t, func() bool { return len(s.got()) == 5 })
+	o.Close(context.Background())
+	if got := s.got(); !slices.Equal(got, []string{"r000", "r001", "r002", "r003", "r004"}) {
+		t.Fatalf("accepted %v", got)
+	}
+	if o.Stats().Retries.Load() != 2 || o.Stats().Throttled.Load() != 2 {
+		t.Fatalf("retries %d throttled %d, want 2, 2", o.Stats().Retries.Load(), o.Stats().Throttled.Load())
+	}
+}
+
+func TestPartialFailures(t *testing.T) {
+	// Item 1 is throttled (sent again), item 2 refused for good.
+	partial := func([][]byte) Result {
+		return Result{Retry: []int{1}, Rejected: []Rejection{{Index: 2, Reason: "mapper_parsing_exception"}}}
+	}
+	s := &scriptSender{script: []func([][]byte) Result{partial}}
+	d := &deadList{}
+	o := newOut(t, t.TempDir(), s, d, Config{})
+	consume(t, o, mkBatch(0, 4))
+	waitUntil(t, func() bool { return len(s.got()) == 3 })
+	o.Close(context.Background())
+	if got := s.got(); !slices.Equal(got, []string{"r000", "r003", "r001"}) {
+		t.Fatalf("accepted %v, want r00 r03 then the retried r01", got)
+	}
+	if !slices.Equal(d.data, []string{"r002"}) || d.reasons[0] != "mapper_parsing_exception" {
+		t.Fatalf("dead letters %v %v", d.data, d.reasons)
+	}
+}
+
+func TestPermanentFailureDeadLettersTheBatch(t *testing.T) {
+	s := &scriptSender{script: []func([][]byte) Result{func([][]byte) Result { return Result{Err: Permanent(errors.New("invalid token"))} }}}
+	d := &deadList{}
+	o := newOut(t, t.TempDir(), s, d, Config{BatchSize: 10})
+	b := mkBatch(0, 2)
+	b.Records = append(b.Records, &entra.Record{Raw: []byte("unencodable")})
+	consume(t, o, b)
+	waitUntil(t, func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.data) == 3 })
+	consume(t, o, mkBatch(2, 1))
+	waitUntil(t, func() bool { return len(s.got()) == 1 })
+	o.Close(context.Background())
+	if len(d.data) != 3 || d.reasons[0] != "encode: cannot encode" || d.reasons[1] != "invalid token" {
+		t.Fatalf("dead letters %v %v", d.data, d.reasons)
+	}
+	if got := s.got(); !slices.Equal(got, []string{"r002"}) {
+		t.Fatalf("the next batch must go through: %v", got)
+	}
+}
+
+// The destination is down: records wait on disk up to the bound, then
+// Consume blocks (back-pressure); after a restart with the destination
+// back, everything arrives in order.
+func TestDownDestinationBuffersThenPushesBack(t *testing.T) {
+	dir := t.TempDir()
+	s := &scriptSender{down: true}
+	o := newOut(t, dir, s, &deadList{}, Config{BatchSize: 2, BatchBytes: 1024, Buffer: BufferConfig{MaxBytes: 1024}})
+	// 1024 bytes hold 256 four-byte records.
+	for i := 0; i < 240; i += 20 {
+		consume(t, o, mkBatch(i, 20))
+	}
+	blocked := make(chan error, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	b := mkBatch(240, 20)
+	b.Arm(1, 1, func(uint64) { t.Error("a batch that did not fit was acknowledged") })
+	go func() { blocked <- o.Consume(ctx, b) }()
+	if err := <-blocked; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Consume on a full buffer returned %v, want it to wait until its context ended", err)
+	}
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancelClose()
+	o.Close(closeCtx)
+	if n := len(s.got()); n != 0 {
+		t.Fatalf("%d accepted by a down destination", n)
+	}
+
+	up := &scriptSender{}
+	o = newOut(t, dir, up, &deadList{}, Config{BatchSize: 50})
+	waitUntil(t, func() bool { return len(up.got()) == 240 })
+	o.Close(context.Background())
+	got := up.got()
+	for i, r := range got {
+		if r != fmt.Sprintf("r%03d", i) {
+			t.Fatalf("record %d is %s: out of order after restart", i, r)
+		}
+	}
+}
+
+func TestSizeParsing(t *testing.T) {
+	for in, want := range map[string]Size{"1048576": 1 << 20, "512KiB": 512 << 10, "64MiB": 64 << 20, "1GiB": 1 << 30, "2MB": 2e6} {
+		var s Size
+		if err := s.UnmarshalText([]byte(in)); err != nil || s != want {
+			t.Errorf("%s = %d, %v; want %d", in, s, err, want)
+		}
+	}
+	var s Size
+	if err := s.UnmarshalText([]byte("lots")); err == nil {
+		t.Error("want an error for lots")
+	}
+}
+
+func TestBackoffGrowsAndHonoursRetryAfter(t *testing.T) {
+	o := &Output{cfg: Config{MaxBackoff: 10 * time.Second}}
+	prev := time.Duration(0)
+	for attempt := range 6 {
+		d := o.backoff(attempt, 0)
+		max := 100 * time.Millisecond << attempt
+		if d < max/2 || d > max {
+			t.Errorf("attempt %d: %v outside [%v, %v]", attempt, d, max/2, max)
+		}
+		prev = d
+	}
+	_ = prev
+	if d := o.backoff(20, 0); d > 10*time.Second {
+		t.Errorf("backoff %v above max_backoff", d)
+	}
+	if d := o.backoff(0, 3*time.Second); d < 3*time.Second || d > 3*time.Second+100*time.Millisecond {
+		t.Errorf("Retry-After 3s gave %v", d)
+	}
+}
