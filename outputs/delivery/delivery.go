@@ -101,9 +101,20 @@ type Output struct {
 	once    sync.Once
 }
 
-// New opens the output's buffer at <dataDir>/buffers/<name>.db and starts
+// Deps is what the agent gives every output.
+type Deps struct {
+	DataDir     string
+	DeadLetters DeadLetters
+	Log         *slog.Logger
+}
+
+// New opens the output's buffer at <DataDir>/buffers/<name>.db and starts
 // its sender.
-func New(name string, cfg Config, dataDir string, enc Encoder, send Sender, dead DeadLetters, log *slog.Logger) (*Output, error) {
+func New(name string, cfg Config, deps Deps, enc Encoder, send Sender) (*Output, error) {
+	dataDir, dead, log := deps.DataDir, deps.DeadLetters, deps.Log
+	if log == nil {
+		log = slog.Default()
+	}
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err

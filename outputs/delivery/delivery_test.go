@@ -100,7 +100,7 @@ func newOut(t *testing.T, dir string, s Sender, d DeadLetters, cfg Config) *Outp
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 100 * time.Millisecond
 	}
-	o, err := New("test", cfg, dir, rawEncoder{}, s, d, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	o, err := New("test", cfg, Deps{DataDir: dir, DeadLetters: d, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, rawEncoder{}, s)
 	if err != nil {
 		t.Fatal(err)
 	}
