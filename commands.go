@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/agent"
-	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/monitor"
 	fileoutput "github.com/privtrail/privtrail/outputs/file"
@@ -134,16 +133,14 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var roles monitor.RoleChecker
-	if pc := cfg.Context.Privilege; pc != nil {
-		st, err := privilege.New(*pc)
-		if err != nil {
-			return fmt.Errorf("context.privilege: %w", err)
-		}
-		roles = st.Roles()
-		fmt.Fprintf(stdout, "role map: %d principals\n", st.Map().Len())
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	stages, err := agent.BuildStages(cfg, log)
+	if err != nil {
+		return err
 	}
-	_, engines, err := agent.LoadPipelines(cfg, roles, slog.New(slog.NewTextHandler(stderr, nil)))
+	defer stages.Close()
+	fmt.Fprintf(stdout, "context stages: %d loaded\n", len(stages.List))
+	_, engines, err := agent.LoadPipelines(cfg, stages.Roles, log)
 	if err != nil {
 		return err
 	}
@@ -192,20 +189,37 @@ func runMonitors(args []string, stdout, stderr io.Writer) error {
 	return tw.Flush()
 }
 
-// dataNeeded says whether the context a monitor reads is configured.
+// dataNeeded says whether the context a monitor reads is configured, and
+// whether its lists are set (a monitor with empty allow-lists never fires).
 func dataNeeded(cfg *agent.Config, d *monitor.Definition) string {
 	var missing []string
-	if cfg.Context.Privilege == nil && (strings.Contains(d.When, "privileged") || strings.Contains(d.When, "emergencyAccess")) {
+	reads := func(s string) bool { return strings.Contains(d.When, s) || strings.Contains(d.RiskWhen, s) }
+	if cfg.Context.Privilege == nil && (reads("privileged") || reads("emergencyAccess")) {
 		missing = append(missing, "role map")
 	}
-	if strings.Contains(d.When, "ctx.device") {
+	if cfg.Context.Device == nil && reads("ctx.device") {
 		missing = append(missing, "device context")
 	}
-	if strings.Contains(d.When, "ctx.geo") {
-		missing = append(missing, "geoip")
-	}
-	if strings.Contains(d.When, "ctx.workHours") {
+	if cfg.Context.WorkHours == nil && reads("ctx.workHours") {
 		missing = append(missing, "work hours")
+	}
+	if reads("UnapprovedControls") {
+		set := false
+		for _, k := range []string{"approved_countries", "approved_ranges", "approved_browsers", "approved_operating_systems"} {
+			if l, _ := d.Params[k].([]any); len(l) > 0 {
+				set = true
+			}
+		}
+		if !set {
+			missing = append(missing, "approved lists (params)")
+		} else if cfg.Context.Geo == nil && d.Params["approved_countries"] != nil {
+			return "ok (countries from Entra's location: no geoip)"
+		}
+	}
+	for _, k := range []string{"approved_inviters", "high_value_apps"} {
+		if l, ok := d.Params[k].([]any); ok && len(l) == 0 {
+			missing = append(missing, k+" (params)")
+		}
 	}
 	if len(missing) == 0 {
 		return "ok"

@@ -117,3 +117,24 @@ func TestUnknownCommand(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errb.String())
 	}
 }
+
+// With the demo's context and lists every monitor has its data; with the
+// production template some say what they lack.
+func TestMonitorsCommandReportsCoverage(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"monitors", "-c", "configs/demo.yaml"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if strings.Contains(out.String(), "needs") {
+		t.Errorf("the demo config lacks data for a monitor:\n%s", out.String())
+	}
+	out.Reset()
+	if code := run([]string{"monitors", "-c", "configs/privtrail.yaml"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"signin.off_hours", "needs work hours", "needs device context", "needs approved lists"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("monitors output lacks %q", want)
+		}
+	}
+}

@@ -2,13 +2,18 @@ package agent
 
 import (
 	"bytes"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/privtrail/privtrail/bench"
+	"github.com/privtrail/privtrail/enrich/device"
+	"github.com/privtrail/privtrail/enrich/geo"
 	"github.com/privtrail/privtrail/enrich/privilege"
+	"github.com/privtrail/privtrail/enrich/workhours"
 	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/monitor"
 	"github.com/privtrail/privtrail/synth"
@@ -75,6 +80,42 @@ func BenchmarkHotPath(b *testing.B) {
 			b.Fatal(err)
 		}
 		stage.Enrich(&rec)
+		ev.Eval(&rec)
+		out = rec.AppendJSON(out[:0])
+		i++
+	}
+}
+
+// BenchmarkHotPathContext adds the geo, device and work-hours stages of
+// the demo (its MMDBs, PAW list and schedules) to BenchmarkHotPath.
+func BenchmarkHotPathContext(b *testing.B) {
+	recs, roleMap := corpus()
+	cfg := &Config{Context: ContextConfig{
+		Privilege: &privilege.Config{RoleMap: roleMap},
+		Geo:       &geo.Config{CityDB: "../testdata/demo/demo-city.mmdb", ASNDB: "../testdata/demo/demo-asn.mmdb"},
+		Device:    &device.Config{Devices: "../testdata/demo/devices.yaml"},
+		WorkHours: &workhours.Config{Schedules: "../testdata/demo/work-hours.yaml"},
+	}}
+	stages, err := BuildStages(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stages.Close()
+	_, eng := hotPathStages(b)
+	ev := eng.NewEvaluator()
+	var dec entra.Decoder
+	var rec entra.Record
+	var out []byte
+	b.SetBytes(corpusBytes(recs))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := dec.Decode(recs[i%len(recs)], &rec); err != nil {
+			b.Fatal(err)
+		}
+		for _, st := range stages.List {
+			st.Enrich(&rec)
+		}
 		ev.Eval(&rec)
 		out = rec.AppendJSON(out[:0])
 		i++
