@@ -242,7 +242,9 @@ func (r *runner) consume(ctx context.Context, o *outputRun) {
 			backoff = min(2*backoff, 30*time.Second)
 		}
 	}
-	if err := o.out.Close(context.WithoutCancel(ctx)); err != nil {
+	// ctx ends Drain after a stop signal: a buffering output sends what it
+	// holds until then, and keeps the rest on disk for the next start.
+	if err := o.out.Close(ctx); err != nil {
 		r.log.Error("output close", "output", o.name, "err", err)
 	}
 }
