@@ -142,6 +142,9 @@ type Stage struct {
 
 	mu   sync.Mutex // serializes reloads (the poller and Reload), never Enrich
 	seen fileStamp  // of the file as last read, whether it parsed or not
+	// settling is a changed stamp seen once; it is loaded when the next
+	// poll sees it again.
+	settling fileStamp
 
 	stop chan struct{}
 	done chan struct{}
@@ -206,6 +209,14 @@ func (s *Stage) load(force bool) (bool, error) {
 	}
 	st := fileStamp{mod: fi.ModTime(), size: fi.Size()}
 	if !force && st.mod.Equal(s.seen.mod) && st.size == s.seen.size {
+		return false, nil
+	}
+	// A file being rewritten in place (truncate, then write) can be caught
+	// half-written, and an empty devices file is valid YAML: load a change
+	// only once the file has kept the same stamp for a whole interval, and
+	// never a zero-byte file (an emptied list is written as "devices: []").
+	if !force && (st.size == 0 || !(st.mod.Equal(s.settling.mod) && st.size == s.settling.size)) {
+		s.settling = st
 		return false, nil
 	}
 	s.seen = st
