@@ -13,7 +13,10 @@ import (
 	"github.com/privtrail/privtrail/deadletter"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
 	"github.com/privtrail/privtrail/monitor"
+	"github.com/privtrail/privtrail/outputs/delivery"
 	fileoutput "github.com/privtrail/privtrail/outputs/file"
+	"github.com/privtrail/privtrail/outputs/qradar"
+	"github.com/privtrail/privtrail/outputs/splunk"
 	"github.com/privtrail/privtrail/store"
 )
 
@@ -106,7 +109,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	outputs := map[string]*outputRun{}
 	for _, oc := range cfg.Outputs {
-		o, err := a.newOutput(oc)
+		o, err := a.newOutput(oc, delivery.Deps{DataDir: cfg.DataDir, DeadLetters: dead, Log: a.log.With("output", oc.Name)})
 		if err != nil {
 			for _, done := range outputs {
 				done.out.Close(ctx)
@@ -200,12 +203,16 @@ func (a *Agent) newInput(ic InputConfig, st *store.Store, dead *deadletter.Write
 	return nil, fmt.Errorf("no input type configured")
 }
 
-func (a *Agent) newOutput(oc OutputConfig) (Output, error) {
+func (a *Agent) newOutput(oc OutputConfig, deps delivery.Deps) (Output, error) {
 	switch {
 	case oc.File != nil:
 		return fileoutput.New(*oc.File)
 	case oc.Stdout != nil:
 		return fileoutput.NewStdout(a.Stdout), nil
+	case oc.Splunk != nil:
+		return splunk.New(oc.Name, *oc.Splunk, deps)
+	case oc.QRadar != nil:
+		return qradar.New(oc.Name, *oc.QRadar, deps)
 	}
 	return nil, fmt.Errorf("no output type configured")
 }

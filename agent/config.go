@@ -21,6 +21,9 @@ import (
 	fileinput "github.com/privtrail/privtrail/inputs/file"
 	"github.com/privtrail/privtrail/monitor"
 	fileoutput "github.com/privtrail/privtrail/outputs/file"
+	"github.com/privtrail/privtrail/outputs/qradar"
+	"github.com/privtrail/privtrail/outputs/splunk"
+	"github.com/privtrail/privtrail/tlsconfig"
 )
 
 // Config is configs/privtrail.yaml.
@@ -62,6 +65,27 @@ type OutputConfig struct {
 	Name   string             `yaml:"name"`
 	File   *fileoutput.Config `yaml:"file"`
 	Stdout *struct{}          `yaml:"stdout"`
+	Splunk *splunk.Config     `yaml:"splunk"`
+	QRadar *qradar.Config     `yaml:"qradar"`
+}
+
+// types returns the output types configured in one entry, with their
+// configs (nil for stdout, which has none).
+func (o *OutputConfig) types() map[string]interface{ Validate() error } {
+	t := map[string]interface{ Validate() error }{}
+	if o.File != nil {
+		t["file"] = o.File
+	}
+	if o.Stdout != nil {
+		t["stdout"] = nil
+	}
+	if o.Splunk != nil {
+		t["splunk"] = o.Splunk
+	}
+	if o.QRadar != nil {
+		t["qradar"] = o.QRadar
+	}
+	return t
 }
 
 // ContextConfig configures the enrichment stages.
@@ -130,9 +154,22 @@ func (c *Config) resolvePaths(dir string) {
 			}
 		}
 	}
+	tls := func(t *tlsconfig.Config) {
+		if t != nil {
+			abs(&t.CAFile)
+			abs(&t.CertFile)
+			abs(&t.KeyFile)
+		}
+	}
 	for _, out := range c.Outputs {
 		if out.File != nil {
 			abs(&out.File.Path)
+		}
+		if out.Splunk != nil {
+			tls(out.Splunk.TLS)
+		}
+		if out.QRadar != nil {
+			tls(out.QRadar.TLS)
 		}
 	}
 	if p := c.Context.Privilege; p != nil {
@@ -200,18 +237,17 @@ func (c *Config) validate() error {
 			bad(p+".name", "outputs[%d].name: %q is used twice", i, out.Name)
 		}
 		names["out:"+out.Name] = true
-		n := 0
-		if out.File != nil {
-			n++
-			if err := out.File.Validate(); err != nil {
-				bad(p+".file", "outputs[%d].file.%v", i, err)
+		types := out.types()
+		if len(types) != 1 {
+			bad(p, "outputs[%d]: configure exactly one output type (file, stdout, splunk, qradar)", i)
+		}
+		for key, tc := range types {
+			if tc == nil {
+				continue
 			}
-		}
-		if out.Stdout != nil {
-			n++
-		}
-		if n != 1 {
-			bad(p, "outputs[%d]: configure exactly one output type (file, stdout)", i)
+			if err := tc.Validate(); err != nil {
+				bad(p+"."+key, "outputs[%d].%s.%v", i, key, err)
+			}
 		}
 	}
 	for _, st := range []struct {

@@ -11,8 +11,10 @@ package delivery
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
@@ -93,6 +95,8 @@ type Output struct {
 	q    *buffer.Queue
 
 	buf   []byte
+	ends  []int
+	items [][]byte
 	stats Stats
 
 	stop    context.CancelFunc
@@ -142,16 +146,19 @@ func (o *Output) Buffered() (int, int64) { return o.q.Len(), o.q.Bytes() }
 // it: from here the record survives a crash, so the inputs may checkpoint.
 // When the buffer is full it waits, which is the back-pressure.
 func (o *Output) Consume(ctx context.Context, b *batch.Batch) error {
-	items := make([][]byte, 0, len(b.Records))
 	o.buf = o.buf[:0]
-	var ends []int
+	ends := o.ends[:0]
 	for i, rec := range b.Records {
 		var enriched []byte
 		if i < len(b.JSON) {
 			enriched = b.JSON[i]
 		}
-		var err error
+		// Each buffered item carries the record's origin ahead of the
+		// encoded bytes, so that a later rejection names where it came from.
 		start := len(o.buf)
+		o.buf = binary.AppendUvarint(o.buf, uint64(len(rec.Origin)))
+		o.buf = append(o.buf, rec.Origin...)
+		var err error
 		o.buf, err = o.enc.Encode(o.buf, rec, enriched)
 		if err != nil {
 			o.buf = o.buf[:start]
@@ -163,11 +170,14 @@ func (o *Output) Consume(ctx context.Context, b *batch.Batch) error {
 		}
 		ends = append(ends, len(o.buf))
 	}
+	o.ends = ends
+	items := o.items[:0]
 	start := 0
 	for _, end := range ends {
 		items = append(items, o.buf[start:end])
 		start = end
 	}
+	o.items = items
 	if len(items) > 0 {
 		if err := o.q.Append(ctx, items); err != nil {
 			if errors.Is(err, buffer.ErrTooLarge) {
@@ -178,6 +188,15 @@ func (o *Output) Consume(ctx context.Context, b *batch.Batch) error {
 	}
 	b.Ack()
 	return nil
+}
+
+// split undoes Consume's framing of a buffered item.
+func split(item []byte) (origin string, data []byte) {
+	n, k := binary.Uvarint(item)
+	if k <= 0 || uint64(len(item)-k) < n {
+		return "", item // not framed: keep all of it for the dead letter
+	}
+	return string(item[k : k+int(n)]), item[k+int(n):]
 }
 
 // Close sends what is buffered until the buffer is empty or ctx ends (what
@@ -200,6 +219,10 @@ func (o *Output) Close(ctx context.Context) error {
 		<-o.drained
 		o.q.Close()
 	})
+	// A Sender holding connections releases them.
+	if c, ok := o.send.(io.Closer); ok {
+		return c.Close()
+	}
 	return nil
 }
 
@@ -236,11 +259,16 @@ func (o *Output) deliver(ctx context.Context, entries []buffer.Entry) bool {
 	for i := range pending {
 		pending[i] = i
 	}
+	origins := make([]string, len(entries))
+	data := make([][]byte, len(entries))
+	for i, e := range entries {
+		origins[i], data[i] = split(e.Data)
+	}
 	items := make([][]byte, 0, len(entries))
 	for attempt := 0; len(pending) > 0; attempt++ {
 		items = items[:0]
 		for _, i := range pending {
-			items = append(items, entries[i].Data)
+			items = append(items, data[i])
 		}
 		res := o.send.Send(ctx, items)
 		if ctx.Err() != nil && res.Err != nil {
@@ -249,7 +277,7 @@ func (o *Output) deliver(ctx context.Context, entries []buffer.Entry) bool {
 		switch {
 		case res.Err != nil && IsPermanent(res.Err):
 			for _, i := range pending {
-				o.reject(entries[i].Data, res.Err.Error())
+				o.reject(origins[i], data[i], res.Err.Error())
 			}
 			return true
 		case res.Err != nil:
@@ -266,7 +294,7 @@ func (o *Output) deliver(ctx context.Context, entries []buffer.Entry) bool {
 		}
 		for _, r := range res.Rejected {
 			if r.Index >= 0 && r.Index < len(pending) {
-				o.reject(entries[pending[r.Index]].Data, r.Reason)
+				o.reject(origins[pending[r.Index]], data[pending[r.Index]], r.Reason)
 			}
 		}
 		var again []int
@@ -287,9 +315,9 @@ func (o *Output) deliver(ctx context.Context, entries []buffer.Entry) bool {
 	return true
 }
 
-func (o *Output) reject(data []byte, reason string) {
+func (o *Output) reject(origin string, data []byte, reason string) {
 	o.stats.DeadLettered.Add(1)
-	if err := o.dead.Write("output:"+o.name, "", reason, data); err != nil {
+	if err := o.dead.Write("output:"+o.name, origin, reason, data); err != nil {
 		o.log.Error("dead-letter write failed", "output", o.name, "err", err)
 	}
 }

@@ -74,12 +74,14 @@ type deadList struct {
 	mu      sync.Mutex
 	reasons []string
 	data    []string
+	origins []string
 }
 
-func (d *deadList) Write(_, _, reason string, data []byte) error {
+func (d *deadList) Write(_, origin, reason string, data []byte) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.reasons = append(d.reasons, reason)
+	d.origins = append(d.origins, origin)
 	d.data = append(d.data, string(data))
 	return nil
 }
@@ -87,7 +89,7 @@ func (d *deadList) Write(_, _, reason string, data []byte) error {
 func mkBatch(from, n int) *batch.Batch {
 	b := &batch.Batch{}
 	for i := from; i < from+n; i++ {
-		b.Records = append(b.Records, &entra.Record{Raw: fmt.Appendf(nil, "r%03d", i)})
+		b.Records = append(b.Records, &entra.Record{Raw: fmt.Appendf(nil, "r%03d", i), Origin: fmt.Sprintf("x.jsonl:%d", i+1)})
 	}
 	return b
 }
@@ -162,7 +164,7 @@ func TestPartialFailures(t *testing.T) {
 	if got := s.got(); !slices.Equal(got, []string{"r000", "r003", "r001"}) {
 		t.Fatalf("accepted %v, want r00 r03 then the retried r01", got)
 	}
-	if !slices.Equal(d.data, []string{"r002"}) || d.reasons[0] != "mapper_parsing_exception" {
+	if !slices.Equal(d.data, []string{"r002"}) || d.reasons[0] != "mapper_parsing_exception" || d.origins[0] != "x.jsonl:3" {
 		t.Fatalf("dead letters %v %v", d.data, d.reasons)
 	}
 }
@@ -192,8 +194,10 @@ func TestPermanentFailureDeadLettersTheBatch(t *testing.T) {
 func TestDownDestinationBuffersThenPushesBack(t *testing.T) {
 	dir := t.TempDir()
 	s := &scriptSender{down: true}
-	o := newOut(t, dir, s, &deadList{}, Config{BatchSize: 2, BatchBytes: 1024, Buffer: BufferConfig{MaxBytes: 1024}})
-	// 1024 bytes hold 256 four-byte records.
+	// A buffered item is the origin's length, the origin ("x.jsonl:N") and
+	// the four-byte record: 240 of them take 3,732 bytes, the next 20 do not
+	// fit in 3,800.
+	o := newOut(t, dir, s, &deadList{}, Config{BatchSize: 2, BatchBytes: 1024, Buffer: BufferConfig{MaxBytes: 3800}})
 	for i := 0; i < 240; i += 20 {
 		consume(t, o, mkBatch(i, 20))
 	}

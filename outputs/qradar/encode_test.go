@@ -1,0 +1,266 @@
+package qradar
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/privtrail/privtrail/entra"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+func TestGolden(t *testing.T) {
+	variants := []struct {
+		suffix string
+		mod    func(*Config)
+	}{
+		{"leef.lf", nil},
+		{"leef.octet", func(c *Config) { c.Framing = "octet-counting" }},
+		{"json.lf", func(c *Config) { c.Format = "json" }},
+		{"json.octet", func(c *Config) { c.Format = "json"; c.Framing = "octet-counting" }},
+	}
+	for _, gc := range goldenCases {
+		for _, v := range variants {
+			name := gc.name + "." + v.suffix
+			t.Run(name, func(t *testing.T) {
+				rec := gc.record(t)
+				enc := NewEncoder(testConfig(v.mod))
+				got := mustEncode(t, enc, rec, rec.AppendJSON(nil))
+				checkGolden(t, name+".txt", got)
+			})
+		}
+	}
+	// The other delimiters and udp, on the sign-in with hits.
+	for _, v := range []struct {
+		suffix string
+		mod    func(*Config)
+	}{
+		{"leef.caret.udp", func(c *Config) { c.Delimiter = "^"; c.Transport = "udp"; c.Facility = "authpriv" }},
+		{"leef.pipe.lf", func(c *Config) { c.Delimiter = "|" }},
+	} {
+		name := "signin_hits." + v.suffix
+		t.Run(name, func(t *testing.T) {
+			rec := goldenCases[0].record(t)
+			got := mustEncode(t, NewEncoder(testConfig(v.mod)), rec, nil)
+			checkGolden(t, name+".txt", got)
+		})
+	}
+}
+
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s differs (go test -update rewrites it)\n got: %q\nwant: %q", name, got, want)
+	}
+}
+
+// The golden LEEF events parse back: header, PRI, attributes.
+func TestGoldenParses(t *testing.T) {
+	rec := goldenCases[0].record(t)
+	enc := NewEncoder(testConfig(nil))
+	msgs := unframe(t, mustEncode(t, enc, rec, nil), false)
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	s := parseSyslog(t, msgs[0])
+	if s.pri != "130" { // local0 (16) * 8 + critical (2)
+		t.Errorf("PRI %s, want 130", s.pri)
+	}
+	if s.version != "1" || s.timestamp != "2023-10-24T20:13:31.444961Z" || s.host != "collector-01" || s.app != "privtrail" || s.procid != "-" || s.msgid != "signin" || s.sd != "-" {
+		t.Errorf("header %+v", s)
+	}
+	ev := parseLEEF(t, s.msg)
+	if ev.header != [5]string{"privtrail", "privtrail", "1.4.0", "breakglass.signin", "x09"} {
+		t.Errorf("LEEF header %q", ev.header)
+	}
+	want := map[string]string{
+		"devTime": "1698178411444", "cat": "signin", "sev": "8", "usrName": "user15@splunkresearch.onmicrosoft.com",
+		"src": "1.2.3.4", "role": "Global Administrator, Security Administrator", "privileged": "true", "emergency": "true",
+		"operation": "interactive", "result": "interrupted", "errorCode": "50076", "country": "US", "paw": "false",
+		"workHoursInside": "false", "privtrailRisk": "high",
+		"privtrailMonitors": "breakglass.signin,signin.mfa_interrupt,pim.elevation_not_paw",
+		"privtrailReason":   "upn=user15@splunkresearch.onmicrosoft.com status=failure",
+	}
+	for k, v := range want {
+		if ev.attrs[k] != v {
+			t.Errorf("%s=%q, want %q", k, ev.attrs[k], v)
+		}
+	}
+	if _, ok := ev.attrs["identSrc"]; ok {
+		t.Error("identSrc on a failed sign-in")
+	}
+	// A successful sign-in carries identSrc and a stream:operation event ID.
+	plain := goldenCases[1].record(t)
+	ev = parseLEEF(t, parseSyslog(t, unframe(t, mustEncode(t, enc, plain, nil), false)[0]).msg)
+	if ev.header[3] != "signin:interactive" || ev.attrs["identSrc"] != "131.107.159.37" || ev.attrs["sev"] != "1" || ev.attrs["privtrailRisk"] != "none" {
+		t.Errorf("plain sign-in: %q %v", ev.header, ev.attrs)
+	}
+}
+
+func TestSeverity(t *testing.T) {
+	enc := NewEncoder(testConfig(func(c *Config) { c.Facility = "auth" }))
+	for _, tc := range []struct {
+		risks    []string
+		pri, sev string
+		risk     string
+	}{
+		{nil, "38", "1", "none"},
+		{[]string{"low"}, "37", "3", "low"},
+		{[]string{"low", "medium"}, "36", "5", "medium"},
+		{[]string{"medium", "HIGH", "low"}, "34", "8", "high"},
+		{[]string{"bogus"}, "37", "3", "low"},
+		{[]string{"critical"}, "33", "10", "critical"},
+	} {
+		rec := &entra.Record{Stream: entra.StreamAudit, Time: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)}
+		for i, r := range tc.risks {
+			rec.Hits = append(rec.Hits, entra.Hit{ID: "m" + string(rune('a'+i)), Risk: r})
+		}
+		s := parseSyslog(t, strings.TrimSuffix(string(mustEncode(t, enc, rec, nil)), "\n"))
+		ev := parseLEEF(t, s.msg)
+		if s.pri != tc.pri || ev.attrs["sev"] != tc.sev || ev.attrs["privtrailRisk"] != tc.risk {
+			t.Errorf("%v: PRI %s sev %s risk %s, want %s %s %s", tc.risks, s.pri, ev.attrs["sev"], ev.attrs["privtrailRisk"], tc.pri, tc.sev, tc.risk)
+		}
+		if s.timestamp != "2026-01-02T03:04:05.000006Z" {
+			t.Errorf("timestamp %s", s.timestamp)
+		}
+	}
+}
+
+func TestNilValuesAndHeaderSanitising(t *testing.T) {
+	enc := NewEncoder(testConfig(func(c *Config) {
+		c.Hostname = "host name\twith ünïcode"
+		c.AppName = strings.Repeat("a", 60)
+		c.Vendor = "Ven|dor\n"
+	}))
+	out := string(mustEncode(t, enc, &entra.Record{}, nil))
+	want := "<134>1 - host_name_with__n_code " + strings.Repeat("a", 48) + " - - - LEEF:2.0|Ven\uFFFDdor |privtrail|1.4.0|unknown|x09|sev=1\tprivileged=false\temergency=false\tprivtrailRisk=none\n"
+	if out != want {
+		t.Fatalf("got  %q\nwant %q", out, want)
+	}
+}
+
+func TestSubstitutionRule(t *testing.T) {
+	for _, tc := range []struct {
+		delim   string
+		in, out string
+	}{
+		{"\t", "a\tb", "a b"},
+		{"\t", "a\r\nb", "a  b"},
+		{"\t", "x\x00y\x7fz\u0085w\u2028v\u2029u", "x y z w v u"},
+		{"\t", "k=v|w^\\\"'", "k=v|w^\\\"'"},
+		{"\t", "bad\xffutf8\xc3", "bad\uFFFDutf8\uFFFD"},
+		{"\t", "ünïcødé ✓ 管理者", "ünïcødé ✓ 管理者"},
+		{"^", "a^b\tc|d", "a\uFFFDb c|d"},
+		{"|", "a^b|c", "a^b\uFFFDc"},
+	} {
+		enc := NewEncoder(testConfig(func(c *Config) { c.Delimiter = tc.delim }))
+		if got := string(enc.appendValue(nil, tc.in)); got != tc.out {
+			t.Errorf("delimiter %q: %q -> %q, want %q", tc.delim, tc.in, got, tc.out)
+		}
+	}
+	if got := string(appendLEEFHeader(nil, "a|b\tc\xff")); got != "a\uFFFDb c\uFFFD" {
+		t.Errorf("header field: %q", got)
+	}
+}
+
+func TestJSONMessage(t *testing.T) {
+	enc := NewEncoder(testConfig(func(c *Config) { c.Format = "json" }))
+	rec := goldenCases[0].record(t)
+	enriched := rec.AppendJSON(nil)
+	out := mustEncode(t, enc, rec, enriched)
+	s := parseSyslog(t, strings.TrimSuffix(string(out), "\n"))
+	if s.msg != string(enriched) {
+		t.Fatalf("MSG is not the enriched record:\n%s", s.msg)
+	}
+	// Without the runner's JSON the encoder makes it.
+	if again := mustEncode(t, enc, rec, nil); !bytes.Equal(again, out) {
+		t.Fatal("encoding without enriched differs")
+	}
+	// Raw control bytes and invalid UTF-8 never reach the wire.
+	dirty := []byte("{\"a\":\r\n\"x\xffy\"}")
+	out = mustEncode(t, enc, rec, dirty)
+	if got := parseSyslog(t, strings.TrimSuffix(string(out), "\n")).msg; got != "{\"a\":  \"x\uFFFDy\"}" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestOctetCounting(t *testing.T) {
+	enc := NewEncoder(testConfig(func(c *Config) { c.Framing = "octet-counting" }))
+	var stream []byte
+	var want []string
+	for _, gc := range goldenCases {
+		rec := gc.record(t)
+		lf := mustEncode(t, NewEncoder(testConfig(nil)), rec, nil)
+		want = append(want, strings.TrimSuffix(string(lf), "\n"))
+		var err error
+		stream, err = enc.Encode(stream, rec, nil) // appended to earlier messages
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := unframe(t, stream, true); !slices.Equal(got, want) {
+		t.Fatalf("octet-counted stream\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestUDPSizeLimit(t *testing.T) {
+	rec := goldenCases[0].record(t)
+	enc := NewEncoder(testConfig(func(c *Config) { c.Transport = "udp"; c.MaxUDPBytes = 480 }))
+	dst := []byte("previous")
+	out, err := enc.Encode(dst, rec, nil)
+	if err == nil || !strings.Contains(err.Error(), "max_udp_bytes (480)") {
+		t.Fatalf("want a max_udp_bytes error, got %v", err)
+	}
+	if string(out) != "previous" {
+		t.Fatalf("dst changed on error: %q", out)
+	}
+	enc = NewEncoder(testConfig(func(c *Config) { c.Transport = "udp" }))
+	out = mustEncode(t, enc, rec, nil)
+	if bytes.HasSuffix(out, []byte("\n")) || len(out) > 1472 {
+		t.Fatalf("udp datagram: %d bytes, %q", len(out), out[len(out)-5:])
+	}
+}
+
+func TestEncodeAllocs(t *testing.T) {
+	rec := goldenCases[0].record(t)
+	enc := NewEncoder(testConfig(func(c *Config) { c.Framing = "octet-counting" }))
+	buf := make([]byte, 0, 64<<10)
+	allocs := testing.AllocsPerRun(100, func() {
+		buf, _ = enc.Encode(buf[:0], rec, nil)
+	})
+	if allocs > 1 { // TargetUsers allocates for audits; a sign-in allocates nothing
+		t.Errorf("%v allocations per encode", allocs)
+	}
+	if !utf8.Valid(buf) {
+		t.Error("invalid UTF-8")
+	}
+}
+
+func BenchmarkEncodeLEEF(b *testing.B) {
+	rec := goldenCases[0].record(b)
+	enc := NewEncoder(testConfig(nil))
+	buf := make([]byte, 0, 64<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, _ = enc.Encode(buf[:0], rec, nil)
+	}
+	b.SetBytes(int64(len(buf)))
+}

@@ -1,0 +1,174 @@
+package splunk
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+
+	"github.com/privtrail/privtrail/entra"
+)
+
+// Encoder turns a record into one HEC event envelope (JSON event
+// protocol), followed by a newline:
+//
+//	{"time":1584126941.619,"host":"…","source":"privtrail","sourcetype":"azure:aad:signin","index":"…",
+//	 "event":{…the enriched document, verbatim…},
+//	 "fields":{"privtrail_stream":"signin","privtrail_privileged":"true","user":"…",
+//	           "privtrail_monitor":["signin.legacy_auth"],"privtrail_risk":"high"}}
+//
+// A request body is such envelopes one after another (HEC's batch format,
+// not a JSON array). It is pure: the output is a function of the record,
+// the enriched bytes and the fields below.
+type Encoder struct {
+	Host, Source, Index string
+	Sourcetypes         Sourcetypes
+}
+
+// NewEncoder returns the encoder for cfg (defaults applied).
+func NewEncoder(cfg Config) *Encoder {
+	cfg.Defaults()
+	return &Encoder{Host: cfg.Host, Source: cfg.Source, Index: cfg.Index, Sourcetypes: cfg.Sourcetypes}
+}
+
+var errNotObject = errors.New("enriched record is not a JSON object")
+
+// Encode appends rec's envelope to dst. enriched is the record's JSON as
+// the runner encoded it (the original document plus the privtrail
+// object); when it is empty the record is encoded here.
+func (e *Encoder) Encode(dst []byte, rec *entra.Record, enriched []byte) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, '{')
+	if !rec.Time.IsZero() {
+		dst = append(dst, `"time":`...)
+		dst = appendEpoch(dst, rec.Time.UnixMilli())
+		dst = append(dst, ',')
+	}
+	if e.Host != "" {
+		dst = append(dst, `"host":`...)
+		dst = entra.AppendJSONString(dst, e.Host)
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"source":`...)
+	dst = entra.AppendJSONString(dst, e.Source)
+	dst = append(dst, `,"sourcetype":`...)
+	dst = entra.AppendJSONString(dst, e.Sourcetype(rec))
+	if e.Index != "" {
+		dst = append(dst, `,"index":`...)
+		dst = entra.AppendJSONString(dst, e.Index)
+	}
+	dst = append(dst, `,"event":`...)
+	ev := bytes.TrimSpace(enriched)
+	if len(ev) == 0 {
+		dst = rec.AppendJSON(dst)
+	} else if ev[0] != '{' || ev[len(ev)-1] != '}' {
+		return dst[:start], errNotObject
+	} else {
+		dst = append(dst, ev...)
+	}
+	dst = e.appendFields(dst, rec)
+	return append(dst, '}', '\n'), nil
+}
+
+// Sourcetype is the sourcetype rec is indexed with: Graph-shaped sign-ins
+// and audits get the Splunk Add-on for Microsoft Azure's sourcetypes,
+// diagnostic-settings sign-ins and audits azure:monitor:aad, Activity and
+// Domain Services records their own.
+func (e *Encoder) Sourcetype(rec *entra.Record) string {
+	st := &e.Sourcetypes
+	switch rec.Stream {
+	case entra.StreamActivity:
+		return st.Activity
+	case entra.StreamAADDS:
+		return st.AADDS
+	}
+	if rec.Shape == entra.ShapeGraph {
+		switch rec.Stream {
+		case entra.StreamSignIn:
+			return st.SignIn
+		case entra.StreamAudit:
+			return st.Audit
+		}
+	}
+	return st.Diagnostic
+}
+
+// appendFields appends the indexed fields. HEC accepts only strings and
+// arrays of strings as their values.
+func (e *Encoder) appendFields(dst []byte, rec *entra.Record) []byte {
+	dst = append(dst, `,"fields":{`...)
+	if rec.Stream != "" {
+		dst = append(dst, `"privtrail_stream":`...)
+		dst = entra.AppendJSONString(dst, string(rec.Stream))
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"privtrail_privileged":`...)
+	if rec.Actor.Privileged {
+		dst = append(dst, `"true"`...)
+	} else {
+		dst = append(dst, `"false"`...)
+	}
+	if rec.Actor.Emergency {
+		dst = append(dst, `,"privtrail_emergency_access":"true"`...)
+	}
+	if u := userOf(rec); u != "" {
+		dst = append(dst, `,"user":`...)
+		dst = entra.AppendJSONString(dst, u)
+	}
+	if len(rec.Hits) > 0 {
+		dst = append(dst, `,"privtrail_monitor":[`...)
+		risk, rank := "", -1
+		for i := range rec.Hits {
+			h := &rec.Hits[i]
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = entra.AppendJSONString(dst, h.ID)
+			if r := riskRank(h.Risk); r > rank {
+				risk, rank = h.Risk, r
+			}
+		}
+		dst = append(dst, ']')
+		if risk != "" {
+			dst = append(dst, `,"privtrail_risk":`...)
+			dst = entra.AppendJSONString(dst, risk)
+		}
+	}
+	return append(dst, '}')
+}
+
+// userOf is the actor's user principal name, or its object id when the
+// log has no UPN (service principals, some failed sign-ins).
+func userOf(rec *entra.Record) string {
+	if rec.Actor.UPN != "" {
+		return rec.Actor.UPN
+	}
+	return rec.Actor.ID
+}
+
+// riskRank orders the monitor risks; anything unknown ranks lowest.
+func riskRank(r string) int {
+	switch r {
+	case "low":
+		return 1
+	case "medium":
+		return 2
+	case "high":
+		return 3
+	case "critical":
+		return 4
+	}
+	return 0
+}
+
+// appendEpoch writes ms (Unix milliseconds) as seconds with a three-digit
+// fraction, the time format HEC reads.
+func appendEpoch(dst []byte, ms int64) []byte {
+	u := uint64(ms)
+	if ms < 0 {
+		dst = append(dst, '-')
+		u = uint64(-ms)
+	}
+	dst = strconv.AppendUint(dst, u/1000, 10)
+	f := u % 1000
+	return append(dst, '.', byte('0'+f/100), byte('0'+f/10%10), byte('0'+f%10))
+}

@@ -1,0 +1,276 @@
+package splunk
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/privtrail/privtrail/entra"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// decodeFile decodes testdata/in/<name>.json.
+func decodeFile(tb testing.TB, name string) *entra.Record {
+	tb.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "in", name+".json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var d entra.Decoder
+	rec := &entra.Record{Origin: name}
+	if err := d.Decode(bytes.TrimSpace(data), rec); err != nil {
+		tb.Fatalf("%s: %v", name, err)
+	}
+	return rec
+}
+
+func testEncoder() *Encoder {
+	return NewEncoder(Config{Host: "agent-01", Index: "entra"})
+}
+
+// goldenCases are the records of the golden files, enriched the way the
+// privilege and monitor stages would.
+var goldenCases = []struct {
+	name   string
+	enrich func(*entra.Record)
+}{
+	{"signin_graph", func(r *entra.Record) {
+		r.Actor.Known, r.Actor.Privileged = true, true
+		r.Actor.Roles = []entra.RoleHeld{{Name: "Global Administrator", TemplateID: "62e90394-69f5-4237-9190-012177145e10", Assignment: "eligible", Via: "direct", Privileged: true}}
+		r.Hits = []entra.Hit{{ID: "signin.legacy_auth", Title: "Legacy authentication by a privileged account", Risk: "high", Source: "signin", Reason: "upn=adm_alice@contoso.example clientAppUsed=IMAP4"}}
+	}},
+	{"signin_diagnostic", func(r *entra.Record) {
+		r.Actor.Known, r.Actor.Privileged, r.Actor.Emergency = true, true, true
+		r.Hits = []entra.Hit{
+			{ID: "signin.off_hours", Title: "Privileged sign-in outside work hours", Risk: "medium", Source: "signin", Reason: "local=03:02"},
+			{ID: "signin.emergency_access", Title: "Emergency access account signed in", Risk: "high", Source: "signin", Reason: "upn=bg-01@contoso.example \"quoted\"\n", Notes: "Call the owner.\tNow."},
+			{ID: "site.low", Title: "low one", Risk: "low", Source: "signin", Reason: "x"},
+		}
+	}},
+	{"audit_graph", func(r *entra.Record) {
+		r.Actor.Known, r.Actor.Privileged = true, true
+		r.Audit.Targets[0].Known = true
+		r.Hits = []entra.Hit{{ID: "audit.role_assigned_outside_pim", Title: "Privileged role assigned outside PIM", Risk: "high", Source: "audit", Reason: `role="Global Administrator" target=bob@contoso.example`}}
+	}},
+}
+
+func TestEncodeGolden(t *testing.T) {
+	enc := testEncoder()
+	for _, tc := range goldenCases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := decodeFile(t, tc.name)
+			tc.enrich(rec)
+			enriched := rec.AppendJSON(nil)
+			got, err := enc.Encode(nil, rec, enriched)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkEnvelope(t, got, enriched)
+			golden := filepath.Join("testdata", tc.name+".golden.json")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./outputs/splunk -run TestEncodeGolden -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("envelope differs from %s:\ngot  %s\nwant %s", golden, got, want)
+			}
+			// Without the runner's JSON the encoder produces the same bytes.
+			again, _ := enc.Encode(nil, rec, nil)
+			if !bytes.Equal(again, got) {
+				t.Errorf("encoding without the enriched JSON differs:\n%s\n%s", again, got)
+			}
+		})
+	}
+}
+
+// envelope is what a HEC event looks like to a test.
+type envelope struct {
+	Time       *json.Number    `json:"time"`
+	Host       string          `json:"host"`
+	Source     string          `json:"source"`
+	Sourcetype string          `json:"sourcetype"`
+	Index      string          `json:"index"`
+	Event      json.RawMessage `json:"event"`
+	Fields     map[string]any  `json:"fields"`
+}
+
+// checkEnvelope parses one encoded item: a single JSON object and a
+// newline, whose event is enriched byte for byte and whose fields are
+// strings or arrays of strings.
+func checkEnvelope(t testing.TB, item, enriched []byte) envelope {
+	t.Helper()
+	if len(item) == 0 || item[len(item)-1] != '\n' || bytes.IndexByte(item[:len(item)-1], '\n') >= 0 {
+		t.Fatalf("an item must be one line ending in a newline: %q", item)
+	}
+	dec := json.NewDecoder(bytes.NewReader(item))
+	dec.UseNumber()
+	var env envelope
+	if err := dec.Decode(&env); err != nil {
+		t.Fatalf("item is not JSON: %v\n%s", err, item)
+	}
+	if dec.More() {
+		t.Fatalf("more than one value in an item: %s", item)
+	}
+	if enriched != nil && !bytes.Equal(env.Event, bytes.TrimSpace(enriched)) {
+		t.Fatalf("event is not the enriched record verbatim:\n%s\n%s", env.Event, enriched)
+	}
+	for k, v := range env.Fields {
+		switch v := v.(type) {
+		case string:
+		case []any:
+			for _, e := range v {
+				if _, ok := e.(string); !ok {
+					t.Fatalf("field %s holds a non-string %v", k, e)
+				}
+			}
+		default:
+			t.Fatalf("field %s is %T: HEC accepts strings and arrays of strings", k, v)
+		}
+	}
+	return env
+}
+
+func TestEncodeFields(t *testing.T) {
+	rec := decodeFile(t, "signin_diagnostic")
+	goldenCases[1].enrich(rec)
+	env := checkEnvelope(t, mustEncode(t, testEncoder(), rec), nil)
+	want := map[string]any{
+		"privtrail_stream":           "signin",
+		"privtrail_privileged":       "true",
+		"privtrail_emergency_access": "true",
+		"user":                       "bg-01@contoso.example",
+		"privtrail_monitor":          []any{"signin.off_hours", "signin.emergency_access", "site.low"},
+		"privtrail_risk":             "high",
+	}
+	if !reflect.DeepEqual(env.Fields, want) {
+		t.Errorf("fields %v\nwant   %v", env.Fields, want)
+	}
+	if env.Time.String() != "1552406535.552" {
+		t.Errorf("time %s, want 1552406535.552", env.Time)
+	}
+
+	// No hits, not privileged, no UPN: the user is the object id.
+	rec = decodeFile(t, "signin_graph")
+	rec.Actor.UPN = ""
+	env = checkEnvelope(t, mustEncode(t, testEncoder(), rec), nil)
+	want = map[string]any{"privtrail_stream": "signin", "privtrail_privileged": "false", "user": "26be570a-ae82-4189-b4e2-a37c6808512d"}
+	if !reflect.DeepEqual(env.Fields, want) {
+		t.Errorf("fields %v\nwant   %v", env.Fields, want)
+	}
+}
+
+func mustEncode(t testing.TB, enc *Encoder, rec *entra.Record) []byte {
+	t.Helper()
+	out, err := enc.Encode(nil, rec, rec.AppendJSON(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestRiskIsTheHighest(t *testing.T) {
+	for _, tc := range []struct {
+		risks []string
+		want  string
+	}{
+		{[]string{"low"}, "low"},
+		{[]string{"low", "high", "medium"}, "high"},
+		{[]string{"medium", "low"}, "medium"},
+		{[]string{"high", "critical"}, "critical"},
+		{[]string{"weird", "low"}, "low"},
+		{[]string{"weird"}, "weird"},
+	} {
+		rec := &entra.Record{Raw: []byte(`{}`), Stream: entra.StreamAudit}
+		for i, r := range tc.risks {
+			rec.Hits = append(rec.Hits, entra.Hit{ID: string(rune('a' + i)), Risk: r})
+		}
+		env := checkEnvelope(t, mustEncode(t, testEncoder(), rec), nil)
+		if got := env.Fields["privtrail_risk"]; got != tc.want {
+			t.Errorf("risks %v: privtrail_risk %v, want %s", tc.risks, got, tc.want)
+		}
+	}
+}
+
+func TestSourcetypes(t *testing.T) {
+	def := NewEncoder(Config{})
+	custom := NewEncoder(Config{Sourcetypes: Sourcetypes{SignIn: "s", Audit: "a", Diagnostic: "d", Activity: "act", AADDS: "ds"}})
+	for _, tc := range []struct {
+		stream     entra.Stream
+		shape      entra.Shape
+		def, given string
+	}{
+		{entra.StreamSignIn, entra.ShapeGraph, "azure:aad:signin", "s"},
+		{entra.StreamAudit, entra.ShapeGraph, "azure:aad:audit", "a"},
+		{entra.StreamSignIn, entra.ShapeDiagnostic, "azure:monitor:aad", "d"},
+		{entra.StreamAudit, entra.ShapeDiagnostic, "azure:monitor:aad", "d"},
+		{entra.StreamActivity, entra.ShapeDiagnostic, "azure:monitor:activity", "act"},
+		{entra.StreamActivity, entra.ShapeGraph, "azure:monitor:activity", "act"},
+		{entra.StreamAADDS, entra.ShapeDiagnostic, "azure:monitor:aad", "ds"},
+		{"", "", "azure:monitor:aad", "d"},
+	} {
+		rec := &entra.Record{Stream: tc.stream, Shape: tc.shape}
+		if got := def.Sourcetype(rec); got != tc.def {
+			t.Errorf("%s/%s: default sourcetype %q, want %q", tc.stream, tc.shape, got, tc.def)
+		}
+		if got := custom.Sourcetype(rec); got != tc.given {
+			t.Errorf("%s/%s: configured sourcetype %q, want %q", tc.stream, tc.shape, got, tc.given)
+		}
+	}
+}
+
+func TestEncodeTimeAndOptionalKeys(t *testing.T) {
+	for _, tc := range []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Date(2024, 3, 13, 19, 15, 41, 619583300, time.UTC), `{"time":1710357341.619,`},
+		{time.Date(2024, 3, 13, 19, 15, 41, 0, time.UTC), `{"time":1710357341.000,`},
+		{time.Date(2024, 3, 13, 19, 15, 41, 5_000_000, time.FixedZone("x", 3600)), `{"time":1710353741.005,`},
+		{time.Unix(0, -500_000_000), `{"time":-0.500,`},
+		{time.Time{}, `{"host":"h",`}, // no time: HEC uses the time it received the event
+	} {
+		rec := &entra.Record{Raw: []byte(`{"a":1}`), Time: tc.t}
+		out := mustEncode(t, NewEncoder(Config{Host: "h"}), rec)
+		if !bytes.HasPrefix(out, []byte(tc.want)) {
+			t.Errorf("%v: %s, want prefix %s", tc.t, out, tc.want)
+		}
+	}
+	// No index configured: the token's default index applies.
+	out := mustEncode(t, &Encoder{Source: "privtrail", Sourcetypes: Sourcetypes{Diagnostic: "d"}}, &entra.Record{Raw: []byte(`{}`)})
+	if bytes.Contains(out, []byte(`"index"`)) || bytes.Contains(out, []byte(`"host"`)) {
+		t.Errorf("empty index/host must be left out: %s", out)
+	}
+}
+
+func TestEncodeRefusesANonObject(t *testing.T) {
+	enc := testEncoder()
+	dst := []byte("previous")
+	out, err := enc.Encode(dst, &entra.Record{Raw: []byte(`{}`)}, []byte(`[1,2]`))
+	if err == nil || string(out) != "previous" {
+		t.Fatalf("got %q, %v; want an error and dst unchanged", out, err)
+	}
+}
+
+func TestEncodeEscapesConfiguredStrings(t *testing.T) {
+	enc := NewEncoder(Config{Host: "h\"\n\\", Source: "s\u2028", Index: "i\x00", Sourcetypes: Sourcetypes{Diagnostic: `st"`}})
+	out := mustEncode(t, enc, &entra.Record{Raw: []byte(`{}`)})
+	env := checkEnvelope(t, out, nil)
+	if env.Host != "h\"\n\\" || env.Source != "s\u2028" || env.Index != "i\x00" || env.Sourcetype != `st"` {
+		t.Errorf("round trip: %+v", env)
+	}
+	if strings.Contains(string(out), "\u2028") {
+		t.Errorf("U+2028 must be escaped: %q", out)
+	}
+}

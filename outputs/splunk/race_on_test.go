@@ -1,0 +1,5 @@
+//go:build race
+
+package splunk
+
+const raceEnabled = true
