@@ -9,10 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 
 	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/parser"
 
 	"github.com/privtrail/privtrail/enrich/device"
 	"github.com/privtrail/privtrail/enrich/geo"
@@ -24,6 +22,7 @@ import (
 	"github.com/privtrail/privtrail/outputs/qradar"
 	"github.com/privtrail/privtrail/outputs/splunk"
 	"github.com/privtrail/privtrail/tlsconfig"
+	"github.com/privtrail/privtrail/yamlfile"
 )
 
 // Config is configs/privtrail.yaml.
@@ -111,7 +110,7 @@ func LoadConfig(path string) (*Config, error) {
 func ParseConfig(path string, data []byte) (*Config, error) {
 	var c Config
 	if err := yaml.UnmarshalWithOptions(data, &c, yaml.DisallowUnknownField()); err != nil {
-		return nil, yamlError(path, data, err)
+		return nil, yamlfile.Error(path, err)
 	}
 	c.file, c.src = path, data
 	dir, err := filepath.Abs(filepath.Dir(path))
@@ -272,45 +271,9 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// yamlError turns a YAML decoding error into "file:line:col: message
-// (the line as written)", so the key is named even when the library's
-// message speaks of Go types.
-func yamlError(path string, src []byte, err error) error {
-	var ye yaml.Error
-	if !errors.As(err, &ye) || ye.GetToken() == nil {
-		return fmt.Errorf("%s: %v", path, err)
-	}
-	pos := ye.GetToken().Position
-	msg := ye.GetMessage()
-	lines := strings.Split(string(src), "\n")
-	if pos.Line >= 1 && pos.Line <= len(lines) {
-		msg += fmt.Sprintf(" (in %q)", strings.TrimSpace(lines[pos.Line-1]))
-	}
-	return fmt.Errorf("%s:%d:%d: %s", path, pos.Line, pos.Column, msg)
-}
-
-// errAt prefixes msg with file:line of the YAML node at path, when found.
+// errAt names file, line and column of the YAML node at path.
 func (c *Config) errAt(path, msg string) error {
-	if line := lineOf(c.src, path); line > 0 {
-		return fmt.Errorf("%s:%d: %s", c.file, line, msg)
-	}
-	return fmt.Errorf("%s: %s", c.file, msg)
-}
-
-func lineOf(src []byte, path string) int {
-	p, err := yaml.PathString(path)
-	if err != nil {
-		return 0
-	}
-	f, err := parser.ParseBytes(src, 0)
-	if err != nil {
-		return 0
-	}
-	n, err := p.FilterFile(f)
-	if err != nil || n == nil || n.GetToken() == nil {
-		return 0
-	}
-	return n.GetToken().Position.Line
+	return yamlfile.ErrorAt(c.file, c.src, path, msg)
 }
 
 // Replay replaces the configured inputs with one file input reading

@@ -10,7 +10,7 @@ import (
 	"regexp"
 	"slices"
 
-	"github.com/goccy/go-yaml"
+	"github.com/privtrail/privtrail/yamlfile"
 )
 
 // Definition is one monitor as written in a pipeline file.
@@ -82,8 +82,8 @@ func loadPipeline(path string, seen []string) (*Pipeline, error) {
 		return nil, err
 	}
 	var p Pipeline
-	if err := yaml.UnmarshalWithOptions(data, &p, yaml.DisallowUnknownField()); err != nil {
-		return nil, fmt.Errorf("%s: %s", path, yaml.FormatError(err, false, true))
+	if err := yamlfile.Decode(path, data, &p); err != nil {
+		return nil, err
 	}
 	p.File = path
 	// Within one file an id appears once; overriding is what a file that

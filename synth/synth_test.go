@@ -210,7 +210,7 @@ func TestRoleMapReadsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := privilege.ParseMap(ten.RoleMapYAML(), roles, nil)
+	m, err := privilege.ParseMap("rolemap.yaml", ten.RoleMapYAML(), roles, nil)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, ten.RoleMapYAML())
 	}

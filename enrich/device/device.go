@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/yamlfile"
 )
 
 // ReasonNoDeviceID is the reason of a sign-in without a device ID.
@@ -94,7 +95,7 @@ type devicesFile struct {
 // carry the line and column of the offending key or value.
 func ParseList(file string, data []byte) (*List, error) {
 	var f devicesFile
-	if err := decodeStrict(file, data, &f); err != nil {
+	if err := yamlfile.Decode(file, data, &f); err != nil {
 		return nil, err
 	}
 	l := &List{byID: make(map[string]*Registered, len(f.Devices))}
@@ -102,7 +103,7 @@ func ParseList(file string, data []byte) (*List, error) {
 	for i, d := range f.Devices {
 		id := strings.TrimSpace(d.ID)
 		if id == "" {
-			return nil, errorAt(file, data, fmt.Sprintf("$.devices[%d]", i), fmt.Sprintf("devices[%d].id: a device object ID is required", i))
+			return nil, yamlfile.ErrorAt(file, data, fmt.Sprintf("$.devices[%d]", i), fmt.Sprintf("devices[%d].id: a device object ID is required", i))
 		}
 		kind := strings.ToLower(strings.TrimSpace(d.Kind))
 		switch kind {
@@ -110,11 +111,11 @@ func ParseList(file string, data []byte) (*List, error) {
 			kind = KindPAW
 		case KindPAW, KindSAW:
 		default:
-			return nil, errorAt(file, data, fmt.Sprintf("$.devices[%d].kind", i), fmt.Sprintf("devices[%d].kind: %q is not paw or saw", i, d.Kind))
+			return nil, yamlfile.ErrorAt(file, data, fmt.Sprintf("$.devices[%d].kind", i), fmt.Sprintf("devices[%d].kind: %q is not paw or saw", i, d.Kind))
 		}
 		key := strings.ToLower(id)
 		if j, dup := lines[key]; dup {
-			return nil, errorAt(file, data, fmt.Sprintf("$.devices[%d].id", i), fmt.Sprintf("devices[%d].id: duplicate device %s (also devices[%d])", i, id, j))
+			return nil, yamlfile.ErrorAt(file, data, fmt.Sprintf("$.devices[%d].id", i), fmt.Sprintf("devices[%d].id: duplicate device %s (also devices[%d])", i, id, j))
 		}
 		lines[key] = i
 		r := &Registered{ID: id, Name: strings.TrimSpace(d.Name), Owner: strings.TrimSpace(d.Owner), Kind: kind}

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/goccy/go-yaml"
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/yamlfile"
 )
 
 //go:embed privileged_roles.yaml
@@ -88,12 +88,12 @@ func New(cfg Config) (*Stage, error) {
 		if err != nil {
 			return nil, fmt.Errorf("role map: %w", err)
 		}
-		m, err = ParseMap(data, roles, cfg.EmergencyAccess)
+		m, err = ParseMap(cfg.RoleMap, data, roles, cfg.EmergencyAccess)
 		if err != nil {
-			return nil, fmt.Errorf("role map %s: %w", cfg.RoleMap, err)
+			return nil, fmt.Errorf("role map: %w", err)
 		}
 	} else {
-		m, _ = ParseMap(nil, roles, cfg.EmergencyAccess)
+		m, _ = ParseMap("", nil, roles, cfg.EmergencyAccess)
 	}
 	size := cfg.CacheSize
 	if size == 0 {
@@ -121,11 +121,11 @@ func (s *Stage) Swap(m *Map) {
 }
 
 // ParseMap parses a role map document.
-func ParseMap(data []byte, roles *RoleSet, extraEmergency []string) (*Map, error) {
+func ParseMap(file string, data []byte, roles *RoleSet, extraEmergency []string) (*Map, error) {
 	var f roleMapFile
 	if len(data) > 0 {
-		if err := yaml.UnmarshalWithOptions(data, &f, yaml.DisallowUnknownField()); err != nil {
-			return nil, fmt.Errorf("%s", yaml.FormatError(err, false, true))
+		if err := yamlfile.Decode(file, data, &f); err != nil {
+			return nil, err
 		}
 	}
 	m := &Map{byKey: make(map[string]*Entry, 2*len(f.Users))}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/yamlfile"
 )
 
 // DefaultName is the schedule name reported for users covered by the
@@ -154,12 +155,12 @@ var weekdays = map[string]time.Weekday{
 // carry the line and column of the offending key or value.
 func Parse(file string, data []byte) (*Schedules, error) {
 	var f scheduleFile
-	if err := decodeStrict(file, data, &f); err != nil {
+	if err := yamlfile.Decode(file, data, &f); err != nil {
 		return nil, err
 	}
 	ss := &Schedules{byUser: map[string]*Schedule{}, byGroup: map[string]*Schedule{}}
 	errAt := func(path, format string, args ...any) error {
-		return errorAt(file, data, path, fmt.Sprintf(format, args...))
+		return yamlfile.ErrorAt(file, data, path, fmt.Sprintf(format, args...))
 	}
 	if d := f.Default; d != nil {
 		s, err := compile(DefaultName, -1, "default", "$.default", d.TimeZone, d.Days, d.Hours, d.Holidays, errAt)

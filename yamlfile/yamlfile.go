@@ -1,4 +1,9 @@
-package device
+// Package yamlfile decodes privtrail's YAML files (the config, pipeline
+// files, role maps, device lists, schedules) one way: strictly — an unknown
+// key is an error, since a misspelt key that silently keeps its default is
+// how settings get lost — and with errors that read
+// "file:line:col: message" followed by the offending lines.
+package yamlfile
 
 import (
 	"errors"
@@ -9,19 +14,17 @@ import (
 	"github.com/goccy/go-yaml/parser"
 )
 
-// decodeStrict decodes a YAML (or JSON) document into v; unknown keys are
-// errors. Errors read "file:line:col: message" followed by the source
-// excerpt yaml.FormatError prints.
-func decodeStrict(file string, data []byte, v any) error {
+// Decode decodes a YAML (or JSON) document read from file into v.
+func Decode(file string, data []byte, v any) error {
 	if err := yaml.UnmarshalWithOptions(data, v, yaml.DisallowUnknownField()); err != nil {
-		return fileError(file, err)
+		return Error(file, err)
 	}
 	return nil
 }
 
-// fileError formats a go-yaml error as "file:line:col: message" plus the
+// Error formats a go-yaml error as "file:line:col: message" plus the
 // source excerpt.
-func fileError(file string, err error) error {
+func Error(file string, err error) error {
 	var ye yaml.Error
 	if !errors.As(err, &ye) || ye.GetToken() == nil {
 		return fmt.Errorf("%s: %v", file, err)
@@ -33,13 +36,13 @@ func fileError(file string, err error) error {
 	return fmt.Errorf("%s:%d:%d: %s", file, pos.Line, pos.Column, strings.TrimRight(text, "\n"))
 }
 
-// errorAt reports msg at the node of data that path ("$.devices[2].kind")
+// ErrorAt reports msg at the node of data that path ("$.devices[2].kind")
 // names, or without a position when the node is not found.
-func errorAt(file string, data []byte, path, msg string) error {
+func ErrorAt(file string, data []byte, path, msg string) error {
 	if p, err := yaml.PathString(path); err == nil {
 		if f, err := parser.ParseBytes(data, 0); err == nil {
 			if n, err := p.FilterFile(f); err == nil && n != nil && n.GetToken() != nil {
-				return fileError(file, &yaml.SyntaxError{Message: msg, Token: n.GetToken()})
+				return Error(file, &yaml.SyntaxError{Message: msg, Token: n.GetToken()})
 			}
 		}
 	}
