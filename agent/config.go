@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"reflect"
 
-	"github.com/goccy/go-yaml"
 
 	"github.com/privtrail/privtrail/enrich/device"
 	"github.com/privtrail/privtrail/enrich/geo"
@@ -109,8 +108,8 @@ func LoadConfig(path string) (*Config, error) {
 // resolve relative paths).
 func ParseConfig(path string, data []byte) (*Config, error) {
 	var c Config
-	if err := yaml.UnmarshalWithOptions(data, &c, yaml.DisallowUnknownField()); err != nil {
-		return nil, yamlfile.Error(path, err)
+	if err := yamlfile.Decode(path, data, &c); err != nil {
+		return nil, err
 	}
 	c.file, c.src = path, data
 	dir, err := filepath.Abs(filepath.Dir(path))
