@@ -14,6 +14,7 @@ import (
 	fileinput "github.com/privtrail/privtrail/inputs/file"
 	"github.com/privtrail/privtrail/monitor"
 	"github.com/privtrail/privtrail/outputs/delivery"
+	"github.com/privtrail/privtrail/outputs/elastic"
 	fileoutput "github.com/privtrail/privtrail/outputs/file"
 	"github.com/privtrail/privtrail/outputs/qradar"
 	"github.com/privtrail/privtrail/outputs/splunk"
@@ -211,6 +212,8 @@ func (a *Agent) newOutput(oc OutputConfig, deps delivery.Deps) (Output, error) {
 		return fileoutput.NewStdout(a.Stdout), nil
 	case oc.Splunk != nil:
 		return splunk.New(oc.Name, *oc.Splunk, deps)
+	case oc.Elastic != nil:
+		return elastic.New(oc.Name, *oc.Elastic, deps)
 	case oc.QRadar != nil:
 		return qradar.New(oc.Name, *oc.QRadar, deps)
 	}

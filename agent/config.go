@@ -10,13 +10,13 @@ import (
 	"path/filepath"
 	"reflect"
 
-
 	"github.com/privtrail/privtrail/enrich/device"
 	"github.com/privtrail/privtrail/enrich/geo"
 	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/enrich/workhours"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
 	"github.com/privtrail/privtrail/monitor"
+	"github.com/privtrail/privtrail/outputs/elastic"
 	fileoutput "github.com/privtrail/privtrail/outputs/file"
 	"github.com/privtrail/privtrail/outputs/qradar"
 	"github.com/privtrail/privtrail/outputs/splunk"
@@ -60,11 +60,12 @@ type InputConfig struct {
 
 // OutputConfig names an output and configures exactly one output type.
 type OutputConfig struct {
-	Name   string             `yaml:"name"`
-	File   *fileoutput.Config `yaml:"file"`
-	Stdout *struct{}          `yaml:"stdout"`
-	Splunk *splunk.Config     `yaml:"splunk"`
-	QRadar *qradar.Config     `yaml:"qradar"`
+	Name    string             `yaml:"name"`
+	File    *fileoutput.Config `yaml:"file"`
+	Stdout  *struct{}          `yaml:"stdout"`
+	Splunk  *splunk.Config     `yaml:"splunk"`
+	Elastic *elastic.Config    `yaml:"elastic"`
+	QRadar  *qradar.Config     `yaml:"qradar"`
 }
 
 // types returns the output types configured in one entry, with their
@@ -79,6 +80,9 @@ func (o *OutputConfig) types() map[string]interface{ Validate() error } {
 	}
 	if o.Splunk != nil {
 		t["splunk"] = o.Splunk
+	}
+	if o.Elastic != nil {
+		t["elastic"] = o.Elastic
 	}
 	if o.QRadar != nil {
 		t["qradar"] = o.QRadar
@@ -166,6 +170,9 @@ func (c *Config) resolvePaths(dir string) {
 		if out.Splunk != nil {
 			tls(out.Splunk.TLS)
 		}
+		if out.Elastic != nil {
+			tls(out.Elastic.TLS)
+		}
 		if out.QRadar != nil {
 			tls(out.QRadar.TLS)
 		}
@@ -237,7 +244,7 @@ func (c *Config) validate() error {
 		names["out:"+out.Name] = true
 		types := out.types()
 		if len(types) != 1 {
-			bad(p, "outputs[%d]: configure exactly one output type (file, stdout, splunk, qradar)", i)
+			bad(p, "outputs[%d]: configure exactly one output type (file, stdout, splunk, elastic, qradar)", i)
 		}
 		for key, tc := range types {
 			if tc == nil {

@@ -43,7 +43,9 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 }
 
 func TestShippedConfigsParse(t *testing.T) {
-	for _, path := range []string{"../configs/privtrail.yaml", "../configs/demo.yaml"} {
+	t.Setenv("SPLUNK_HEC_TOKEN", "lab-token")
+	t.Setenv("ELASTIC_PASSWORD", "lab-password")
+	for _, path := range []string{"../configs/privtrail.yaml", "../configs/demo.yaml", "../configs/lab.yaml"} {
 		c, err := LoadConfig(path)
 		if err != nil {
 			t.Errorf("%s: %v", path, err)

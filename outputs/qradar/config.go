@@ -99,9 +99,13 @@ func (c *Config) Defaults() {
 	c.Config.Defaults()
 }
 
-// Validate checks a `qradar:` block; call Defaults first. Errors name the
-// key.
+// Validate checks a `qradar:` block as it will run (with defaults applied
+// to a copy, so it may be called on the config as written). Errors name
+// the key.
 func (c *Config) Validate() error {
+	d := *c
+	d.Defaults()
+	c = &d
 	if c.Address == "" {
 		return errors.New("address: is required (host:port of the syslog receiver)")
 	}

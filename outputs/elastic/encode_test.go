@@ -1,0 +1,382 @@
+package elastic
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/privtrail/privtrail/entra"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+var defaultNaming = Naming{Namespace: "privtrail"}
+
+// decodeFile decodes testdata/records/<name>.json with entra.Decoder.
+func decodeFile(t testing.TB, name string) *entra.Record {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "records", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dec entra.Decoder
+	rec := &entra.Record{Origin: name}
+	if err := dec.Decode(bytes.TrimSpace(data), rec); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return rec
+}
+
+var globalAdmin = entra.RoleHeld{Name: "Global Administrator", TemplateID: "62e90394-69f5-4237-9190-012177145e10",
+	Assignment: "eligible", Via: "direct", Privileged: true}
+
+// goldenCases are records as the runner hands them to outputs: decoded,
+// tagged by the privilege stage, with context and monitor hits.
+var goldenCases = []struct {
+	name   string
+	enrich func(*entra.Record)
+}{
+	{"signin_diagnostic", func(r *entra.Record) {
+		r.Actor.Privileged, r.Actor.Emergency, r.Actor.Known = true, true, true
+		r.Actor.Roles = []entra.RoleHeld{globalAdmin}
+		r.Context.Geo = &entra.Geo{CountryISO: "NL", City: "Amsterdam", Lat: 52.3759, Lon: 4.8975, ASN: 64496, ASOrg: "Example Transit B.V."}
+		r.Context.Device = &entra.Device{PAW: false, Reason: "no device ID: not a registered PAW", Browser: "Edge 122.0.0", OS: "Windows10"}
+		r.Context.WorkHours = &entra.WorkHours{Inside: false, LocalTime: "2026-03-03T00:14:05+01:00", Schedule: "emea-office"}
+		r.Hits = []entra.Hit{
+			{ID: "breakglass.signin", Title: "Emergency access account signed in", Risk: "high", Source: "signin",
+				Reason: "upn=breakglass1@contoso.example", Notes: "Confirm with the account's owners; rotate its credentials."},
+			{ID: "signin.off_hours", Title: "Privileged sign-in outside working hours", Risk: "medium", Source: "signin",
+				Reason: `ctx.workHours.localTime=2026-03-03T00:14:05+01:00 "schedule"=emea-office`},
+		}
+	}},
+	{"signin_graph", func(r *entra.Record) {
+		r.Actor.Privileged, r.Actor.Known = true, true
+		r.Actor.Roles = []entra.RoleHeld{globalAdmin}
+		r.Hits = []entra.Hit{{ID: "signin.legacy_auth", Title: "Privileged account used legacy authentication", Risk: "high",
+			Source: "signin", Reason: "upn=adm_alice@contoso.example clientAppUsed=Exchange ActiveSync"}}
+	}},
+	{"audit_diagnostic", func(r *entra.Record) {
+		r.Actor.Known = true
+		r.Audit.Targets[0].Privileged, r.Audit.Targets[0].Known = true, true
+		r.Audit.Targets[0].Roles = []entra.RoleHeld{{Name: "Global Administrator", TemplateID: "62e90394-69f5-4237-9190-012177145e10",
+			Assignment: "active", Via: "direct", Privileged: true}}
+		r.Hits = []entra.Hit{{ID: "pim.role_assigned_outside_pim", Title: "Privileged role assigned outside PIM", Risk: "high",
+			Source: "audit", Reason: "Role.DisplayName=Global Administrator"}}
+	}},
+	{"audit_graph", nil},
+	{"activity_diagnostic", func(r *entra.Record) {
+		r.Actor.Privileged = true
+		r.Hits = []entra.Hit{{ID: "azure.elevate_access", Title: "Global administrator elevated access to Azure resources",
+			Risk: "high", Source: "activity", Reason: "operationName=MICROSOFT.AUTHORIZATION/ELEVATEACCESS/ACTION"}}
+	}},
+	{"aadds_diagnostic", nil},
+}
+
+func TestEncodeGolden(t *testing.T) {
+	enc := NewEncoder(defaultNaming)
+	for _, c := range goldenCases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := decodeFile(t, c.name)
+			if c.enrich != nil {
+				c.enrich(rec)
+			}
+			got, err := enc.Encode(nil, rec, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkItem(t, got, "logs-"+defaultNaming.DatasetOf(rec.Stream)+"-privtrail")
+			path := filepath.Join("testdata", "golden", c.name+".ndjson")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update once)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("encoding differs from %s (go test -update rewrites it)\n got: %s\nwant: %s", path, got, want)
+			}
+		})
+	}
+}
+
+// checkItem asserts that item is one bulk create action line for index and
+// one JSON document line, and returns the document.
+func checkItem(t testing.TB, item []byte, index string) map[string]any {
+	t.Helper()
+	if !bytes.HasSuffix(item, []byte("\n")) || bytes.Count(item, []byte("\n")) != 2 {
+		t.Fatalf("item is not two lines: %q", item)
+	}
+	lines := bytes.SplitN(item, []byte("\n"), 3)
+	var action map[string]map[string]string
+	if err := json.Unmarshal(lines[0], &action); err != nil {
+		t.Fatalf("action line: %v: %s", err, lines[0])
+	}
+	if len(action) != 1 || action["create"]["_index"] != index || len(action["create"]["_id"]) != 22 {
+		t.Fatalf("action line %s, want a create into %s with an _id", lines[0], index)
+	}
+	var doc map[string]any
+	dec := json.NewDecoder(bytes.NewReader(lines[1]))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("document line: %v: %s", err, lines[1])
+	}
+	if dup := duplicateKey(lines[1]); dup != "" {
+		t.Fatalf("document has the key %q twice (Elasticsearch rejects that): %s", dup, lines[1])
+	}
+	return doc
+}
+
+// duplicateKey returns a key that occurs twice in one object of the JSON
+// document b, or "".
+func duplicateKey(b []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	type scope struct {
+		obj    bool
+		keys   map[string]bool
+		expect bool // next string token is a key
+	}
+	var stack []*scope
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var top *scope
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				if top != nil && top.obj {
+					top.expect = true
+				}
+				stack = append(stack, &scope{obj: true, keys: map[string]bool{}, expect: true})
+				continue
+			case '[':
+				if top != nil && top.obj {
+					top.expect = true
+				}
+				stack = append(stack, &scope{})
+				continue
+			default:
+				stack = stack[:len(stack)-1]
+				continue
+			}
+		case string:
+			if top != nil && top.obj && top.expect {
+				if top.keys[v] {
+					return v
+				}
+				top.keys[v] = true
+				top.expect = false
+				continue
+			}
+		}
+		if top != nil && top.obj {
+			top.expect = true
+		}
+	}
+}
+
+func get(doc map[string]any, path string) any {
+	var cur any = doc
+	for _, p := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[p]
+	}
+	return cur
+}
+
+// The fields Elastic's prebuilt Entra ID rules read, in the documents of
+// the golden cases.
+func TestEncodeFieldsRulesRead(t *testing.T) {
+	enc := NewEncoder(defaultNaming)
+	encode := func(name string, enrich func(*entra.Record)) map[string]any {
+		rec := decodeFile(t, name)
+		if enrich != nil {
+			enrich(rec)
+		}
+		item, err := enc.Encode(nil, rec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return checkItem(t, item, "logs-"+defaultNaming.DatasetOf(rec.Stream)+"-privtrail")
+	}
+	for _, c := range goldenCases {
+		if c.name == "signin_diagnostic" {
+			doc := encode(c.name, c.enrich)
+			for path, want := range map[string]any{
+				"@timestamp":                         "2026-03-02T23:14:05.1234567Z",
+				"event.dataset":                      "azure.signinlogs",
+				"event.kind":                         "alert",
+				"event.outcome":                      "success",
+				"event.action":                       "Sign-in activity",
+				"event.severity":                     json.Number("3"),
+				"source.ip":                          "203.0.113.45",
+				"source.as.number":                   json.Number("64496"),
+				"user.name":                          "breakglass1",
+				"user.domain":                        "contoso.example",
+				"cloud.account.id":                   "72f988bf-86f1-41af-91ab-2d7cd011db47",
+				"azure.signinlogs.category":          "SignInLogs",
+				"azure.signinlogs.identity":          "Break Glass 1",
+				"azure.signinlogs.result_type":       "0",
+				"azure.signinlogs.properties.app_id": "c44b4083-3bb0-49c1-b47d-974e53cbdf3c",
+				"azure.signinlogs.properties.user_principal_name":            "breakglass1@contoso.example",
+				"azure.signinlogs.properties.risk_level_during_signin":       "none",
+				"azure.signinlogs.properties.authentication_requirement":     "singleFactorAuthentication",
+				"azure.signinlogs.properties.authentication_protocol":        "none",
+				"azure.signinlogs.properties.created_at":                     "2026-03-02T23:14:05.1234567+00:00",
+				"azure.signinlogs.properties.processing_time_ms":             json.Number("238"),
+				"azure.signinlogs.properties.status.error_code":              json.Number("0"),
+				"azure.signinlogs.properties.device_detail.operating_system": "Windows10",
+				"privtrail.user.emergency_access":                            true,
+				"privtrail.work_hours.inside":                                false,
+			} {
+				if got := get(doc, path); got != want {
+					t.Errorf("%s = %#v, want %#v", path, got, want)
+				}
+			}
+			for _, gone := range []string{"azure.signinlogs.properties.ip_address", "azure.signinlogs.properties.location",
+				"azure.signinlogs.properties.user_agent", "azure.signinlogs.time", "azure.signinlogs.properties.status.additional_details"} {
+				if get(doc, gone) != nil {
+					t.Errorf("%s is set; the integration moves it to an ECS field", gone)
+				}
+			}
+		}
+	}
+	// Azure AD Global Administrator Role Assigned (prebuilt rule):
+	// event.dataset:azure.auditlogs and azure.auditlogs.properties.category:RoleManagement and
+	// azure.auditlogs.operation_name:"Add member to role" and
+	// azure.auditlogs.properties.target_resources.0.modified_properties.1.new_value:"\"Global Administrator\""
+	doc := encode("audit_diagnostic", nil)
+	for path, want := range map[string]any{
+		"event.dataset":                       "azure.auditlogs",
+		"azure.auditlogs.properties.category": "RoleManagement",
+		"azure.auditlogs.operation_name":      "Add member to role",
+		"azure.auditlogs.properties.target_resources.0.modified_properties.1.new_value": `"Global Administrator"`,
+		"azure.auditlogs.properties.target_resources.0.user_principal_name":             "bob@contoso.example",
+		"azure.auditlogs.properties.initiated_by.user.userPrincipalName":                "mallory@contoso.example",
+		"user.target.email": "bob@contoso.example",
+		"user.email":        "mallory@contoso.example",
+		"source.ip":         "198.51.100.20",
+	} {
+		if got := get(doc, path); got != want {
+			t.Errorf("%s = %#v, want %#v", path, got, want)
+		}
+	}
+	if get(doc, "azure.auditlogs.properties.target_resources.0.modified_properties.1.old_value") != nil {
+		t.Error("a null oldValue must be left out, as the integration does")
+	}
+}
+
+func TestEncodeNamingAndEscaping(t *testing.T) {
+	rec := decodeFile(t, "signin_graph")
+	rec.Actor.DisplayName = "Eve \"</script>\"\n\u2028\x01"
+	rec.Hits = []entra.Hit{{ID: "x", Title: "t\\", Risk: "HIGH", Reason: "a\tb"}}
+	item, err := NewEncoder(Naming{Dataset: "privtrail.entra", Namespace: "prod"}).Encode(nil, rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := checkItem(t, item, "logs-privtrail.entra-prod")
+	if got := get(doc, "privtrail.user.display_name"); got != "Eve \"</script>\"\n\u2028\x01" {
+		t.Errorf("display name came back as %q", got)
+	}
+	if get(doc, "data_stream.dataset") != "privtrail.entra" || get(doc, "event.dataset") != "privtrail.entra" ||
+		get(doc, "data_stream.namespace") != "prod" {
+		t.Errorf("data_stream %v, event.dataset %v", get(doc, "data_stream"), get(doc, "event.dataset"))
+	}
+	if get(doc, "event.risk_score") != json.Number("73") {
+		t.Errorf("risk_score %v for HIGH", get(doc, "event.risk_score"))
+	}
+	if bytes.Contains(item, []byte("\u2028")) {
+		t.Error("U+2028 must be escaped")
+	}
+}
+
+func TestEncodeSameRecordSameID(t *testing.T) {
+	enc := NewEncoder(defaultNaming)
+	a, _ := enc.Encode(nil, decodeFile(t, "audit_diagnostic"), nil)
+	b, _ := enc.Encode(nil, decodeFile(t, "audit_diagnostic"), nil)
+	c, _ := enc.Encode(nil, decodeFile(t, "audit_graph"), nil)
+	line := func(x []byte) string { return string(x[:bytes.IndexByte(x, '\n')]) }
+	if line(a) != line(b) {
+		t.Errorf("the same record got two _ids: %s, %s", line(a), line(b))
+	}
+	if line(a) == line(c) {
+		t.Error("two records share an _id")
+	}
+	noID := &entra.Record{Raw: []byte(`{"x":1}`), Stream: entra.StreamAADDS, Time: decodeFile(t, "aadds_diagnostic").Time}
+	d, _ := enc.Encode(nil, noID, nil)
+	noID.Raw = []byte(`{"x":2}`)
+	e, _ := enc.Encode(nil, noID, nil)
+	if line(d) == line(e) {
+		t.Error("records without an ID must be told apart by their content")
+	}
+}
+
+func TestEncodeRejectsRecordWithoutTime(t *testing.T) {
+	dst := []byte("kept")
+	out, err := NewEncoder(defaultNaming).Encode(dst, &entra.Record{Stream: entra.StreamSignIn}, nil)
+	if err == nil || string(out) != "kept" {
+		t.Fatalf("got %q, %v; want an error and dst unchanged", out, err)
+	}
+}
+
+func TestSnakeCase(t *testing.T) {
+	for in, want := range map[string]string{
+		"riskLevelDuringSignIn":        "risk_level_during_sign_in",
+		"riskLevelDuringsignIn":        "risk_level_duringsign_in",
+		"IPAddress":                    "ipaddress",
+		"ipAddress":                    "ip_address",
+		"riskEventTypes_v2":            "risk_event_types_v2",
+		"deviceIDType":                 "device_idtype",
+		"processingTimeInMilliseconds": "processing_time_in_milliseconds",
+		"v2Name":                       "v2name",
+		"":                             "",
+	} {
+		if got := string(snakeCase(nil, []byte(in))); got != want {
+			t.Errorf("snakeCase(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestJSONNumber(t *testing.T) {
+	for in, want := range map[string]bool{"0": true, "-1.5e+3": true, "12": true, "01": false, "NaN": false, "1.": false, "+1": false, "-": false, "1e": false, "": false} {
+		if jsonNumber([]byte(in)) != want {
+			t.Errorf("jsonNumber(%q) != %v", in, want)
+		}
+	}
+}
+
+func BenchmarkEncode(b *testing.B) {
+	enc := NewEncoder(defaultNaming)
+	var recs []*entra.Record
+	for _, c := range goldenCases {
+		r := decodeFile(b, c.name)
+		if c.enrich != nil {
+			c.enrich(r)
+		}
+		recs = append(recs, r)
+	}
+	var buf []byte
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		var err error
+		buf, err = enc.Encode(buf[:0], recs[i%len(recs)], nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}

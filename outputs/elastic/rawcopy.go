@@ -1,0 +1,242 @@
+package elastic
+
+import (
+	"strconv"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/privtrail/privtrail/entra"
+)
+
+// This file copies parts of the original Entra document into the ECS
+// document under the names Elastic's Azure integration gives them.
+// Values are re-encoded from the parse (strings through
+// entra.AppendJSONString, numbers checked against the JSON grammar), so a
+// lenient parse can never put invalid JSON into a bulk request.
+
+// keyStyle is how copied object keys are renamed.
+type keyStyle int
+
+const (
+	keepKeys  keyStyle = iota // as logged (dots made underscores)
+	snakeKeys                 // the integration's camelCase → snake_case
+)
+
+// snakeCase converts a key the way the sign-in pipeline of Elastic's Azure
+// integration does: every lower-case letter followed by a run of
+// upper-case letters gets an underscore between them (the regex
+// ([a-z])([A-Z]+) → $1_$2), then the whole key is lower-cased. So
+// riskLevelDuringSignIn becomes risk_level_during_sign_in and IPAddress
+// ipaddress.
+func snakeCase(dst []byte, k []byte) []byte {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		dst = append(dst, lower(c))
+		if 'a' <= c && c <= 'z' && i+1 < len(k) && 'A' <= k[i+1] && k[i+1] <= 'Z' {
+			dst = append(dst, '_')
+			for i+1 < len(k) && 'A' <= k[i+1] && k[i+1] <= 'Z' {
+				i++
+				dst = append(dst, lower(k[i]))
+			}
+		}
+	}
+	return dst
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// fieldName turns a logged key into a field name Elasticsearch accepts as
+// one path segment: dots (which Elasticsearch would expand into objects)
+// become underscores. An empty result means the key is dropped.
+func fieldName(dst []byte, k []byte, style keyStyle) []byte {
+	start := len(dst)
+	if style == snakeKeys {
+		dst = snakeCase(dst, k)
+	} else {
+		dst = append(dst, k...)
+	}
+	allBlank := true
+	for i := start; i < len(dst); i++ {
+		switch dst[i] {
+		case '.':
+			dst[i] = '_'
+		case ' ', '\t', '\r', '\n':
+		default:
+			allBlank = false
+		}
+	}
+	if allBlank {
+		return dst[:start]
+	}
+	return dst
+}
+
+// seen remembers the keys written into one object so that two logged keys
+// that map to the same field (riskLevelDuringSignIn and
+// riskLevelDuringsignIn) do not make a duplicate key, which Elasticsearch
+// rejects. The first one wins.
+type seen []string
+
+func (s *seen) add(k string) bool {
+	for _, x := range *s {
+		if x == k {
+			return false
+		}
+	}
+	*s = append(*s, k)
+	return true
+}
+
+// appendValue appends v as JSON, renaming object keys (at every depth) by
+// style.
+func appendValue(dst []byte, v *fastjson.Value, style keyStyle) []byte {
+	switch v.Type() {
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		dst = append(dst, '{')
+		var ks seen
+		var name []byte
+		n := 0
+		o.Visit(func(k []byte, val *fastjson.Value) {
+			name = fieldName(name[:0], k, style)
+			if len(name) == 0 || !ks.add(string(name)) {
+				return
+			}
+			if n > 0 {
+				dst = append(dst, ',')
+			}
+			n++
+			dst = entra.AppendJSONString(dst, name)
+			dst = append(dst, ':')
+			dst = appendValue(dst, val, style)
+		})
+		return append(dst, '}')
+	case fastjson.TypeArray:
+		a, _ := v.Array()
+		dst = append(dst, '[')
+		for i, e := range a {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendValue(dst, e, style)
+		}
+		return append(dst, ']')
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		return entra.AppendJSONString(dst, b)
+	case fastjson.TypeNumber:
+		start := len(dst)
+		dst = v.MarshalTo(dst)
+		if !jsonNumber(dst[start:]) {
+			// fastjson also reads NaN, Inf, 01, +1: keep the text.
+			text := string(dst[start:])
+			return entra.AppendJSONString(dst[:start], text)
+		}
+		return dst
+	case fastjson.TypeTrue:
+		return append(dst, "true"...)
+	case fastjson.TypeFalse:
+		return append(dst, "false"...)
+	default:
+		return append(dst, "null"...)
+	}
+}
+
+// jsonNumber reports whether b is a number as JSON spells it.
+func jsonNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return false
+		}
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return false
+		}
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+	}
+	return i == len(b)
+}
+
+// member returns the member of object v whose key equals name ignoring
+// ASCII case (an exact match wins), or nil.
+func member(v *fastjson.Value, name string) *fastjson.Value {
+	if v == nil || v.Type() != fastjson.TypeObject {
+		return nil
+	}
+	o, _ := v.Object()
+	if x := o.Get(name); x != nil {
+		return x
+	}
+	var found *fastjson.Value
+	o.Visit(func(k []byte, val *fastjson.Value) {
+		if found == nil && eqFold(k, name) {
+			found = val
+		}
+	})
+	return found
+}
+
+func eqFold(a []byte, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if lower(a[i]) != lower(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isNull(v *fastjson.Value) bool { return v == nil || v.Type() == fastjson.TypeNull }
+
+// scalarText is the text of a string or number value ("" otherwise).
+func scalarText(v *fastjson.Value) string {
+	if v == nil {
+		return ""
+	}
+	switch v.Type() {
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		return string(b)
+	case fastjson.TypeNumber:
+		b := v.MarshalTo(nil)
+		if jsonNumber(b) {
+			return string(b)
+		}
+	}
+	return ""
+}
+
+// itoa is strconv.Itoa for the index keys of target_resources.
+func itoa(i int) string { return strconv.Itoa(i) }
