@@ -132,6 +132,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := newLogger(cfg, stderr)
 	a := agent.New(cfg, log)
+	a.Serve = true
 	log.Info("privtrail starting", "version", version(), "config", *cfgPath, "data_dir", cfg.DataDir)
 	err = a.Run(ctx)
 	st := a.Stats()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/privtrail/privtrail/batch"
@@ -32,8 +33,13 @@ type Agent struct {
 	Stdout io.Writer
 	// Drain bounds how long outputs may flush after a stop signal.
 	Drain time.Duration
+	// Serve starts the http block's endpoints (metrics, health) during Run;
+	// `privtrail run` sets it, one-shot commands (demo, replay) do not.
+	Serve bool
+	// Listening, when set, is told the endpoints' address once they listen.
+	Listening func(addr string)
 
-	deadPath string
+	m *metrics
 }
 
 type namedOutput struct {
@@ -46,7 +52,7 @@ func New(cfg *Config, log *slog.Logger) *Agent {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Agent{cfg: cfg, log: log, Stdout: os.Stdout, Drain: 30 * time.Second}
+	return &Agent{cfg: cfg, log: log, Stdout: os.Stdout, Drain: 30 * time.Second, m: newMetrics()}
 }
 
 // AddOutput adds an output that every pipeline feeds, beside the
@@ -96,7 +102,22 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	defer dead.Close()
 
-	r := &runner{log: a.log, workers: defaultWorkers(cfg.Workers), dead: dead, store: st, stats: &a.stats}
+	var srv *ops
+	if listen := cfg.HTTP.Listen; a.Serve && listen != "off" {
+		if listen == "" {
+			listen = defaultListen
+		}
+		if srv, err = a.serve(listen); err != nil {
+			return err
+		}
+		defer srv.close()
+		if a.Listening != nil {
+			a.Listening(srv.Addr())
+		}
+	}
+
+	r := &runner{log: a.log, workers: defaultWorkers(cfg.Workers), dead: dead, store: st, stats: &a.stats, m: a.m}
+	a.m.streams(&a.stats)
 	stages, err := BuildStages(cfg, a.log)
 	if err != nil {
 		return err
@@ -117,13 +138,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("output %s: %w", oc.Name, err)
 		}
-		run := newOutputRun(oc.Name, o)
+		run := newOutputRun(oc.Name, o, a.m)
 		outputs[oc.Name] = run
 		r.outputs = append(r.outputs, run)
 	}
 	var extra []*outputRun
 	for _, e := range a.extra {
-		run := newOutputRun(e.name, e.out)
+		run := newOutputRun(e.name, e.out, a.m)
 		extra = append(extra, run)
 		r.outputs = append(r.outputs, run)
 	}
@@ -131,6 +152,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	assigned := map[string]string{}
 	for i, p := range pipes {
 		pr := newPipelineRun(p.Name, engines[i], r.workers)
+		a.m.queueDepth(p.Name, func() int { return len(pr.seq) })
 		for _, oc := range cfg.Outputs {
 			if len(p.Outputs) == 0 || slices.Contains(p.Outputs, oc.Name) {
 				pr.outputs = append(pr.outputs, outputs[oc.Name])
@@ -155,7 +177,8 @@ func (a *Agent) Run(ctx context.Context) error {
 				return fmt.Errorf("input %s: %w", ic.Name, err)
 			}
 			pr.inputs.Add(1)
-			r.inputs = append(r.inputs, &inputRun{name: ic.Name, in: in, p: pr, tracker: a.newTracker(ic.Name, &a.stats)})
+			r.inputs = append(r.inputs, &inputRun{name: ic.Name, in: in, p: pr, tracker: a.newTracker(ic.Name, &a.stats),
+				read: a.m.inputRecords.WithLabelValues(ic.Name)})
 		}
 		for _, name := range p.Inputs {
 			if !cfg.replay && !slices.ContainsFunc(cfg.Inputs, func(ic InputConfig) bool { return ic.Name == name }) {
@@ -171,11 +194,21 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	r.work = make(chan *job, 2*r.workers)
+	if srv != nil {
+		srv.outputs.Store(&r.outputs)
+		srv.ready.Store(true)
+	}
 	return r.run(ctx, a.Drain)
 }
 
 func (a *Agent) newTracker(input string, stats *Stats) *batch.Tracker {
+	committed := a.m.committed.WithLabelValues(input)
+	var newest atomic.Int64
+	a.m.checkpointLag(input, &newest)
 	return batch.NewTracker(func(b *batch.Batch) {
+		if t := newestEventTime(b); t > newest.Load() {
+			newest.Store(t)
+		}
 		if b.Commit == nil {
 			return
 		}
@@ -186,14 +219,17 @@ func (a *Agent) newTracker(input string, stats *Stats) *batch.Tracker {
 			return
 		}
 		stats.Committed.Add(1)
+		committed.Inc()
 	})
 }
 
 func (a *Agent) newInput(ic InputConfig, st *store.Store, dead *deadletter.Writer) (Input, error) {
 	switch {
 	case ic.File != nil:
+		rejected := a.m.bad.WithLabelValues(ic.Name, "framing")
 		bad := func(origin string, data []byte, reason string) {
 			a.stats.Bad.Add(1)
+			rejected.Inc()
 			if err := dead.Write("input:"+ic.Name, origin, reason, data); err != nil {
 				a.log.Error("dead-letter write failed", "origin", origin, "err", err)
 			}

@@ -29,8 +29,9 @@ type Config struct {
 	// DataDir holds checkpoints, state and the dead-letter file.
 	DataDir string `yaml:"data_dir"`
 	// DeadLetter is the dead-letter file; default <data_dir>/dead-letter.jsonl.
-	DeadLetter string    `yaml:"dead_letter"`
-	Log        LogConfig `yaml:"log"`
+	DeadLetter string     `yaml:"dead_letter"`
+	Log        LogConfig  `yaml:"log"`
+	HTTP       HTTPConfig `yaml:"http"`
 	// Workers decode, enrich and evaluate monitors in parallel; default:
 	// one per CPU.
 	Workers int `yaml:"workers"`

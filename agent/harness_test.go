@@ -62,7 +62,7 @@ func newFileHarness(t *testing.T, dataDir, path string, batchSize int) *harness 
 }
 
 func (h *harness) addOutput(name string, o Output) {
-	h.outputs = append(h.outputs, newOutputRun(name, o))
+	h.outputs = append(h.outputs, newOutputRun(name, o, newMetrics()))
 }
 
 func (h *harness) run(ctx context.Context) error {
@@ -72,14 +72,15 @@ func (h *harness) run(ctx context.Context) error {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ag := New(&Config{}, log)
-	r := &runner{log: log, workers: h.workers, dead: h.dead, store: h.st, stats: h.stats, outputs: h.outputs}
+	r := &runner{log: log, workers: h.workers, dead: h.dead, store: h.st, stats: h.stats, outputs: h.outputs, m: ag.m}
 	p := newPipelineRun("test", engine, h.workers)
 	p.outputs = h.outputs
 	r.pipelines = []*pipelineRun{p}
 	for i, in := range h.inputs {
 		p.inputs.Add(1)
 		name := "in" + string(rune('0'+i))
-		r.inputs = append(r.inputs, &inputRun{name: name, in: in, p: p, tracker: ag.newTracker(name, h.stats)})
+		r.inputs = append(r.inputs, &inputRun{name: name, in: in, p: p, tracker: ag.newTracker(name, h.stats),
+			read: ag.m.inputRecords.WithLabelValues(name)})
 	}
 	r.work = make(chan *job, 2*h.workers)
 	return r.run(ctx, h.drain)

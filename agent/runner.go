@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/deadletter"
 	"github.com/privtrail/privtrail/entra"
@@ -84,9 +86,10 @@ type pipelineRun struct {
 }
 
 type outputRun struct {
-	name string
-	out  Output
-	ch   chan *batch.Batch
+	name  string
+	out   Output
+	ch    chan *batch.Batch
+	acked prometheus.Counter
 }
 
 type inputRun struct {
@@ -94,6 +97,7 @@ type inputRun struct {
 	in      Input
 	p       *pipelineRun
 	tracker *batch.Tracker
+	read    prometheus.Counter
 }
 
 // runner moves batches. It is built by Agent from the config.
@@ -106,6 +110,7 @@ type runner struct {
 	dead   *deadletter.Writer
 	store  *store.Store
 	stats  *Stats
+	m      *metrics
 
 	inputs    []*inputRun
 	pipelines []*pipelineRun
@@ -195,6 +200,7 @@ func (r *runner) emitter(in *inputRun) func(context.Context, *batch.Batch) error
 	return func(ctx context.Context, b *batch.Batch) error {
 		b.Input = in.name
 		r.stats.Read.Add(int64(len(b.Items)))
+		in.read.Add(float64(len(b.Items)))
 		j := &job{b: b, p: in.p, tracker: in.tracker, done: make(chan struct{})}
 		select {
 		case in.p.seq <- j:
@@ -228,6 +234,7 @@ func (r *runner) consume(ctx context.Context, o *outputRun) {
 			err := o.out.Consume(ctx, b)
 			if err == nil {
 				backoff = 100 * time.Millisecond
+				o.acked.Inc()
 				break
 			}
 			if ctx.Err() != nil {
@@ -252,20 +259,40 @@ func (r *runner) consume(ctx context.Context, o *outputRun) {
 // worker decodes, enriches, evaluates and encodes whole batches; several
 // run in parallel.
 func (r *runner) worker() {
-	var dec entra.Decoder
-	evals := map[*pipelineRun]*monitor.Evaluator{}
+	w := &workerState{evals: map[*pipelineRun]*monitor.Evaluator{}, hits: map[[2]string]prometheus.Counter{}}
 	for j := range r.work {
-		ev := evals[j.p]
+		ev := w.evals[j.p]
 		if ev == nil {
 			ev = j.p.engine.NewEvaluator()
-			evals[j.p] = ev
+			w.evals[j.p] = ev
 		}
-		r.process(j, &dec, ev)
+		r.process(j, w, ev)
 		close(j.done)
 	}
 }
 
-func (r *runner) process(j *job, dec *entra.Decoder, ev *monitor.Evaluator) {
+// workerState is what one worker reuses from batch to batch.
+type workerState struct {
+	dec   entra.Decoder
+	evals map[*pipelineRun]*monitor.Evaluator
+	// hits caches the counter of each monitor and risk: a labelled
+	// lookup per hit would cost more than the hit.
+	hits map[[2]string]prometheus.Counter
+}
+
+func (w *workerState) countHits(m *metrics, rec *entra.Record) {
+	for i := range rec.Hits {
+		k := [2]string{rec.Hits[i].ID, rec.Hits[i].Risk}
+		c := w.hits[k]
+		if c == nil {
+			c = m.monitorHits.WithLabelValues(k[0], k[1])
+			w.hits[k] = c
+		}
+		c.Inc()
+	}
+}
+
+func (r *runner) process(j *job, w *workerState, ev *monitor.Evaluator) {
 	b := j.b
 	recs := make([]entra.Record, len(b.Items))
 	b.Records = make([]*entra.Record, 0, len(b.Items))
@@ -273,7 +300,7 @@ func (r *runner) process(j *job, dec *entra.Decoder, ev *monitor.Evaluator) {
 	for i := range b.Items {
 		it := &b.Items[i]
 		rec := &recs[i]
-		if err := dec.Decode(it.Data, rec); err != nil {
+		if err := w.dec.Decode(it.Data, rec); err != nil {
 			r.rejectDecode(b.Input, it, err)
 			continue
 		}
@@ -282,6 +309,7 @@ func (r *runner) process(j *job, dec *entra.Decoder, ev *monitor.Evaluator) {
 			st.Enrich(rec)
 		}
 		ev.Eval(rec)
+		w.countHits(r.m, rec)
 		r.stats.Decoded.Add(1)
 		r.stats.countStream(rec.Stream)
 		b.Records = append(b.Records, rec)
@@ -305,6 +333,7 @@ func (r *runner) process(j *job, dec *entra.Decoder, ev *monitor.Evaluator) {
 
 func (r *runner) rejectDecode(input string, it *batch.Item, err error) {
 	r.stats.Bad.Add(1)
+	r.m.bad.WithLabelValues(input, "decode").Inc()
 	if werr := r.dead.Write("decode", it.Origin, err.Error(), it.Data); werr != nil {
 		r.log.Error("dead-letter write failed", "origin", it.Origin, "err", werr)
 	}
@@ -360,6 +389,9 @@ func newPipelineRun(name string, engine *monitor.Engine, workers int) *pipelineR
 	return &pipelineRun{name: name, engine: engine, seq: make(chan *job, workers+1)}
 }
 
-func newOutputRun(name string, out Output) *outputRun {
-	return &outputRun{name: name, out: out, ch: make(chan *batch.Batch, 2)}
+func newOutputRun(name string, out Output, m *metrics) *outputRun {
+	if d, ok := out.(deliveryOutput); ok {
+		m.output(name, d)
+	}
+	return &outputRun{name: name, out: out, ch: make(chan *batch.Batch, 2), acked: m.outputAcked.WithLabelValues(name)}
 }

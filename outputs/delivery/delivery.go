@@ -343,3 +343,14 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// Health is nil while the output delivers or buffers within bounds, and
+// says why not once its disk buffer is 90% full (the destination has been
+// failing for a while and back-pressure is near).
+func (o *Output) Health() error {
+	n, b := o.q.Len(), o.q.Bytes()
+	if max := int64(o.cfg.Buffer.MaxBytes); b*10 >= max*9 {
+		return fmt.Errorf("disk buffer %d%% full (%d records): the destination is not taking them", b*100/max, n)
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -259,5 +260,29 @@ func TestBackoffGrowsAndHonoursRetryAfter(t *testing.T) {
 	}
 	if d := o.backoff(0, 3*time.Second); d < 3*time.Second || d > 3*time.Second+100*time.Millisecond {
 		t.Errorf("Retry-After 3s gave %v", d)
+	}
+}
+
+func TestHealthReportsANearlyFullBuffer(t *testing.T) {
+	s := &scriptSender{down: true}
+	o := newOut(t, t.TempDir(), s, &deadList{}, Config{BatchSize: 1, BatchBytes: 1024, Buffer: BufferConfig{MaxBytes: 1024}})
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		o.Close(ctx)
+	}()
+	if err := o.Health(); err != nil {
+		t.Fatalf("empty buffer: %v", err)
+	}
+	i := 0
+	for ; o.Health() == nil && i < 100; i++ {
+		consume(t, o, mkBatch(i, 1))
+	}
+	// 90% of 1024 bytes is reached with the 62nd item of 15 bytes, not before.
+	if b := o.q.Bytes(); b*10 < 1024*9 || (b-15)*10 >= 1024*9 {
+		t.Fatalf("Health failed at %d bytes", b)
+	}
+	if err := o.Health(); err == nil || !strings.Contains(err.Error(), "% full") {
+		t.Fatalf("Health() = %v, want a nearly-full buffer", err)
 	}
 }

@@ -1,0 +1,103 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// HTTPConfig is the `http:` block: the operator's endpoints.
+type HTTPConfig struct {
+	// Listen is where /metrics, /healthz and /readyz are served; default
+	// 127.0.0.1:9464 (loopback: expose it deliberately, e.g. 0.0.0.0:9464
+	// in a container). "off" disables it.
+	Listen string `yaml:"listen"`
+}
+
+const defaultListen = "127.0.0.1:9464"
+
+// healthChecker is an output that can say it is in trouble.
+type healthChecker interface {
+	Health() error
+}
+
+// ops serves the operator's endpoints for one agent.
+type ops struct {
+	a       *Agent
+	ready   atomic.Bool
+	outputs atomic.Pointer[[]*outputRun]
+	srv     *http.Server
+	ln      net.Listener
+}
+
+// serve starts the endpoints on listen; the returned ops stops them.
+func (a *Agent) serve(listen string) (*ops, error) {
+	o := &ops{a: a}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", o.readyz)
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("http.listen %s: %w", listen, err)
+	}
+	if host, _, _ := net.SplitHostPort(listen); host != "" {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			a.log.Warn("metrics and health endpoints listen beyond loopback", "listen", listen)
+		}
+	} else {
+		a.log.Warn("metrics and health endpoints listen on every interface", "listen", listen)
+	}
+	o.ln = ln
+	o.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go o.srv.Serve(ln)
+	a.log.Info("serving /metrics, /healthz, /readyz", "addr", ln.Addr().String())
+	return o, nil
+}
+
+// readyz: 200 once the config, the context and every output are in
+// place and no output's buffer is near its bound; 503 with the reasons
+// otherwise.
+func (o *ops) readyz(w http.ResponseWriter, r *http.Request) {
+	var problems []string
+	if !o.ready.Load() {
+		problems = append(problems, "starting: config, context or outputs not loaded yet")
+	}
+	var outs []*outputRun
+	if p := o.outputs.Load(); p != nil {
+		outs = *p
+	}
+	for _, out := range outs {
+		if hc, ok := out.out.(healthChecker); ok {
+			if err := hc.Health(); err != nil {
+				problems = append(problems, "output "+out.name+": "+err.Error())
+			}
+		}
+	}
+	if len(problems) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, strings.Join(problems, "\n"))
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+func (o *ops) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := o.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		o.a.log.Warn("http server shutdown", "err", err)
+	}
+}
+
+// Addr is where the endpoints listen (useful with port 0).
+func (o *ops) Addr() string { return o.ln.Addr().String() }

@@ -1,0 +1,120 @@
+package agent
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/privtrail/privtrail/batch"
+	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/outputs/delivery"
+)
+
+// metrics are the agent's Prometheus series, on a registry of its own so
+// that two agents in one process (tests) never share counters. Names follow
+// Prometheus conventions: privtrail_<what>_<unit>, counters end in _total.
+type metrics struct {
+	reg *prometheus.Registry
+
+	inputRecords *prometheus.CounterVec // by input
+	bad          *prometheus.CounterVec // by input and stage
+	committed    *prometheus.CounterVec // by input
+	monitorHits  *prometheus.CounterVec // by monitor and risk
+	outputAcked  *prometheus.CounterVec // by output
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+		m.reg.MustRegister(v)
+		return v
+	}
+	m.inputRecords = counter("privtrail_input_records_total", "Documents read by an input.", "input")
+	m.bad = counter("privtrail_records_rejected_total", "Documents that are not JSON or not Entra logs, sent to the dead-letter file.", "input", "stage")
+	m.committed = counter("privtrail_input_batches_committed_total", "Batches every output acknowledged and the input checkpointed.", "input")
+	m.monitorHits = counter("privtrail_monitor_hits_total", "Monitor annotations, by monitor and risk.", "monitor", "risk")
+	m.outputAcked = counter("privtrail_output_batches_acked_total", "Batches an output acknowledged (delivered, or durably buffered).", "output")
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// streams exposes the runner's per-stream decode counters, which it keeps
+// anyway: nothing on the record path touches Prometheus for them.
+func (m *metrics) streams(st *Stats) {
+	for _, s := range entra.Streams {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "privtrail_records_decoded_total", Help: "Records decoded, by stream.",
+			ConstLabels: prometheus.Labels{"stream": string(s)},
+		}, func() float64 { return float64(st.Stream(s)) }))
+	}
+}
+
+// checkpointLag exposes, per input, how far behind now the event time of
+// the newest record every output has acknowledged is.
+func (m *metrics) checkpointLag(input string, newest *atomic.Int64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "privtrail_checkpoint_lag_seconds",
+		Help:        "Now minus the event time of the newest record acknowledged by every output.",
+		ConstLabels: prometheus.Labels{"input": input},
+	}, func() float64 {
+		ns := newest.Load()
+		if ns == 0 {
+			return 0
+		}
+		return time.Since(time.Unix(0, ns)).Seconds()
+	}))
+}
+
+// queueDepth exposes how many batches wait between a pipeline's inputs and
+// its outputs.
+func (m *metrics) queueDepth(pipeline string, depth func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "privtrail_pipeline_queue_batches",
+		Help:        "Batches queued in a pipeline (decoding or waiting for outputs).",
+		ConstLabels: prometheus.Labels{"pipeline": pipeline},
+	}, func() float64 { return float64(depth()) }))
+}
+
+// deliveryOutput is what a buffering output exposes.
+type deliveryOutput interface {
+	Stats() *delivery.Stats
+	Buffered() (int, int64)
+}
+
+// output registers a buffering output's counters and buffer gauges, read
+// from the output's own atomics at scrape time.
+func (m *metrics) output(name string, o deliveryOutput) {
+	l := prometheus.Labels{"output": name}
+	st := o.Stats()
+	for _, c := range []struct {
+		name, help string
+		v          *atomic.Int64
+	}{
+		{"privtrail_output_records_sent_total", "Records the destination accepted.", &st.Sent},
+		{"privtrail_output_retries_total", "Requests retried after a transient failure.", &st.Retries},
+		{"privtrail_output_throttled_total", "Requests or items the destination throttled (429, 503 busy, Retry-After).", &st.Throttled},
+		{"privtrail_output_dead_letters_total", "Records the destination refused for good, written to the dead-letter file.", &st.DeadLettered},
+	} {
+		v := c.v
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help, ConstLabels: l},
+			func() float64 { return float64(v.Load()) }))
+	}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "privtrail_output_buffer_records", Help: "Records waiting in the output's disk buffer.", ConstLabels: l},
+		func() float64 { n, _ := o.Buffered(); return float64(n) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "privtrail_output_buffer_bytes", Help: "Bytes waiting in the output's disk buffer.", ConstLabels: l},
+		func() float64 { _, b := o.Buffered(); return float64(b) }))
+}
+
+// newestEventTime is the latest event time among a batch's records.
+func newestEventTime(b *batch.Batch) int64 {
+	var newest int64
+	for _, r := range b.Records {
+		if t := r.Time.UnixNano(); t > newest {
+			newest = t
+		}
+	}
+	return newest
+}
