@@ -53,7 +53,10 @@ func replaySummary(ctx context.Context, cfg *agent.Config, log *slog.Logger, std
 	sum := agent.NewSummary()
 	a.AddOutput("summary", sum)
 	start := time.Now()
-	if err := a.Run(ctx); err != nil {
+	stopProgress := progress(os.Stderr, a.Stats(), start)
+	err := a.Run(ctx)
+	stopProgress()
+	if err != nil {
 		return err
 	}
 	elapsed := time.Since(start)
@@ -225,4 +228,36 @@ func dataNeeded(cfg *agent.Config, d *monitor.Definition) string {
 		return "ok"
 	}
 	return "needs " + strings.Join(missing, ", ")
+}
+
+// progress redraws one status line on a terminal every half second while a
+// replay runs (records, rate, elapsed), and stays quiet when stderr is not a
+// terminal, as well-behaved CLI tools do. The returned func clears it.
+func progress(w *os.File, st *agent.Stats, start time.Time) func() {
+	fi, err := w.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(w, "\r\033[K")
+				return
+			case <-t.C:
+				n := st.Read.Load()
+				el := time.Since(start)
+				fmt.Fprintf(w, "\r\033[K%d records  %.0f/s  %s  (bad %d)", n, float64(n)/el.Seconds(), el.Round(time.Second), st.Bad.Load())
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
 }

@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	_ "time/tzdata" // a minimal container has no zoneinfo
 
@@ -35,6 +37,9 @@ Usage:
   privtrail generate [-n N] [-seed S] -o FILE
                                 write N synthetic Entra records (JSON lines)
   privtrail bench [-n N]        end-to-end benchmark over N generated records
+  privtrail health [URL]        exit 0 when the agent's /readyz answers 200
+                                (the container's health check; default
+                                http://127.0.0.1:9464/readyz)
   privtrail version             print the version
 
 Run 'privtrail COMMAND -h' for a command's flags.
@@ -67,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runGenerate(args, stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args, stdout, stderr)
+	case "health":
+		err = runHealth(args, stdout)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "privtrail", version())
 	case "help", "-h", "-help", "--help":
@@ -138,4 +145,24 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	st := a.Stats()
 	log.Info("privtrail stopped", "read", st.Read.Load(), "decoded", st.Decoded.Load(), "bad", st.Bad.Load())
 	return err
+}
+
+// runHealth is the container health check: distroless images have no curl.
+func runHealth(args []string, stdout io.Writer) error {
+	url := "http://127.0.0.1:9464/readyz"
+	if len(args) > 0 {
+		url = args[0]
+	}
+	client := &http.Client{Timeout: 4 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	fmt.Fprint(stdout, string(body))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return nil
 }

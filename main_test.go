@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -136,5 +138,22 @@ func TestMonitorsCommandReportsCoverage(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("monitors output lacks %q", want)
 		}
+	}
+}
+
+func TestHealthCommand(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ready\n") }))
+	defer ok.Close()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "output splunk: disk buffer 93% full\n")
+	}))
+	defer down.Close()
+	var out, errb bytes.Buffer
+	if code := run([]string{"health", ok.URL}, &out, &errb); code != 0 {
+		t.Fatalf("ready agent: exit %d", code)
+	}
+	if code := run([]string{"health", down.URL}, &out, &errb); code != 1 || !strings.Contains(out.String(), "93% full") {
+		t.Fatalf("unready agent: exit %d, %q", code, out.String())
 	}
 }
