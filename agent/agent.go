@@ -17,6 +17,7 @@ import (
 	"github.com/privtrail/privtrail/outputs/delivery"
 	"github.com/privtrail/privtrail/outputs/elastic"
 	fileoutput "github.com/privtrail/privtrail/outputs/file"
+	"github.com/privtrail/privtrail/outputs/kafka"
 	"github.com/privtrail/privtrail/outputs/qradar"
 	"github.com/privtrail/privtrail/outputs/splunk"
 	"github.com/privtrail/privtrail/store"
@@ -124,6 +125,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	defer stages.Close()
 	r.stages = stages.List
+	if stages.Privilege != nil {
+		a.m.roleMap(stages.Privilege)
+	}
 	pipes, engines, err := LoadPipelines(cfg, stages.Roles, a.log)
 	if err != nil {
 		return err
@@ -252,6 +256,8 @@ func (a *Agent) newOutput(oc OutputConfig, deps delivery.Deps) (Output, error) {
 		return elastic.New(oc.Name, *oc.Elastic, deps)
 	case oc.QRadar != nil:
 		return qradar.New(oc.Name, *oc.QRadar, deps)
+	case oc.Kafka != nil:
+		return kafka.New(oc.Name, *oc.Kafka, deps)
 	}
 	return nil, fmt.Errorf("no output type configured")
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/privtrail/privtrail/monitor"
 	"github.com/privtrail/privtrail/outputs/elastic"
 	fileoutput "github.com/privtrail/privtrail/outputs/file"
+	"github.com/privtrail/privtrail/outputs/kafka"
 	"github.com/privtrail/privtrail/outputs/qradar"
 	"github.com/privtrail/privtrail/outputs/splunk"
 	"github.com/privtrail/privtrail/tlsconfig"
@@ -67,6 +68,7 @@ type OutputConfig struct {
 	Splunk  *splunk.Config     `yaml:"splunk"`
 	Elastic *elastic.Config    `yaml:"elastic"`
 	QRadar  *qradar.Config     `yaml:"qradar"`
+	Kafka   *kafka.Config      `yaml:"kafka"`
 }
 
 // types returns the output types configured in one entry, with their
@@ -87,6 +89,9 @@ func (o *OutputConfig) types() map[string]interface{ Validate() error } {
 	}
 	if o.QRadar != nil {
 		t["qradar"] = o.QRadar
+	}
+	if o.Kafka != nil {
+		t["kafka"] = o.Kafka
 	}
 	return t
 }
@@ -177,6 +182,9 @@ func (c *Config) resolvePaths(dir string) {
 		if out.QRadar != nil {
 			tls(out.QRadar.TLS)
 		}
+		if out.Kafka != nil {
+			tls(out.Kafka.TLS)
+		}
 	}
 	if p := c.Context.Privilege; p != nil {
 		abs(&p.RoleMap)
@@ -245,7 +253,7 @@ func (c *Config) validate() error {
 		names["out:"+out.Name] = true
 		types := out.types()
 		if len(types) != 1 {
-			bad(p, "outputs[%d]: configure exactly one output type (file, stdout, splunk, elastic, qradar)", i)
+			bad(p, "outputs[%d]: configure exactly one output type (file, stdout, splunk, elastic, qradar, kafka)", i)
 		}
 		for key, tc := range types {
 			if tc == nil {

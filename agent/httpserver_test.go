@@ -91,6 +91,8 @@ pipelines: [` + pipeline + `]
 		"privtrail_checkpoint_lag_seconds{input=\"demo\"}",
 		"privtrail_pipeline_queue_batches{pipeline=\"demo\"} 0",
 		"process_resident_memory_bytes",
+		"privtrail_role_map_principals 17",
+		"privtrail_role_map_age_seconds",
 	}
 	for _, w := range want {
 		if !strings.Contains(body, w) {

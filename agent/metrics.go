@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/privtrail/privtrail/batch"
+	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/outputs/delivery"
 )
@@ -117,4 +118,14 @@ func newestEventTime(b *batch.Batch) int64 {
 		}
 	}
 	return newest
+}
+
+// roleMap exposes the size and age of the role map in use.
+func (m *metrics) roleMap(st *privilege.Stage) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "privtrail_role_map_principals", Help: "Principals in the role map in use.",
+	}, func() float64 { return float64(st.Map().Len()) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "privtrail_role_map_age_seconds", Help: "Seconds since the role map in use was loaded.",
+	}, func() float64 { return time.Since(st.Map().LoadedAt()).Seconds() }))
 }

@@ -17,7 +17,9 @@ import (
 type Stages struct {
 	List  []Enricher
 	Roles monitor.RoleChecker // the privileged role set, nil without a role map
-	close []func() error
+	// Privilege is the privilege stage, nil without a role map.
+	Privilege *privilege.Stage
+	close     []func() error
 }
 
 // Close stops the stages' background reloads.
@@ -46,6 +48,7 @@ func BuildStages(cfg *Config, log *slog.Logger) (*Stages, error) {
 		}
 		s.List = append(s.List, st)
 		s.Roles = st.Roles()
+		s.Privilege = st
 		log.Info("role map loaded", "principals", st.Map().Len())
 	} else {
 		log.Warn("no context.privilege configured: no user is privileged, and most monitors cannot fire")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -57,9 +58,13 @@ type roleMapFile struct {
 // Map is an immutable snapshot of the role map. Lookups are by object ID
 // or UPN, both case-insensitive.
 type Map struct {
-	byKey map[string]*Entry // lower-cased id and upn
-	users int
+	byKey    map[string]*Entry // lower-cased id and upn
+	users    int
+	loadedAt time.Time
 }
+
+// LoadedAt is when the snapshot was built, for the role-map age metric.
+func (m *Map) LoadedAt() time.Time { return m.loadedAt }
 
 // Len is the number of principals in the map.
 func (m *Map) Len() int { return m.users }
@@ -128,7 +133,7 @@ func ParseMap(file string, data []byte, roles *RoleSet, extraEmergency []string)
 			return nil, err
 		}
 	}
-	m := &Map{byKey: make(map[string]*Entry, 2*len(f.Users))}
+	m := &Map{byKey: make(map[string]*Entry, 2*len(f.Users)), loadedAt: time.Now()}
 	add := func(e *Entry) {
 		for _, k := range []string{e.ID, e.UPN} {
 			if k == "" {
