@@ -12,6 +12,7 @@ import (
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/deadletter"
+	"github.com/privtrail/privtrail/inputs/eventhubs"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
 	"github.com/privtrail/privtrail/monitor"
 	"github.com/privtrail/privtrail/outputs/delivery"
@@ -228,18 +229,22 @@ func (a *Agent) newTracker(input string, stats *Stats) *batch.Tracker {
 }
 
 func (a *Agent) newInput(ic InputConfig, st *store.Store, dead *deadletter.Writer) (Input, error) {
+	rejected := a.m.bad.WithLabelValues(ic.Name, "framing")
+	// bad takes what an input cannot even frame as a record.
+	bad := func(origin string, data []byte, reason string) {
+		a.stats.Bad.Add(1)
+		rejected.Inc()
+		if err := dead.Write("input:"+ic.Name, origin, reason, data); err != nil {
+			a.log.Error("dead-letter write failed", "origin", origin, "err", err)
+		}
+		a.log.Warn("unreadable record sent to the dead-letter file", "input", ic.Name, "origin", origin, "reason", reason)
+	}
+	log := a.log.With("input", ic.Name)
 	switch {
 	case ic.File != nil:
-		rejected := a.m.bad.WithLabelValues(ic.Name, "framing")
-		bad := func(origin string, data []byte, reason string) {
-			a.stats.Bad.Add(1)
-			rejected.Inc()
-			if err := dead.Write("input:"+ic.Name, origin, reason, data); err != nil {
-				a.log.Error("dead-letter write failed", "origin", origin, "err", err)
-			}
-			a.log.Warn("unreadable record sent to the dead-letter file", "input", ic.Name, "origin", origin, "reason", reason)
-		}
-		return fileinput.New(ic.Name, *ic.File, st, a.log.With("input", ic.Name), bad)
+		return fileinput.New(ic.Name, *ic.File, st, log, bad)
+	case ic.EventHubs != nil:
+		return eventhubs.New(ic.Name, *ic.EventHubs, log, bad)
 	}
 	return nil, fmt.Errorf("no input type configured")
 }

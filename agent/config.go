@@ -14,6 +14,7 @@ import (
 	"github.com/privtrail/privtrail/enrich/geo"
 	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/enrich/workhours"
+	"github.com/privtrail/privtrail/inputs/eventhubs"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
 	"github.com/privtrail/privtrail/monitor"
 	"github.com/privtrail/privtrail/outputs/elastic"
@@ -56,8 +57,9 @@ type LogConfig struct {
 
 // InputConfig names an input and configures exactly one input type.
 type InputConfig struct {
-	Name string            `yaml:"name"`
-	File *fileinput.Config `yaml:"file"`
+	Name      string            `yaml:"name"`
+	File      *fileinput.Config `yaml:"file"`
+	EventHubs *eventhubs.Config `yaml:"eventhubs"`
 }
 
 // OutputConfig names an output and configures exactly one output type.
@@ -155,18 +157,21 @@ func (c *Config) resolvePaths(dir string) {
 	for i := range c.Pipelines {
 		abs(&c.Pipelines[i])
 	}
+	tls := func(t *tlsconfig.Config) {
+		if t != nil {
+			abs(&t.CAFile)
+			abs(&t.CertFile)
+			abs(&t.KeyFile)
+		}
+	}
 	for _, in := range c.Inputs {
 		if in.File != nil {
 			for j := range in.File.Paths {
 				abs(&in.File.Paths[j])
 			}
 		}
-	}
-	tls := func(t *tlsconfig.Config) {
-		if t != nil {
-			abs(&t.CAFile)
-			abs(&t.CertFile)
-			abs(&t.KeyFile)
+		if in.EventHubs != nil {
+			tls(in.EventHubs.TLS)
 		}
 	}
 	for _, out := range c.Outputs {
@@ -235,12 +240,18 @@ func (c *Config) validate() error {
 		}
 		names["in:"+in.Name] = true
 		switch {
+		case in.File != nil && in.EventHubs != nil:
+			bad(p, "inputs[%d]: configure one input type, not both file and eventhubs", i)
 		case in.File != nil:
 			if err := in.File.Validate(); err != nil {
 				bad(p+".file", "inputs[%d].file.%v", i, err)
 			}
+		case in.EventHubs != nil:
+			if err := in.EventHubs.Validate(); err != nil {
+				bad(p+".eventhubs", "inputs[%d].eventhubs.%v", i, err)
+			}
 		default:
-			bad(p, "inputs[%d]: configure one input type (file)", i)
+			bad(p, "inputs[%d]: configure one input type (file, eventhubs)", i)
 		}
 	}
 	for i, out := range c.Outputs {
