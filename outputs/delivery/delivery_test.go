@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/privtrail/privtrail/outputs/delivery/deliverytest"
 	"io"
 	"log/slog"
 	"slices"
@@ -69,22 +70,6 @@ func (s *scriptSender) got() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.accepted)
-}
-
-type deadList struct {
-	mu      sync.Mutex
-	reasons []string
-	data    []string
-	origins []string
-}
-
-func (d *deadList) Write(_, origin, reason string, data []byte) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.reasons = append(d.reasons, reason)
-	d.origins = append(d.origins, origin)
-	d.data = append(d.data, string(data))
-	return nil
 }
 
 func mkBatch(from, n int) *batch.Batch {
@@ -165,8 +150,8 @@ func TestPartialFailures(t *testing.T) {
 	if got := s.got(); !slices.Equal(got, []string{"r000", "r003", "r001"}) {
 		t.Fatalf("accepted %v, want r00 r03 then the retried r01", got)
 	}
-	if !slices.Equal(d.data, []string{"r002"}) || d.reasons[0] != "mapper_parsing_exception" || d.origins[0] != "x.jsonl:3" {
-		t.Fatalf("dead letters %v %v", d.data, d.reasons)
+	if !slices.Equal(d.Data(), []string{"r002"}) || d.Reasons()[0] != "mapper_parsing_exception" || d.Origins()[0] != "x.jsonl:3" {
+		t.Fatalf("dead letters %v %v", d.Data(), d.Reasons())
 	}
 }
 
@@ -177,12 +162,12 @@ func TestPermanentFailureDeadLettersTheBatch(t *testing.T) {
 	b := mkBatch(0, 2)
 	b.Records = append(b.Records, &entra.Record{Raw: []byte("unencodable")})
 	consume(t, o, b)
-	waitUntil(t, func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.data) == 3 })
+	waitUntil(t, func() bool { return d.Len() == 3 })
 	consume(t, o, mkBatch(2, 1))
 	waitUntil(t, func() bool { return len(s.got()) == 1 })
 	o.Close(context.Background())
-	if len(d.data) != 3 || d.reasons[0] != "encode: cannot encode" || d.reasons[1] != "invalid token" {
-		t.Fatalf("dead letters %v %v", d.data, d.reasons)
+	if len(d.Data()) != 3 || d.Reasons()[0] != "encode: cannot encode" || d.Reasons()[1] != "invalid token" {
+		t.Fatalf("dead letters %v %v", d.Data(), d.Reasons())
 	}
 	if got := s.got(); !slices.Equal(got, []string{"r002"}) {
 		t.Fatalf("the next batch must go through: %v", got)
@@ -286,3 +271,5 @@ func TestHealthReportsANearlyFullBuffer(t *testing.T) {
 		t.Fatalf("Health() = %v, want a nearly-full buffer", err)
 	}
 }
+
+type deadList = deliverytest.DeadLetters

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/privtrail/privtrail/outputs/delivery/deliverytest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,7 +16,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -73,44 +73,6 @@ func docID(item []byte) string {
 	var a map[string]map[string]string
 	json.Unmarshal(item[:bytes.IndexByte(item, '\n')], &a)
 	return a["create"]["_id"]
-}
-
-type deadList struct {
-	mu      sync.Mutex
-	reasons []string
-	data    []string
-}
-
-func (d *deadList) Write(_, _, reason string, data []byte) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.reasons = append(d.reasons, reason)
-	d.data = append(d.data, string(data))
-	return nil
-}
-
-func (d *deadList) len() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.data)
-}
-
-// logBuf collects the output's log lines.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func mustSecret(t testing.TB, v string) secret.Secret {
@@ -208,9 +170,9 @@ func TestDeliveryThroughBulkAPI(t *testing.T) {
 	if !slices.Equal(order, want) {
 		t.Errorf("indexed %d records in order\n%v\nwant\n%v", len(order), order, want)
 	}
-	if dead.len() != 1 || !strings.Contains(dead.data[0], ids[5]) ||
-		dead.reasons[0] != "mapper_parsing_exception: failed to parse field [azure.auditlogs.properties.result] of type [keyword] (caused by illegal_argument_exception: cause of mapper_parsing_exception)" {
-		t.Errorf("dead letters %q", dead.reasons)
+	if dead.Len() != 1 || !strings.Contains(dead.Data()[0], ids[5]) ||
+		dead.Reasons()[0] != "mapper_parsing_exception: failed to parse field [azure.auditlogs.properties.result] of type [keyword] (caused by illegal_argument_exception: cause of mapper_parsing_exception)" {
+		t.Errorf("dead letters %q", dead.Reasons())
 	}
 	if len(times) != 2 || times[1].Sub(times[0]) < 900*time.Millisecond {
 		t.Errorf("Retry-After: 1 not honoured: %v", times)
@@ -289,8 +251,8 @@ func TestTemplatesForbiddenStillDelivers(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", want, l)
 		}
 	}
-	if dead.len() != 0 {
-		t.Errorf("dead letters: %v", dead.reasons)
+	if dead.Len() != 0 {
+		t.Errorf("dead letters: %v", dead.Reasons())
 	}
 	_, reqs := f.snapshot()
 	if n := strings.Count(strings.Join(reqs, "\n"), "_template"); n != 1 {
@@ -320,12 +282,12 @@ func TestUnauthorizedIsDeadLetteredAndSecretsStayOut(t *testing.T) {
 	cfg.APIKey = mustSecret(t, "wrong-key-0123456789")
 	o, dead, logs := newOutput(t, cfg)
 	consume(t, o, testRecords(t)[:3])
-	waitUntil(t, "records dead-lettered", func() bool { return dead.len() == 3 })
+	waitUntil(t, "records dead-lettered", func() bool { return dead.Len() == 3 })
 	o.Close(context.Background())
-	if !strings.Contains(dead.reasons[0], "HTTP 401") || !strings.Contains(dead.reasons[0], "security_exception") {
-		t.Errorf("reason %q", dead.reasons[0])
+	if !strings.Contains(dead.Reasons()[0], "HTTP 401") || !strings.Contains(dead.Reasons()[0], "security_exception") {
+		t.Errorf("reason %q", dead.Reasons()[0])
 	}
-	if strings.Contains(logs.String(), "wrong-key-0123456789") || strings.Contains(strings.Join(dead.reasons, " "), "wrong-key") {
+	if strings.Contains(logs.String(), "wrong-key-0123456789") || strings.Contains(strings.Join(dead.Reasons(), " "), "wrong-key") {
 		t.Error("the API key was logged")
 	}
 	if order, _ := f.snapshot(); len(order) != 0 {
@@ -353,8 +315,8 @@ func TestCredentials(t *testing.T) {
 			consume(t, o, testRecords(t)[:2])
 			waitUntil(t, "records indexed", func() bool { order, _ := f.snapshot(); return len(order) == 2 })
 			o.Close(context.Background())
-			if dead.len() != 0 {
-				t.Errorf("dead letters %v", dead.reasons)
+			if dead.Len() != 0 {
+				t.Errorf("dead letters %v", dead.Reasons())
 			}
 			if strings.Contains(logs.String(), "pa55word") || strings.Contains(logs.String(), "secret") {
 				t.Errorf("credentials in the log:\n%s", logs)
@@ -562,9 +524,13 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 	waitUntil(b, "all sent", func() bool { return o.Stats().Sent.Load() == int64(n) })
 	elapsed := time.Since(start)
 	o.Close(context.Background())
-	if dead.len() != 0 {
-		b.Fatalf("dead letters: %v", dead.reasons[:1])
+	if dead.Len() != 0 {
+		b.Fatalf("dead letters: %v", dead.Reasons()[:1])
 	}
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "records/s")
 	b.ReportMetric(0, "ns/op")
 }
+
+type logBuf = deliverytest.LogBuffer
+
+type deadList = deliverytest.DeadLetters

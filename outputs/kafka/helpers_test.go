@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"github.com/privtrail/privtrail/outputs/delivery/deliverytest"
 	"log/slog"
 	"math/big"
 	"net"
@@ -57,45 +57,6 @@ func mustSecret(t testing.TB, v string) secret.Secret {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// deadList collects dead letters.
-type deadList struct {
-	mu      sync.Mutex
-	reasons []string
-	data    []string
-}
-
-func (d *deadList) Write(_, _, reason string, data []byte) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.reasons = append(d.reasons, reason)
-	d.data = append(d.data, string(data))
-	return nil
-}
-
-func (d *deadList) len() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.reasons)
-}
-
-// logBuffer is a goroutine-safe log sink.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // testCA is a CA and a certificate for 127.0.0.1 it signed, made once per
@@ -385,3 +346,7 @@ var testLogLevel = func() slog.Level {
 	}
 	return slog.LevelInfo
 }()
+
+type logBuffer = deliverytest.LogBuffer
+
+type deadList = deliverytest.DeadLetters

@@ -101,8 +101,8 @@ func TestDeliversEveryRecordOnceInOrder(t *testing.T) {
 		t.Errorf("the topic holds %d records, want 600", len(got))
 	}
 	checkDelivered(t, got, recs, js, nil)
-	if s := h.out.Stats(); s.DeadLettered.Load() != 0 || h.dead.len() != 0 {
-		t.Errorf("dead letters: %v", h.dead.reasons)
+	if s := h.out.Stats(); s.DeadLettered.Load() != 0 || h.dead.Len() != 0 {
+		t.Errorf("dead letters: %v", h.dead.Reasons())
 	}
 	if strings.Contains(h.logs.String(), testPassword) {
 		t.Error("the password is in the log")
@@ -136,8 +136,8 @@ func TestSCRAM(t *testing.T) {
 			h.consume(t, recs, js, 40)
 			waitFor(t, "40 records acknowledged", func() bool { return h.out.Stats().Sent.Load() == 40 })
 			h.close(t)
-			if h.dead.len() != 0 {
-				t.Fatalf("dead letters: %v", h.dead.reasons)
+			if h.dead.Len() != 0 {
+				t.Fatalf("dead letters: %v", h.dead.Reasons())
 			}
 		})
 	}
@@ -186,8 +186,8 @@ func TestBrokerDownRecordsWaitInTheBuffer(t *testing.T) {
 	}
 	got := c.readAll(t, 300)
 	checkDelivered(t, got, recs, js, nil)
-	if h.dead.len() != 0 {
-		t.Errorf("dead letters: %v", h.dead.reasons)
+	if h.dead.Len() != 0 {
+		t.Errorf("dead letters: %v", h.dead.Reasons())
 	}
 	if testLogLevel == slog.LevelDebug {
 		t.Logf("output log:\n%s", h.logs.String())
@@ -206,8 +206,8 @@ func TestClusterDownAtStart(t *testing.T) {
 	recs, js := demoRecords(t, 120)
 	h.consume(t, recs, js, 40)
 	waitFor(t, "failed attempts", func() bool { return h.out.Stats().Retries.Load() >= 2 })
-	if h.out.Stats().Sent.Load() != 0 || h.dead.len() != 0 {
-		t.Fatalf("sent %d, dead %v with the cluster down", h.out.Stats().Sent.Load(), h.dead.reasons)
+	if h.out.Stats().Sent.Load() != 0 || h.dead.Len() != 0 {
+		t.Fatalf("sent %d, dead %v with the cluster down", h.out.Stats().Sent.Load(), h.dead.Reasons())
 	}
 	c.restart(t)
 	waitFor(t, "all 120 records", func() bool { return h.out.Stats().Sent.Load() == 120 })
@@ -235,8 +235,8 @@ func TestMissingTopicWaits(t *testing.T) {
 	if l := h.logs.String(); !strings.Contains(l, "UNKNOWN_TOPIC_OR_PARTITION") || !strings.Contains(l, "create the topic") {
 		t.Errorf("the log does not say why:\n%s", l)
 	}
-	if h.dead.len() != 0 {
-		t.Fatalf("dead letters: %v", h.dead.reasons)
+	if h.dead.Len() != 0 {
+		t.Fatalf("dead letters: %v", h.dead.Reasons())
 	}
 
 	admin, err := kgo.NewClient(kgo.SeedBrokers(c.addrs...))
@@ -271,13 +271,13 @@ func TestTooLargeRecordIsDeadLettered(t *testing.T) {
 	recs[big].Raw = []byte(strings.Replace(string(recs[big].Raw), `{`, `{"padding":"`+base64.StdEncoding.EncodeToString(pad)+`",`, 1))
 	js[big] = recs[big].AppendJSON(nil)
 	h.consume(t, recs, js, 60)
-	waitFor(t, "59 records and a dead letter", func() bool { return h.out.Stats().Sent.Load() == 59 && h.dead.len() == 1 })
+	waitFor(t, "59 records and a dead letter", func() bool { return h.out.Stats().Sent.Load() == 59 && h.dead.Len() == 1 })
 	h.close(t)
-	if r := h.dead.reasons[0]; !strings.Contains(r, "MESSAGE_TOO_LARGE") || !strings.Contains(r, testTopic) {
+	if r := h.dead.Reasons()[0]; !strings.Contains(r, "MESSAGE_TOO_LARGE") || !strings.Contains(r, testTopic) {
 		t.Errorf("dead letter reason %q", r)
 	}
-	if !strings.Contains(h.dead.data[0], "padding") {
-		t.Errorf("the wrong record was dead-lettered: %.200s", h.dead.data[0])
+	if !strings.Contains(h.dead.Data()[0], "padding") {
+		t.Errorf("the wrong record was dead-lettered: %.200s", h.dead.Data()[0])
 	}
 	got := c.readAll(t, 59)
 	checkDelivered(t, got, recs, js, map[int]bool{big: true})
@@ -327,8 +327,8 @@ func TestAuthFailuresWait(t *testing.T) {
 		recs, js := demoRecords(t, 10)
 		h.consume(t, recs, js, 10)
 		waitFor(t, "two failed attempts", func() bool { return h.out.Stats().Retries.Load() >= 2 })
-		if h.dead.len() != 0 || h.out.Stats().Sent.Load() != 0 {
-			t.Fatalf("dead %v sent %d", h.dead.reasons, h.out.Stats().Sent.Load())
+		if h.dead.Len() != 0 || h.out.Stats().Sent.Load() != 0 {
+			t.Fatalf("dead %v sent %d", h.dead.Reasons(), h.out.Stats().Sent.Load())
 		}
 		if n, _ := h.out.Buffered(); n != 10 {
 			t.Errorf("%d records buffered, want 10", n)
@@ -357,8 +357,8 @@ func TestAuthFailuresWait(t *testing.T) {
 		recs, js := demoRecords(t, 10)
 		h.consume(t, recs, js, 10)
 		waitFor(t, "two failed attempts", func() bool { return h.out.Stats().Retries.Load() >= 2 })
-		if h.dead.len() != 0 || h.out.Stats().Sent.Load() != 0 {
-			t.Fatalf("dead %v sent %d", h.dead.reasons, h.out.Stats().Sent.Load())
+		if h.dead.Len() != 0 || h.out.Stats().Sent.Load() != 0 {
+			t.Fatalf("dead %v sent %d", h.dead.Reasons(), h.out.Stats().Sent.Load())
 		}
 		if logs := h.logs.String(); !strings.Contains(logs, "AUTHORIZATION_FAILED") {
 			t.Errorf("the log does not say why:\n%s", logs)

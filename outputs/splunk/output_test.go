@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
+	"github.com/privtrail/privtrail/outputs/delivery/deliverytest"
 	"io"
 	"log"
 	"log/slog"
@@ -34,45 +35,6 @@ func mustSecret(t testing.TB, v string) secret.Secret {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// deadList collects dead letters.
-type deadList struct {
-	mu      sync.Mutex
-	reasons []string
-	data    []string
-}
-
-func (d *deadList) Write(_, _, reason string, data []byte) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.reasons = append(d.reasons, reason)
-	d.data = append(d.data, string(data))
-	return nil
-}
-
-func (d *deadList) len() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.reasons)
-}
-
-// logBuffer is a goroutine-safe log sink.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 var templateDoc = func() string {
@@ -263,19 +225,19 @@ func TestPermanentRefusalsAreDeadLettered(t *testing.T) {
 			h := newHarness(t, srv.URL, func(c *Config) { c.URL = srv.URL; tc.setup(hec, c) })
 			recs := testRecords(t, 0, 5)
 			h.consume(t, recs, 5)
-			waitFor(t, "5 dead letters", func() bool { return h.dead.len() == 5 })
+			waitFor(t, "5 dead letters", func() bool { return h.dead.Len() == 5 })
 			h.close(t)
 			if n := len(hec.ids()); n != 0 {
 				t.Fatalf("%d events indexed", n)
 			}
-			for i, r := range h.dead.reasons {
+			for i, r := range h.dead.Reasons() {
 				if !strings.Contains(r, tc.reason) {
 					t.Errorf("dead letter reason %q, want %q", r, tc.reason)
 				}
-				if !strings.Contains(h.dead.data[i], recs[i].ID) {
-					t.Errorf("dead letter %d does not hold record %s: %s", i, recs[i].ID, h.dead.data[i])
+				if !strings.Contains(h.dead.Data()[i], recs[i].ID) {
+					t.Errorf("dead letter %d does not hold record %s: %s", i, recs[i].ID, h.dead.Data()[i])
 				}
-				noToken(t, "a dead letter", r+h.dead.data[i])
+				noToken(t, "a dead letter", r+h.dead.Data()[i])
 			}
 			noToken(t, "the log", h.logs.String())
 			hec.mu.Lock()
@@ -358,8 +320,8 @@ func TestServerErrorsAreRetried(t *testing.T) {
 	if r := h.out.Stats().Retries.Load(); r != 3 {
 		t.Errorf("%d retries, want 3", r)
 	}
-	if h.dead.len() != 0 {
-		t.Errorf("dead letters %v", h.dead.reasons)
+	if h.dead.Len() != 0 {
+		t.Errorf("dead letters %v", h.dead.Reasons())
 	}
 }
 
@@ -378,7 +340,7 @@ func TestInvalidEventIsDeadLetteredTheRestResent(t *testing.T) {
 	bad.ID = "rec-0004-BAD-EVENT"
 	recs[4] = bad
 	h.consume(t, recs, 10)
-	waitFor(t, "the rest and a dead letter", func() bool { return len(hec.ids()) >= 13 && h.dead.len() == 1 })
+	waitFor(t, "the rest and a dead letter", func() bool { return len(hec.ids()) >= 13 && h.dead.Len() == 1 })
 	h.close(t)
 
 	want := append(recordIDs(recs[:4]), recordIDs(recs[:4])...)
@@ -386,11 +348,11 @@ func TestInvalidEventIsDeadLetteredTheRestResent(t *testing.T) {
 	if got := hec.ids(); !slices.Equal(got, want) {
 		t.Fatalf("indexed %v\nwant    %v", got, want)
 	}
-	if r := h.dead.reasons[0]; !strings.Contains(r, `400 Bad Request: code 6 "Invalid data format" invalid-event-number 4`) {
+	if r := h.dead.Reasons()[0]; !strings.Contains(r, `400 Bad Request: code 6 "Invalid data format" invalid-event-number 4`) {
 		t.Errorf("dead letter reason %q", r)
 	}
-	if !strings.Contains(h.dead.data[0], "BAD-EVENT") {
-		t.Errorf("the wrong record was dead-lettered: %s", h.dead.data[0])
+	if !strings.Contains(h.dead.Data()[0], "BAD-EVENT") {
+		t.Errorf("the wrong record was dead-lettered: %s", h.dead.Data()[0])
 	}
 }
 
@@ -459,8 +421,8 @@ func TestIndexerAckTimeoutResends(t *testing.T) {
 	if !strings.Contains(h.logs.String(), "no indexer acknowledgement for ackId 0") {
 		t.Errorf("the resend is not logged:\n%s", h.logs.String())
 	}
-	if h.dead.len() != 0 {
-		t.Errorf("dead letters: %v", h.dead.reasons)
+	if h.dead.Len() != 0 {
+		t.Errorf("dead letters: %v", h.dead.Reasons())
 	}
 }
 
@@ -497,13 +459,13 @@ func TestTooLargeRequestsAreSplit(t *testing.T) {
 	recs[6] = big
 	h := newHarness(t, srv.URL, nil)
 	h.consume(t, recs, 9)
-	waitFor(t, "8 events and a dead letter", func() bool { return len(hec.ids()) == 8 && h.dead.len() == 1 })
+	waitFor(t, "8 events and a dead letter", func() bool { return len(hec.ids()) == 8 && h.dead.Len() == 1 })
 	h.close(t)
 	want := append(recordIDs(recs[:6]), recordIDs(recs[7:])...)
 	if got := hec.ids(); !slices.Equal(got, want) {
 		t.Fatalf("indexed %v\nwant    %v", got, want)
 	}
-	if r := h.dead.reasons[0]; !strings.Contains(r, "413 Request Entity Too Large") {
+	if r := h.dead.Reasons()[0]; !strings.Contains(r, "413 Request Entity Too Large") {
 		t.Errorf("dead letter reason %q", r)
 	}
 	if h.out.Stats().Retries.Load() != 0 {
@@ -572,3 +534,7 @@ func TestTokenIsNeverPrinted(t *testing.T) {
 		noToken(t, "a printed value", s)
 	}
 }
+
+type logBuffer = deliverytest.LogBuffer
+
+type deadList = deliverytest.DeadLetters

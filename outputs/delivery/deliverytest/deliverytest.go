@@ -1,0 +1,68 @@
+// Package deliverytest has the test doubles that the output packages'
+// tests share, as net/http/httptest does for handlers.
+package deliverytest
+
+import (
+	"bytes"
+	"slices"
+	"sync"
+)
+
+// DeadLetters collects what an output dead-letters (a delivery.DeadLetters).
+// Safe for concurrent use.
+type DeadLetters struct {
+	mu      sync.Mutex
+	reasons []string
+	data    []string
+	origins []string
+}
+
+// Write records one dead letter.
+func (d *DeadLetters) Write(_, origin, reason string, data []byte) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.reasons = append(d.reasons, reason)
+	d.data = append(d.data, string(data))
+	d.origins = append(d.origins, origin)
+	return nil
+}
+
+// Len is how many dead letters were written.
+func (d *DeadLetters) Len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.reasons)
+}
+
+// Reasons, Data and Origins return copies of what was written, in order.
+func (d *DeadLetters) Reasons() []string { return d.copy(&d.reasons) }
+
+// Data returns the dead-lettered records.
+func (d *DeadLetters) Data() []string { return d.copy(&d.data) }
+
+// Origins returns where each dead-lettered record came from.
+func (d *DeadLetters) Origins() []string { return d.copy(&d.origins) }
+
+func (d *DeadLetters) copy(s *[]string) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(*s)
+}
+
+// LogBuffer is a goroutine-safe log sink for slog handlers.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
