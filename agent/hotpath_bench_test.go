@@ -63,33 +63,59 @@ func corpusBytes(recs [][]byte) int64 {
 	return int64(n / len(recs))
 }
 
+// hotPath is the runner's per-record work, as one worker does it.
+type hotPath struct {
+	stages []Enricher
+	ev     interface{ Eval(*entra.Record) }
+	dec    entra.Decoder
+	rec    entra.Record
+	out    []byte
+}
+
+func (h *hotPath) record(b *testing.B, data []byte) {
+	if err := h.dec.Decode(data, &h.rec); err != nil {
+		b.Fatal(err)
+	}
+	for _, st := range h.stages {
+		st.Enrich(&h.rec)
+	}
+	h.ev.Eval(&h.rec)
+	h.out = h.rec.AppendJSON(h.out[:0])
+}
+
+// runHotPath runs records through stages and the shipped monitors, on
+// every CPU when parallel is set.
+func runHotPath(b *testing.B, stages []Enricher, parallel bool) {
+	recs, _ := corpus()
+	_, eng := hotPathStages(b)
+	b.SetBytes(corpusBytes(recs))
+	b.ReportAllocs()
+	if parallel {
+		b.RunParallel(func(pb *testing.PB) {
+			h := &hotPath{stages: stages, ev: eng.NewEvaluator()}
+			for i := 0; pb.Next(); i++ {
+				h.record(b, recs[i%len(recs)])
+			}
+		})
+		return
+	}
+	h := &hotPath{stages: stages, ev: eng.NewEvaluator()}
+	for i := 0; b.Loop(); i++ {
+		h.record(b, recs[i%len(recs)])
+	}
+}
+
 // BenchmarkHotPath is one record through decode → privilege → monitors →
 // encode, on one goroutine (the runner runs one such loop per CPU).
 func BenchmarkHotPath(b *testing.B) {
-	recs, _ := corpus()
-	stage, eng := hotPathStages(b)
-	ev := eng.NewEvaluator()
-	var dec entra.Decoder
-	var rec entra.Record
-	var out []byte
-	b.SetBytes(corpusBytes(recs))
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if err := dec.Decode(recs[i%len(recs)], &rec); err != nil {
-			b.Fatal(err)
-		}
-		stage.Enrich(&rec)
-		ev.Eval(&rec)
-		out = rec.AppendJSON(out[:0])
-		i++
-	}
+	stage, _ := hotPathStages(b)
+	runHotPath(b, []Enricher{stage}, false)
 }
 
 // BenchmarkHotPathContext adds the geo, device and work-hours stages of
 // the demo (its MMDBs, PAW list and schedules) to BenchmarkHotPath.
 func BenchmarkHotPathContext(b *testing.B) {
-	recs, roleMap := corpus()
+	_, roleMap := corpus()
 	cfg := &Config{Context: ContextConfig{
 		Privilege: &privilege.Config{RoleMap: roleMap},
 		Geo:       &geo.Config{CityDB: "../testdata/demo/demo-city.mmdb", ASNDB: "../testdata/demo/demo-asn.mmdb"},
@@ -101,49 +127,13 @@ func BenchmarkHotPathContext(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer stages.Close()
-	_, eng := hotPathStages(b)
-	ev := eng.NewEvaluator()
-	var dec entra.Decoder
-	var rec entra.Record
-	var out []byte
-	b.SetBytes(corpusBytes(recs))
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if err := dec.Decode(recs[i%len(recs)], &rec); err != nil {
-			b.Fatal(err)
-		}
-		for _, st := range stages.List {
-			st.Enrich(&rec)
-		}
-		ev.Eval(&rec)
-		out = rec.AppendJSON(out[:0])
-		i++
-	}
+	runHotPath(b, stages.List, false)
 }
 
 // BenchmarkHotPathParallel runs the hot path on every CPU, as the runner does.
 func BenchmarkHotPathParallel(b *testing.B) {
-	recs, _ := corpus()
-	stage, eng := hotPathStages(b)
-	b.SetBytes(corpusBytes(recs))
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		ev := eng.NewEvaluator()
-		var dec entra.Decoder
-		var rec entra.Record
-		var out []byte
-		i := 0
-		for pb.Next() {
-			if err := dec.Decode(recs[i%len(recs)], &rec); err != nil {
-				b.Fatal(err)
-			}
-			stage.Enrich(&rec)
-			ev.Eval(&rec)
-			out = rec.AppendJSON(out[:0])
-			i++
-		}
-	})
+	stage, _ := hotPathStages(b)
+	runHotPath(b, []Enricher{stage}, true)
 }
 
 // BenchmarkBaseline is the bare loop the pipeline must beat by 1.5×.
