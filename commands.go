@@ -53,7 +53,7 @@ func replaySummary(ctx context.Context, cfg *agent.Config, log *slog.Logger, std
 	sum := agent.NewSummary()
 	a.AddOutput("summary", sum)
 	start := time.Now()
-	stopProgress := progress(os.Stderr, a.Stats(), start)
+	stopProgress := progress(os.Stderr, a, start)
 	err := a.Run(ctx)
 	stopProgress()
 	if err != nil {
@@ -233,7 +233,8 @@ func dataNeeded(cfg *agent.Config, d *monitor.Definition) string {
 // progress redraws one status line on a terminal every half second while a
 // replay runs (records, rate, elapsed), and stays quiet when stderr is not a
 // terminal, as well-behaved CLI tools do. The returned func clears it.
-func progress(w *os.File, st *agent.Stats, start time.Time) func() {
+func progress(w *os.File, a *agent.Agent, start time.Time) func() {
+	st := a.Stats()
 	fi, err := w.Stat()
 	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
 		return func() {}
@@ -252,7 +253,12 @@ func progress(w *os.File, st *agent.Stats, start time.Time) func() {
 			case <-t.C:
 				n := st.Read.Load()
 				el := time.Since(start)
-				fmt.Fprintf(w, "\r\033[K%d records  %.0f/s  %s  (bad %d)", n, float64(n)/el.Seconds(), el.Round(time.Second), st.Bad.Load())
+				line := fmt.Sprintf("%d records  %.0f/s  %s  (bad %d)", n, float64(n)/el.Seconds(), el.Round(time.Second), st.Bad.Load())
+				if done, total := a.Progress(); total > 0 && done > 0 {
+					eta := time.Duration(float64(el) * float64(total-done) / float64(done))
+					line += fmt.Sprintf("  %.0f%% of %s  ETA %s", 100*float64(done)/float64(total), mb(total), eta.Round(time.Second))
+				}
+				fmt.Fprint(w, "\r\033[K"+line)
 			}
 		}
 	}()
@@ -261,3 +267,5 @@ func progress(w *os.File, st *agent.Stats, start time.Time) func() {
 		<-stopped
 	}
 }
+
+func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }

@@ -42,6 +42,31 @@ type Agent struct {
 	Listening func(addr string)
 
 	m *metrics
+	// inputs of the running pipeline, for Progress.
+	inputs atomic.Pointer[[]*inputRun]
+}
+
+// progressReporter is an input that knows how far through its data it is
+// (the file input, in bytes).
+type progressReporter interface {
+	Progress() (done, total int64)
+}
+
+// Progress sums the progress of the inputs that can tell it; total is 0
+// when none can (a stream has no end).
+func (a *Agent) Progress() (done, total int64) {
+	p := a.inputs.Load()
+	if p == nil {
+		return 0, 0
+	}
+	for _, in := range *p {
+		if pr, ok := in.in.(progressReporter); ok {
+			d, t := pr.Progress()
+			done += d
+			total += t
+		}
+	}
+	return done, total
 }
 
 type namedOutput struct {
@@ -199,6 +224,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	r.work = make(chan *job, 2*r.workers)
+	a.inputs.Store(&r.inputs)
 	if srv != nil {
 		srv.outputs.Store(&r.outputs)
 		srv.ready.Store(true)

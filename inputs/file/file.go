@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/privtrail/privtrail/batch"
@@ -45,6 +46,17 @@ type Input struct {
 
 	files  map[string]*fileState // by absolute path
 	warned map[string]bool
+
+	// Progress of the current scan, in bytes of the files as stored, for
+	// a replay's progress line: total of the files found, done of the
+	// files finished plus the position in the one being read.
+	total, finished, current atomic.Int64
+}
+
+// Progress reports how many bytes of the files found by the current scan
+// have been read, and their total. Safe to call from any goroutine.
+func (in *Input) Progress() (done, total int64) {
+	return in.finished.Load() + in.current.Load(), in.total.Load()
 }
 
 // fileState is what Run knows about one file between passes over it.
@@ -100,7 +112,16 @@ func (in *Input) Run(ctx context.Context, emit func(context.Context, *batch.Batc
 		for _, f := range in.files {
 			f.present = false
 		}
-		for _, t := range in.expand() {
+		targets := in.expand()
+		var total int64
+		for _, t := range targets {
+			if fi, err := os.Stat(t.abs); err == nil {
+				total += fi.Size()
+			}
+		}
+		in.total.Store(total)
+		in.finished.Store(0)
+		for _, t := range targets {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -245,6 +266,11 @@ func (in *Input) read(ctx context.Context, t target, emit func(context.Context, 
 		return nil
 	}
 	size := info.Size()
+	in.current.Store(0)
+	defer func() {
+		in.current.Store(0)
+		in.finished.Add(size)
+	}()
 	prefix := in.fp[:min(size, fingerprintBytes)]
 	n, err := f.ReadAt(prefix, 0)
 	if err != nil && err != io.EOF {
@@ -295,7 +321,8 @@ func (in *Input) read(ctx context.Context, t target, emit func(context.Context, 
 			in.warnOnce(t.abs, "cannot seek in file", "path", t.path, "err", err)
 			return nil
 		}
-		in.raw.Reset(&sticky{r: f})
+		in.current.Store(prev.Offset)
+		in.raw.Reset(&sticky{r: f, n: &in.current})
 		in.br.Reset(in.raw)
 		p.cp.Format = formatLines
 		p.pos = position{Records: prev.Records - prev.Skip, Offset: prev.Offset, Line: prev.Line}
@@ -305,7 +332,7 @@ func (in *Input) read(ctx context.Context, t target, emit func(context.Context, 
 		return p.end(o, err)
 	}
 
-	in.raw.Reset(&sticky{r: f})
+	in.raw.Reset(&sticky{r: f, n: &in.current})
 	var src io.Reader = in.raw
 	if magic, _ := in.raw.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		p.cp.Gzip = true
@@ -442,6 +469,7 @@ func trimSpace(b []byte) []byte {
 type sticky struct {
 	r   io.Reader
 	err error
+	n   *atomic.Int64 // bytes read so far, for Progress; may be nil
 }
 
 func (s *sticky) Read(p []byte) (int, error) {
@@ -450,6 +478,9 @@ func (s *sticky) Read(p []byte) (int, error) {
 	}
 	n, err := s.r.Read(p)
 	s.err = err
+	if s.n != nil {
+		s.n.Add(int64(n))
+	}
 	return n, err
 }
 

@@ -7,10 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -871,5 +874,49 @@ func TestCommitsOrderTail(t *testing.T) {
 	}
 	if err := c.finish(at(5)); err != nil || stored() != 5 {
 		t.Fatalf("tail with nothing outstanding: %v %d", err, stored())
+	}
+}
+
+// Progress counts bytes of the files as stored: partway while a file is
+// read, all of them at the end, gzip included.
+func TestProgress(t *testing.T) {
+	dir := t.TempDir()
+	var lines strings.Builder
+	for i := range 3000 {
+		fmt.Fprintf(&lines, `{"id":"p%d","pad":"%s"}`+"\n", i, strings.Repeat("x", 100))
+	}
+	plain := filepath.Join(dir, "a.jsonl")
+	writeFile(t, plain, lines.String())
+	zipped := filepath.Join(dir, "b.json.gz")
+	writeFile(t, zipped, gzipped(lines.String()))
+	var total int64
+	for _, p := range []string{plain, zipped} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += fi.Size()
+	}
+	in, err := New("exports", Config{Paths: []string{dir}, BatchSize: 500}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var partway []int64
+	emit := func(_ context.Context, b *batch.Batch) error {
+		done, tot := in.Progress()
+		if tot != total {
+			t.Errorf("total = %d, want %d", tot, total)
+		}
+		partway = append(partway, done)
+		return nil
+	}
+	if err := in.Run(context.Background(), emit); err != nil {
+		t.Fatal(err)
+	}
+	if done, tot := in.Progress(); done != total || tot != total {
+		t.Fatalf("at the end Progress = %d/%d, want %d/%d", done, tot, total, total)
+	}
+	if len(partway) < 4 || partway[0] <= 0 || partway[0] >= total || !slices.IsSorted(partway) {
+		t.Fatalf("progress along the way: %v (total %d)", partway, total)
 	}
 }

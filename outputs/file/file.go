@@ -30,7 +30,13 @@ func New(cfg Config) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Output{f: f, w: bufio.NewWriterSize(f, 256<<10), sync: cfg.sync()}, nil
+	sync := cfg.sync()
+	// fsync is for files: on /dev/null, a pipe or a terminal it fails
+	// (EINVAL) and would make every batch look undeliverable.
+	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
+		sync = false
+	}
+	return &Output{f: f, w: bufio.NewWriterSize(f, 256<<10), sync: sync}, nil
 }
 
 // NewStdout writes to w (os.Stdout in the agent) without syncing.

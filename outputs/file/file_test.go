@@ -100,3 +100,21 @@ func TestUnwritablePathIsAnError(t *testing.T) {
 		t.Fatalf("Validate() = %v, want a path error", err)
 	}
 }
+
+// Writing to /dev/null (privtrail replay -o /dev/null) must not try to
+// fsync a device, which fails and would retry the batch forever.
+func TestDeviceIsNotSynced(t *testing.T) {
+	o, err := New(Config{Path: os.DevNull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := decoded(t, doc)
+	acked := false
+	b.Arm(1, 1, func(uint64) { acked = true })
+	if err := o.Consume(context.Background(), b); err != nil || !acked {
+		t.Fatalf("Consume to %s: %v, acked %v", os.DevNull, err, acked)
+	}
+	if err := o.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
