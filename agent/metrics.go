@@ -128,4 +128,10 @@ func (m *metrics) roleMap(st *privilege.Stage) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "privtrail_role_map_age_seconds", Help: "Seconds since the role map in use was loaded.",
 	}, func() float64 { return time.Since(st.Map().LoadedAt()).Seconds() }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "privtrail_role_map_reloads_total", Help: "Role map reloads after its file changed.",
+	}, func() float64 { return float64(st.Reloads.Load()) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "privtrail_role_map_reload_failures_total", Help: "Role map reloads that failed; the previous map stays in use.",
+	}, func() float64 { return float64(st.ReloadFailures.Load()) }))
 }

@@ -42,11 +42,11 @@ func BuildStages(cfg *Config, log *slog.Logger) (*Stages, error) {
 	}
 	c := cfg.Context
 	if c.Privilege != nil {
-		st, err := privilege.New(*c.Privilege)
+		st, err := privilege.New(*c.Privilege, log)
 		if err != nil {
 			return fail("privilege", err)
 		}
-		s.List = append(s.List, st)
+		s.List, s.close = append(s.List, st), append(s.close, st.Close)
 		s.Roles = st.Roles()
 		s.Privilege = st
 		log.Info("role map loaded", "principals", st.Map().Len())

@@ -3,6 +3,7 @@ package privilege
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Config is the `context.privilege` block of configs/privtrail.yaml.
@@ -20,6 +21,9 @@ type Config struct {
 	EmergencyAccess []string `yaml:"emergency_access"`
 	// CacheSize bounds the lookup cache (entries); default 65536.
 	CacheSize int `yaml:"cache_size"`
+	// ReloadInterval is how often the role map file is checked for
+	// changes; default 1m, a negative value turns reloading off.
+	ReloadInterval time.Duration `yaml:"reload_interval"`
 }
 
 // Validate checks the values that do not need the file system.

@@ -6,8 +6,10 @@ package privilege
 import (
 	_ "embed"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,6 +63,12 @@ type Map struct {
 	byKey    map[string]*Entry // lower-cased id and upn
 	users    int
 	loadedAt time.Time
+	// cache maps a principal key exactly as logged (any case) to its
+	// entry, or to nil for principals the map does not know: the common
+	// case of a non-privileged user then costs one cached lookup instead
+	// of two case-folding allocations per record. Each snapshot has its
+	// own, so a swap can never leave a stale answer cached.
+	cache *lru.Cache[string, *Entry]
 }
 
 // LoadedAt is when the snapshot was built, for the role-map age metric.
@@ -72,45 +80,129 @@ func (m *Map) Len() int { return m.users }
 // Stage tags records. It is safe for concurrent use; the map it serves can
 // be swapped while records flow (later by a live Graph source).
 type Stage struct {
-	roles *RoleSet
-	m     atomic.Pointer[Map]
-	// cache maps a principal key exactly as logged (any case) to its entry,
-	// or to nil for principals the map does not know: the common case of
-	// a non-privileged user then costs one cached lookup instead of two
-	// case-folding allocations per record.
-	cache *lru.Cache[string, *Entry]
+	cfg       Config
+	log       *slog.Logger
+	roles     *RoleSet
+	m         atomic.Pointer[Map]
+	cacheSize int
+
+	// Reloads of the role map file: counted for the metrics, never
+	// blocking a lookup (the old snapshot serves until the new one is in).
+	Reloads, ReloadFailures atomic.Int64
+	seen, settling          fileStamp
+	stop, done              chan struct{}
+	once                    sync.Once
 }
 
-// New loads the role map named in cfg.
-func New(cfg Config) (*Stage, error) {
+type fileStamp struct {
+	mod  time.Time
+	size int64
+}
+
+func (a fileStamp) equal(b fileStamp) bool { return a.size == b.size && a.mod.Equal(b.mod) }
+
+// New loads the role map named in cfg and, with a role map file, starts
+// watching it for changes. log may be nil.
+func New(cfg Config, log ...*slog.Logger) (*Stage, error) {
 	roles, err := NewRoleSet(cfg.PrivilegedRoles, cfg.ExtraPrivilegedRoles)
 	if err != nil {
 		return nil, err
 	}
-	var m *Map
-	if cfg.RoleMap != "" {
-		data, err := os.ReadFile(cfg.RoleMap)
-		if err != nil {
-			return nil, fmt.Errorf("role map: %w", err)
-		}
-		m, err = ParseMap(cfg.RoleMap, data, roles, cfg.EmergencyAccess)
-		if err != nil {
-			return nil, fmt.Errorf("role map: %w", err)
-		}
-	} else {
-		m, _ = ParseMap("", nil, roles, cfg.EmergencyAccess)
+	s := &Stage{cfg: cfg, roles: roles, cacheSize: cfg.CacheSize, log: slog.Default()}
+	if len(log) > 0 && log[0] != nil {
+		s.log = log[0]
 	}
-	size := cfg.CacheSize
-	if size == 0 {
-		size = 65536
+	if s.cacheSize == 0 {
+		s.cacheSize = 65536
 	}
-	cache, err := lru.New[string, *Entry](size)
-	if err != nil {
+	if cfg.RoleMap == "" {
+		m, _ := ParseMap("", nil, roles, cfg.EmergencyAccess)
+		return s, s.install(m)
+	}
+	if _, err := s.reload(true); err != nil {
 		return nil, err
 	}
-	s := &Stage{roles: roles, cache: cache}
-	s.m.Store(m)
+	if cfg.ReloadInterval >= 0 {
+		s.stop, s.done = make(chan struct{}), make(chan struct{})
+		go s.watch()
+	}
 	return s, nil
+}
+
+func (s *Stage) install(m *Map) error {
+	cache, err := lru.New[string, *Entry](s.cacheSize)
+	if err != nil {
+		return err
+	}
+	m.cache = cache
+	s.m.Store(m)
+	return nil
+}
+
+// reload reads the role map file when force is set or it changed and then
+// stayed unchanged for one interval (a file rewritten in place is never
+// read half-written); it reports whether a new map is in use.
+func (s *Stage) reload(force bool) (bool, error) {
+	fi, err := os.Stat(s.cfg.RoleMap)
+	if err != nil {
+		return false, fmt.Errorf("role map: %w", err)
+	}
+	st := fileStamp{mod: fi.ModTime(), size: fi.Size()}
+	if !force {
+		if st.equal(s.seen) {
+			return false, nil
+		}
+		if !st.equal(s.settling) || st.size == 0 {
+			s.settling = st
+			return false, nil
+		}
+	}
+	s.seen = st
+	data, err := os.ReadFile(s.cfg.RoleMap)
+	if err != nil {
+		return false, fmt.Errorf("role map: %w", err)
+	}
+	m, err := ParseMap(s.cfg.RoleMap, data, s.roles, s.cfg.EmergencyAccess)
+	if err != nil {
+		return false, fmt.Errorf("role map: %w", err)
+	}
+	return true, s.install(m)
+}
+
+func (s *Stage) watch() {
+	defer close(s.done)
+	every := s.cfg.ReloadInterval
+	if every == 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			switch ok, err := s.reload(false); {
+			case err != nil:
+				s.ReloadFailures.Add(1)
+				s.log.Warn("role map not reloaded, keeping the one in use", "file", s.cfg.RoleMap, "principals", s.Map().Len(), "err", err)
+			case ok:
+				s.Reloads.Add(1)
+				s.log.Info("role map reloaded", "file", s.cfg.RoleMap, "principals", s.Map().Len())
+			}
+		}
+	}
+}
+
+// Close stops watching the role map file.
+func (s *Stage) Close() error {
+	s.once.Do(func() {
+		if s.stop != nil {
+			close(s.stop)
+			<-s.done
+		}
+	})
+	return nil
 }
 
 // Roles is the set of roles that count as privileged.
@@ -119,10 +211,9 @@ func (s *Stage) Roles() *RoleSet { return s.roles }
 // Map is the snapshot in use.
 func (s *Stage) Map() *Map { return s.m.Load() }
 
-// Swap replaces the role map, e.g. after a refresh.
+// Swap replaces the role map, e.g. after a refresh from Graph.
 func (s *Stage) Swap(m *Map) {
-	s.m.Store(m)
-	s.cache.Purge()
+	_ = s.install(m) // lru.New fails only for a size < 1, excluded by New
 }
 
 // ParseMap parses a role map document.
@@ -225,11 +316,12 @@ func (s *Stage) Lookup(id, upn string) *Entry {
 }
 
 func (s *Stage) lookupKey(k string) *Entry {
-	if e, ok := s.cache.Get(k); ok {
+	m := s.m.Load()
+	if e, ok := m.cache.Get(k); ok {
 		return e
 	}
-	e := s.m.Load().byKey[strings.ToLower(k)]
-	s.cache.Add(k, e)
+	e := m.byKey[strings.ToLower(k)]
+	m.cache.Add(k, e)
 	return e
 }
 

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/privtrail/privtrail/entra"
 )
@@ -142,5 +143,58 @@ func BenchmarkEnrichUnknownUser(b *testing.B) {
 	for b.Loop() {
 		rec.Actor.Known = false
 		s.Enrich(&rec)
+	}
+}
+
+// A changed role map file is picked up without a restart; a broken one
+// keeps the map in use and is counted.
+func TestRoleMapReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rolemap.yaml")
+	write := func(doc string, mod time.Time) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, mod, mod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := time.Now().Add(-time.Hour)
+	write("emergency_access:\n  - upn: breakglass1@contoso.example\n", base)
+	s, err := New(Config{RoleMap: path, ReloadInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	emergency := func(upn string) bool {
+		rec := entra.Record{Actor: entra.Principal{UPN: upn}}
+		s.Enrich(&rec)
+		return rec.Actor.Emergency
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	if !emergency("breakglass1@contoso.example") || emergency("breakglass2@contoso.example") {
+		t.Fatal("initial map not in use")
+	}
+	write("emergency_access:\n  - upn: breakglass2@contoso.example\n", base.Add(time.Minute))
+	waitFor("the reload", func() bool { return emergency("breakglass2@contoso.example") })
+	if emergency("breakglass1@contoso.example") {
+		t.Error("a removed account is still cached as emergency access")
+	}
+	write("users:\n  - upn: x@y\n    roles:\n      - name: Global Administrator\n        assignment: forever\n", base.Add(2*time.Minute))
+	waitFor("the failed reload", func() bool { return s.ReloadFailures.Load() > 0 })
+	if !emergency("breakglass2@contoso.example") {
+		t.Error("a broken file replaced the map in use")
+	}
+	if s.Reloads.Load() != 1 {
+		t.Errorf("reloads = %d, want 1", s.Reloads.Load())
 	}
 }
