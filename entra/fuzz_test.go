@@ -85,7 +85,7 @@ func FuzzAppendJSON(f *testing.F) {
 	docs := loadSamples(f, localSamplesDir)
 	f.Add(uint8(0), "admin@contoso.com", "Admin", "reason \"quoted\"", "notes\nline 2", "Zürich", 47.37)
 	f.Add(uint8(7), "", "\x00\x1f\u2028", "\xff\xfe", "</script>", "", math.Inf(1))
-	f.Add(uint8(11), "a\\b", "😀", "\t", "\u2029", "\xed\xa0\x80", -0.0)
+	f.Add(uint8(11), "a\\b", "😀", "\t", "\u2029", "\xed\xa0\x80", math.Copysign(0, -1))
 	f.Fuzz(func(t *testing.T, which uint8, upn, name, reason, notes, city string, lat float64) {
 		doc := docs[int(which)%len(docs)]
 		var d Decoder

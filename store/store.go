@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Store is safe for concurrent use.
@@ -27,7 +28,7 @@ func Open(dir string) (*Store, error) {
 	path := filepath.Join(dir, "privtrail.db")
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: another privtrail holds it (one agent per data directory)", path)
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)

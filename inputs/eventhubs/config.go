@@ -286,14 +286,14 @@ func parseConnectionString(s string) (connString, error) {
 	}
 	rest, ok := cutPrefixFold(endpoint, "sb://")
 	if !ok {
-		return cs, errors.New("Endpoint does not start with sb:// (copy the connection string from the namespace's or event hub's \"Shared access policies\")")
+		return cs, errors.New("the Endpoint does not start with sb:// (copy the connection string from the namespace's or event hub's \"Shared access policies\")")
 	}
 	host, _, _ := strings.Cut(rest, "/")
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h // a port in the endpoint is the AMQP one; Kafka is 9093
 	}
 	if host == "" || strings.ContainsAny(host, " \t@?#") {
-		return cs, errors.New("Endpoint has no valid host")
+		return cs, errors.New("the Endpoint has no valid host")
 	}
 	cs.Host = host
 	switch {
