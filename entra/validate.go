@@ -176,8 +176,26 @@ func (v *validator) str() bool {
 
 // num validates -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 func (v *validator) num() bool {
-	b := v.b
-	i := v.i
+	n := NumberLen(v.b[v.i:])
+	if n < 0 {
+		return false
+	}
+	v.i += n
+	return true
+}
+
+// NumberLen returns the length of the JSON number at the start of b
+// (-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?), or -1 when b does not
+// start with one. Encoders that copy number text verbatim check it with
+// this, so JSON's number grammar lives in one place.
+func NumberLen(b []byte) int {
+	digits := func(i int) int {
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		return i
+	}
+	i := 0
 	if i < len(b) && b[i] == '-' {
 		i++
 	}
@@ -185,20 +203,14 @@ func (v *validator) num() bool {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && '1' <= b[i] && b[i] <= '9':
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
+		i = digits(i)
 	default:
-		return false
+		return -1
 	}
 	if i < len(b) && b[i] == '.' {
-		i++
-		start := i
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return false
+		start := i + 1
+		if i = digits(start); i == start {
+			return -1
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
@@ -207,13 +219,9 @@ func (v *validator) num() bool {
 			i++
 		}
 		start := i
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return false
+		if i = digits(start); i == start {
+			return -1
 		}
 	}
-	v.i = i
-	return true
+	return i
 }
