@@ -111,17 +111,6 @@ func consume(t testing.TB, o *delivery.Output, recs []*entra.Record) {
 	}
 }
 
-func waitUntil(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // Records go through delivery to a fake Elasticsearch that answers the
 // first bulk with one item throttled (429) and one refused (400), then
 // the whole request with 429 + Retry-After and 503, then normally.
@@ -534,3 +523,5 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 type logBuf = deliverytest.LogBuffer
 
 type deadList = deliverytest.DeadLetters
+
+var waitUntil = deliverytest.WaitFor

@@ -296,17 +296,6 @@ func (h *harness) close(t testing.TB) {
 	h.out.Close(ctx)
 }
 
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // demoRecords decodes n synthetic records of the demo tenant (every
 // stream and shape, many users) with their enriched JSON; some are
 // privileged, every tenth hits a monitor.
@@ -350,3 +339,5 @@ var testLogLevel = func() slog.Level {
 type logBuffer = deliverytest.LogBuffer
 
 type deadList = deliverytest.DeadLetters
+
+var waitFor = deliverytest.WaitFor

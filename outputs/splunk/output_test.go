@@ -136,17 +136,6 @@ func (h *harness) close(t testing.TB) {
 	h.out.Close(ctx)
 }
 
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // noToken fails if the token shows up in s.
 func noToken(t testing.TB, where, s string) {
 	t.Helper()
@@ -538,3 +527,5 @@ func TestTokenIsNeverPrinted(t *testing.T) {
 type logBuffer = deliverytest.LogBuffer
 
 type deadList = deliverytest.DeadLetters
+
+var waitFor = deliverytest.WaitFor

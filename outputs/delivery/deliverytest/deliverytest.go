@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"slices"
 	"sync"
+	"testing"
+	"time"
 )
 
 // DeadLetters collects what an output dead-letters (a delivery.DeadLetters).
@@ -65,4 +67,18 @@ func (l *LogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// WaitFor polls cond until it holds, failing t after 20 s with what it
+// was waiting for: deliveries are asynchronous, and a fixed sleep is either
+// flaky or slow.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
