@@ -78,7 +78,7 @@ func TestDemoScenarios(t *testing.T) {
 	checked := map[string]bool{}
 	for _, sc := range demo.Scenarios {
 		var fired []string
-		for _, id := range sc.Records {
+		for _, id := range append(sc.Records, sc.Related...) {
 			fired = append(fired, c.hits[id]...)
 		}
 		for _, m := range sc.Monitors {

@@ -182,6 +182,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	assigned := map[string]string{}
 	for i, p := range pipes {
 		pr := newPipelineRun(p.Name, engines[i], r.workers)
+		if pr.state, err = engines[i].OpenState(st, p.Name, monitor.StateOptions{CacheKeys: cfg.State.CacheKeys, MaxKeys: cfg.State.MaxKeys, Log: a.log}); err != nil {
+			return err
+		}
+		a.m.monitorState(p.Name, pr.state)
 		a.m.queueDepth(p.Name, func() int { return len(pr.seq) })
 		for _, oc := range cfg.Outputs {
 			if len(p.Outputs) == 0 || slices.Contains(p.Outputs, oc.Name) {

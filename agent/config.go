@@ -43,10 +43,22 @@ type Config struct {
 	Context ContextConfig  `yaml:"context"`
 	// Pipelines are pipeline files (relative to this config file).
 	Pipelines []string `yaml:"pipelines"`
+	// State bounds the stateful monitors' memory (in the store under
+	// data_dir).
+	State StateConfig `yaml:"state"`
 
 	file   string
 	src    []byte
 	replay bool // inputs replaced by Replay: pipelines' input lists do not apply
+}
+
+// StateConfig bounds the stateful monitors' state, per monitor.
+type StateConfig struct {
+	// CacheKeys stay decoded in memory; default 65536.
+	CacheKeys int `yaml:"cache_keys"`
+	// MaxKeys are kept on disk; past it the least recently updated go
+	// first. Default 1,000,000.
+	MaxKeys int64 `yaml:"max_keys"`
 }
 
 // LogConfig sets up log/slog.

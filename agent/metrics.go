@@ -10,6 +10,7 @@ import (
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/monitor"
 	"github.com/privtrail/privtrail/outputs/delivery"
 )
 
@@ -134,4 +135,19 @@ func (m *metrics) roleMap(st *privilege.Stage) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "privtrail_role_map_reload_failures_total", Help: "Role map reloads that failed; the previous map stays in use.",
 	}, func() float64 { return float64(st.ReloadFailures.Load()) }))
+}
+
+// monitorState exposes the stateful monitors' key counts and failed state
+// writes of one pipeline.
+func (m *metrics) monitorState(pipeline string, s *monitor.State) {
+	for id := range s.Keys() {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "privtrail_monitor_state_keys", Help: "Keys a stateful monitor remembers (users, IPs, ...).",
+			ConstLabels: prometheus.Labels{"pipeline": pipeline, "monitor": id},
+		}, func() float64 { return float64(s.Keys()[id]) }))
+	}
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "privtrail_monitor_state_write_errors_total", Help: "Batches whose monitor state could not be stored (retried with the next batch).",
+		ConstLabels: prometheus.Labels{"pipeline": pipeline},
+	}, func() float64 { return float64(s.WriteErrors.Load()) }))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,11 +76,15 @@ type job struct {
 	p       *pipelineRun
 	tracker *batch.Tracker
 	done    chan struct{}
+	// obs are the records that passed a stateful monitor's filter, for
+	// the sequencer to judge in input order.
+	obs []monitor.Observation
 }
 
 type pipelineRun struct {
 	name    string
 	engine  *monitor.Engine
+	state   *monitor.State // nil without stateful monitors
 	outputs []*outputRun
 	seq     chan *job
 	inputs  sync.WaitGroup
@@ -117,7 +122,7 @@ type runner struct {
 	outputs   []*outputRun
 	work      chan *job
 
-	badLog rateLimit
+	badLog, stateLog rateLimit
 }
 
 // run blocks until every input has finished (or ctx ended and the
@@ -220,9 +225,38 @@ func (r *runner) emitter(in *inputRun) func(context.Context, *batch.Batch) error
 func (r *runner) sequence(p *pipelineRun) {
 	for j := range p.seq {
 		<-j.done
+		if len(j.obs) > 0 && p.state != nil {
+			r.judge(p, j)
+		}
 		j.tracker.Track(j.b, len(p.outputs))
 		for _, o := range p.outputs {
 			o.ch <- j.b
+		}
+	}
+}
+
+// judge runs the stateful monitors over a batch's observations, in input
+// order (what makes a replay give the same alerts however the workers
+// interleave), and re-encodes the few records that got a hit.
+func (r *runner) judge(p *pipelineRun, j *job) {
+	hit, err := p.state.Apply(j.obs)
+	if err != nil && r.stateLog.allow() {
+		// The judgement stands and the state is written with the next
+		// batch; what a crash before then loses is re-read from the
+		// input, which has not checkpointed this batch either.
+		r.log.Error("monitor state not stored", "pipeline", p.name, "err", err, "suppressed", r.stateLog.takeSuppressed())
+	}
+	var recs []*entra.Record
+	for _, f := range hit {
+		h := f.Record.Hits[f.Hit]
+		r.m.monitorHits.WithLabelValues(h.ID, h.Risk).Inc()
+		if !slices.Contains(recs, f.Record) {
+			recs = append(recs, f.Record)
+		}
+	}
+	for _, rec := range recs {
+		if i := slices.Index(j.b.Records, rec); i >= 0 {
+			j.b.JSON[i] = rec.AppendJSON(nil)
 		}
 	}
 }
@@ -267,6 +301,7 @@ func (r *runner) worker() {
 			w.evals[j.p] = ev
 		}
 		r.process(j, w, ev)
+		j.obs = ev.TakeObservations()
 		close(j.done)
 	}
 }

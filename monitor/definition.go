@@ -36,6 +36,11 @@ type Definition struct {
 	Params     map[string]any `yaml:"params"`
 	References []string       `yaml:"references"`
 
+	// At most one stateful operator (see stateful.go).
+	Threshold *Threshold `yaml:"threshold"`
+	FirstSeen *FirstSeen `yaml:"first_seen"`
+	Correlate *Correlate `yaml:"correlate"`
+
 	file string // where it was (last) defined, for error messages
 }
 
@@ -144,6 +149,7 @@ func mergeDefinitions(base, defs []Definition) []Definition {
 		if d.References != nil {
 			o.References = d.References
 		}
+		mergeStateful(o, &d)
 		if len(d.Params) > 0 {
 			p := make(map[string]any, len(o.Params)+len(d.Params))
 			for k, v := range o.Params {

@@ -29,8 +29,12 @@ type Monitor struct {
 	when     *vm.Program
 	riskWhen *vm.Program
 	reason   []reasonField
-	errors   atomic.Int64
-	lastLog  atomic.Int64 // unix seconds of the last logged runtime error
+	// op and sides are set for a stateful monitor: its filter and, for a
+	// correlation, the other one.
+	op      kind
+	sides   []*side
+	errors  atomic.Int64
+	lastLog atomic.Int64 // unix seconds of the last logged runtime error
 }
 
 type reasonField struct {
@@ -45,8 +49,11 @@ func (m *Monitor) Errors() int64 { return m.errors.Load() }
 type Engine struct {
 	all      []*Monitor
 	byStream map[entra.Stream][]*Monitor
-	roles    RoleChecker
-	log      *slog.Logger
+	// sides are the filters of the stateful monitors, by stream: the
+	// worker evaluates them, the pipeline's State judges what passed.
+	sides map[entra.Stream][]*side
+	roles RoleChecker
+	log   *slog.Logger
 }
 
 // Compile checks and compiles defs. Disabled monitors are validated too,
@@ -55,7 +62,7 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Engine{byStream: map[entra.Stream][]*Monitor{}, roles: roles, log: log}
+	e := &Engine{byStream: map[entra.Stream][]*Monitor{}, sides: map[entra.Stream][]*side{}, roles: roles, log: log}
 	seen := map[string]bool{}
 	for i := range defs {
 		d := defs[i]
@@ -105,11 +112,24 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 			}
 			m.reason = append(m.reason, reasonField{label: label, prog: prog})
 		}
+		if err := compileStateful(&d, m, where); err != nil {
+			return nil, err
+		}
 		if !m.IsEnabled() {
 			continue
 		}
 		e.all = append(e.all, m)
-		e.byStream[stream] = append(e.byStream[stream], m)
+		if m.op == stateless {
+			e.byStream[stream] = append(e.byStream[stream], m)
+			continue
+		}
+		for _, s := range m.sides {
+			st := stream
+			if s.with {
+				st = entra.Stream(d.Correlate.With.Source)
+			}
+			e.sides[st] = append(e.sides[st], s)
+		}
 	}
 	return e, nil
 }
@@ -186,6 +206,7 @@ type Evaluator struct {
 	vm  vm.VM
 	env Env
 	buf []byte
+	obs []Observation
 }
 
 // NewEvaluator returns an Evaluator for e.
@@ -193,42 +214,114 @@ func (e *Engine) NewEvaluator() *Evaluator {
 	return &Evaluator{e: e, env: Env{roles: e.roles}}
 }
 
-// Eval appends a Hit to rec.Hits for every monitor of rec's stream whose
-// filter matches.
+// Eval appends a Hit to rec.Hits for every stateless monitor of rec's
+// stream whose filter matches, and keeps an Observation for every stateful
+// one: those are judged later, in input order, by the pipeline's State.
 func (ev *Evaluator) Eval(rec *entra.Record) {
 	ev.env.Record = rec
 	for _, m := range ev.e.byStream[rec.Stream] {
-		if m.guard != nil && !m.guard(rec) {
+		if !ev.match(m, m.guard, m.when, rec) {
 			continue
 		}
-		ev.env.Params = m.Params
-		out, err := ev.vm.Run(m.when, &ev.env)
-		if err != nil {
-			ev.e.runtimeError(m, rec, err)
+		rec.Hits = append(rec.Hits, entra.Hit{
+			ID: m.ID, Title: m.Title, Risk: ev.risk(m), Source: m.Source,
+			Reason: ev.reason(m.reason), Notes: m.Notes,
+		})
+	}
+	for _, s := range ev.e.sides[rec.Stream] {
+		if !ev.match(s.m, s.guard, s.when, rec) {
 			continue
 		}
-		if hit, _ := out.(bool); !hit {
-			continue
+		key := ev.key(s, rec)
+		if key == "" {
+			continue // nothing to group by: nothing to judge
 		}
-		risk := m.Risk
-		if m.riskWhen != nil {
-			if r, err := ev.vm.Run(m.riskWhen, &ev.env); err == nil {
-				if s, _ := r.(string); risks[s] {
-					risk = s
+		o := Observation{Record: rec, side: s, key: key, reason: ev.reason(s.reason), risk: s.m.Risk}
+		if !s.with {
+			o.risk = ev.risk(s.m)
+		}
+		for _, v := range s.values {
+			if out, err := ev.vm.Run(v.prog, &ev.env); err == nil {
+				if str := valueString(out); str != "" {
+					o.values = append(o.values, v.label+"="+str)
 				}
 			}
 		}
-		rec.Hits = append(rec.Hits, entra.Hit{
-			ID: m.ID, Title: m.Title, Risk: risk, Source: m.Source,
-			Reason: ev.reason(m), Notes: m.Notes,
-		})
+		ev.obs = append(ev.obs, o)
 	}
 	ev.env.Record = nil
 }
 
-func (ev *Evaluator) reason(m *Monitor) string {
+// TakeObservations returns the observations of the records evaluated
+// since the last call, in evaluation order, and forgets them.
+func (ev *Evaluator) TakeObservations() []Observation {
+	o := ev.obs
+	ev.obs = nil
+	return o
+}
+
+func (ev *Evaluator) match(m *Monitor, guard func(*entra.Record) bool, when *vm.Program, rec *entra.Record) bool {
+	if guard != nil && !guard(rec) {
+		return false
+	}
+	ev.env.Params = m.Params
+	out, err := ev.vm.Run(when, &ev.env)
+	if err != nil {
+		ev.e.runtimeError(m, rec, err)
+		return false
+	}
+	hit, _ := out.(bool)
+	return hit
+}
+
+func (ev *Evaluator) risk(m *Monitor) string {
+	if m.riskWhen != nil {
+		if r, err := ev.vm.Run(m.riskWhen, &ev.env); err == nil {
+			if s, _ := r.(string); risks[s] {
+				return s
+			}
+		}
+	}
+	return m.Risk
+}
+
+// key is what a stateful monitor groups by: its by expression, or the
+// actor (object ID, else UPN). Keys are case-folded: the same user is
+// logged with differently cased UPNs.
+func (ev *Evaluator) key(s *side, rec *entra.Record) string {
+	if s.by == nil {
+		if rec.Actor.ID != "" {
+			return strings.ToLower(rec.Actor.ID)
+		}
+		return strings.ToLower(rec.Actor.UPN)
+	}
+	out, err := ev.vm.Run(s.by, &ev.env)
+	if err != nil {
+		ev.e.runtimeError(s.m, rec, err)
+		return ""
+	}
+	return strings.ToLower(valueString(out))
+}
+
+// valueString is v as a plain string: strings as they are, other values
+// as a reason writes them, nil and "" as "".
+func valueString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case nil:
+		return ""
+	}
+	b := appendValue(nil, v)
+	if string(b) == "null" {
+		return ""
+	}
+	return string(b)
+}
+
+func (ev *Evaluator) reason(fields []reasonField) string {
 	b := ev.buf[:0]
-	for _, f := range m.reason {
+	for _, f := range fields {
 		v, err := ev.vm.Run(f.prog, &ev.env)
 		if err != nil {
 			continue

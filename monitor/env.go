@@ -118,6 +118,21 @@ func (e *Env) TargetUPNs() string {
 	return b.String()
 }
 
+// TargetUser returns the object ID of the first audit target of type
+// User (else its UPN), or "": what correlations of user-management events
+// group by (the user created, then made admin).
+func (e *Env) TargetUser() string {
+	for _, t := range e.Record.TargetUsers() {
+		if t.ID != "" {
+			return t.ID
+		}
+		if t.UPN != "" {
+			return t.UPN
+		}
+	}
+	return ""
+}
+
 func containsFold(s, substr string) bool {
 	if len(substr) > len(s) {
 		return false

@@ -12,9 +12,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/store"
 )
 
 // The shipped monitors, each with at least one record it must hit and one
@@ -90,6 +92,27 @@ type shippedCase struct {
 	hit       bool
 	risk      string   // for a hit: the expected risk; "" means the monitor's
 	reason    []string // for a hit: substrings of the reason
+	// before are records the stateful monitors see first, in order: the
+	// failures before the one that reaches a threshold, the account
+	// creation before the role assignment.
+	before []shippedCase
+}
+
+// stamp gives a case's record its own ID and event time (offset from the
+// base record's), in the wire shape of base.
+func stamp(base, id string, at time.Duration) fields {
+	t := time.Date(2024, 4, 2, 8, 0, 0, 0, time.UTC).Add(at).Format(time.RFC3339Nano)
+	switch base {
+	case "signin_graph.json":
+		return fields{"id": id, "createdDateTime": t}
+	case "signin_diagnostic.json":
+		return fields{"properties.id": id, "time": t, "properties.createdDateTime": t}
+	case "audit_graph.json":
+		return fields{"id": id, "activityDateTime": t}
+	case "audit_diagnostic.json":
+		return fields{"properties.id": id, "time": t, "properties.activityDateTime": t}
+	}
+	panic("stamp: unknown base " + base)
 }
 
 // ---- document builders ------------------------------------------------------
@@ -223,6 +246,8 @@ func shippedCases() []shippedCase {
 	const (
 		sg = "signin_graph.json"
 		sd = "signin_diagnostic.json"
+		ag = "audit_graph.json"
+		ad = "audit_diagnostic.json"
 	)
 	success := statusDiag(0, "", "")
 
@@ -263,6 +288,29 @@ func shippedCases() []shippedCase {
 		shippedCase{name: "not privileged", id: "signin.lockout", base: sd, set: with(lock, carol.signInDiag())},
 		shippedCase{name: "wrong password", id: "signin.lockout", base: sd,
 			set: with(lock, statusDiag(50126, "Error validating credentials due to invalid username or password.", ""))},
+		shippedCase{name: "locked again within the hour", id: "signin.lockout", base: sd, set: with(lock, stamp(sd, "lock-2", 50*time.Minute)),
+			before: []shippedCase{{base: sd, set: with(lock, stamp(sd, "lock-1", 0))}}},
+		shippedCase{name: "locked again after the hour", id: "signin.lockout", base: sd, set: with(lock, stamp(sd, "lock-2", 61*time.Minute)), hit: true,
+			before: []shippedCase{{base: sd, set: with(lock, stamp(sd, "lock-1", 0))}}},
+	)
+
+	wrong := with(alice.signInDiag(), statusDiag(50126, "Error validating credentials due to invalid username or password.", ""))
+	failures := func(who fields, n int, every time.Duration) []shippedCase {
+		var out []shippedCase
+		for i := range n {
+			out = append(out, shippedCase{base: sd, set: with(wrong, who, stamp(sd, fmt.Sprint("pw-", i), time.Duration(i)*every))})
+		}
+		return out
+	}
+	add(
+		shippedCase{name: "fifth wrong password in 4 minutes", id: "signin.bad_password_threshold", base: sd, set: with(wrong, stamp(sd, "pw-last", 4*time.Minute)), hit: true,
+			before: failures(nil, 4, time.Minute), reason: []string{"upn=adm_alice@contoso.example", "count=5 threshold=5 window=10m"}},
+		shippedCase{name: "fourth wrong password", id: "signin.bad_password_threshold", base: sd, set: with(wrong, stamp(sd, "pw-last", 3*time.Minute)),
+			before: failures(nil, 3, time.Minute)},
+		shippedCase{name: "five over 12 minutes", id: "signin.bad_password_threshold", base: sd, set: with(wrong, stamp(sd, "pw-last", 12*time.Minute)),
+			before: failures(nil, 4, 3*time.Minute)},
+		shippedCase{name: "five for a user with no role", id: "signin.bad_password_threshold", base: sd, set: with(wrong, carol.signInDiag(), stamp(sd, "pw-last", 4*time.Minute)),
+			before: failures(carol.signInDiag(), 4, time.Minute)},
 	)
 
 	disabled := with(bob.signInGraph(), statusGraph(50057, "User account is disabled.", ""))
@@ -331,13 +379,65 @@ func shippedCases() []shippedCase {
 	)
 
 	paw := alice.signInGraph()
+	laptop := &entra.Device{ID: "8bfcb982-6856-4402-924c-ada2486321cc", PAW: false, Reason: "not in the PAW device group", Managed: true}
+	pawDevice := &entra.Device{ID: "8bfcb982-6856-4402-924c-ada2486321cc", PAW: true, Managed: true, Compliant: true}
 	add(
-		shippedCase{name: "not a PAW", id: "pim.elevation_not_paw", base: sg, set: paw, hit: true,
-			device: &entra.Device{ID: "8bfcb982-6856-4402-924c-ada2486321cc", PAW: false, Reason: "not in the PAW device group", Managed: true},
+		shippedCase{name: "not a PAW", id: "signin.not_paw", base: sg, set: paw, hit: true, device: laptop,
 			reason: []string{"upn=adm_alice@contoso.example", "device=8bfcb982-6856-4402-924c-ada2486321cc", `reason="not in the PAW device group"`}},
-		shippedCase{name: "PAW", id: "pim.elevation_not_paw", base: sg, set: paw,
-			device: &entra.Device{ID: "8bfcb982-6856-4402-924c-ada2486321cc", PAW: true, Managed: true, Compliant: true}},
-		shippedCase{name: "no device context", id: "pim.elevation_not_paw", base: sg, set: paw},
+		shippedCase{name: "PAW", id: "signin.not_paw", base: sg, set: paw, device: pawDevice},
+		shippedCase{name: "no device context", id: "signin.not_paw", base: sg, set: paw},
+	)
+	activation := with(auditGraph("Add member to role completed (PIM activation)", "RoleManagement", "PIM", alice,
+		roleTarget("Global Administrator"), alice.target()), stamp(ag, "activation", 4*time.Minute))
+	laptopSignIn := func(d *entra.Device, who fields, at time.Duration) shippedCase {
+		return shippedCase{base: sg, set: with(who, stamp(sg, "signin", at)), device: d}
+	}
+	add(
+		shippedCase{name: "activation 4 minutes after a laptop sign-in", id: "pim.elevation_not_paw", base: ag, set: activation, hit: true,
+			before: []shippedCase{laptopSignIn(laptop, paw, 0)},
+			reason: []string{`role="Global Administrator"`, "user=adm_alice@contoso.example", "signin_id=signin", "gap=4m0s", "device=8bfcb982-6856-4402-924c-ada2486321cc"}},
+		shippedCase{name: "activation after a PAW sign-in", id: "pim.elevation_not_paw", base: ag, set: activation,
+			before: []shippedCase{laptopSignIn(pawDevice, paw, 0)}},
+		shippedCase{name: "activation after another user's laptop sign-in", id: "pim.elevation_not_paw", base: ag, set: activation,
+			before: []shippedCase{laptopSignIn(laptop, bob.signInGraph(), 0)}},
+		shippedCase{name: "activation three hours after a laptop sign-in", id: "pim.elevation_not_paw", base: ag, set: with(activation, stamp(ag, "activation", 3*time.Hour)),
+			before: []shippedCase{laptopSignIn(laptop, paw, 0)}},
+	)
+	// The user created, then the role: targets name the new user by ID.
+	created := with(auditGraph("Add user", "UserManagement", "Core Directory", bob, dave.target()), stamp(ag, "created", 0))
+	makeGA := with(auditDiag("Add member to role", "RoleManagement", "Core Directory", alice,
+		dave.target(roleProps("Global Administrator", globalAdminID)...), roleTarget("")), stamp(ad, "made-ga", 21*time.Minute))
+	makeRR := with(makeGA, fields{"properties.targetResources.0.modifiedProperties": roleProps("Reports Reader", reportsReaderID)})
+	deleted := with(auditGraph("Delete user", "UserManagement", "Core Directory", bob, dave.target()), stamp(ag, "deleted", 35*time.Minute))
+	first := []shippedCase{{base: ag, set: created}}
+	add(
+		shippedCase{name: "created, made Global Administrator 21 minutes later", id: "audit.privileged_account_created", base: ad, set: makeGA, hit: true, before: first,
+			reason: []string{`role="Global Administrator"`, "target=dave@contoso.example", "created_id=created", "gap=21m0s"}},
+		shippedCase{name: "created, deleted 35 minutes later", id: "audit.privileged_account_created", base: ag, set: deleted, hit: true, before: first,
+			reason: []string{`activityDisplayName="Delete user"`, "created_id=created"}},
+		shippedCase{name: "created, made Reports Reader", id: "audit.privileged_account_created", base: ad, set: makeRR, before: first},
+		shippedCase{name: "created, made Global Administrator 2 hours later", id: "audit.privileged_account_created", base: ad,
+			set: with(makeGA, stamp(ad, "made-ga", 2*time.Hour)), before: first},
+		shippedCase{name: "an existing user made Global Administrator", id: "audit.privileged_account_created", base: ad, set: makeGA},
+	)
+	home := with(alice.signInGraph(), fields{"deviceDetail.deviceId": "dev-1", "location.countryOrRegion": "DE", "location.city": "Berlin"})
+	add(
+		shippedCase{name: "a new device after the learning week", id: "signin.new_device_or_location", base: sg,
+			set: with(home, fields{"deviceDetail.deviceId": "dev-2"}, stamp(sg, "new", 10*24*time.Hour)), hit: true,
+			before: []shippedCase{{base: sg, set: with(home, stamp(sg, "old", 0))}},
+			reason: []string{"upn=adm_alice@contoso.example", "new_device=dev-2"}},
+		shippedCase{name: "a new country after the learning week", id: "signin.new_device_or_location", base: sg,
+			set: with(home, fields{"location.countryOrRegion": "BR", "location.city": "Sao Paulo"}, stamp(sg, "new", 10*24*time.Hour)), hit: true,
+			before: []shippedCase{{base: sg, set: with(home, stamp(sg, "old", 0))}},
+			reason: []string{`new_location="BR/Sao Paulo"`}},
+		shippedCase{name: "the usual device and place", id: "signin.new_device_or_location", base: sg,
+			set: with(home, stamp(sg, "new", 10*24*time.Hour)), before: []shippedCase{{base: sg, set: with(home, stamp(sg, "old", 0))}}},
+		shippedCase{name: "a new device during the learning week", id: "signin.new_device_or_location", base: sg,
+			set:    with(home, fields{"deviceDetail.deviceId": "dev-2"}, stamp(sg, "new", 24*time.Hour)),
+			before: []shippedCase{{base: sg, set: with(home, stamp(sg, "old", 0))}}},
+		shippedCase{name: "a new device of a user with no role", id: "signin.new_device_or_location", base: sg,
+			set:    with(home, carol.signInGraph(), fields{"deviceDetail.deviceId": "dev-2"}, stamp(sg, "new", 10*24*time.Hour)),
+			before: []shippedCase{{base: sg, set: with(home, carol.signInGraph(), stamp(sg, "old", 0))}}},
 	)
 
 	// Approved controls (lists in testdata/params.yaml: DE/US, 203.0.113.0/24
@@ -375,10 +475,6 @@ func shippedCases() []shippedCase {
 	)
 
 	// Directory audit.
-	const (
-		ag = "audit_graph.json"
-		ad = "audit_diagnostic.json"
-	)
 
 	resetGlass := auditDiag("Reset password (by admin)", "UserManagement", "Self-service Password Management", alice, glass.target())
 	add(
@@ -739,8 +835,33 @@ func setPath(doc any, path []string, v any) error {
 	return nil
 }
 
-// evalCase decodes, tags and evaluates the case's record with e.
+// evalCase decodes, tags and evaluates the case's record with e, after
+// the records of c.before, with the stateful monitors' state in a store of
+// its own.
 func evalCase(t testing.TB, e *Engine, c *shippedCase) *entra.Record {
+	t.Helper()
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	state, err := e.OpenState(st, "test", StateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := e.NewEvaluator()
+	var rec *entra.Record
+	for _, b := range append(slices.Clone(c.before), *c) {
+		rec = decodeCase(t, &b)
+		ev.Eval(rec)
+		if _, err := state.Apply(ev.TakeObservations()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return rec
+}
+
+func decodeCase(t testing.TB, c *shippedCase) *entra.Record {
 	t.Helper()
 	data := buildDoc(t, c.base, c.set)
 	var dec entra.Decoder
@@ -754,7 +875,6 @@ func evalCase(t testing.TB, e *Engine, c *shippedCase) *entra.Record {
 	}
 	rec.Context.Geo = c.geo
 	rec.Context.WorkHours = c.workHours
-	e.NewEvaluator().Eval(rec)
 	return rec
 }
 

@@ -1,5 +1,5 @@
 // Package store is privtrail's embedded key-value store under the data
-// directory: input checkpoints now, monitor state later. It is a thin layer
+// directory: input checkpoints and monitor state. It is a thin layer
 // over bbolt so that every write is one fsynced transaction: a crash loses
 // nothing that a caller was told is stored.
 package store
@@ -87,4 +87,58 @@ func (s *Store) ForEach(bucket string, fn func(key, val []byte) error) error {
 		}
 		return b.ForEach(fn)
 	})
+}
+
+// Writer is the write side of one transaction of Update.
+type Writer struct {
+	tx *bolt.Tx
+}
+
+// Put stores val under bucket/key when the transaction commits.
+func (w *Writer) Put(bucket string, key, val []byte) error {
+	b, err := w.tx.CreateBucketIfNotExists([]byte(bucket))
+	if err != nil {
+		return err
+	}
+	return b.Put(key, val)
+}
+
+// Delete removes bucket/key when the transaction commits.
+func (w *Writer) Delete(bucket string, key []byte) error {
+	b := w.tx.Bucket([]byte(bucket))
+	if b == nil {
+		return nil
+	}
+	return b.Delete(key)
+}
+
+// Scan calls fn for up to n keys of bucket from the first key >= from, in
+// key order, and returns the key after the last one visited (nil when the
+// bucket's end was reached). fn may Delete the key it is given.
+func (w *Writer) Scan(bucket string, from []byte, n int, fn func(key, val []byte) error) ([]byte, error) {
+	b := w.tx.Bucket([]byte(bucket))
+	if b == nil {
+		return nil, nil
+	}
+	c := b.Cursor()
+	k, v := c.Seek(from)
+	for ; k != nil && n > 0; n-- {
+		if err := fn(k, v); err != nil {
+			return nil, err
+		}
+		// fn may have deleted k, which moves the cursor onto the next key
+		// already: seek past k instead of calling Next.
+		next := append(append([]byte(nil), k...), 0)
+		k, v = c.Seek(next)
+	}
+	if k == nil {
+		return nil, nil
+	}
+	return append([]byte(nil), k...), nil
+}
+
+// Update runs fn in one fsynced write transaction: everything fn puts or
+// deletes is stored together, or (when fn or the commit fails) nothing.
+func (s *Store) Update(fn func(w *Writer) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Writer{tx: tx}) })
 }

@@ -303,7 +303,7 @@ func inside(s *scheduleFile, at time.Time) bool {
 
 // The scenarios of the three context monitors hit or miss as written when
 // the monitors are read as the catalog describes them (signin.off_hours:
-// privileged, success, outside the schedule; pim.elevation_not_paw:
+// privileged, success, outside the schedule; signin.not_paw:
 // privileged, success, not a listed PAW; signin.unapproved_controls:
 // privileged, and the GeoIP country, the range, the browser or the OS not
 // approved, the OS compared without spaces as Entra writes it).
@@ -343,7 +343,7 @@ func TestDemoContextScenarios(t *testing.T) {
 		monOffHours: func(s demoSignIn, u *User) bool {
 			return u.Privileged() && s.Error == 0 && !inside(scheduleOf(&wh, u), s.At)
 		},
-		"pim.elevation_not_paw": func(s demoSignIn, u *User) bool {
+		monNotPAW: func(s demoSignIn, u *User) bool {
 			return u.Privileged() && s.Error == 0 && !paw[s.DeviceID]
 		},
 		monUnapproved: func(s demoSignIn, u *User) bool {

@@ -51,6 +51,9 @@ type Scenario struct {
 	NearMiss bool
 	Monitors []string
 	Records  []string // IDs of the records (sign-in id, directoryAudit id, eventDataId, correlationId)
+	// Related are records of other files that a correlation pairs with
+	// Records: whichever the agent reads second carries the hit.
+	Related []string
 }
 
 // Stateful and directory monitors of /work/shared/monitors.md that the
@@ -63,6 +66,8 @@ const (
 	monAccountCreated  = "audit.privileged_account_created"
 	monNamingPolicy    = "directory.naming_policy"
 	monUnusedPrivilege = "review.unused_privileged_account"
+	monNotPAW          = "signin.not_paw"
+	monElevationNotPAW = "pim.elevation_not_paw"
 )
 
 type demoRecord struct {
@@ -295,7 +300,7 @@ func (d *demo) crafted() {
 	// ---- Monday 2 March --------------------------------------------------
 	s := d.signIn(d.at(0, 8, 5, 12), "adm_alice"+dom)
 	d.scenario(s.At, DemoSignIns, "adm_alice signs in on her PAW (compliant, Conditional Access applied)", true,
-		hits("signin.ca_not_applied", "pim.elevation_not_paw", "signin.identity_protection_risk", "signin.legacy_auth"), d.emitSignIn(DemoSignIns, s))
+		hits("signin.ca_not_applied", monNotPAW, "signin.identity_protection_risk", "signin.legacy_auth"), d.emitSignIn(DemoSignIns, s))
 	d.scenario(s.At, DemoSignIns, "the same sign-in: Germany, the Berlin office range, Edge on Windows 10, inside her working hours", true,
 		hits(monUnapproved, monOffHours), string(s.ID.append(nil)))
 
@@ -458,7 +463,7 @@ func (d *demo) crafted() {
 		hits("audit.tap_added", "audit.auth_method_change"), d.emitAudit(DemoAudit))
 	s = d.signIn(d.at(1, 11, 32, 18), grace.UPN)
 	s.Auth = authTAP
-	d.scenario(s.At, DemoSignIns, "adm_grace signs in with the pass on her PAW", true, hits("signin.ca_not_applied", "pim.elevation_not_paw"), d.emitSignIn(DemoSignIns, s))
+	d.scenario(s.At, DemoSignIns, "adm_grace signs in with the pass on her PAW", true, hits("signin.ca_not_applied", monNotPAW), d.emitSignIn(DemoSignIns, s))
 
 	s = d.signIn(d.at(1, 13, 40, 37), "adm_ines"+dom)
 	s.unregistered(uaChromeMac)
@@ -484,7 +489,7 @@ func (d *demo) crafted() {
 	s.device(jamal.Devices[1])
 	s.Auth = authPwdPush
 	d.scenario(s.At, DemoGraphSignIns, "adm_jamal completes MFA on his everyday laptop (not a PAW)", false,
-		hits("pim.elevation_not_paw"), d.emitSignIn(DemoGraphSignIns, s))
+		hits(monNotPAW), d.emitSignIn(DemoGraphSignIns, s))
 	s = d.signIn(d.at(1, 15, 30, 45), "adm_bob"+dom)
 	s.fail(50140, "success", caAdminOK, authFIDO)
 	id1 = d.emitSignIn(DemoSignIns, s)
@@ -572,20 +577,22 @@ func (d *demo) crafted() {
 	s.App, s.Res, s.ClientApp, s.UserAgent, s.Browser = appOffice, resExchange, desktop, uaOutlookWin.ua, uaOutlookWin.browser
 	s.CAStatus, s.CA, s.Auth, s.AuthRequirement = "notApplied", caNone, authPwdOnly, "singleFactorAuthentication"
 	d.scenario(s.At, DemoSignIns, "marcus.webb (Exchange Administrator) signs in with no Conditional Access policy applied", false,
-		hits("signin.ca_not_applied", "pim.elevation_not_paw"), d.emitSignIn(DemoSignIns, s))
+		hits("signin.ca_not_applied", monNotPAW), d.emitSignIn(DemoSignIns, s))
 
 	farid := u("adm_farid")
 	s = d.signIn(d.at(2, 14, 36, 51), farid.UPN)
 	s.device(farid.Devices[1])
+	faridSignIn := d.emitSignIn(DemoGraphSignIns, s)
 	d.scenario(s.At, DemoGraphSignIns, "adm_farid signs in on his everyday laptop (compliant, not a PAW)", false,
-		hits("pim.elevation_not_paw"), d.emitSignIn(DemoGraphSignIns, s))
+		hits(monNotPAW), faridSignIn)
 	d.scenario(s.At, DemoGraphSignIns, "the same sign-in: United Kingdom, the London office range, Chrome on Windows 10", true,
 		hits(monUnapproved), string(s.ID.append(nil)))
 	at = d.at(2, 14, 40, 13)
 	g.pimActivation(at, farid, role("Exchange Administrator"), "CHG-2304: mailbox migration batch 3", "completed")
 	g.au.ActorIP = s.IP
-	d.scenario(at, DemoAudit, "4 minutes later adm_farid activates Exchange Administrator from that laptop (the correlation half of pim.elevation_not_paw pairs the two)", false,
-		hits("pim.elevation"), d.emitAudit(DemoAudit))
+	d.scenario(at, DemoAudit, "4 minutes later adm_farid activates Exchange Administrator from that laptop", false,
+		hits("pim.elevation", monElevationNotPAW), d.emitAudit(DemoAudit))
+	d.scenarios[len(d.scenarios)-1].Related = []string{faridSignIn}
 
 	lena := u("adm_lena")
 	s = d.signIn(d.at(2, 15, 30, 0), lena.UPN)
@@ -778,7 +785,7 @@ func (d *demo) contextScenarios() {
 	nora := u("adm_nora")
 	s := d.signIn(d.at(2, 4, 0, 41), nora.UPN)
 	d.scenario(s.At, DemoSignIns, "adm_nora (us-ops-night, 22:00–06:00 New York) signs in on her PAW at 23:00 on Tuesday, New York time", true,
-		hits(monOffHours, "pim.elevation_not_paw", monUnapproved), d.emitSignIn(DemoSignIns, s))
+		hits(monOffHours, monNotPAW, monUnapproved), d.emitSignIn(DemoSignIns, s))
 	s = d.signIn(d.at(3, 10, 30, 12), nora.UPN)
 	s.App, s.Res = appGraphExpl, resGraph
 	d.scenario(s.At, DemoGraphSignIns, "adm_nora signs in at 05:30 on Thursday, New York time: the end of Wednesday's night shift", true,
@@ -799,19 +806,19 @@ func (d *demo) contextScenarios() {
 	s.device(elena.Devices[1])
 	s.UserAgent, s.Browser = uaFirefoxWin.ua, uaFirefoxWin.browser
 	d.scenario(s.At, DemoSignIns, "adm_elena signs in from the Berlin office with Firefox on her laptop (browser not approved, not a PAW)", false,
-		hits(monUnapproved, "pim.elevation_not_paw"), d.emitSignIn(DemoSignIns, s))
+		hits(monUnapproved, monNotPAW), d.emitSignIn(DemoSignIns, s))
 	s = d.signIn(d.at(2, 16, 40, 2), u("adm_hiro").UPN)
 	s.from(&t.Locations[locHosting], 120)
 	d.scenario(s.At, DemoGraphSignIns, "adm_hiro signs in on his PAW through a VPN on a VPS (DigitalOcean, Frankfurt): Germany, Edge on Windows, but outside the office ranges", false,
 		hits(monUnapproved), d.emitSignIn(DemoGraphSignIns, s))
-	d.scenario(s.At, DemoGraphSignIns, "the same sign-in is from adm_hiro's PAW", true, hits("pim.elevation_not_paw"), id(s))
+	d.scenario(s.At, DemoGraphSignIns, "the same sign-in is from adm_hiro's PAW", true, hits(monNotPAW), id(s))
 
 	// Not privileged: neither the PAW rule nor the approved controls apply.
 	m := &t.Users[g.members[53]]
 	s = d.signIn(d.at(3, 9, 41, 3), m.UPN)
 	s.from(&t.Locations[locParis], 53)
 	d.scenario(s.At, DemoSignIns, m.UPN+" (no role) signs in from Paris on a laptop that is not a PAW", true,
-		hits("pim.elevation_not_paw", monUnapproved), d.emitSignIn(DemoSignIns, s))
+		hits(monNotPAW, monUnapproved), d.emitSignIn(DemoSignIns, s))
 }
 
 // caPolicyJSON is a Conditional Access policy as the audit log's

@@ -160,6 +160,11 @@ func TestDemoContents(t *testing.T) {
 				t.Errorf("scenario %q: record %s is in %q, not %q", s.Title, id, ids[id], s.File)
 			}
 		}
+		for _, id := range s.Related {
+			if ids[id] == "" || ids[id] == s.File {
+				t.Errorf("scenario %q: related record %s is in %q, want another demo file", s.Title, id, ids[id])
+			}
+		}
 		if len(s.Records) == 0 && s.File != DemoRoleMap {
 			t.Errorf("scenario %q names no record", s.Title)
 		}

@@ -188,7 +188,7 @@ func demoReadme(t *Tenant, f DemoFiles) []byte {
 // statefulMonitors are the catalog monitors the trigger table does not list.
 var statefulMonitors = map[string]bool{
 	monBadPassword: true, monOffHours: true, monNewDevice: true, monUnapproved: true, monAccountCreated: true,
-	monNamingPolicy: true, monUnusedPrivilege: true,
+	monNamingPolicy: true, monUnusedPrivilege: true, monElevationNotPAW: true,
 }
 
 func monitorName(m string) string {
@@ -214,6 +214,9 @@ func scenarioTable(b *strings.Builder, scenarios []Scenario, nearMiss bool) {
 		}
 		if len(ids) > 3 {
 			ids = append(ids[:2], fmt.Sprintf("… (%d records)", len(s.Records)))
+		}
+		for _, id := range s.Related {
+			ids = append(ids, "(with `"+id+"`)")
 		}
 		when := s.When.Format("Mon 15:04:05")
 		if s.File == DemoRoleMap {

@@ -1,0 +1,658 @@
+package monitor
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/store"
+)
+
+// Observation is a record that passed a stateful monitor's filter, with
+// what the monitor groups it by and what it remembers of it. Evaluators
+// make them in parallel; State.Apply judges them in input order.
+type Observation struct {
+	Record *entra.Record
+	side   *side
+	key    string
+	values []string
+	risk   string
+	reason string
+}
+
+// StateOptions bound a pipeline's monitor state.
+type StateOptions struct {
+	// CacheKeys is how many keys per monitor stay decoded in memory
+	// (default 65536); the rest are read from the store when needed.
+	CacheKeys int
+	// MaxKeys caps the keys per monitor on disk (default 1,000,000): past
+	// it the least recently updated keys go first.
+	MaxKeys int64
+	// Lateness is how far behind the newest record of a key (in event
+	// time) a record may arrive and still be judged with what came before
+	// it (default 7 days): Entra delivers most records within minutes,
+	// some hours late, and a replay of several exports reads each file's
+	// week in turn. State is kept that much longer.
+	Lateness time.Duration
+	Log      *slog.Logger
+}
+
+// State is the memory of one pipeline's stateful monitors: per monitor
+// and key, the recent records a threshold counts, the values first_seen
+// knows, the events a correlation waits to pair. It lives in the store
+// under the data directory.
+//
+// Apply writes what a batch changed in one transaction before the batch
+// goes to the outputs, so the store is never behind what was delivered.
+// It can be ahead: after a crash the input reads its unacknowledged batches
+// again. Every remembered event carries its record's ID, and a record seen
+// again is judged as it was the first time (same hit, no double count): a
+// restart in the middle of a brute-force burst still gives one alert.
+type State struct {
+	st    *store.Store
+	log   *slog.Logger
+	mons  map[*Monitor]*monState
+	order []*monState
+	// dirty holds keys changed but not yet stored (a failed write keeps
+	// them for the next Apply); loads look here first.
+	dirty map[dirtyKey]*keyState
+
+	// WriteErrors counts Apply calls whose store write failed.
+	WriteErrors atomic.Int64
+}
+
+type dirtyKey struct {
+	ms  *monState
+	key string
+}
+
+type monState struct {
+	m         *Monitor
+	bucket    string
+	cache     *lru.Cache[string, *keyState]
+	meta      stateMeta
+	late      int64 // ms: StateOptions.Lateness
+	retention int64 // ms: a key untouched for this long (event time) is deleted
+	maxKeys   int64
+	cursor    []byte
+	shrink    uint
+	keys      atomic.Int64 // mirror of meta.keys for metrics
+}
+
+// stateMeta is stored per monitor beside its keys.
+type stateMeta struct {
+	start     int64 // event time of the first record (first_seen learning)
+	watermark int64 // newest event time seen: "now" for expiry
+	keys      int64
+}
+
+const metaBucket = "monitor-meta"
+
+// sweepPerApply is how many keys each Apply examines for expiry: the
+// sweep goes round the whole key space in steps, so no write ever waits
+// for a scan of millions of keys.
+const sweepPerApply = 256
+
+// OpenState loads the state of e's stateful monitors for pipeline from st.
+func (e *Engine) OpenState(st *store.Store, pipeline string, opt StateOptions) (*State, error) {
+	if opt.CacheKeys <= 0 {
+		opt.CacheKeys = 65536
+	}
+	if opt.MaxKeys <= 0 {
+		opt.MaxKeys = 1_000_000
+	}
+	if opt.Lateness <= 0 {
+		opt.Lateness = 7 * 24 * time.Hour
+	}
+	if opt.Log == nil {
+		opt.Log = e.log
+	}
+	s := &State{st: st, log: opt.Log, mons: map[*Monitor]*monState{}, dirty: map[dirtyKey]*keyState{}}
+	for _, m := range e.all {
+		if m.op == stateless {
+			continue
+		}
+		cache, err := lru.New[string, *keyState](opt.CacheKeys)
+		if err != nil {
+			return nil, err
+		}
+		ms := &monState{m: m, bucket: "monitor-state/" + pipeline + "/" + m.ID, cache: cache,
+			late: opt.Lateness.Milliseconds(), maxKeys: opt.MaxKeys}
+		ms.retention = ms.horizon() + ms.late
+		raw, err := st.Get(metaBucket, ms.bucket)
+		if err != nil {
+			return nil, fmt.Errorf("monitor state %s: %w", ms.bucket, err)
+		}
+		if raw != nil {
+			if ms.meta, err = decodeMeta(raw); err != nil {
+				return nil, fmt.Errorf("monitor state %s: %w", ms.bucket, err)
+			}
+		}
+		ms.keys.Store(ms.meta.keys)
+		s.mons[m] = ms
+		s.order = append(s.order, ms)
+	}
+	return s, nil
+}
+
+// Keys returns how many keys each stateful monitor holds, for metrics.
+func (s *State) Keys() map[string]int64 {
+	out := make(map[string]int64, len(s.order))
+	for _, ms := range s.order {
+		out[ms.m.ID] = ms.keys.Load()
+	}
+	return out
+}
+
+// horizon is how long before a key's newest record an event still
+// matters to a record on time: a window and its cool-down, a correlation's
+// span, first_seen's memory. Lateness comes on top.
+func (ms *monState) horizon() int64 {
+	m := ms.m
+	var d time.Duration
+	switch m.op {
+	case opThreshold:
+		d = time.Duration(m.Threshold.Window) + cooldown(m.Threshold)
+	case opFirstSeen:
+		d = forget(m.FirstSeen)
+	case opCorrelate:
+		d = time.Duration(m.Correlate.Within)
+	}
+	return d.Milliseconds()
+}
+
+func cooldown(t *Threshold) time.Duration {
+	if t.Cooldown > 0 {
+		return time.Duration(t.Cooldown)
+	}
+	return time.Duration(t.Window)
+}
+
+func forget(f *FirstSeen) time.Duration {
+	if f.Forget > 0 {
+		return time.Duration(f.Forget)
+	}
+	return 90 * 24 * time.Hour
+}
+
+// Fired is one hit a stateful monitor added: Record.Hits[Hit].
+type Fired struct {
+	Record *entra.Record
+	Hit    int
+}
+
+// Apply judges obs in order, appends a Hit to every record a monitor fires
+// on, and stores what changed. It returns the hits it added, whose
+// records' encoded form the caller must refresh. A failed store write is
+// returned and counted, the judgement stands, and the changes are written
+// with the next Apply.
+func (s *State) Apply(obs []Observation) ([]Fired, error) {
+	var hit []Fired
+	for i := range obs {
+		o := &obs[i]
+		ms := s.mons[o.side.m]
+		if ms == nil {
+			continue
+		}
+		t := o.Record.Time.UnixMilli()
+		if o.Record.Time.IsZero() {
+			t = ms.meta.watermark
+		}
+		ks, err := s.load(ms, o.key)
+		if err != nil {
+			return hit, err
+		}
+		if ms.meta.start == 0 || t < ms.meta.start {
+			ms.meta.start = t
+		}
+		ms.meta.watermark = max(ms.meta.watermark, t)
+		var detail string
+		var fired bool
+		switch ms.m.op {
+		case opThreshold:
+			fired, detail = ms.threshold(ks, o, t)
+		case opFirstSeen:
+			fired, detail = ms.firstSeen(ks, o, t)
+		case opCorrelate:
+			fired, detail = ms.correlate(ks, o, t)
+		}
+		s.dirty[dirtyKey{ms, o.key}] = ks
+		if !fired {
+			continue
+		}
+		reason := o.reason
+		if reason != "" && detail != "" {
+			reason += " "
+		}
+		m := ms.m
+		o.Record.Hits = append(o.Record.Hits, entra.Hit{ID: m.ID, Title: m.Title, Risk: o.risk, Source: m.Source, Reason: reason + detail, Notes: m.Notes})
+		hit = append(hit, Fired{o.Record, len(o.Record.Hits) - 1})
+	}
+	return hit, s.flush()
+}
+
+func (s *State) load(ms *monState, key string) (*keyState, error) {
+	if ks := s.dirty[dirtyKey{ms, key}]; ks != nil {
+		return ks, nil
+	}
+	if ks, ok := ms.cache.Get(key); ok {
+		return ks, nil
+	}
+	raw, err := s.st.Get(ms.bucket, key)
+	if err != nil {
+		return nil, fmt.Errorf("monitor state %s: %w", ms.bucket, err)
+	}
+	ks := &keyState{}
+	if raw == nil {
+		ms.meta.keys++
+	} else if err := ks.decode(raw); err != nil {
+		// A damaged entry costs that key's memory, not the pipeline.
+		s.log.Warn("monitor state entry unreadable, starting it afresh", "monitor", ms.m.ID, "err", err)
+		ks = &keyState{}
+	}
+	ms.cache.Add(key, ks)
+	return ks, nil
+}
+
+// flush stores the dirty keys and the monitors' meta in one transaction
+// and moves each monitor's expiry sweep one step on.
+func (s *State) flush() error {
+	if len(s.dirty) == 0 {
+		return nil
+	}
+	keys := make([]dirtyKey, 0, len(s.dirty))
+	for k := range s.dirty {
+		keys = append(keys, k)
+	}
+	// Key order makes bbolt's page writes sequential.
+	slices.SortFunc(keys, func(a, b dirtyKey) int {
+		if c := strings.Compare(a.ms.bucket, b.ms.bucket); c != 0 {
+			return c
+		}
+		return strings.Compare(a.key, b.key)
+	})
+	cursors := make(map[*monState][]byte, len(s.order))
+	metas := make(map[*monState]stateMeta, len(s.order))
+	err := s.st.Update(func(w *store.Writer) error {
+		var buf []byte
+		for _, k := range keys {
+			buf = s.dirty[k].encode(buf[:0])
+			if err := w.Put(k.ms.bucket, []byte(k.key), buf); err != nil {
+				return err
+			}
+		}
+		for _, ms := range s.order {
+			meta := ms.meta
+			next, err := s.sweep(w, ms, &meta)
+			if err != nil {
+				return err
+			}
+			cursors[ms], metas[ms] = next, meta
+			if err := w.Put(metaBucket, []byte(ms.bucket), encodeMeta(meta)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.WriteErrors.Add(1)
+		return fmt.Errorf("monitor state: %w", err)
+	}
+	for _, ms := range s.order {
+		ms.cursor, ms.meta = cursors[ms], metas[ms]
+		ms.keys.Store(ms.meta.keys)
+	}
+	clear(s.dirty)
+	return nil
+}
+
+// sweep deletes up to sweepPerApply expired keys from where the last step
+// stopped. Over the cap, each round of the key space expires keys younger
+// by half until the count is back under it: the least recently updated go
+// first, and no scan ever needs the whole key set in memory. It counts in
+// meta, which the caller keeps only if the transaction commits.
+func (s *State) sweep(w *store.Writer, ms *monState, meta *stateMeta) ([]byte, error) {
+	cutoff := meta.watermark - ms.retention>>min(ms.shrink, 62)
+	steps := sweepPerApply
+	if meta.keys > ms.maxKeys {
+		steps *= 8
+	}
+	var removed []string
+	next, err := w.Scan(ms.bucket, ms.cursor, steps, func(k, v []byte) error {
+		last, err := lastOf(v)
+		if err == nil && last >= cutoff || s.dirty[dirtyKey{ms, string(k)}] != nil {
+			return nil
+		}
+		removed = append(removed, string(k))
+		meta.keys--
+		return w.Delete(ms.bucket, k)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range removed {
+		ms.cache.Remove(k)
+	}
+	if next == nil { // a round is complete
+		if meta.keys > ms.maxKeys {
+			ms.shrink++
+		} else {
+			ms.shrink = 0
+		}
+	}
+	return next, nil
+}
+
+// keyState is what a monitor remembers of one key.
+type keyState struct {
+	last   int64 // newest event time of the key (ms): expiry
+	events []event
+	// alerts are a threshold's last hits, kept apart from the counted
+	// records so that a burst of thousands, which pushes the record that
+	// fired out of events, cannot make a re-read of it lose the alert.
+	alerts []event
+}
+
+const maxAlerts = 8
+
+// event is one remembered record: for a threshold a record counted (or an
+// alert), for first_seen a value (t = last seen), for a correlation a
+// record waiting to pair.
+type event struct {
+	t    int64
+	id   string // the record's ID: a record read again is recognised
+	v    string
+	flag uint8
+	n    uint32 // threshold alert: the count that fired
+	pid  string // correlation: the partner record's ID
+}
+
+const (
+	flagFired  uint8 = 1 << iota // this record carried the hit
+	flagWith                     // correlation: a record of the With filter
+	flagPaired                   // correlation: paired, the hit is on pid's record
+)
+
+func recordID(r *entra.Record) string {
+	if r.ID != "" {
+		return r.ID
+	}
+	// Records without an ID (rare: some diagnostic categories) are told
+	// apart by origin, stable across a re-read of the same input.
+	return r.Origin
+}
+
+func (ms *monState) threshold(ks *keyState, o *Observation, t int64) (bool, string) {
+	spec := ms.m.Threshold
+	window := time.Duration(spec.Window).Milliseconds()
+	id := recordID(o.Record)
+	for _, a := range ks.alerts {
+		if a.id == id {
+			return true, thresholdDetail(spec, int(a.n))
+		}
+	}
+	if slices.ContainsFunc(ks.events, func(e event) bool { return e.id == id }) {
+		return false, "" // read again, counted already
+	}
+	var v string
+	if len(o.values) > 0 {
+		v = o.values[0]
+	}
+	ks.insert(event{t: t, id: id, v: v})
+	ks.last = max(ks.last, t)
+	// Keep what late records may still complete a window with, and a
+	// bound on records per key (a distinct count needs more of them).
+	keep := ks.last - ms.horizon() - ms.late
+	limit := max(4*spec.Count, 64)
+	if spec.Distinct != "" {
+		limit = max(limit, 1024)
+	}
+	ks.prune(func(e *event) bool { return e.t < keep }, limit)
+	ks.alerts = slices.DeleteFunc(ks.alerts, func(a event) bool { return a.t < keep })
+
+	n := ks.bestWindow(t, window, spec.Distinct != "")
+	if n < spec.Count {
+		return false, ""
+	}
+	cool := cooldown(spec).Milliseconds()
+	for _, a := range ks.alerts {
+		if abs(t-a.t) < cool {
+			return false, ""
+		}
+	}
+	ks.alerts = append(ks.alerts, event{t: t, id: id, n: uint32(n), flag: flagFired})
+	if len(ks.alerts) > maxAlerts {
+		ks.alerts = ks.alerts[len(ks.alerts)-maxAlerts:]
+	}
+	return true, thresholdDetail(spec, n)
+}
+
+func thresholdDetail(spec *Threshold, n int) string {
+	what := "count"
+	if spec.Distinct != "" {
+		what = "distinct"
+	}
+	return fmt.Sprintf("%s=%d threshold=%d window=%s", what, n, spec.Count, spec.Window)
+}
+
+// bestWindow is the most records (or distinct values) in any window of
+// the given length that contains t: with records out of order, the one
+// that completes a burst can be in the middle of it.
+func (ks *keyState) bestWindow(t, window int64, distinct bool) int {
+	best := 0
+	ev := ks.events
+	j := 0
+	for i := range ev {
+		if ev[i].t < t-window {
+			continue
+		}
+		if ev[i].t > t {
+			break
+		}
+		for j < len(ev) && ev[j].t <= ev[i].t+window {
+			j++
+		}
+		n := j - i
+		if distinct {
+			seen := make(map[string]bool, n)
+			for _, e := range ev[i:j] {
+				seen[e.v] = true
+			}
+			n = len(seen)
+		}
+		best = max(best, n)
+	}
+	return best
+}
+
+func (ms *monState) firstSeen(ks *keyState, o *Observation, t int64) (bool, string) {
+	spec := ms.m.FirstSeen
+	id := recordID(o.Record)
+	var learning int64
+	if spec.Learning != nil {
+		learning = time.Duration(*spec.Learning).Milliseconds()
+	}
+	judging := t >= ms.meta.start+learning
+	var b []byte
+	for _, v := range o.values {
+		isNew := false
+		if i := slices.IndexFunc(ks.events, func(e event) bool { return e.v == v }); i >= 0 {
+			e := &ks.events[i]
+			// The record that first showed the value, read again, is
+			// judged again as new.
+			isNew = e.id == id && e.flag&flagFired != 0
+			e.t = max(e.t, t)
+		} else {
+			e := event{t: t, id: id, v: v}
+			if judging {
+				e.flag = flagFired
+				isNew = true
+			}
+			ks.events = append(ks.events, e)
+		}
+		if isNew {
+			label, value, _ := strings.Cut(v, "=")
+			if len(b) > 0 {
+				b = append(b, ' ')
+			}
+			b = appendValue(append(append(b, "new_"...), label+"="...), value)
+		}
+	}
+	ks.last = max(ks.last, t)
+	keep := ks.last - forget(spec).Milliseconds()
+	limit := spec.MaxValues
+	if limit == 0 {
+		limit = 256
+	}
+	ks.pruneUnordered(func(e *event) bool { return e.t < keep }, limit)
+	return len(b) > 0, string(b)
+}
+
+func (ms *monState) correlate(ks *keyState, o *Observation, t int64) (bool, string) {
+	spec := ms.m.Correlate
+	within := time.Duration(spec.Within).Milliseconds()
+	id := recordID(o.Record)
+	var mine uint8
+	if o.side.with {
+		mine = flagWith
+	}
+	// pairs reports whether a main record at tm and a With record at tw
+	// are a pair by event time.
+	pairs := func(tm, tw int64) bool {
+		if spec.Order == "any" {
+			return abs(tm-tw) <= within
+		}
+		return tw <= tm && tm-tw <= within
+	}
+	detail := func(me, other *event) string {
+		label := "then"
+		if other.flag&flagWith != 0 {
+			label = spec.With.Label
+			if label == "" {
+				label = "with"
+			}
+		}
+		var b []byte
+		if other.v != "" {
+			b = appendValue(append(b, label+"="...), other.v)
+			b = append(b, ' ')
+		}
+		b = fmt.Appendf(b, "%s_id=%s gap=%s within=%s", label, other.id, time.Duration(abs(me.t-other.t))*time.Millisecond, spec.Within)
+		return string(b)
+	}
+	find := func(id string, flag uint8) int {
+		return slices.IndexFunc(ks.events, func(e event) bool { return e.id == id && e.flag&flagWith == flag })
+	}
+	if i := find(id, mine); i >= 0 {
+		// Read again (a restart re-reads what was not acknowledged): the
+		// same answer as the first time.
+		me := ks.events[i]
+		if me.flag&flagFired == 0 {
+			return false, ""
+		}
+		if j := find(me.pid, mine^flagWith); j >= 0 {
+			return true, detail(&me, &ks.events[j])
+		}
+		return true, fmt.Sprintf("paired_id=%s within=%s", me.pid, spec.Within)
+	}
+	me := event{t: t, id: id, v: o.reason, flag: mine}
+	// Candidates: for a main record every With record in range (one
+	// sign-in may explain two activations); for a With record the main
+	// records in range that no record has paired yet, all of which it
+	// completes. The closest is named, ties broken by record ID so the
+	// answer never depends on arrival order.
+	best := -1
+	for i := range ks.events {
+		e := &ks.events[i]
+		if e.flag&flagWith == mine {
+			continue
+		}
+		if mine != 0 && e.flag&(flagFired|flagPaired) != 0 {
+			continue
+		}
+		tm, tw := t, e.t
+		if mine != 0 {
+			tm, tw = e.t, t
+		}
+		if !pairs(tm, tw) {
+			continue
+		}
+		if mine != 0 {
+			e.flag |= flagPaired
+			e.pid = id
+		}
+		if best < 0 || abs(e.t-t) < abs(ks.events[best].t-t) || abs(e.t-t) == abs(ks.events[best].t-t) && e.id < ks.events[best].id {
+			best = i
+		}
+	}
+	var d string
+	if best >= 0 {
+		me.flag |= flagFired
+		me.pid = ks.events[best].id
+		d = detail(&me, &ks.events[best])
+	}
+	ks.events = append(ks.events, me)
+	ks.last = max(ks.last, t)
+	keep := ks.last - within - ms.late
+	ks.pruneUnordered(func(e *event) bool { return e.t < keep }, 256)
+	return best >= 0, d
+}
+
+func abs(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// insert keeps events sorted by time, then record ID.
+func (ks *keyState) insert(e event) {
+	i, _ := slices.BinarySearchFunc(ks.events, e, func(a, b event) int {
+		if a.t != b.t {
+			if a.t < b.t {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	ks.events = slices.Insert(ks.events, i, e)
+}
+
+// prune drops the leading events old says are stale (events are sorted)
+// and then the oldest beyond limit.
+func (ks *keyState) prune(old func(*event) bool, limit int) {
+	n := 0
+	for n < len(ks.events) && old(&ks.events[n]) {
+		n++
+	}
+	if len(ks.events)-n > limit {
+		n = len(ks.events) - limit
+	}
+	if n > 0 {
+		ks.events = slices.Delete(ks.events, 0, n)
+	}
+}
+
+// pruneUnordered drops stale events and, beyond limit, the least recent.
+func (ks *keyState) pruneUnordered(old func(*event) bool, limit int) {
+	ks.events = slices.DeleteFunc(ks.events, func(e event) bool { return old(&e) })
+	if len(ks.events) > limit {
+		slices.SortStableFunc(ks.events, func(a, b event) int {
+			switch {
+			case a.t > b.t:
+				return -1
+			case a.t < b.t:
+				return 1
+			}
+			return 0
+		})
+		ks.events = ks.events[:limit]
+	}
+}

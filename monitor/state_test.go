@@ -1,0 +1,584 @@
+package monitor
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/store"
+	"github.com/privtrail/privtrail/yamlfile"
+)
+
+var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+
+// stateRig runs one stateful monitor over records against a real store.
+type stateRig struct {
+	t   *testing.T
+	e   *Engine
+	dir string
+	st  *store.Store
+	s   *State
+	ev  *Evaluator
+	opt StateOptions
+}
+
+func newRig(t *testing.T, monitorYAML string, opt ...StateOptions) *stateRig {
+	t.Helper()
+	var d Definition
+	if err := yamlfile.Decode("test.yaml", []byte(monitorYAML), &d); err != nil {
+		t.Fatal(err)
+	}
+	r := &stateRig{t: t, e: compileOne(t, d), dir: t.TempDir()}
+	if len(opt) > 0 {
+		r.opt = opt[0]
+	}
+	r.open()
+	t.Cleanup(func() { r.st.Close() })
+	return r
+}
+
+func (r *stateRig) open() {
+	r.t.Helper()
+	st, err := store.Open(r.dir)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.st = st
+	if r.s, err = r.e.OpenState(st, "test", r.opt); err != nil {
+		r.t.Fatal(err)
+	}
+	r.ev = r.e.NewEvaluator()
+}
+
+// restart closes the store and opens it again, as a new process would.
+func (r *stateRig) restart() {
+	r.t.Helper()
+	if err := r.st.Close(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.open()
+}
+
+// run evaluates recs as one batch and returns the reasons of the hits, by
+// record ID.
+func (r *stateRig) run(recs ...*entra.Record) map[string]string {
+	r.t.Helper()
+	for _, rec := range recs {
+		rec.Hits = nil
+		r.ev.Eval(rec)
+	}
+	if _, err := r.s.Apply(r.ev.TakeObservations()); err != nil {
+		r.t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, rec := range recs {
+		for _, h := range rec.Hits {
+			out[rec.ID] = h.Reason
+		}
+	}
+	return out
+}
+
+// each runs recs one batch each and returns the IDs that got hits.
+func (r *stateRig) each(recs ...*entra.Record) []string {
+	var ids []string
+	for _, rec := range recs {
+		for id := range r.run(rec) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func failure(id, user string, at time.Duration) *entra.Record {
+	return &entra.Record{Stream: entra.StreamSignIn, ID: id, Time: t0.Add(at),
+		Actor:  entra.Principal{ID: user, UPN: user + "@contoso.example", Privileged: true, IP: "203.0.113.9"},
+		SignIn: entra.SignIn{ErrorCode: 50126, IPAddress: "203.0.113.9"}}
+}
+
+// burst is n failures of user, one every step from start.
+func burst(prefix, user string, start, step time.Duration, n int) []*entra.Record {
+	var out []*entra.Record
+	for i := range n {
+		out = append(out, failure(fmt.Sprintf("%s%03d", prefix, i), user, start+time.Duration(i)*step))
+	}
+	return out
+}
+
+const badPasswords = `
+id: test.bad_password
+title: bad passwords
+risk: high
+source: signin
+when: actor.privileged && signin.errorCode == 50126
+reason: [actor.upn]
+threshold: {count: 5, window: 10m}
+`
+
+func TestThreshold(t *testing.T) {
+	m := time.Minute
+	reverse := func(r []*entra.Record) []*entra.Record { r = slices.Clone(r); slices.Reverse(r); return r }
+	cases := []struct {
+		name string
+		recs []*entra.Record
+		want []string
+	}{
+		{"five within the window fire on the fifth", burst("a", "u1", 0, m, 5), []string{"a004"}},
+		{"four do not", burst("a", "u1", 0, m, 4), nil},
+		{"five spread over more than the window do not", burst("a", "u1", 0, 151*time.Second, 5), nil},
+		{"the window's edge is inclusive", burst("a", "u1", 0, 150*time.Second, 5), []string{"a004"}},
+		{"500 failures in 10 minutes give one alert", burst("a", "u1", 0, time.Second, 500), []string{"a004"}},
+		{"a steady burst gives one alert per window", burst("a", "u1", 0, 30*time.Second, 50), []string{"a004", "a024", "a044"}},
+		{"two users' failures do not add up", append(burst("a", "u1", 0, m, 3), burst("b", "u2", 0, m, 3)...), nil},
+		{"newest first (a Graph export) gives one alert", reverse(burst("a", "u1", 0, m, 7)), []string{"a002"}},
+		{"a late record completes a window in the past", append(append(burst("a", "u1", 0, m, 4), failure("x", "u1", 30*m)), failure("late", "u1", 4*m)), []string{"late"}},
+		{"a late record beyond the kept history is not counted", append(append(burst("a", "u1", 0, m, 4), failure("x", "u1", 8*24*time.Hour)), failure("late", "u1", 4*m)), nil},
+		{"a burst longer than the records kept still gives one alert per window", burst("a", "u1", 0, time.Second, 2000), []string{"a004", "a604", "a1204", "a1804"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, badPasswords)
+			if got := r.each(c.recs...); !slices.Equal(got, c.want) {
+				t.Errorf("hits on %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestThresholdReasonAndNearMissFilter(t *testing.T) {
+	r := newRig(t, badPasswords)
+	recs := burst("a", "u1", 0, time.Minute, 5)
+	recs[2].SignIn.ErrorCode = 50053 // not a bad password: not counted
+	recs[3].Actor.Privileged = false // not privileged: not counted
+	if got := r.each(recs...); got != nil {
+		t.Fatalf("hits on %v; two of five records do not pass the filter", got)
+	}
+	more := burst("b", "u1", 5*time.Minute, time.Minute, 2)
+	got := r.run(more...)
+	if want := "upn=u1@contoso.example count=5 threshold=5 window=10m"; got["b001"] != want {
+		t.Errorf("reason %q, want %q", got["b001"], want)
+	}
+}
+
+func TestThresholdDistinct(t *testing.T) {
+	r := newRig(t, `
+id: test.spray
+title: spray
+risk: high
+source: signin
+when: signin.errorCode == 50126
+threshold: {by: signin.ipAddress, count: 3, window: 10m, distinct: actor.upn}
+`)
+	same := burst("a", "u1", 0, time.Minute, 5) // one user five times
+	if got := r.each(same...); got != nil {
+		t.Fatalf("one user's failures counted as distinct: %v", got)
+	}
+	spray := []*entra.Record{failure("s1", "u2", 6*time.Minute), failure("s2", "u3", 7*time.Minute)}
+	if got := r.each(spray...); !slices.Equal(got, []string{"s2"}) {
+		t.Errorf("hits on %v, want the third distinct user s2", got)
+	}
+}
+
+// A record read again after a restart (its batch was never acknowledged)
+// is judged as the first time: the alert comes again on the same record,
+// nothing is counted twice.
+func TestThresholdRereadAndRestart(t *testing.T) {
+	recs := burst("a", "u1", 0, time.Minute, 8)
+	for cut := 1; cut < len(recs); cut++ {
+		t.Run(fmt.Sprintf("restart after %d", cut), func(t *testing.T) {
+			r := newRig(t, badPasswords)
+			first := r.each(recs[:cut]...)
+			r.restart()
+			// The last batch before the crash was not acknowledged: it is
+			// read again, then the rest.
+			again := r.each(recs[cut-1:]...)
+			all := map[string]bool{}
+			for _, id := range append(first, again...) {
+				all[id] = true
+			}
+			if len(all) != 1 || !all["a004"] {
+				t.Errorf("alerts on %v then %v; want exactly one, on a004", first, again)
+			}
+		})
+	}
+}
+
+const newDevice = `
+id: test.new_device
+title: new device
+risk: high
+source: signin
+when: actor.privileged && signin.status == "success"
+reason: [actor.upn]
+first_seen:
+  values: ["device=signin.deviceDetail.deviceId", "location=signin.location.countryOrRegion"]
+  learning: 1d
+  forget: 30d
+`
+
+func signin(id, user, device, country string, at time.Duration) *entra.Record {
+	return &entra.Record{Stream: entra.StreamSignIn, ID: id, Time: t0.Add(at),
+		Actor: entra.Principal{ID: user, UPN: user + "@contoso.example", Privileged: true},
+		SignIn: entra.SignIn{Status: "success", Device: entra.DeviceDetail{DeviceID: device},
+			Location: entra.Location{Country: country}}}
+}
+
+func TestFirstSeen(t *testing.T) {
+	h, d := time.Hour, 24*time.Hour
+	cases := []struct {
+		name string
+		recs []*entra.Record
+		want []string
+	}{
+		{"learning: nothing fires in the first day", []*entra.Record{
+			signin("a", "u1", "dev1", "DE", 0), signin("b", "u1", "dev2", "FR", 20*h)}, nil},
+		{"a new device after learning fires", []*entra.Record{
+			signin("a", "u1", "dev1", "DE", 0), signin("b", "u1", "dev1", "DE", 2*d), signin("c", "u1", "dev9", "DE", 2*d+h)}, []string{"c"}},
+		{"a new country alone fires", []*entra.Record{
+			signin("a", "u1", "dev1", "DE", 0), signin("c", "u1", "dev1", "BR", 2*d)}, []string{"c"}},
+		{"known values do not fire", []*entra.Record{
+			signin("a", "u1", "dev1", "DE", 0), signin("b", "u1", "dev2", "FR", h), signin("c", "u1", "dev2", "DE", 3*d)}, nil},
+		{"an empty device ID is no value", []*entra.Record{
+			signin("a", "u1", "dev1", "DE", 0), signin("c", "u1", "", "DE", 3*d)}, nil},
+		{"one user's device is new for another", []*entra.Record{
+			signin("a", "u1", "dev1", "DE", 0), signin("b", "u2", "dev2", "DE", h), signin("c", "u2", "dev1", "DE", 3*d)}, []string{"c"}},
+		{"a value not seen for the forget period is new again", []*entra.Record{
+			signin("a", "u1", "dev1", "DE", 0), signin("b", "u1", "dev2", "DE", 40*d), signin("c", "u1", "dev1", "DE", 41*d)}, []string{"b", "c"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, newDevice)
+			if got := r.each(c.recs...); !slices.Equal(got, c.want) {
+				t.Errorf("hits on %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestFirstSeenReasonRereadAndRestart(t *testing.T) {
+	r := newRig(t, newDevice)
+	r.each(signin("a", "u1", "dev1", "DE", 0))
+	r.restart()
+	got := r.run(signin("c", "u1", "dev 2", "BR", 48*time.Hour))
+	if want := `upn=u1@contoso.example new_device="dev 2" new_location=BR`; got["c"] != want {
+		t.Errorf("reason %q, want %q", got["c"], want)
+	}
+	r.restart()
+	if again := r.run(signin("c", "u1", "dev 2", "BR", 48*time.Hour)); again["c"] != got["c"] {
+		t.Errorf("read again: %q, want the same hit %q", again["c"], got["c"])
+	}
+	if later := r.run(signin("d", "u1", "dev 2", "BR", 49*time.Hour)); len(later) != 0 {
+		t.Errorf("a later record with the same values fired: %v", later)
+	}
+}
+
+func TestFirstSeenMaxValues(t *testing.T) {
+	r := newRig(t, strings.Replace(newDevice, "forget: 30d", "forget: 30d\n  max_values: 3", 1))
+	for i := range 10 {
+		r.each(signin(fmt.Sprint("a", i), "u1", fmt.Sprint("dev", i), "DE", time.Duration(i)*time.Minute))
+	}
+	ks, err := r.s.load(r.s.order[0], "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ks.events) != 3 {
+		t.Errorf("%d values kept, want max_values 3", len(ks.events))
+	}
+}
+
+const accountCreated = `
+id: test.created
+title: created then made admin
+risk: medium
+source: audit
+when: audit.activityDisplayName in ["Add member to role", "Delete user"]
+reason: [audit.activityDisplayName]
+correlate:
+  by: TargetUser()
+  within: 1h
+  with:
+    source: audit
+    when: audit.activityDisplayName == "Add user"
+    by: TargetUser()
+    label: created
+    reason: ["by=actor.upn"]
+`
+
+func audit(id, activity, target string, at time.Duration) *entra.Record {
+	return &entra.Record{Stream: entra.StreamAudit, ID: id, Time: t0.Add(at),
+		Actor: entra.Principal{ID: "admin", UPN: "adm@contoso.example"},
+		Audit: entra.Audit{ActivityDisplayName: activity, Result: "success",
+			Targets: []entra.Target{{Principal: entra.Principal{ID: target, Type: "User"}}}}}
+}
+
+func TestCorrelateSequence(t *testing.T) {
+	m := time.Minute
+	cases := []struct {
+		name string
+		recs []*entra.Record
+		want []string
+	}{
+		{"created then made admin within the hour", []*entra.Record{
+			audit("a", "Add user", "t1", 0), audit("b", "Add member to role", "t1", 21*m)}, []string{"b"}},
+		{"created then deleted", []*entra.Record{
+			audit("a", "Add user", "t1", 0), audit("b", "Delete user", "t1", 35*m)}, []string{"b"}},
+		{"made admin 61 minutes later", []*entra.Record{
+			audit("a", "Add user", "t1", 0), audit("b", "Add member to role", "t1", 61*m)}, nil},
+		{"another user made admin", []*entra.Record{
+			audit("a", "Add user", "t1", 0), audit("b", "Add member to role", "t2", 5*m)}, nil},
+		{"made admin before being created (event time)", []*entra.Record{
+			audit("b", "Add member to role", "t1", 0), audit("a", "Add user", "t1", 5*m)}, nil},
+		{"read newest first: the creation completes the pair", []*entra.Record{
+			audit("b", "Add member to role", "t1", 21*m), audit("a", "Add user", "t1", 0)}, []string{"a"}},
+		{"created, then two role assignments: both fire", []*entra.Record{
+			audit("a", "Add user", "t1", 0), audit("b", "Add member to role", "t1", 5*m), audit("c", "Add member to role", "t1", 6*m)}, []string{"b", "c"}},
+		{"the creation alone does not fire", []*entra.Record{audit("a", "Add user", "t1", 0)}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, accountCreated)
+			if got := r.each(c.recs...); !slices.Equal(got, c.want) {
+				t.Errorf("hits on %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestCorrelateReasonAndRestart(t *testing.T) {
+	r := newRig(t, accountCreated)
+	r.run(audit("a", "Add user", "t1", 0))
+	r.restart()
+	got := r.run(audit("b", "Add member to role", "t1", 21*time.Minute))
+	want := `activityDisplayName="Add member to role" created="by=adm@contoso.example" created_id=a gap=21m0s within=1h`
+	if got["b"] != want {
+		t.Errorf("reason\n %q, want\n %q", got["b"], want)
+	}
+	r.restart()
+	if again := r.run(audit("b", "Add member to role", "t1", 21*time.Minute)); again["b"] != want {
+		t.Errorf("read again: %q", again["b"])
+	}
+}
+
+const elevationNotPAW = `
+id: test.elevation_not_paw
+title: elevation from a non-PAW
+risk: high
+source: audit
+when: audit.activityDisplayName == "Add member to role completed (PIM activation)"
+reason: ["user=actor.upn"]
+correlate:
+  within: 2h
+  order: any
+  with:
+    source: signin
+    when: actor.privileged && ctx.device != nil && !ctx.device.paw
+    label: signin
+    reason: ["device=ctx.device.id"]
+`
+
+func TestCorrelateAnyOrderAcrossStreams(t *testing.T) {
+	m := time.Minute
+	activation := func(id, user string, at time.Duration) *entra.Record {
+		rec := audit(id, "Add member to role completed (PIM activation)", "role", at)
+		rec.Actor = entra.Principal{ID: user, UPN: user + "@contoso.example"}
+		return rec
+	}
+	laptop := func(id, user string, at time.Duration, paw bool) *entra.Record {
+		rec := signin(id, user, "dev", "DE", at)
+		rec.Context.Device = &entra.Device{ID: "laptop-" + user, PAW: paw}
+		return rec
+	}
+	cases := []struct {
+		name string
+		recs []*entra.Record
+		want []string
+	}{
+		{"sign-in from a laptop, then the activation", []*entra.Record{laptop("s", "u1", 0, false), activation("a", "u1", 4*m)}, []string{"a"}},
+		{"the activation read before the sign-in", []*entra.Record{activation("a", "u1", 4*m), laptop("s", "u1", 0, false)}, []string{"s"}},
+		{"sign-in shortly after the activation", []*entra.Record{activation("a", "u1", 0), laptop("s", "u1", 10*m, false)}, []string{"s"}},
+		{"sign-in from a PAW", []*entra.Record{laptop("s", "u1", 0, true), activation("a", "u1", 4*m)}, nil},
+		{"another user's laptop", []*entra.Record{laptop("s", "u2", 0, false), activation("a", "u1", 4*m)}, nil},
+		{"three hours apart", []*entra.Record{laptop("s", "u1", 0, false), activation("a", "u1", 3*time.Hour)}, nil},
+		{"one activation, two laptop sign-ins afterwards: one alert", []*entra.Record{
+			activation("a", "u1", 0), laptop("s1", "u1", 5*m, false), laptop("s2", "u1", 6*m, false)}, []string{"s1"}},
+		{"one sign-in, two activations: both fire", []*entra.Record{
+			laptop("s", "u1", 0, false), activation("a1", "u1", 5*m), activation("a2", "u1", 50*m)}, []string{"a1", "a2"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, elevationNotPAW)
+			if got := r.each(c.recs...); !slices.Equal(got, c.want) {
+				t.Errorf("hits on %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+// The same records in the same order from empty state give the same
+// annotations, however they are cut into batches.
+func TestStateDeterministic(t *testing.T) {
+	var recs []*entra.Record
+	for i := range 300 {
+		u := fmt.Sprint("u", i%7)
+		recs = append(recs, failure(fmt.Sprint("r", i), u, time.Duration(i*i%997)*time.Second))
+	}
+	run := func(batch int) string {
+		r := newRig(t, badPasswords)
+		var b strings.Builder
+		for i := 0; i < len(recs); i += batch {
+			got := r.run(recs[i:min(i+batch, len(recs))]...)
+			for _, rec := range recs[i:min(i+batch, len(recs))] {
+				if h, ok := got[rec.ID]; ok {
+					fmt.Fprintf(&b, "%s %s\n", rec.ID, h)
+				}
+			}
+		}
+		return b.String()
+	}
+	one := run(1)
+	if one == "" {
+		t.Fatal("no hits at all: the test proves nothing")
+	}
+	for _, n := range []int{7, 64, 300} {
+		if got := run(n); got != one {
+			t.Errorf("batches of %d:\n%s\nbatches of 1:\n%s", n, got, one)
+		}
+	}
+}
+
+func TestStateExpiryAndCap(t *testing.T) {
+	r := newRig(t, badPasswords, StateOptions{CacheKeys: 16, MaxKeys: 200})
+	ms := r.s.order[0]
+	// 1,000 users fail once each, one a second.
+	for i := range 1000 {
+		r.run(failure(fmt.Sprint("r", i), fmt.Sprint("u", i), time.Duration(i)*time.Second))
+	}
+	if n := ms.keys.Load(); n > 200+sweepPerApply*8 {
+		t.Errorf("%d keys after 1,000 with a cap of 200", n)
+	}
+	// Eight days later (past the default lateness) every old key has expired.
+	for i := range 50 {
+		r.run(failure(fmt.Sprint("late", i), "someone", 8*24*time.Hour+time.Duration(i)*time.Second))
+	}
+	stored := 0
+	if err := r.st.ForEach(ms.bucket, func(k, v []byte) error { stored++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if stored != 1 || ms.keys.Load() != 1 {
+		t.Errorf("%d keys stored (counted %d) a day later, want only the fresh one", stored, ms.keys.Load())
+	}
+	r.restart()
+	if n := r.s.Keys()["test.bad_password"]; n != 1 {
+		t.Errorf("key count after a restart %d, want 1", n)
+	}
+}
+
+// Memory stays flat however many distinct keys there are: the cache is
+// bounded and the rest lives in the store.
+func TestStateMemoryFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 200,000 keys")
+	}
+	r := newRig(t, badPasswords, StateOptions{CacheKeys: 1000})
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	feed := func(from, to int) {
+		for i := from; i < to; i += 1000 {
+			recs := make([]*entra.Record, 0, 1000)
+			for j := i; j < i+1000; j++ {
+				recs = append(recs, failure(fmt.Sprint("r", j), fmt.Sprint("user-", j), time.Duration(j)*time.Millisecond))
+			}
+			r.run(recs...)
+		}
+	}
+	feed(0, 20_000)
+	before := heap()
+	feed(20_000, 200_000)
+	after := heap()
+	if after > before+8<<20 {
+		t.Errorf("heap grew from %d MB to %d MB over 180,000 more keys", before>>20, after>>20)
+	}
+	if n := r.s.Keys()["test.bad_password"]; n != 200_000 {
+		t.Errorf("%d keys, want 200,000 (all within retention)", n)
+	}
+}
+
+func TestStatefulCompileErrors(t *testing.T) {
+	base := "id: x.y\ntitle: t\nrisk: high\nsource: signin\nwhen: true\n"
+	cases := map[string]string{
+		"threshold: {count: 0, window: 10m}":                                       "threshold.count",
+		"threshold: {count: 5}":                                                    "threshold.window is required",
+		"threshold: {count: 5, window: 10m, distinct: 'nope('}":                    "threshold.distinct",
+		"first_seen: {learning: 1d}":                                               "first_seen.values",
+		"correlate: {within: 1h, with: {source: nope, when: true}}":                "correlate.with.source",
+		"correlate: {with: {source: audit, when: true}}":                           "correlate.within is required",
+		"correlate: {within: 1h, order: later, with: {source: audit, when: true}}": "correlate.order",
+		"threshold: {count: 5, window: 10m}\nfirst_seen: {values: [a=actor.id]}":   "one of threshold, first_seen and correlate",
+		"threshold: {count: 5, window: 10m, by: 'actor.'}":                         "by:",
+	}
+	for extra, want := range cases {
+		var d Definition
+		if err := yamlfile.Decode("test.yaml", []byte(base+extra), &d); err != nil {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: decode error %v, want %q", extra, err, want)
+			}
+			continue
+		}
+		d.file = "test.yaml"
+		_, err := Compile([]Definition{d}, nil, nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want it to contain %q", extra, err, want)
+		}
+	}
+}
+
+func TestDurationText(t *testing.T) {
+	for in, want := range map[string]time.Duration{"10m": 10 * time.Minute, "1h30m": 90 * time.Minute, "7d": 7 * 24 * time.Hour, "0.5d": 12 * time.Hour, "0s": 0} {
+		var d Duration
+		if err := d.UnmarshalText([]byte(in)); err != nil || time.Duration(d) != want {
+			t.Errorf("%s: %v %v, want %v", in, time.Duration(d), err, want)
+		}
+	}
+	for _, bad := range []string{"", "7", "-1h", "xd", "-2d"} {
+		var d Duration
+		if err := d.UnmarshalText([]byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	for d, want := range map[Duration]string{Duration(10 * time.Minute): "10m", Duration(2 * time.Hour): "2h", Duration(7 * 24 * time.Hour): "7d", Duration(90 * time.Second): "1m30s"} {
+		if d.String() != want {
+			t.Errorf("%v: %q, want %q", time.Duration(d), d.String(), want)
+		}
+	}
+}
+
+func FuzzStateDecode(f *testing.F) {
+	ks := keyState{last: 5, events: []event{{t: 1, id: "a", v: "x=1", flag: flagFired, n: 5, pid: "p"}, {t: -2}}, alerts: []event{{t: 3, id: "a", n: 5}}}
+	f.Add(ks.encode(nil))
+	f.Add([]byte{stateVersion})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var ks keyState
+		if ks.decode(b) != nil {
+			return
+		}
+		var again keyState
+		if err := again.decode(ks.encode(nil)); err != nil {
+			t.Fatalf("re-encoded entry does not decode: %v", err)
+		}
+		if fmt.Sprint(again) != fmt.Sprint(ks) {
+			t.Fatalf("round trip changed the entry: %v -> %v", ks, again)
+		}
+		if last, err := lastOf(b); err != nil || last != ks.last {
+			t.Fatalf("lastOf = %d, %v; decode says %d", last, err, ks.last)
+		}
+	})
+}
