@@ -15,8 +15,10 @@ import (
 )
 
 // harness builds a runner around given inputs and outputs, as Agent.Run
-// does from a config, with no monitors.
+// does from a config: no monitors and no context stages unless set.
 type harness struct {
+	engine  *monitor.Engine
+	stages  []Enricher
 	t       *testing.T
 	st      *store.Store
 	dead    *deadletter.Writer
@@ -66,14 +68,21 @@ func (h *harness) addOutput(name string, o Output) {
 }
 
 func (h *harness) run(ctx context.Context) error {
-	engine, err := monitor.Compile(nil, nil, nil)
-	if err != nil {
-		h.t.Fatal(err)
+	engine := h.engine
+	if engine == nil {
+		var err error
+		if engine, err = monitor.Compile(nil, nil, nil); err != nil {
+			h.t.Fatal(err)
+		}
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ag := New(&Config{}, log)
-	r := &runner{log: log, workers: h.workers, dead: h.dead, store: h.st, stats: h.stats, outputs: h.outputs, m: ag.m}
+	r := &runner{log: log, workers: h.workers, dead: h.dead, store: h.st, stats: h.stats, outputs: h.outputs, m: ag.m, stages: h.stages}
 	p := newPipelineRun("test", engine, h.workers)
+	var err error
+	if p.state, err = engine.OpenState(h.st, "test", monitor.StateOptions{}); err != nil {
+		h.t.Fatal(err)
+	}
 	p.outputs = h.outputs
 	r.pipelines = []*pipelineRun{p}
 	for i, in := range h.inputs {
