@@ -175,7 +175,8 @@ func runMonitors(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PIPELINE\tID\tRISK\tSOURCE\tON\tDATA\tTITLE")
+	fmt.Fprintln(tw, "PIPELINE\tID\tRISK\tSOURCE\tON\tSTATE\tDATA\tTITLE")
+	running := map[string]bool{}
 	for _, path := range cfg.Pipelines {
 		p, err := monitor.LoadPipeline(path)
 		if err != nil {
@@ -186,17 +187,60 @@ func runMonitors(args []string, stdout, stderr io.Writer) error {
 			if !d.IsEnabled() {
 				on = "off"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, d.ID, d.Risk, d.Source, on, dataNeeded(cfg, &d), d.Title)
+			data := dataNeeded(cfg, &d)
+			if on == "on" && data == "ok" {
+				running[d.ID] = true
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, d.ID, d.Risk, d.Source, on, stateOf(&d), data, d.Title)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Coverage against the guide: which of its monitors run with all the
+	// data they need.
+	var missing []string
+	for _, c := range monitor.Catalog {
+		if !running[c.ID] {
+			missing = append(missing, c.ID)
+		}
+	}
+	fmt.Fprintf(stdout, "\nguide coverage: %d of %d monitors of the guide run with the data they need\n", len(monitor.Catalog)-len(missing), len(monitor.Catalog))
+	if len(missing) > 0 {
+		fmt.Fprintf(stdout, "not running or lacking data: %s\n", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// stateOf says which stateful operator a monitor uses, and its bounds.
+func stateOf(d *monitor.Definition) string {
+	switch {
+	case d.Threshold != nil:
+		return fmt.Sprintf("threshold %d/%s", d.Threshold.Count, d.Threshold.Window)
+	case d.FirstSeen != nil:
+		return "first_seen"
+	case d.Correlate != nil:
+		return "correlate " + d.Correlate.Within.String()
+	}
+	return "-"
 }
 
 // dataNeeded says whether the context a monitor reads is configured, and
 // whether its lists are set (a monitor with empty allow-lists never fires).
 func dataNeeded(cfg *agent.Config, d *monitor.Definition) string {
 	var missing []string
-	reads := func(s string) bool { return strings.Contains(d.When, s) || strings.Contains(d.RiskWhen, s) }
+	exprs := []string{d.When, d.RiskWhen}
+	if c := d.Correlate; c != nil {
+		exprs = append(exprs, c.With.When)
+	}
+	reads := func(s string) bool {
+		for _, e := range exprs {
+			if strings.Contains(e, s) {
+				return true
+			}
+		}
+		return false
+	}
 	if cfg.Context.Privilege == nil && (reads("privileged") || reads("emergencyAccess")) {
 		missing = append(missing, "role map")
 	}
