@@ -132,7 +132,9 @@ func TestRestartInTheMiddleOfABurstGivesOneAlert(t *testing.T) {
 			first.drain = 50 * time.Millisecond
 			done := make(chan error, 1)
 			go func() { done <- first.run(ctx) }()
-			waitFor(t, func() bool { return first.stats.Committed.Load() == int64(acked) && first.stats.Decoded.Load() > int64(4*acked) })
+			waitFor(t, func() bool {
+				return first.stats.Committed.Load() == int64(acked) && first.stats.Decoded.Load() > int64(4*acked)
+			})
 			time.Sleep(20 * time.Millisecond)
 			cancel()
 			if err := <-done; err != nil {
