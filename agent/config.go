@@ -54,7 +54,7 @@ type Config struct {
 
 // StateConfig bounds the stateful monitors' state, per monitor.
 type StateConfig struct {
-	// CacheKeys stay decoded in memory; default 65536.
+	// CacheKeys stay decoded in memory; default 131072.
 	CacheKeys int `yaml:"cache_keys"`
 	// MaxKeys are kept on disk; past it the least recently updated go
 	// first. Default 1,000,000.

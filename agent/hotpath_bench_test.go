@@ -16,6 +16,7 @@ import (
 	"github.com/privtrail/privtrail/enrich/workhours"
 	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/monitor"
+	"github.com/privtrail/privtrail/store"
 	"github.com/privtrail/privtrail/synth"
 )
 
@@ -63,24 +64,53 @@ func corpusBytes(recs [][]byte) int64 {
 	return int64(n / len(recs))
 }
 
-// hotPath is the runner's per-record work, as one worker does it.
+// hotPath is the runner's per-record work, as one worker does it, and
+// the sequencer's stateful monitors every hotPathBatch records.
 type hotPath struct {
 	stages []Enricher
-	ev     interface{ Eval(*entra.Record) }
+	ev     *monitor.Evaluator
+	state  *monitor.State // nil: observations are dropped
 	dec    entra.Decoder
-	rec    entra.Record
+	recs   [hotPathBatch]entra.Record
+	n      int
 	out    []byte
 }
 
+const hotPathBatch = 1000
+
 func (h *hotPath) record(b *testing.B, data []byte) {
-	if err := h.dec.Decode(data, &h.rec); err != nil {
+	rec := &h.recs[h.n]
+	if err := h.dec.Decode(data, rec); err != nil {
 		b.Fatal(err)
 	}
 	for _, st := range h.stages {
-		st.Enrich(&h.rec)
+		st.Enrich(rec)
 	}
-	h.ev.Eval(&h.rec)
-	h.out = h.rec.AppendJSON(h.out[:0])
+	h.ev.Eval(rec)
+	h.out = rec.AppendJSON(h.out[:0])
+	if h.n++; h.n == hotPathBatch {
+		h.n = 0
+		obs := h.ev.TakeObservations()
+		if h.state != nil {
+			if _, err := h.state.Apply(obs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// hotPathState opens the stateful monitors' state in a fresh store.
+func hotPathState(b *testing.B, eng *monitor.Engine) *monitor.State {
+	st, err := store.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	s, err := eng.OpenState(st, "bench", monitor.StateOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
 }
 
 // runHotPath runs records through stages and the shipped monitors, on
@@ -91,6 +121,8 @@ func runHotPath(b *testing.B, stages []Enricher, parallel bool) {
 	b.SetBytes(corpusBytes(recs))
 	b.ReportAllocs()
 	if parallel {
+		// The stateful monitors' judgement runs on one goroutine per
+		// pipeline (the sequencer), not on every CPU: here it is left out.
 		b.RunParallel(func(pb *testing.PB) {
 			h := &hotPath{stages: stages, ev: eng.NewEvaluator()}
 			for i := 0; pb.Next(); i++ {
@@ -99,7 +131,7 @@ func runHotPath(b *testing.B, stages []Enricher, parallel bool) {
 		})
 		return
 	}
-	h := &hotPath{stages: stages, ev: eng.NewEvaluator()}
+	h := &hotPath{stages: stages, ev: eng.NewEvaluator(), state: hotPathState(b, eng)}
 	for i := 0; b.Loop(); i++ {
 		h.record(b, recs[i%len(recs)])
 	}

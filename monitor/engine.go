@@ -166,7 +166,8 @@ var functions = []expr.Option{
 }
 
 func compile(src string, opts ...expr.Option) (*vm.Program, error) {
-	opts = append(append([]expr.Option{expr.Env(&Env{Record: &entra.Record{}})}, functions...), opts...)
+	rec := &entra.Record{}
+	opts = append(append([]expr.Option{expr.Env(newEnv(rec))}, functions...), opts...)
 	return expr.Compile(src, opts...)
 }
 
@@ -218,7 +219,7 @@ func (e *Engine) NewEvaluator() *Evaluator {
 // stream whose filter matches, and keeps an Observation for every stateful
 // one: those are judged later, in input order, by the pipeline's State.
 func (ev *Evaluator) Eval(rec *entra.Record) {
-	ev.env.Record = rec
+	ev.env.set(rec)
 	for _, m := range ev.e.byStream[rec.Stream] {
 		if !ev.match(m, m.guard, m.when, rec) {
 			continue
@@ -249,7 +250,7 @@ func (ev *Evaluator) Eval(rec *entra.Record) {
 		}
 		ev.obs = append(ev.obs, o)
 	}
-	ev.env.Record = nil
+	ev.env.set(nil)
 }
 
 // TakeObservations returns the observations of the records evaluated

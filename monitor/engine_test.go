@@ -317,7 +317,7 @@ func TestSplitReason(t *testing.T) {
 	}
 }
 
-func compileOne(t *testing.T, d Definition) *Engine {
+func compileOne(t testing.TB, d Definition) *Engine {
 	t.Helper()
 	d.file = "test.yaml"
 	e, err := Compile([]Definition{d}, testStage(t).Roles(), nil)

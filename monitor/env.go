@@ -20,7 +20,32 @@ type Env struct {
 	*entra.Record
 	Params map[string]any `expr:"params"`
 
+	// The record's large parts by pointer: expr reads a struct field
+	// through reflection, and a field held by value (Record.SignIn is
+	// ~600 bytes) would be copied to the heap on every access. These
+	// shadow the embedded Record's fields of the same names.
+	Actor   *entra.Principal `expr:"actor"`
+	SignIn  *entra.SignIn    `expr:"signin"`
+	Audit   *entra.Audit     `expr:"audit"`
+	Context *entra.Context   `expr:"ctx"`
+
 	roles RoleChecker
+}
+
+func newEnv(rec *entra.Record) *Env {
+	e := &Env{}
+	e.set(rec)
+	return e
+}
+
+// set points the environment at rec (nil: at nothing).
+func (e *Env) set(rec *entra.Record) {
+	e.Record = rec
+	if rec == nil {
+		e.Actor, e.SignIn, e.Audit, e.Context = nil, nil, nil, nil
+		return
+	}
+	e.Actor, e.SignIn, e.Audit, e.Context = &rec.Actor, &rec.SignIn, &rec.Audit, &rec.Context
 }
 
 // Modified returns the new value of the first modified property of the

@@ -29,7 +29,8 @@ type Observation struct {
 // StateOptions bound a pipeline's monitor state.
 type StateOptions struct {
 	// CacheKeys is how many keys per monitor stay decoded in memory
-	// (default 65536); the rest are read from the store when needed.
+	// (default 131072: 100,000 users fit); the rest are read from the store
+	// when needed.
 	CacheKeys int
 	// MaxKeys caps the keys per monitor on disk (default 1,000,000): past
 	// it the least recently updated keys go first.
@@ -102,7 +103,7 @@ const sweepPerApply = 256
 // OpenState loads the state of e's stateful monitors for pipeline from st.
 func (e *Engine) OpenState(st *store.Store, pipeline string, opt StateOptions) (*State, error) {
 	if opt.CacheKeys <= 0 {
-		opt.CacheKeys = 65536
+		opt.CacheKeys = 131072
 	}
 	if opt.MaxKeys <= 0 {
 		opt.MaxKeys = 1_000_000
@@ -193,6 +194,9 @@ type Fired struct {
 // returned and counted, the judgement stands, and the changes are written
 // with the next Apply.
 func (s *State) Apply(obs []Observation) ([]Fired, error) {
+	if err := s.prefetch(obs); err != nil {
+		return nil, err
+	}
 	var hit []Fired
 	for i := range obs {
 		o := &obs[i]
@@ -237,6 +241,34 @@ func (s *State) Apply(obs []Observation) ([]Fired, error) {
 	return hit, s.flush()
 }
 
+// prefetch reads the keys of obs that are in neither the cache nor the
+// dirty set in one read transaction (one each would cost more than the
+// judging), and caches them.
+func (s *State) prefetch(obs []Observation) error {
+	var missing []dirtyKey
+	for i := range obs {
+		ms := s.mons[obs[i].side.m]
+		if ms == nil {
+			continue
+		}
+		k := dirtyKey{ms, obs[i].key}
+		if s.dirty[k] == nil && !ms.cache.Contains(k.key) {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return s.st.View(func(r *store.Reader) error {
+		for _, k := range missing {
+			if !k.ms.cache.Contains(k.key) {
+				s.install(k.ms, k.key, r.Get(k.ms.bucket, []byte(k.key)))
+			}
+		}
+		return nil
+	})
+}
+
 func (s *State) load(ms *monState, key string) (*keyState, error) {
 	if ks := s.dirty[dirtyKey{ms, key}]; ks != nil {
 		return ks, nil
@@ -244,10 +276,16 @@ func (s *State) load(ms *monState, key string) (*keyState, error) {
 	if ks, ok := ms.cache.Get(key); ok {
 		return ks, nil
 	}
+	// Not prefetched: the cache is smaller than one batch's keys.
 	raw, err := s.st.Get(ms.bucket, key)
 	if err != nil {
 		return nil, fmt.Errorf("monitor state %s: %w", ms.bucket, err)
 	}
+	return s.install(ms, key, raw), nil
+}
+
+// install decodes a stored entry (nil: a new key) into the cache.
+func (s *State) install(ms *monState, key string, raw []byte) *keyState {
 	ks := &keyState{}
 	if raw == nil {
 		ms.meta.keys++
@@ -257,7 +295,7 @@ func (s *State) load(ms *monState, key string) (*keyState, error) {
 		ks = &keyState{}
 	}
 	ms.cache.Add(key, ks)
-	return ks, nil
+	return ks
 }
 
 // flush stores the dirty keys and the monitors' meta in one transaction

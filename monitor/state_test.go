@@ -17,7 +17,7 @@ var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 
 // stateRig runs one stateful monitor over records against a real store.
 type stateRig struct {
-	t   *testing.T
+	t   testing.TB
 	e   *Engine
 	dir string
 	st  *store.Store
@@ -26,7 +26,7 @@ type stateRig struct {
 	opt StateOptions
 }
 
-func newRig(t *testing.T, monitorYAML string, opt ...StateOptions) *stateRig {
+func newRig(t testing.TB, monitorYAML string, opt ...StateOptions) *stateRig {
 	t.Helper()
 	var d Definition
 	if err := yamlfile.Decode("test.yaml", []byte(monitorYAML), &d); err != nil {

@@ -42,14 +42,8 @@ func (s *Store) Close() error { return s.db.Close() }
 // Get returns a copy of the value under bucket/key, or nil if there is none.
 func (s *Store) Get(bucket, key string) ([]byte, error) {
 	var out []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(bucket))
-		if b == nil {
-			return nil
-		}
-		if v := b.Get([]byte(key)); v != nil {
-			out = append([]byte(nil), v...)
-		}
+	err := s.View(func(r *Reader) error {
+		out = r.Get(bucket, []byte(key))
 		return nil
 	})
 	return out, err
@@ -141,4 +135,27 @@ func (w *Writer) Scan(bucket string, from []byte, n int, fn func(key, val []byte
 // deletes is stored together, or (when fn or the commit fails) nothing.
 func (s *Store) Update(fn func(w *Writer) error) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Writer{tx: tx}) })
+}
+
+// Reader is the read side of one transaction of View.
+type Reader struct {
+	tx *bolt.Tx
+}
+
+// Get returns a copy of the value under bucket/key, or nil.
+func (r *Reader) Get(bucket string, key []byte) []byte {
+	b := r.tx.Bucket([]byte(bucket))
+	if b == nil {
+		return nil
+	}
+	if v := b.Get(key); v != nil {
+		return append([]byte(nil), v...)
+	}
+	return nil
+}
+
+// View runs fn in one read transaction: many reads for the price of one
+// transaction, all seeing the same state.
+func (s *Store) View(fn func(r *Reader) error) error {
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&Reader{tx: tx}) })
 }
