@@ -182,7 +182,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	assigned := map[string]string{}
 	for i, p := range pipes {
 		pr := newPipelineRun(p.Name, engines[i], r.workers)
-		if pr.state, err = engines[i].OpenState(st, p.Name, monitor.StateOptions{CacheKeys: cfg.State.CacheKeys, MaxKeys: cfg.State.MaxKeys, Log: a.log}); err != nil {
+		if pr.state, err = engines[i].OpenState(st, p.Name, monitor.StateOptions{
+			CacheKeys: cfg.State.CacheKeys, MaxKeys: cfg.State.MaxKeys, Lateness: time.Duration(cfg.State.Lateness), Log: a.log}); err != nil {
 			return err
 		}
 		a.m.monitorState(p.Name, pr.state)

@@ -59,6 +59,10 @@ type StateConfig struct {
 	// MaxKeys are kept on disk; past it the least recently updated go
 	// first. Default 1,000,000.
 	MaxKeys int64 `yaml:"max_keys"`
+	// Lateness is how late (event time, behind a key's newest record) a
+	// record may arrive and still be judged with what came before it;
+	// default 7d.
+	Lateness monitor.Duration `yaml:"lateness"`
 }
 
 // LogConfig sets up log/slog.
@@ -232,6 +236,12 @@ func (c *Config) validate() error {
 	case "", "text", "json":
 	default:
 		bad("$.log.format", "log.format: %q is not text or json", c.Log.Format)
+	}
+	if c.State.CacheKeys < 0 {
+		bad("$.state.cache_keys", "state.cache_keys: must not be negative, got %d", c.State.CacheKeys)
+	}
+	if c.State.MaxKeys < 0 {
+		bad("$.state.max_keys", "state.max_keys: must not be negative, got %d", c.State.MaxKeys)
 	}
 	if c.Workers < 0 {
 		bad("$.workers", "workers: must not be negative")
