@@ -150,7 +150,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	defer stages.Close()
-	r.stages = stages.List
+	r.setStages(stages.List)
 	if stages.Privilege != nil {
 		a.m.roleMap(stages.Privilege)
 	}

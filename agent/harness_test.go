@@ -77,7 +77,8 @@ func (h *harness) run(ctx context.Context) error {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ag := New(&Config{}, log)
-	r := &runner{log: log, workers: h.workers, dead: h.dead, store: h.st, stats: h.stats, outputs: h.outputs, m: ag.m, stages: h.stages}
+	r := &runner{log: log, workers: h.workers, dead: h.dead, store: h.st, stats: h.stats, outputs: h.outputs, m: ag.m}
+	r.setStages(h.stages)
 	p := newPipelineRun("test", engine, h.workers)
 	var err error
 	if p.state, err = engine.OpenState(h.st, "test", monitor.StateOptions{}); err != nil {

@@ -34,6 +34,17 @@ type Enricher interface {
 	Enrich(rec *entra.Record)
 }
 
+// observer is a context stage that also learns from the records it tags:
+// the privilege stage applies the role changes of audit records (an
+// activation, a removal) to its history. The runner calls Observe once per
+// batch, in the order the inputs emitted them, before any record of the
+// batch is tagged; EnrichAt then tags with what was known up to that batch,
+// so however the workers interleave, a replay tags every record the same.
+type observer interface {
+	Observe(recs []*entra.Record) (gen uint64)
+	EnrichAt(rec *entra.Record, gen uint64)
+}
+
 // Output is what the runner needs of an output. Consume may block to push
 // back; it must call b.Ack exactly once, after the destination accepted
 // the batch (or the records it refused for good are dead-lettered). An
@@ -79,6 +90,10 @@ type job struct {
 	// obs are the records that passed a stateful monitor's filter, for
 	// the sequencer to judge in input order.
 	obs []monitor.Observation
+	// prev is the job emitted before this one (by any input); observed
+	// is closed once this job's records were shown to the observer.
+	prev     *job
+	observed chan struct{}
 }
 
 type pipelineRun struct {
@@ -121,6 +136,16 @@ type runner struct {
 	pipelines []*pipelineRun
 	outputs   []*outputRun
 	work      chan *job
+	// observer is the stage among stages that learns from records, or
+	// nil; observerAt is its index in stages.
+	observer   observer
+	observerAt int
+	// link orders jobs for the observer: emitters link a job to the last
+	// one and queue it for the workers under it, so the workers take jobs
+	// in link order and a worker waiting for its predecessor never waits
+	// for a job no worker has taken.
+	link    sync.Mutex
+	lastJob *job
 
 	badLog, stateLog rateLimit
 }
@@ -201,6 +226,18 @@ func (r *runner) run(ctx context.Context, drain time.Duration) error {
 	return errors.Join(inputErrs...)
 }
 
+// setStages sets the context stages, in order, and finds the observer
+// among them.
+func (r *runner) setStages(list []Enricher) {
+	r.stages, r.observer = list, nil
+	for k, st := range list {
+		if o, ok := st.(observer); ok {
+			r.observer, r.observerAt = o, k
+			return
+		}
+	}
+}
+
 func (r *runner) emitter(in *inputRun) func(context.Context, *batch.Batch) error {
 	return func(ctx context.Context, b *batch.Batch) error {
 		b.Input = in.name
@@ -215,7 +252,11 @@ func (r *runner) emitter(in *inputRun) func(context.Context, *batch.Batch) error
 		// Workers drain r.work until every sequencer has finished, so
 		// this send cannot block forever; the bounded seq channel above
 		// is where back-pressure reaches the input.
+		r.link.Lock()
+		j.prev, r.lastJob = r.lastJob, j
+		j.observed = make(chan struct{})
 		r.work <- j
+		r.link.Unlock()
 		return nil
 	}
 }
@@ -340,15 +381,35 @@ func (r *runner) process(j *job, w *workerState, ev *monitor.Evaluator) {
 			continue
 		}
 		rec.Origin = it.Origin
-		for _, st := range r.stages {
-			st.Enrich(rec)
-		}
-		ev.Eval(rec)
-		w.countHits(r.m, rec)
 		r.stats.Decoded.Add(1)
 		r.stats.countStream(rec.Stream)
 		b.Records = append(b.Records, rec)
 		size += len(it.Data) + 512
+	}
+	var gen uint64
+	if r.observer != nil {
+		if j.prev != nil {
+			<-j.prev.observed
+		}
+		gen = r.observer.Observe(b.Records)
+	}
+	// The job is done with the observer: the next one may go on (the
+	// predecessor pointer is dropped so a long run does not keep a chain
+	// of finished jobs alive).
+	if j.observed != nil {
+		close(j.observed)
+	}
+	j.prev = nil
+	for _, rec := range b.Records {
+		for k, st := range r.stages {
+			if k == r.observerAt && r.observer != nil {
+				r.observer.EnrichAt(rec, gen)
+			} else {
+				st.Enrich(rec)
+			}
+		}
+		ev.Eval(rec)
+		w.countHits(r.m, rec)
 	}
 	// One buffer for the batch's encoded records: a single allocation
 	// instead of one per record.

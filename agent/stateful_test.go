@@ -8,9 +8,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/privtrail/privtrail/batch"
+	"github.com/privtrail/privtrail/entra"
 
 	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/monitor"
@@ -203,5 +209,82 @@ func TestReplayIsDeterministic(t *testing.T) {
 	}
 	if !bytes.Equal(a, b) {
 		t.Error("two replays of the same export differ")
+	}
+}
+
+// orderObserver records the order batches are observed in, and checks that
+// every record is tagged with the generation of its own batch.
+type orderObserver struct {
+	mu    sync.Mutex
+	order []string // origin of each batch's first record
+	gen   uint64
+	gens  map[string]uint64 // origin -> generation of its batch
+	bad   atomic.Int64
+}
+
+func (o *orderObserver) Observe(recs []*entra.Record) uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.gen++
+	if len(recs) > 0 {
+		o.order = append(o.order, recs[0].Origin)
+	}
+	for _, r := range recs {
+		o.gens[r.Origin] = o.gen
+	}
+	// Workers race: make the slow path likely.
+	time.Sleep(time.Duration(o.gen%3) * time.Millisecond)
+	return o.gen
+}
+
+func (o *orderObserver) EnrichAt(rec *entra.Record, gen uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.gens[rec.Origin] != gen {
+		o.bad.Add(1)
+	}
+}
+
+func (o *orderObserver) Enrich(rec *entra.Record) {}
+
+// The observer sees batches in the order the inputs emitted them, each
+// before its records are tagged, with four workers and two inputs racing.
+func TestObserverSeesBatchesInEmitOrder(t *testing.T) {
+	in := func(prefix string) *sliceInput {
+		s := &sliceInput{}
+		for b := range 40 {
+			var items []batch.Item
+			for i := range 5 {
+				items = append(items, batch.Item{Data: signIn(b*5 + i), Origin: fmt.Sprintf("%s-%03d-%d", prefix, b, i)})
+			}
+			s.batches = append(s.batches, items)
+		}
+		return s
+	}
+	a, b := in("a"), in("b")
+	h := newHarness(t, "", a, &recordingOutput{})
+	h.inputs = append(h.inputs, b)
+	h.workers = 4
+	obs := &orderObserver{gens: map[string]uint64{}}
+	h.stages = []Enricher{obs}
+	if err := h.run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := obs.bad.Load(); n > 0 {
+		t.Errorf("%d records tagged with another batch's generation", n)
+	}
+	if len(obs.order) != 80 {
+		t.Fatalf("%d batches observed, want 80", len(obs.order))
+	}
+	for _, p := range []string{"a", "b"} {
+		var got []string
+		for _, o := range obs.order {
+			if strings.HasPrefix(o, p) {
+				got = append(got, o)
+			}
+		}
+		if !slices.IsSorted(got) {
+			t.Errorf("input %s observed out of order: %v", p, got)
+		}
 	}
 }
