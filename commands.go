@@ -13,6 +13,7 @@ import (
 
 	"github.com/privtrail/privtrail/agent"
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/graph"
 	"github.com/privtrail/privtrail/monitor"
 	fileoutput "github.com/privtrail/privtrail/outputs/file"
 )
@@ -128,7 +129,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) error {
-	fs, cfgPath := flags("check", "privtrail check -c FILE: validate the config, load its role map and compile its pipelines.", stderr)
+	fs, cfgPath := flags("check", "privtrail check -c FILE: validate the config, load its role map, compile its pipelines and, with a graph block, test the app registration's credentials and each Graph permission.", stderr)
+	offline := fs.Bool("offline", false, "do not contact Microsoft Graph")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -161,7 +163,40 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+	if cfg.Graph != nil && !*offline {
+		if err := checkGraph(cfg.Graph, log, stdout); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stdout, "%s: OK (%d inputs, %d outputs, %d pipelines, %d monitors enabled)\n", cfg.File(), len(cfg.Inputs), len(cfg.Outputs), len(engines), n)
+	return nil
+}
+
+// checkGraph probes every Graph permission privtrail uses and says, per
+// feature, which application permission is missing.
+func checkGraph(cfg *graph.Config, log *slog.Logger, stdout io.Writer) error {
+	c, err := graph.New(*cfg, log, graph.WithVersion(version()))
+	if err != nil {
+		return fmt.Errorf("graph: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	failed := 0
+	for _, r := range c.Check(ctx) {
+		switch {
+		case r.Err == nil:
+			fmt.Fprintf(stdout, "graph: ok       %-58s %s\n", r.Feature, r.Permission.Permission)
+		case r.Missing:
+			failed++
+			fmt.Fprintf(stdout, "graph: MISSING  %-58s grant the application permission %s (and admin consent)\n", r.Feature, r.Permission.Permission)
+		default:
+			failed++
+			fmt.Fprintf(stdout, "graph: FAILED   %-58s %v\n", r.Feature, r.Err)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("graph: %d of %d checks failed", failed, len(graph.Permissions))
+	}
 	return nil
 }
 

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/privtrail/privtrail/agent"
 	"github.com/privtrail/privtrail/batch"
+	"github.com/privtrail/privtrail/graph/graphtest"
 	"github.com/privtrail/privtrail/monitor"
 	"github.com/privtrail/privtrail/synth"
 )
@@ -160,5 +163,48 @@ func TestHealthCommand(t *testing.T) {
 	}
 	if code := run([]string{"health", down.URL}, &out, &errb); code != 1 || !strings.Contains(out.String(), "93% full") {
 		t.Fatalf("unready agent: exit %d, %q", code, out.String())
+	}
+}
+
+// check with a graph block probes every permission against Graph (here
+// the fake) and names the one the app lacks.
+func TestCheckProbesGraphPermissions(t *testing.T) {
+	srv := graphtest.New(t)
+	srv.Deny("/v1.0/reports/authenticationMethods/userRegistrationDetails", "")
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "privtrail.yaml")
+	abs, _ := filepath.Abs("pipelines/privileged-accounts.yaml")
+	cfgYAML := fmt.Sprintf(`data_dir: %s
+inputs: [{name: exports, file: {paths: [%s]}}]
+outputs: [{name: out, stdout: {}}]
+pipelines: [%s]
+graph:
+  tenant_id: %s
+  client_id: %s
+  client_secret: ${PRIVTRAIL_TEST_GRAPH_SECRET}
+  authority_host: %s
+  endpoint: %s
+  tls: {ca_file: %s}
+`, dir, dir, abs, srv.TenantID, srv.ClientID, srv.URL(), srv.URL(), srv.CAFile())
+	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PRIVTRAIL_TEST_GRAPH_SECRET", srv.ClientSecret)
+	var out, errb bytes.Buffer
+	code := run([]string{"check", "-c", cfgPath}, &out, &errb)
+	if code == 0 {
+		t.Fatalf("check passed with a permission missing:\n%s", out.String())
+	}
+	for _, want := range []string{"graph: ok", "AuditLog.Read.All", "MISSING  MFA registration", "1 of 8 checks failed"} {
+		if !strings.Contains(out.String()+errb.String(), want) {
+			t.Errorf("check output lacks %q:\n%s%s", want, out.String(), errb.String())
+		}
+	}
+	if strings.Contains(out.String()+errb.String(), srv.ClientSecret) {
+		t.Error("check printed the client secret")
+	}
+	out.Reset()
+	if code := run([]string{"check", "-offline", "-c", cfgPath}, &out, &errb); code != 0 || strings.Contains(out.String(), "graph:") {
+		t.Errorf("-offline: exit %d, output %s", code, out.String())
 	}
 }

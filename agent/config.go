@@ -14,6 +14,7 @@ import (
 	"github.com/privtrail/privtrail/enrich/geo"
 	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/enrich/workhours"
+	"github.com/privtrail/privtrail/graph"
 	"github.com/privtrail/privtrail/inputs/eventhubs"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
 	"github.com/privtrail/privtrail/monitor"
@@ -43,6 +44,9 @@ type Config struct {
 	Context ContextConfig  `yaml:"context"`
 	// Pipelines are pipeline files (relative to this config file).
 	Pipelines []string `yaml:"pipelines"`
+	// Graph is the app registration privtrail reads Microsoft Graph with
+	// (graph/README.md): `privtrail check` tests its permissions.
+	Graph *graph.Config `yaml:"graph"`
 	// State bounds the stateful monitors' memory (in the store under
 	// data_dir).
 	State StateConfig `yaml:"state"`
@@ -311,6 +315,11 @@ func (c *Config) validate() error {
 		}
 		if err := st.cfg.Validate(); err != nil {
 			bad("$.context."+st.key, "context.%s.%v", st.key, err)
+		}
+	}
+	if c.Graph != nil {
+		if err := c.Graph.Validate(); err != nil {
+			bad("$.graph", "graph.%v", err)
 		}
 	}
 	if len(c.Pipelines) == 0 {

@@ -1,0 +1,65 @@
+package graph_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/privtrail/privtrail/graph"
+	"github.com/privtrail/privtrail/graph/graphtest"
+	"github.com/privtrail/privtrail/secret"
+)
+
+func TestCheckNamesEachMissingPermission(t *testing.T) {
+	cases := []struct {
+		name    string
+		deny    []string
+		missing []string
+	}{
+		{"every permission granted", nil, nil},
+		{"no PIM eligibility", []string{"/v1.0/roleManagement/directory/roleEligibilitySchedules"}, []string{"RoleEligibilitySchedule.Read.Directory"}},
+		{"no audit logs", []string{"/v1.0/auditLogs/signIns", "/v1.0/auditLogs/directoryAudits"}, []string{"AuditLog.Read.All", "AuditLog.Read.All"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := graphtest.New(t)
+			for _, p := range c.deny {
+				srv.Deny(p, "")
+			}
+			cl, _, _ := newClient(t, srv, nil)
+			res := cl.Check(context.Background())
+			if len(res) != len(graph.Permissions) {
+				t.Fatalf("%d results for %d permissions", len(res), len(graph.Permissions))
+			}
+			var missing []string
+			for _, r := range res {
+				if r.Missing {
+					missing = append(missing, r.Permission.Permission)
+				} else if r.Err != nil {
+					t.Errorf("%s: %v", r.Path, r.Err)
+				}
+			}
+			if strings.Join(missing, ",") != strings.Join(c.missing, ",") {
+				t.Errorf("missing %v, want %v", missing, c.missing)
+			}
+		})
+	}
+}
+
+func TestCheckWithAWrongSecretFailsEveryProbeWithoutLeakingIt(t *testing.T) {
+	srv := graphtest.New(t)
+	cl, _, _ := newClient(t, srv, func(c *graph.Config) {
+		s, err := secret.Resolve("not-the-secret-4f1a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.ClientSecret = s
+	})
+	for _, r := range cl.Check(context.Background()) {
+		if r.Err == nil || r.Missing {
+			t.Errorf("%s: err %v, missing %v; want an authentication error", r.Path, r.Err, r.Missing)
+		} else if strings.Contains(r.Err.Error(), "not-the-secret-4f1a") {
+			t.Errorf("%s: the error shows the secret: %v", r.Path, r.Err)
+		}
+	}
+}
