@@ -60,7 +60,17 @@ type Stats struct {
 	Decoded   atomic.Int64 // documents decoded into records
 	Bad       atomic.Int64 // documents that are not JSON or not Entra logs
 	Committed atomic.Int64 // batches checkpointed
-	streams   [4]atomic.Int64
+	streams   [maxStreams]atomic.Int64
+}
+
+// maxStreams bounds entra.Streams: a fixed array keeps Stats a plain
+// zero-value struct with no allocation on the record path.
+const maxStreams = 8
+
+func init() {
+	if len(entra.Streams) > maxStreams {
+		panic("agent: raise maxStreams to len(entra.Streams)")
+	}
 }
 
 // Stream returns how many records of s were decoded.
