@@ -86,6 +86,12 @@ pipelines: [` + pipeline + `]
 		"privtrail_records_rejected_total{input=\"demo\",stage=\"decode\"} 1",
 		"privtrail_monitor_hits_total{monitor=\"breakglass.signin\",risk=\"high\"} 1",
 		"privtrail_monitor_hits_total{monitor=\"signin.mfa_interrupt\",risk=\"medium\"}",
+		"privtrail_monitor_hits_total{monitor=\"signin.bad_password_threshold\",risk=\"high\"} 1",
+		"privtrail_monitor_state_keys{monitor=\"signin.bad_password_threshold\",pipeline=\"demo\"} 2\n",
+		// one key per privileged user with a successful sign-in (13 of
+		// the 16 privileged users seen), per user with 50126 failures (2)
+		"privtrail_monitor_state_keys{monitor=\"signin.new_device_or_location\",pipeline=\"demo\"} 13\n",
+		"privtrail_monitor_state_write_errors_total{pipeline=\"demo\"} 0",
 		"privtrail_input_batches_committed_total{input=\"demo\"} " + itoa(st.Committed.Load()),
 		"privtrail_output_batches_acked_total{output=\"archive\"}",
 		"privtrail_checkpoint_lag_seconds{input=\"demo\"}",
