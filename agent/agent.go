@@ -14,6 +14,7 @@ import (
 	"github.com/privtrail/privtrail/deadletter"
 	"github.com/privtrail/privtrail/inputs/eventhubs"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
+	graphinput "github.com/privtrail/privtrail/inputs/graph"
 	"github.com/privtrail/privtrail/monitor"
 	"github.com/privtrail/privtrail/outputs/delivery"
 	"github.com/privtrail/privtrail/outputs/elastic"
@@ -145,7 +146,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	r := &runner{log: a.log, workers: defaultWorkers(cfg.Workers), dead: dead, store: st, stats: &a.stats, m: a.m}
 	a.m.streams(&a.stats)
-	stages, err := BuildStages(cfg, a.log)
+	stages, err := buildStages(cfg, a.log, true)
 	if err != nil {
 		return err
 	}
@@ -276,6 +277,8 @@ func (a *Agent) newInput(ic InputConfig, st *store.Store, dead *deadletter.Write
 		return fileinput.New(ic.Name, *ic.File, st, log, bad)
 	case ic.EventHubs != nil:
 		return eventhubs.New(ic.Name, *ic.EventHubs, log, bad)
+	case ic.Graph != nil:
+		return graphinput.New(ic.Name, *ic.Graph, st, log, bad)
 	}
 	return nil, fmt.Errorf("no input type configured")
 }

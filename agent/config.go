@@ -17,6 +17,7 @@ import (
 	"github.com/privtrail/privtrail/graph"
 	"github.com/privtrail/privtrail/inputs/eventhubs"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
+	graphinput "github.com/privtrail/privtrail/inputs/graph"
 	"github.com/privtrail/privtrail/monitor"
 	"github.com/privtrail/privtrail/outputs/elastic"
 	fileoutput "github.com/privtrail/privtrail/outputs/file"
@@ -80,6 +81,9 @@ type InputConfig struct {
 	Name      string            `yaml:"name"`
 	File      *fileinput.Config `yaml:"file"`
 	EventHubs *eventhubs.Config `yaml:"eventhubs"`
+	// Graph polls Microsoft Graph's sign-in and audit logs; its own graph
+	// block defaults to the top-level one.
+	Graph *graphinput.Config `yaml:"graph"`
 }
 
 // OutputConfig names an output and configures exactly one output type.
@@ -265,9 +269,15 @@ func (c *Config) validate() error {
 			bad(p+".name", "inputs[%d].name: %q is used twice", i, in.Name)
 		}
 		names["in:"+in.Name] = true
+		types := 0
+		for _, set := range []bool{in.File != nil, in.EventHubs != nil, in.Graph != nil} {
+			if set {
+				types++
+			}
+		}
 		switch {
-		case in.File != nil && in.EventHubs != nil:
-			bad(p, "inputs[%d]: configure one input type, not both file and eventhubs", i)
+		case types > 1:
+			bad(p, "inputs[%d]: configure one input type (file, eventhubs or graph), not several", i)
 		case in.File != nil:
 			if err := in.File.Validate(); err != nil {
 				bad(p+".file", "inputs[%d].file.%v", i, err)
@@ -276,8 +286,16 @@ func (c *Config) validate() error {
 			if err := in.EventHubs.Validate(); err != nil {
 				bad(p+".eventhubs", "inputs[%d].eventhubs.%v", i, err)
 			}
+		case in.Graph != nil:
+			if in.Graph.Graph == nil && c.Graph != nil {
+				g := *c.Graph
+				in.Graph.Graph = &g
+			}
+			if err := in.Graph.Validate(); err != nil {
+				bad(p+".graph", "inputs[%d].graph.%v", i, err)
+			}
 		default:
-			bad(p, "inputs[%d]: configure one input type (file, eventhubs)", i)
+			bad(p, "inputs[%d]: configure one input type (file, eventhubs, graph)", i)
 		}
 	}
 	for i, out := range c.Outputs {

@@ -1,0 +1,73 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/privtrail/privtrail/graph/graphtest"
+)
+
+// An agent configured with a graph input and the top-level graph block
+// reads sign-ins and audits from Graph (the fake), tags and forwards them.
+func TestAgentReadsGraphLogs(t *testing.T) {
+	srv := graphtest.New(t)
+	now := time.Now()
+	for i := range 30 {
+		srv.Add(graphtest.SignIns, graphtest.SignIn(fmt.Sprint("s-", i), now.Add(-45*time.Minute+time.Duration(i)*time.Minute), "adm_alice@contoso.example"))
+	}
+	for i := range 5 {
+		srv.Add(graphtest.DirectoryAudits, graphtest.DirectoryAudit(fmt.Sprint("a-", i), now.Add(-50*time.Minute+time.Duration(i)*time.Minute), "Update user"))
+	}
+	dir := t.TempDir()
+	pipeline, _ := filepath.Abs("../pipelines/privileged-accounts.yaml")
+	t.Setenv("PRIVTRAIL_TEST_GRAPH_SECRET", srv.ClientSecret)
+	cfgText := fmt.Sprintf(`data_dir: data
+graph:
+  tenant_id: %s
+  client_id: %s
+  client_secret: ${PRIVTRAIL_TEST_GRAPH_SECRET}
+  authority_host: %s
+  endpoint: %s
+  tls: {ca_file: %s}
+inputs:
+  - name: entra
+    graph: {streams: [signins, audits], backfill: 1h}
+outputs:
+  - name: archive
+    file: {path: out.jsonl}
+pipelines: [%s]
+`, srv.TenantID, srv.ClientID, srv.URL(), srv.URL(), srv.CAFile(), pipeline)
+	path := filepath.Join(dir, "privtrail.yaml")
+	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for a.Stats().Stream("signin") < 30 || a.Stats().Stream("audit") < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s: %d sign-ins, %d audits decoded", a.Stats().Stream("signin"), a.Stats().Stream("audit"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	_, lines := alerts(t, filepath.Join(dir, "out.jsonl"), "")
+	if lines != 35 {
+		t.Errorf("%d records forwarded, want 35", lines)
+	}
+}

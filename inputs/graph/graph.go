@@ -1,0 +1,636 @@
+// Package graph is the input that polls Microsoft Graph for Microsoft Entra
+// ID sign-in logs (/v1.0/auditLogs/signIns, and the non-interactive, service
+// principal and managed identity sign-ins of /beta/auditLogs/signIns) and
+// directory audit logs (/v1.0/auditLogs/directoryAudits).
+//
+// Each stream keeps a cursor in the store: the event time up to which
+// every record has been delivered to every output. A poll reads the time
+// window [cursor − overlap, now − lag) — in windows of at most `window`,
+// oldest first, when the range is long — following every page, and emits
+// each record's JSON as Graph wrote it. Records already emitted that the
+// overlap reads again are dropped with a bounded de-duplication set. The
+// cursor, and the IDs the de-duplication set needs after a restart, are
+// stored only in the Commit of the batches that carry them, so a restart
+// neither loses a record nor repeats an acknowledged one. See README.md.
+package graph
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/privtrail/privtrail/batch"
+	msgraph "github.com/privtrail/privtrail/graph"
+	"github.com/privtrail/privtrail/store"
+)
+
+// errorLogEvery is how often a stream that keeps failing the same way logs
+// the error again at error level (in between: debug).
+const errorLogEvery = 10 * time.Minute
+
+// Option adjusts an Input.
+type Option func(*options)
+
+type options struct {
+	client    *msgraph.Client
+	graphOpts []msgraph.Option
+}
+
+// WithClient makes the input read through c instead of a client of its
+// own built from the graph block, which may then be left out. Features
+// sharing one Client share its token and its reports rate limit.
+func WithClient(c *msgraph.Client) Option {
+	return func(o *options) { o.client = c }
+}
+
+// WithGraphOptions passes options (graph.WithVersion, …) to the client the
+// input builds from its graph block. Not used with WithClient.
+func WithGraphOptions(opts ...msgraph.Option) Option {
+	return func(o *options) { o.graphOpts = append(o.graphOpts, opts...) }
+}
+
+// Input polls the configured streams. Run it once.
+type Input struct {
+	name    string
+	cfg     Config
+	st      *store.Store
+	log     *slog.Logger
+	bad     func(origin string, data []byte, reason string)
+	client  *msgraph.Client
+	streams []*stream
+	ran     atomic.Bool
+
+	// now and sleep are the clock; tests replace them.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
+
+	stats counters
+}
+
+type counters struct {
+	polls, failed, read, emitted, duplicates, bad, batches atomic.Int64
+}
+
+// Stats are an input's counters since New, for metrics.
+type Stats struct {
+	Polls       int64 // polls of a stream that read their whole range
+	FailedPolls int64 // polls stopped by an error (retried at the next poll)
+	Read        int64 // records Graph returned, re-reads of the overlap included
+	Emitted     int64 // records emitted
+	Duplicates  int64 // records dropped because the de-duplication set had their ID
+	Bad         int64 // elements that are not a record (passed to bad)
+	Batches     int64 // batches emitted
+}
+
+// Stats returns the counters.
+func (in *Input) Stats() Stats {
+	s := &in.stats
+	return Stats{
+		Polls: s.polls.Load(), FailedPolls: s.failed.Load(), Read: s.read.Load(), Emitted: s.emitted.Load(),
+		Duplicates: s.duplicates.Load(), Bad: s.bad.Load(), Batches: s.batches.Load(),
+	}
+}
+
+// api is what a stream reads.
+type api struct {
+	path      string // URL path, e.g. /v1.0/auditLogs/signIns
+	timeField string // the event time, which $filter ranges over
+	label     string // in origins: "graph:<label> id=…"
+	perms     string // the application permissions it needs
+}
+
+func apiOf(stream string) api {
+	switch stream {
+	case StreamSignInsBeta:
+		return api{"/beta/auditLogs/signIns", "createdDateTime", "beta/signIns", "AuditLog.Read.All and Directory.Read.All"}
+	case StreamAudits:
+		// Graph's reference lists Directory.Read.All with AuditLog.Read.All
+		// for directory audits too.
+		return api{"/v1.0/auditLogs/directoryAudits", "activityDateTime", "directoryAudits", "AuditLog.Read.All and Directory.Read.All"}
+	default:
+		return api{"/v1.0/auditLogs/signIns", "createdDateTime", "signIns", "AuditLog.Read.All and Directory.Read.All"}
+	}
+}
+
+// New returns the graph input called name. st keeps its cursors and
+// de-duplication sets; bad receives the elements of a page that are not
+// a record (not a JSON object, no id, no event time) with their origin and
+// a reason (nil: they are emitted as items, and the runner's decoder
+// dead-letters them); log should already name the input, as the agent
+// does. cfg is validated and given its defaults; its graph block is
+// required unless WithClient gives the client.
+func New(name string, cfg Config, st *store.Store, log *slog.Logger, bad func(origin string, data []byte, reason string), opts ...Option) (*Input, error) {
+	if name == "" {
+		return nil, errors.New("graph input: name is required")
+	}
+	if strings.Contains(name, "/") {
+		// The name is part of the store keys "graph/<name>/<stream>".
+		return nil, fmt.Errorf("graph input %q: name must not contain '/'", name)
+	}
+	if st == nil {
+		return nil, fmt.Errorf("graph input %q: a store is required (it keeps the cursors)", name)
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := cfg.validateCopy(o.client == nil); err != nil {
+		return nil, fmt.Errorf("graph input %q: %w", name, err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	client := o.client
+	if client == nil {
+		var err error
+		if client, err = msgraph.New(*cfg.Graph, log, o.graphOpts...); err != nil {
+			return nil, fmt.Errorf("graph input %q: graph.%w", name, err)
+		}
+	}
+	in := &Input{name: name, cfg: cfg, st: st, log: log, bad: bad, client: client, now: time.Now, sleep: sleep}
+	for _, s := range cfg.Streams {
+		in.streams = append(in.streams, &stream{in: in, name: s, api: apiOf(s), seen: newSeenSet(cfg.DedupIDs)})
+	}
+	log.Info("reading Microsoft Graph audit logs", "input", name, "streams", cfg.Streams, "interval", cfg.Interval,
+		"lag", cfg.Lag, "overlap", cfg.Overlap, "backfill", cfg.Backfill, "shared_client", o.client != nil)
+	return in, nil
+}
+
+// Progress reports how far the streams' reading has come, in seconds of
+// event time, since Run started: done is the time read, total the time
+// up to now − lag at the latest poll. During a back-fill or a catch-up
+// done/total is the fraction read; afterwards both grow with every poll.
+// Safe to call from any goroutine.
+func (in *Input) Progress() (done, total int64) {
+	for _, s := range in.streams {
+		start := s.progStart.Load()
+		if start == 0 {
+			continue
+		}
+		done += s.progDone.Load() - start
+		total += s.progTarget.Load() - start
+	}
+	return done, total
+}
+
+// Run polls every stream, each in its own goroutine, every interval until
+// ctx ends, and returns nil then. A poll that fails (a page Graph refuses
+// for good, a missing permission) is logged and retried at the next
+// poll from the same position: it never ends Run. Run returns an error
+// only if the store cannot be read, or emit fails for another reason
+// than ctx ending.
+func (in *Input) Run(ctx context.Context, emit func(context.Context, *batch.Batch) error) error {
+	if !in.ran.CompareAndSwap(false, true) {
+		return fmt.Errorf("graph input %s: Run called twice", in.name)
+	}
+	for _, s := range in.streams {
+		if err := s.load(); err != nil {
+			return fmt.Errorf("graph input %s: stream %s: reading its checkpoint: %w", in.name, s.name, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(in.streams))
+	var wg sync.WaitGroup
+	for i, s := range in.streams {
+		wg.Go(func() {
+			if err := s.run(ctx, emit); err != nil {
+				errs[i] = fmt.Errorf("graph input %s: stream %s: %w", in.name, s.name, err)
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// stream is one API read by an input.
+type stream struct {
+	in   *Input
+	name string
+	api  api
+
+	// The reading side, used by the stream's goroutine only.
+	readPos   time.Time // everything before it has been emitted (not necessarily committed)
+	seen      *seenSet  // IDs emitted at or after readPos − overlap
+	failures  int       // consecutive failed polls
+	lastErr   string    // kind of the last error logged
+	lastErrAt time.Time
+
+	// Progress, in Unix seconds of event time.
+	progStart, progDone, progTarget atomic.Int64
+
+	// The commit side: Commit callbacks (on the runner's goroutine) and
+	// the reading side meet here.
+	mu       sync.Mutex
+	cursor   time.Time // as stored: every record before it is committed
+	keys     int       // IDs in the stored de-duplication set
+	inflight int       // batches emitted, not committed
+	last     *pending  // the latest batch emitted
+}
+
+// pending is an emitted batch, as far as the state goes.
+type pending struct {
+	ids     []entry   // its records
+	advance time.Time // when not zero: the cursor moves here once it commits
+}
+
+// builder is the batch being filled.
+type builder struct {
+	items []batch.Item
+	ids   []entry
+	// advance is the end of the latest window read whole whose last
+	// records are in this batch.
+	advance time.Time
+}
+
+// emitError is emit's error, which ends Run, unlike Graph's errors.
+type emitError struct{ err error }
+
+func (e *emitError) Error() string { return e.err.Error() }
+func (e *emitError) Unwrap() error { return e.err }
+
+// load reads the stream's state, or on a first start stores the cursor
+// now − backfill.
+func (s *stream) load() error {
+	in := s.in
+	p, found, err := loadState(in.st, in.name, s.name)
+	if err != nil {
+		return err
+	}
+	now := in.now().UTC()
+	cursor := p.cursor
+	if !found {
+		cursor = now.Add(-in.cfg.Backfill).Truncate(time.Second)
+		if err := in.st.Put(metaBucket, metaKey(in.name, s.name), encodeMeta(cursor, s.api.path)); err != nil {
+			return err
+		}
+		in.log.Info("first start of the stream: back-filling", "input", in.name, "stream", s.name, "api", s.api.path,
+			"from", cursor.Add(-in.cfg.Overlap), "backfill", in.cfg.Backfill)
+	} else {
+		in.log.Info("resuming the stream", "input", in.name, "stream", s.name, "api", s.api.path,
+			"cursor", cursor, "dedup_ids", len(p.seen))
+		if oldest := now.Add(-MaxBackfill).Truncate(time.Second); cursor.Before(oldest) {
+			in.log.Warn("the cursor is older than Entra keeps logs (30 days): records between the two are gone, reading from 30 days ago",
+				"input", in.name, "stream", s.name, "cursor", cursor, "from", oldest)
+			cursor = oldest
+		}
+	}
+	s.readPos, s.cursor, s.keys = cursor, cursor, p.keys
+	floor := cursor.Add(-in.cfg.Overlap).UnixNano()
+	for _, e := range p.seen {
+		if e.t >= floor {
+			s.seen.add(e.id, e.t)
+		}
+	}
+	return nil
+}
+
+// run polls until ctx ends. Only an emit error ends it early.
+func (s *stream) run(ctx context.Context, emit func(context.Context, *batch.Batch) error) error {
+	in := s.in
+	for {
+		started := in.now()
+		err := s.poll(ctx, emit)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var ee *emitError
+		if errors.As(err, &ee) {
+			return ee.err
+		}
+		if err != nil {
+			in.stats.failed.Add(1)
+			s.report(err)
+		} else {
+			in.stats.polls.Add(1)
+			if s.failures > 0 {
+				in.log.Info("the stream reads again", "input", in.name, "stream", s.name, "failed_polls", s.failures)
+			}
+			s.failures, s.lastErr = 0, ""
+		}
+		if err := in.sleep(ctx, in.cfg.Interval-in.now().Sub(started)); err != nil {
+			return nil
+		}
+	}
+}
+
+// poll reads [readPos − overlap, now − lag), in windows of at most
+// cfg.Window, oldest first, and emits what it has not emitted before.
+func (s *stream) poll(ctx context.Context, emit func(context.Context, *batch.Batch) error) error {
+	in := s.in
+	cfg := &in.cfg
+	until := in.now().UTC().Add(-cfg.Lag).Truncate(time.Second)
+	if s.progStart.Load() == 0 {
+		s.progStart.Store(s.readPos.Unix())
+		s.progDone.Store(s.readPos.Unix())
+		s.progTarget.Store(s.readPos.Unix())
+	}
+	if !until.After(s.readPos) {
+		return nil // the clock went back, or lag grew: nothing new yet
+	}
+	s.progTarget.Store(until.Unix())
+	windows := int((until.Sub(s.readPos) + cfg.Window - 1) / cfg.Window)
+	if windows > 1 {
+		in.log.Info("catching up", "input", in.name, "stream", s.name, "from", s.readPos, "to", until, "windows", windows)
+	}
+	started := time.Now()
+	var st pollStats
+	b := &builder{}
+	for pos, first := s.readPos, true; pos.Before(until); first = false {
+		from, to := pos, pos.Add(cfg.Window)
+		if first {
+			from = pos.Add(-cfg.Overlap)
+		}
+		if to.After(until) {
+			to = until
+		}
+		if err := s.readWindow(ctx, emit, b, from, to, &st); err != nil {
+			// What was read stays emitted (the next poll drops it as
+			// already seen); the window's end is not reached.
+			if ferr := s.flush(ctx, emit, b); ferr != nil {
+				return ferr
+			}
+			return err
+		}
+		s.readPos = to
+		s.seen.evictBefore(to.Add(-cfg.Overlap).UnixNano())
+		if len(b.items) > 0 {
+			b.advance = to
+		} else {
+			s.advanceTo(to)
+		}
+		s.progDone.Store(to.Unix())
+		pos = to
+	}
+	if err := s.flush(ctx, emit, b); err != nil {
+		return err
+	}
+	took := time.Since(started)
+	in.log.Debug("poll done", "input", in.name, "stream", s.name, "to", until, "read", st.read, "emitted", st.emitted,
+		"duplicates", st.dups, "bad", st.bad, "pages", st.pages, "took", took.Round(time.Millisecond))
+	if windows == 1 && took > cfg.Interval {
+		in.log.Warn("a poll took longer than interval: Graph's reports rate limit does not keep up with re-reading the overlap this often; raise interval or lower overlap",
+			"input", in.name, "stream", s.name, "took", took.Round(time.Second), "interval", cfg.Interval, "read", st.read)
+	}
+	return nil
+}
+
+type pollStats struct {
+	read, emitted, dups, bad, pages int
+}
+
+// filter is the $filter of the window [from, to).
+func (s *stream) filter(from, to time.Time) string {
+	f := fmt.Sprintf("%s ge %s and %s lt %s", s.api.timeField, formatTime(from), s.api.timeField, formatTime(to))
+	if s.name == StreamSignInsBeta {
+		f += " and " + eventTypesClause(s.in.cfg.EventTypes)
+	}
+	return f
+}
+
+// eventTypesClause selects the sign-in event types of the beta endpoint:
+// every type but interactiveUser, or those listed.
+func eventTypesClause(types []string) string {
+	if len(types) == 0 {
+		return "signInEventTypes/any(t: t ne '" + EventInteractiveUser + "')"
+	}
+	parts := make([]string, len(types))
+	for i, t := range types {
+		parts[i] = "t eq '" + t + "'"
+	}
+	return "signInEventTypes/any(t: " + strings.Join(parts, " or ") + ")"
+}
+
+// formatTime writes a time as Graph's $filter takes it: UTC, RFC 3339,
+// no quotes.
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// readWindow reads every page of [from, to) into b, emitting b whenever it
+// is full.
+func (s *stream) readWindow(ctx context.Context, emit func(context.Context, *batch.Batch) error, b *builder, from, to time.Time, st *pollStats) error {
+	in := s.in
+	q := url.Values{
+		"$filter": {s.filter(from, to)},
+		"$top":    {strconv.Itoa(in.cfg.PageSize)},
+	}
+	index := 0
+	return in.client.Pages(ctx, s.api.path, q, func(p *msgraph.Page) error {
+		st.pages++
+		in.stats.read.Add(int64(len(p.Values)))
+		for _, v := range p.Values {
+			index++
+			st.read++
+			id, t, reason := parseRecord(v, s.api.timeField)
+			if reason != "" {
+				st.bad++
+				origin := fmt.Sprintf("graph:%s %s..%s #%d", s.api.label, formatTime(from), formatTime(to), index)
+				if in.bad != nil {
+					in.stats.bad.Add(1)
+					in.bad(origin, v, reason)
+					continue
+				}
+				b.items = append(b.items, batch.Item{Data: v, Origin: origin})
+			} else {
+				if s.seen.has(id) {
+					st.dups++
+					in.stats.duplicates.Add(1)
+					continue
+				}
+				s.seen.add(id, t)
+				b.items = append(b.items, batch.Item{Data: v, Origin: "graph:" + s.api.label + " id=" + id})
+				b.ids = append(b.ids, entry{t: t, id: id})
+				st.emitted++
+			}
+			if len(b.items) >= in.cfg.BatchSize {
+				if err := s.flush(ctx, emit, b); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// record is what the input reads of an element.
+type record struct {
+	ID       *string `json:"id"`
+	Created  *string `json:"createdDateTime"`
+	Activity *string `json:"activityDateTime"`
+}
+
+// parseRecord reads an element's id and event time (Unix nanoseconds);
+// reason says why it is not a record.
+func parseRecord(v []byte, timeField string) (id string, t int64, reason string) {
+	v = bytes.TrimLeft(v, " \t\r\n")
+	if len(v) == 0 || v[0] != '{' {
+		return "", 0, "not a JSON object"
+	}
+	var r record
+	if err := json.Unmarshal(v, &r); err != nil {
+		return "", 0, "not a log record: " + err.Error()
+	}
+	switch {
+	case r.ID == nil || *r.ID == "":
+		return "", 0, "no id"
+	case len(*r.ID) > maxIDBytes:
+		return "", 0, fmt.Sprintf("id longer than %d bytes", maxIDBytes)
+	}
+	ts := r.Created
+	if timeField == "activityDateTime" {
+		ts = r.Activity
+	}
+	if ts == nil {
+		return "", 0, "no " + timeField
+	}
+	tm, err := time.Parse(time.RFC3339Nano, *ts)
+	if err != nil || !sane(tm) {
+		return "", 0, fmt.Sprintf("%s %q is not a time between %d and %d", timeField, *ts, minTime.Year(), maxTime.Year())
+	}
+	return *r.ID, tm.UnixNano(), ""
+}
+
+// flush emits the batch being filled; with nothing in it, it passes on
+// the window end it carries.
+func (s *stream) flush(ctx context.Context, emit func(context.Context, *batch.Batch) error, b *builder) error {
+	if len(b.items) == 0 {
+		if !b.advance.IsZero() {
+			s.advanceTo(b.advance)
+		}
+		*b = builder{}
+		return nil
+	}
+	p := &pending{ids: b.ids, advance: b.advance}
+	items := b.items
+	*b = builder{}
+	s.mu.Lock()
+	s.inflight++
+	s.last = p
+	s.mu.Unlock()
+	bt := &batch.Batch{Items: items, Commit: func() error { return s.commit(p) }}
+	if err := emit(ctx, bt); err != nil {
+		// Never committed: the cursor stays before its records.
+		return &emitError{err}
+	}
+	s.in.stats.emitted.Add(int64(len(items)))
+	s.in.stats.batches.Add(1)
+	return nil
+}
+
+// advanceTo moves the cursor to end, the end of a window whose records
+// have all been emitted: with the latest batch in flight (it commits after
+// every earlier one), or at once when none is.
+func (s *stream) advanceTo(end time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inflight > 0 {
+		if end.After(s.last.advance) {
+			s.last.advance = end
+		}
+		return
+	}
+	if err := s.saveLocked(nil, end); err != nil {
+		s.in.log.Error("checkpoint write failed; the window is read again after a restart", "input", s.in.name, "stream", s.name, "err", err)
+	}
+}
+
+// commit is a batch's Commit. The runner calls it in emission order once
+// every output acknowledged the batch and every earlier one.
+func (s *stream) commit(p *pending) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inflight--
+	if s.inflight == 0 {
+		s.last = nil
+	}
+	if err := s.saveLocked(p.ids, p.advance); err != nil {
+		return fmt.Errorf("graph input %s: stream %s: %w", s.in.name, s.name, err)
+	}
+	return nil
+}
+
+// saveLocked stores ids and, when it is later than the cursor, advance as
+// the new cursor. s.mu is held.
+func (s *stream) saveLocked(ids []entry, advance time.Time) error {
+	cursor := s.cursor
+	if advance.After(cursor) {
+		cursor = advance
+	}
+	if len(ids) == 0 && cursor.Equal(s.cursor) {
+		return nil
+	}
+	cfg := &s.in.cfg
+	keys, err := saveState(s.in.st, s.in.name, s.name, s.api.path, ids, s.cursor, cursor, cfg.Overlap, s.keys, cfg.DedupIDs)
+	if err != nil {
+		return err
+	}
+	s.keys, s.cursor = keys, cursor
+	return nil
+}
+
+// report logs a failed poll: at error level the first time and when the
+// kind of error changes, then every errorLogEvery.
+func (s *stream) report(err error) {
+	in := s.in
+	s.failures++
+	kind, args := explain(err, s.api)
+	now := time.Now()
+	level := slog.LevelError
+	if kind == s.lastErr && now.Sub(s.lastErrAt) < errorLogEvery {
+		level = slog.LevelDebug
+	} else {
+		s.lastErr, s.lastErrAt = kind, now
+	}
+	attrs := append([]any{"input", in.name, "stream", s.name, "api", s.api.path,
+		"from", s.readPos.Add(-in.cfg.Overlap), "failed_polls", s.failures}, args...)
+	attrs = append(attrs, "err", err)
+	in.log.Log(context.Background(), level, "graph poll failed; the next poll starts again from the same cursor", attrs...)
+}
+
+// explain classifies a poll's error for the log: a kind (to tell a new
+// error from a repeated one) and attributes for the operator.
+func explain(err error, a api) (kind string, args []any) {
+	var ae *msgraph.APIError
+	if !errors.As(err, &ae) {
+		return "other", []any{"hint", "the client already retried what may be retried (429, 503, 504, network errors)"}
+	}
+	kind = strconv.Itoa(ae.Status) + " " + ae.Code
+	switch {
+	case ae.Status == http.StatusForbidden && ae.Code == "Authentication_RequestFromNonPremiumTenantOrB2CTenant":
+		return kind, []any{"hint", "Graph serves sign-in logs only to tenants with a Microsoft Entra ID P1 or P2 licence"}
+	case ae.Status == http.StatusForbidden:
+		return kind, []any{"missing_permission", a.perms,
+			"hint", "grant the app registration the application permissions " + a.perms +
+				" (Microsoft Graph, Application, with admin consent); the stream resumes at the next poll"}
+	case ae.Status == http.StatusUnauthorized:
+		return kind, []any{"hint", "Graph refused the app's token even after a new one: check tenant_id, client_id and the secret or certificate"}
+	case ae.Status == http.StatusBadRequest:
+		return kind, []any{"hint", "Graph refused the query"}
+	}
+	return kind, nil
+}
+
+// sleep waits d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
