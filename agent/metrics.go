@@ -135,6 +135,18 @@ func (m *metrics) roleMap(st *privilege.Stage) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "privtrail_role_map_reload_failures_total", Help: "Role map reloads that failed; the previous map stays in use.",
 	}, func() float64 { return float64(st.ReloadFailures.Load()) }))
+	for _, c := range []struct {
+		result string
+		n      *atomic.Int64
+	}{{"applied", &st.ChangesApplied}, {"ignored", &st.ChangesIgnored}, {"malformed", &st.ChangesMalformed}} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "privtrail_role_changes_total", Help: "Role-change audit records the role map learned from (applied), skipped on purpose (ignored) or could not read (malformed).",
+			ConstLabels: prometheus.Labels{"result": c.result},
+		}, func() float64 { return float64(c.n.Load()) }))
+	}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "privtrail_role_histories", Help: "Principals whose roles changed since the role map was loaded (their history is kept).",
+	}, func() float64 { return float64(st.Histories()) }))
 }
 
 // monitorState exposes the stateful monitors' key counts and failed state

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/privtrail/privtrail/enrich/device"
 	"github.com/privtrail/privtrail/enrich/geo"
@@ -35,6 +36,12 @@ func (s *Stages) Close() error {
 // work-hours stage resolves group schedules from the roles it attaches, and
 // the monitors read all of them.
 func BuildStages(cfg *Config, log *slog.Logger) (*Stages, error) {
+	return buildStages(cfg, log, false)
+}
+
+// buildStages builds them; persist (the running agent, not `privtrail
+// check`) keeps the privilege stage's state under the data directory.
+func buildStages(cfg *Config, log *slog.Logger, persist bool) (*Stages, error) {
 	s := &Stages{}
 	fail := func(key string, err error) (*Stages, error) {
 		s.Close()
@@ -42,7 +49,13 @@ func BuildStages(cfg *Config, log *slog.Logger) (*Stages, error) {
 	}
 	c := cfg.Context
 	if c.Privilege != nil {
-		st, err := privilege.New(*c.Privilege, log)
+		pc := *c.Privilege
+		if pc.StateFile == "" && persist && cfg.DataDir != "" {
+			// What the audit stream taught the role map survives a
+			// restart (and a Graph outage, once the map comes from Graph).
+			pc.StateFile = filepath.Join(cfg.DataDir, "privilege-state.json")
+		}
+		st, err := privilege.New(pc, log)
 		if err != nil {
 			return fail("privilege", err)
 		}

@@ -24,15 +24,75 @@ type Config struct {
 	// ReloadInterval is how often the role map file is checked for
 	// changes; default 1m, a negative value turns reloading off.
 	ReloadInterval time.Duration `yaml:"reload_interval"`
+
+	// AuditUpdates applies the role changes of directory audit records
+	// (Observe) to the role histories; default true.
+	AuditUpdates *bool `yaml:"audit_updates"`
+	// ActivationLength is how long a PIM activation counts when its audit
+	// record names no end time; default 8h, Entra's maximum.
+	ActivationLength time.Duration `yaml:"activation_length"`
+	// HistoryLimit is the most role changes kept per principal (older
+	// ones are folded into what the principal held before); default 32.
+	HistoryLimit int `yaml:"history_limit"`
+	// HistoryRetention drops role intervals that ended this long before
+	// the newest event time seen; default 720h (30 days).
+	HistoryRetention time.Duration `yaml:"history_retention"`
+	// StateFile is where the role map in use and the role histories are
+	// saved (Stage.Save, and Close) and read back at start, so that a
+	// restart tags users as before even when the role map source is
+	// unreachable. The agent puts it under its data_dir. Default: none.
+	StateFile string `yaml:"state_file"`
 }
+
+// Defaults of the audit-driven updates.
+const (
+	DefaultActivationLength = 8 * time.Hour
+	DefaultHistoryLimit     = 32
+	DefaultHistoryRetention = 30 * 24 * time.Hour
+)
 
 // Validate checks the values that do not need the file system.
 func (c *Config) Validate() error {
-	if c.RoleMap == "" && len(c.EmergencyAccess) == 0 {
-		return errors.New("role_map: a role map file is required (or at least emergency_access)")
+	if c.RoleMap == "" && len(c.EmergencyAccess) == 0 && c.StateFile == "" {
+		return errors.New("role_map: a role map file is required (or at least emergency_access or a state_file)")
 	}
 	if c.CacheSize < 0 {
 		return fmt.Errorf("cache_size: must not be negative, got %d", c.CacheSize)
 	}
+	return c.validateHistory()
+}
+
+func (c *Config) validateHistory() error {
+	switch {
+	case c.ActivationLength < 0:
+		return fmt.Errorf("activation_length: must not be negative, got %s", c.ActivationLength)
+	case c.HistoryLimit < 0:
+		return fmt.Errorf("history_limit: must not be negative, got %d", c.HistoryLimit)
+	case c.HistoryRetention < 0:
+		return fmt.Errorf("history_retention: must not be negative, got %s", c.HistoryRetention)
+	case c.CacheSize < 0:
+		return fmt.Errorf("cache_size: must not be negative, got %d", c.CacheSize)
+	}
 	return nil
+}
+
+// withDefaults fills the zero values.
+func (c Config) withDefaults() Config {
+	if c.CacheSize == 0 {
+		c.CacheSize = 65536
+	}
+	if c.ActivationLength == 0 {
+		c.ActivationLength = DefaultActivationLength
+	}
+	if c.HistoryLimit == 0 {
+		c.HistoryLimit = DefaultHistoryLimit
+	}
+	if c.HistoryRetention == 0 {
+		c.HistoryRetention = DefaultHistoryRetention
+	}
+	if c.AuditUpdates == nil {
+		on := true
+		c.AuditUpdates = &on
+	}
+	return c
 }

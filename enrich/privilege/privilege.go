@@ -1,12 +1,22 @@
 // Package privilege tags the actor and the target users of each record
 // with the roles they hold, whether any is privileged, and whether the
 // account is an emergency access ("break-glass") account.
+//
+// The roles come from a role map snapshot (a file, later Microsoft Graph)
+// and from the role changes of the directory audit stream (Observe): each
+// principal touched by a change keeps a bounded history, so that a record
+// is tagged with the roles held at its event time (history.go, audit.go).
 package privilege
 
 import (
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -38,60 +48,143 @@ type Entry struct {
 	Emergency   bool
 }
 
-// roleMapFile is the on-disk format (YAML or JSON: JSON is YAML).
+// roleMapFile is the on-disk format (YAML or JSON: JSON is YAML). A state
+// file written by Stage.Save is a role map file with the history fields
+// filled; ParseMap reads users and emergency_access and ignores the rest.
 type roleMapFile struct {
-	Users []struct {
-		ID          string `yaml:"id"`
-		UPN         string `yaml:"upn"`
-		DisplayName string `yaml:"display_name"`
-		Roles       []struct {
-			Name       string `yaml:"name"`
-			TemplateID string `yaml:"template_id"`
-			Assignment string `yaml:"assignment"`
-			Via        string `yaml:"via"`
-		} `yaml:"roles"`
-	} `yaml:"users"`
-	EmergencyAccess []struct {
-		ID  string `yaml:"id"`
-		UPN string `yaml:"upn"`
-	} `yaml:"emergency_access"`
+	Users           []userFile    `yaml:"users,omitempty"`
+	EmergencyAccess []accountFile `yaml:"emergency_access,omitempty"`
+
+	// Written by Stage.Save (state.go).
+	SavedAt       string        `yaml:"saved_at,omitempty"`
+	SnapshotAt    string        `yaml:"snapshot_at,omitempty"`
+	RoleMapSHA256 string        `yaml:"role_map_sha256,omitempty"`
+	NewestEvent   string        `yaml:"newest_event,omitempty"`
+	History       []historyFile `yaml:"history,omitempty"`
+}
+
+type userFile struct {
+	ID          string     `yaml:"id,omitempty"`
+	UPN         string     `yaml:"upn,omitempty"`
+	DisplayName string     `yaml:"display_name,omitempty"`
+	Roles       []roleFile `yaml:"roles,omitempty"`
+}
+
+type roleFile struct {
+	Name       string `yaml:"name,omitempty"`
+	TemplateID string `yaml:"template_id,omitempty"`
+	Assignment string `yaml:"assignment,omitempty"`
+	Via        string `yaml:"via,omitempty"`
+}
+
+type accountFile struct {
+	ID  string `yaml:"id,omitempty"`
+	UPN string `yaml:"upn,omitempty"`
 }
 
 // Map is an immutable snapshot of the role map. Lookups are by object ID
 // or UPN, both case-insensitive.
 type Map struct {
-	byKey    map[string]*Entry // lower-cased id and upn
-	users    int
-	loadedAt time.Time
-	// cache maps a principal key exactly as logged (any case) to its
-	// entry, or to nil for principals the map does not know: the common
-	// case of a non-privileged user then costs one cached lookup instead
-	// of two case-folding allocations per record. Each snapshot has its
-	// own, so a swap can never leave a stale answer cached.
-	cache *lru.Cache[string, *Entry]
+	byKey   map[string]*Entry // lower-cased id and upn
+	entries []*Entry          // each entry once, in file order
+	// groupRoles are the roles each role-assignable group grants, by
+	// lower-cased group id, from the roles given `via: group:<id>`.
+	groupRoles map[string][]entra.RoleHeld
+	users      int
+	loadedAt   time.Time
+	// src is the document's users and emergency_access, as Save writes
+	// them back.
+	src roleMapFile
 }
 
-// LoadedAt is when the snapshot was built, for the role-map age metric.
+// LoadedAt is when the snapshot was built, for the role-map age metric. It
+// is also the time as of which the snapshot is the truth: audit changes of
+// an earlier event time do not apply to later records (see README.md).
 func (m *Map) LoadedAt() time.Time { return m.loadedAt }
+
+// AsOf returns a copy of the snapshot that is the truth as of t instead of
+// its load time, e.g. the time a Graph export was read.
+func (m *Map) AsOf(t time.Time) *Map {
+	c := *m
+	c.loadedAt = t.UTC()
+	return &c
+}
 
 // Len is the number of principals in the map.
 func (m *Map) Len() int { return m.users }
 
+// find returns the entry of a principal by object ID first, then by UPN.
+// It case-folds, so it is for the writer side, not the lookup path.
+func (m *Map) find(id, upn string) *Entry {
+	if id != "" {
+		if e := m.byKey[strings.ToLower(id)]; e != nil {
+			return e
+		}
+	}
+	if upn != "" {
+		return m.byKey[strings.ToLower(upn)]
+	}
+	return nil
+}
+
 // Stage tags records. It is safe for concurrent use; the map it serves can
-// be swapped while records flow (later by a live Graph source).
+// be swapped while records flow (later by a live Graph source), and the
+// role changes of the audit stream update it (Observe).
 type Stage struct {
 	cfg       Config
 	log       *slog.Logger
 	roles     *RoleSet
-	m         atomic.Pointer[Map]
 	cacheSize int
+	idx       atomic.Pointer[index]
 
 	// Reloads of the role map file: counted for the metrics, never
 	// blocking a lookup (the old snapshot serves until the new one is in).
 	Reloads, ReloadFailures atomic.Int64
-	seen, settling          fileStamp
-	stop, done              chan struct{}
-	once                    sync.Once
+	// Role-change audit records: applied to the histories, ignored on
+	// purpose (failed, a duplicate PIM writes through Core Directory, a
+	// role given to a group), and malformed (no principal, no role, no
+	// time). Counted per record.
+	ChangesApplied, ChangesIgnored, ChangesMalformed atomic.Int64
+
+	// gen is the newest generation: Observe and every snapshot swap
+	// take the next one.
+	gen atomic.Uint64
+
+	// mu serialises the writers (Observe, swaps, Save); the fields below
+	// are theirs. Lookups never take it.
+	mu        sync.Mutex
+	byKey     map[string]*principal // lower-cased id and upn
+	plist     []*principal
+	seq       uint64    // application order of changes
+	newest    time.Time // newest event time observed
+	lastSweep uint64
+	// fileSHA is the SHA-256 of the role map file last read, saved with
+	// the state: a file unchanged since is not a new snapshot.
+	fileSHA string
+
+	seen, settling fileStamp
+	stop, done     chan struct{}
+	once           sync.Once
+	closeErr       error
+}
+
+// index is what lookups read: the snapshot, the principals with a
+// history, and a cache in front of both. A new index (with a cold cache)
+// is published when the snapshot or the set of principals with a history
+// changes, so a cached answer is never stale.
+type index struct {
+	m    *Map
+	hist map[string]*principal
+	// cache maps a principal key exactly as logged (any case) to its
+	// slot, empty for principals neither the map nor a history knows:
+	// the common case of a non-privileged user then costs one cached
+	// lookup instead of two case-folding allocations per record.
+	cache *lru.Cache[string, slot]
+}
+
+type slot struct {
+	e *Entry     // in the snapshot, or nil
+	p *principal // with a history, or nil
 }
 
 type fileStamp struct {
@@ -101,26 +194,47 @@ type fileStamp struct {
 
 func (a fileStamp) equal(b fileStamp) bool { return a.size == b.size && a.mod.Equal(b.mod) }
 
-// New loads the role map named in cfg and, with a role map file, starts
+// New loads the role map named in cfg (and the saved state of
+// cfg.StateFile, when there is one) and, with a role map file, starts
 // watching it for changes. log may be nil.
 func New(cfg Config, log ...*slog.Logger) (*Stage, error) {
+	if err := cfg.validateHistory(); err != nil {
+		return nil, err
+	}
 	roles, err := NewRoleSet(cfg.PrivilegedRoles, cfg.ExtraPrivilegedRoles)
 	if err != nil {
 		return nil, err
 	}
-	s := &Stage{cfg: cfg, roles: roles, cacheSize: cfg.CacheSize, log: slog.Default()}
+	s := &Stage{cfg: cfg.withDefaults(), roles: roles, log: slog.Default(), byKey: map[string]*principal{}}
+	s.cacheSize = s.cfg.CacheSize
 	if len(log) > 0 && log[0] != nil {
 		s.log = log[0]
 	}
-	if s.cacheSize == 0 {
-		s.cacheSize = 65536
+	restored := false
+	if cfg.StateFile != "" {
+		switch err := s.restore(cfg.StateFile); {
+		case err == nil:
+			restored = true
+			s.log.Info("privilege state restored", "file", cfg.StateFile, "principals", s.Map().Len(), "histories", len(s.plist))
+		case errors.Is(err, fs.ErrNotExist):
+		default:
+			s.log.Warn("privilege state not read, starting without it", "file", cfg.StateFile, "err", err)
+		}
 	}
 	if cfg.RoleMap == "" {
-		m, _ := ParseMap("", nil, roles, cfg.EmergencyAccess)
-		return s, s.install(m)
+		if !restored {
+			m, _ := ParseMap("", nil, roles, cfg.EmergencyAccess)
+			s.install(m)
+		}
+		return s, nil
 	}
 	if _, err := s.reload(true); err != nil {
-		return nil, err
+		if !restored {
+			return nil, err
+		}
+		// The saved state serves until the file can be read again.
+		s.ReloadFailures.Add(1)
+		s.log.Warn("role map not read, tagging from the saved state", "file", cfg.RoleMap, "err", err)
 	}
 	if cfg.ReloadInterval >= 0 {
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
@@ -129,19 +243,10 @@ func New(cfg Config, log ...*slog.Logger) (*Stage, error) {
 	return s, nil
 }
 
-func (s *Stage) install(m *Map) error {
-	cache, err := lru.New[string, *Entry](s.cacheSize)
-	if err != nil {
-		return err
-	}
-	m.cache = cache
-	s.m.Store(m)
-	return nil
-}
-
 // reload reads the role map file when force is set or it changed and then
 // stayed unchanged for one interval (a file rewritten in place is never
-// read half-written); it reports whether a new map is in use.
+// read half-written); it reports whether a new map is in use. A file
+// rewritten with the same content is not a new snapshot.
 func (s *Stage) reload(force bool) (bool, error) {
 	fi, err := os.Stat(s.cfg.RoleMap)
 	if err != nil {
@@ -162,11 +267,27 @@ func (s *Stage) reload(force bool) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("role map: %w", err)
 	}
+	sum := digest(data)
+	s.mu.Lock()
+	same := s.fileSHA == sum
+	s.mu.Unlock()
+	if same {
+		return false, nil
+	}
 	m, err := ParseMap(s.cfg.RoleMap, data, s.roles, s.cfg.EmergencyAccess)
 	if err != nil {
 		return false, fmt.Errorf("role map: %w", err)
 	}
-	return true, s.install(m)
+	s.install(m)
+	s.mu.Lock()
+	s.fileSHA = sum
+	s.mu.Unlock()
+	return true, nil
+}
+
+func digest(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 func (s *Stage) watch() {
@@ -194,26 +315,56 @@ func (s *Stage) watch() {
 	}
 }
 
-// Close stops watching the role map file.
+// Close stops watching the role map file and, with a state_file
+// configured, saves the state to it.
 func (s *Stage) Close() error {
 	s.once.Do(func() {
 		if s.stop != nil {
 			close(s.stop)
 			<-s.done
 		}
+		if s.cfg.StateFile != "" {
+			s.closeErr = s.Save(s.cfg.StateFile)
+		}
 	})
-	return nil
+	return s.closeErr
 }
 
 // Roles is the set of roles that count as privileged.
 func (s *Stage) Roles() *RoleSet { return s.roles }
 
 // Map is the snapshot in use.
-func (s *Stage) Map() *Map { return s.m.Load() }
+func (s *Stage) Map() *Map { return s.idx.Load().m }
 
-// Swap replaces the role map, e.g. after a refresh from Graph.
-func (s *Stage) Swap(m *Map) {
-	_ = s.install(m) // lru.New fails only for a size < 1, excluded by New
+// Swap replaces the role map, e.g. after a refresh from Graph. The new
+// snapshot is the truth as of m.LoadedAt(): audit changes of an earlier
+// event time no longer apply to records from then on, while records of an
+// earlier event time are still tagged from the history kept before.
+func (s *Stage) Swap(m *Map) { s.install(m) }
+
+// Generation is the newest generation (see Observe).
+func (s *Stage) Generation() uint64 { return s.gen.Load() }
+
+// Changes is the number of role-change audit records applied so far.
+func (s *Stage) Changes() int64 { return s.ChangesApplied.Load() }
+
+// Histories is the number of principals with a role history.
+func (s *Stage) Histories() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.plist)
+}
+
+func (s *Stage) newIndex(m *Map) *index {
+	cache, err := lru.New[string, slot](s.cacheSize)
+	if err != nil {
+		panic("privilege: " + err.Error()) // a size < 1, excluded by Validate
+	}
+	hist := make(map[string]*principal, len(s.byKey))
+	for k, p := range s.byKey {
+		hist[k] = p
+	}
+	return &index{m: m, hist: hist, cache: cache}
 }
 
 // ParseMap parses a role map document.
@@ -224,8 +375,19 @@ func ParseMap(file string, data []byte, roles *RoleSet, extraEmergency []string)
 			return nil, err
 		}
 	}
-	m := &Map{byKey: make(map[string]*Entry, 2*len(f.Users)), loadedAt: time.Now()}
-	add := func(e *Entry) {
+	m, err := buildMap(f.Users, f.EmergencyAccess, roles, extraEmergency)
+	if err != nil {
+		return nil, err
+	}
+	m.loadedAt = time.Now().UTC()
+	return m, nil
+}
+
+func buildMap(users []userFile, emergency []accountFile, roles *RoleSet, extraEmergency []string) (*Map, error) {
+	m := &Map{byKey: make(map[string]*Entry, 2*len(users)), groupRoles: map[string][]entra.RoleHeld{}}
+	m.src.Users, m.src.EmergencyAccess = users, emergency
+	add := func(e *Entry) bool {
+		fresh := true
 		for _, k := range []string{e.ID, e.UPN} {
 			if k == "" {
 				continue
@@ -236,47 +398,36 @@ func ParseMap(file string, data []byte, roles *RoleSet, extraEmergency []string)
 				old.Emergency = old.Emergency || e.Emergency
 				old.Roles = append(old.Roles, e.Roles...)
 				old.Privileged = old.Privileged || e.Privileged
+				fresh = false
 				continue
 			}
 			m.byKey[strings.ToLower(k)] = e
 		}
+		if fresh {
+			m.entries = append(m.entries, e)
+		}
+		return fresh
 	}
-	for i, u := range f.Users {
+	for i, u := range users {
 		if u.ID == "" && u.UPN == "" {
 			return nil, fmt.Errorf("users[%d]: id or upn is required", i)
 		}
 		e := &Entry{ID: u.ID, UPN: u.UPN, DisplayName: u.DisplayName}
 		for j, r := range u.Roles {
-			assignment := strings.ToLower(r.Assignment)
-			switch assignment {
-			case "":
-				assignment = "active"
-			case "active", "eligible":
-			default:
-				return nil, fmt.Errorf("users[%d].roles[%d].assignment: %q is not active or eligible", i, j, r.Assignment)
-			}
-			via := r.Via
-			if via == "" {
-				via = "direct"
-			}
-			if via != "direct" && !strings.HasPrefix(via, "group:") {
-				return nil, fmt.Errorf("users[%d].roles[%d].via: %q is not direct or group:<id>", i, j, r.Via)
-			}
-			if r.Name == "" && r.TemplateID == "" {
-				return nil, fmt.Errorf("users[%d].roles[%d]: name or template_id is required", i, j)
-			}
-			held := entra.RoleHeld{Name: r.Name, TemplateID: r.TemplateID, Assignment: assignment, Via: via}
-			held.Privileged = roles.Privileged(r.TemplateID) || roles.Privileged(r.Name)
-			if held.Name == "" {
-				held.Name = roles.Name(r.TemplateID)
+			held, err := roleOf(r, roles)
+			if err != nil {
+				return nil, fmt.Errorf("users[%d].roles[%d]%w", i, j, err)
 			}
 			e.Roles = append(e.Roles, held)
 			e.Privileged = e.Privileged || held.Privileged
+			if g, ok := strings.CutPrefix(held.Via, "group:"); ok {
+				m.addGroupRole(g, held)
+			}
 		}
 		add(e)
 		m.users++
 	}
-	for i, ea := range f.EmergencyAccess {
+	for i, ea := range emergency {
 		if ea.ID == "" && ea.UPN == "" {
 			return nil, fmt.Errorf("emergency_access[%d]: id or upn is required", i)
 		}
@@ -302,38 +453,112 @@ func ParseMap(file string, data []byte, roles *RoleSet, extraEmergency []string)
 	return m, nil
 }
 
-// Lookup finds a principal by object ID first, then by UPN.
+// roleOf checks one role of the file format; the error continues a path.
+func roleOf(r roleFile, roles *RoleSet) (entra.RoleHeld, error) {
+	assignment := strings.ToLower(r.Assignment)
+	switch assignment {
+	case "":
+		assignment = "active"
+	case "active", "eligible":
+	default:
+		return entra.RoleHeld{}, fmt.Errorf(".assignment: %q is not active or eligible", r.Assignment)
+	}
+	via := r.Via
+	if via == "" {
+		via = "direct"
+	}
+	if via != "direct" && (!strings.HasPrefix(via, "group:") || len(via) == len("group:")) {
+		return entra.RoleHeld{}, fmt.Errorf(".via: %q is not direct or group:<id>", r.Via)
+	}
+	if r.Name == "" && r.TemplateID == "" {
+		return entra.RoleHeld{}, errors.New(": name or template_id is required")
+	}
+	return roles.held(entra.RoleHeld{Name: r.Name, TemplateID: r.TemplateID, Assignment: assignment, Via: via}), nil
+}
+
+func (m *Map) addGroupRole(group string, r entra.RoleHeld) {
+	k := strings.ToLower(group)
+	for _, have := range m.groupRoles[k] {
+		if sameRole(&have, &r) {
+			return
+		}
+	}
+	m.groupRoles[k] = append(m.groupRoles[k], r)
+}
+
+// Lookup finds a principal of the snapshot in use by object ID first, then
+// by UPN.
 func (s *Stage) Lookup(id, upn string) *Entry {
+	return s.idx.Load().slot(id, upn).e
+}
+
+func (ix *index) slot(id, upn string) slot {
 	if id != "" {
-		if e := s.lookupKey(id); e != nil {
-			return e
+		if sl := ix.lookupKey(id); sl.e != nil || sl.p != nil {
+			return sl
 		}
 	}
 	if upn != "" {
-		return s.lookupKey(upn)
+		return ix.lookupKey(upn)
 	}
-	return nil
+	return slot{}
 }
 
-func (s *Stage) lookupKey(k string) *Entry {
-	m := s.m.Load()
-	if e, ok := m.cache.Get(k); ok {
-		return e
+func (ix *index) lookupKey(k string) slot {
+	if sl, ok := ix.cache.Get(k); ok {
+		return sl
 	}
-	e := m.byKey[strings.ToLower(k)]
-	m.cache.Add(k, e)
-	return e
+	lk := strings.ToLower(k)
+	sl := slot{e: ix.m.byKey[lk], p: ix.hist[lk]}
+	ix.cache.Add(k, sl)
+	return sl
 }
 
-// Enrich tags the actor and every target user of rec.
-func (s *Stage) Enrich(rec *entra.Record) {
-	tag(&rec.Actor, s.Lookup(rec.Actor.ID, rec.Actor.UPN))
+// Enrich tags the actor and every target user of rec with what the stage
+// knows now: EnrichAt with the newest generation.
+func (s *Stage) Enrich(rec *entra.Record) { s.EnrichAt(rec, math.MaxUint64) }
+
+// EnrichAt tags the actor and every target user of rec with the roles held
+// at rec.Time (now for a record without a time), as known from the
+// snapshot and the role changes of generation gen and earlier: the tags
+// of a batch never depend on a change observed for a later batch. It is
+// safe to call from any goroutine.
+func (s *Stage) EnrichAt(rec *entra.Record, gen uint64) {
+	ix := s.idx.Load()
+	tagAt(ix, &rec.Actor, rec.Time, gen)
 	for i := range rec.Audit.Targets {
 		t := &rec.Audit.Targets[i].Principal
 		if t.Type != "" && !strings.EqualFold(t.Type, "user") && !strings.EqualFold(t.Type, "servicePrincipal") {
 			continue
 		}
-		tag(t, s.Lookup(t.ID, t.UPN))
+		tagAt(ix, t, rec.Time, gen)
+	}
+}
+
+func tagAt(ix *index, p *entra.Principal, t time.Time, gen uint64) {
+	sl := ix.slot(p.ID, p.UPN)
+	switch {
+	case sl.p == nil:
+		tag(p, sl.e)
+	default:
+		if t.IsZero() {
+			t = time.Now()
+		}
+		v := sl.p.version(gen)
+		seg := v.at(t)
+		if !seg.known {
+			return
+		}
+		p.Known = true
+		p.Privileged = seg.privileged
+		p.Emergency = seg.emergency
+		p.Roles = seg.roles
+		if p.UPN == "" {
+			p.UPN = v.upn
+		}
+		if p.ID == "" {
+			p.ID = v.id
+		}
 	}
 }
 

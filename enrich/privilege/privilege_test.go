@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/yamlfile"
 )
 
 func newStage(t *testing.T, cfg Config) *Stage {
@@ -196,5 +197,45 @@ func TestRoleMapReload(t *testing.T) {
 	}
 	if s.Reloads.Load() != 1 {
 		t.Errorf("reloads = %d, want 1", s.Reloads.Load())
+	}
+}
+
+// A privileged user of the role map, without a history: the cached path.
+func BenchmarkEnrichKnownUser(b *testing.B) {
+	s, err := New(Config{RoleMap: "testdata/rolemap.yaml"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := entra.Record{Actor: entra.Principal{ID: "11111111-1111-1111-1111-111111111111", UPN: "ADM_Alice@Contoso.Example"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		rec.Actor.Known = false
+		s.Enrich(&rec)
+	}
+	if !rec.Actor.Privileged {
+		b.Fatal("not tagged")
+	}
+}
+
+// sample.yaml is what the README shows: it parses strictly and is valid.
+func TestSampleConfig(t *testing.T) {
+	data, err := os.ReadFile("sample.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Context struct {
+			Privilege Config `yaml:"privilege"`
+		} `yaml:"context"`
+	}
+	if err := yamlfile.Decode("sample.yaml", data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	c := doc.Context.Privilege
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.ActivationLength != 8*time.Hour || c.HistoryLimit != 32 || c.HistoryRetention != 720*time.Hour || c.AuditUpdates == nil || !*c.AuditUpdates || c.StateFile == "" {
+		t.Errorf("sample values: %+v", c)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/privtrail/privtrail/entra"
 )
 
 // RoleSet is the set of roles that make their holder privileged, matched
@@ -12,6 +14,7 @@ import (
 type RoleSet struct {
 	keys  map[string]bool
 	names map[string]string // template id -> name
+	ids   map[string]string // lower-cased name -> template id
 }
 
 // ShippedRoles returns the built-in privileged role list.
@@ -26,10 +29,11 @@ func ShippedRoles() []Role {
 // NewRoleSet builds the set: replace, when not empty, replaces the shipped
 // list; extra adds to it.
 func NewRoleSet(replace, extra []string) (*RoleSet, error) {
-	s := &RoleSet{keys: map[string]bool{}, names: map[string]string{}}
+	s := &RoleSet{keys: map[string]bool{}, names: map[string]string{}, ids: map[string]string{}}
 	shipped := ShippedRoles()
 	for _, r := range shipped {
 		s.names[strings.ToLower(r.TemplateID)] = r.Name
+		s.ids[strings.ToLower(r.Name)] = r.TemplateID
 	}
 	if len(replace) == 0 {
 		for _, r := range shipped {
@@ -70,4 +74,19 @@ func (s *RoleSet) Privileged(nameOrID string) bool {
 // Name returns the display name of a shipped role template ID.
 func (s *RoleSet) Name(templateID string) string {
 	return s.names[strings.ToLower(templateID)]
+}
+
+// templateID returns the template ID of a shipped role's display name.
+func (s *RoleSet) templateID(name string) string {
+	return s.ids[strings.ToLower(name)]
+}
+
+// held completes a role read from a role map or an audit record: the name
+// of a shipped template ID, and whether it is privileged.
+func (s *RoleSet) held(r entra.RoleHeld) entra.RoleHeld {
+	if r.Name == "" {
+		r.Name = s.Name(r.TemplateID)
+	}
+	r.Privileged = s.Privileged(r.TemplateID) || s.Privileged(r.Name)
+	return r
 }

@@ -1,0 +1,278 @@
+package privilege
+
+import (
+	"cmp"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/privtrail/privtrail/yamlfile"
+)
+
+// The state file is a role map file (users, emergency_access: the
+// snapshot in use, exactly as its source listed them) plus the history of
+// every principal that has one. ParseMap reads it as a role map.
+
+// historyFile is one principal's history: what it held before the first
+// change kept, and the changes.
+type historyFile struct {
+	ID        string       `yaml:"id,omitempty"`
+	UPN       string       `yaml:"upn,omitempty"`
+	Known     bool         `yaml:"known,omitempty"`
+	Emergency bool         `yaml:"emergency,omitempty"`
+	Roles     []heldFile   `yaml:"roles,omitempty"`
+	Changes   []changeFile `yaml:"changes,omitempty"`
+}
+
+type heldFile struct {
+	Name       string `yaml:"name,omitempty"`
+	TemplateID string `yaml:"template_id,omitempty"`
+	Assignment string `yaml:"assignment,omitempty"`
+	Via        string `yaml:"via,omitempty"`
+	Until      string `yaml:"until,omitempty"`
+}
+
+type changeFile struct {
+	At     string `yaml:"at"`
+	Change string `yaml:"change"` // add | remove | snapshot
+	// add, remove
+	Name       string `yaml:"name,omitempty"`
+	TemplateID string `yaml:"template_id,omitempty"`
+	Assignment string `yaml:"assignment,omitempty"`
+	Via        string `yaml:"via,omitempty"`
+	Until      string `yaml:"until,omitempty"`
+	// snapshot
+	Known     bool       `yaml:"known,omitempty"`
+	Emergency bool       `yaml:"emergency,omitempty"`
+	Roles     []heldFile `yaml:"roles,omitempty"`
+}
+
+const stateHeader = "# privtrail privilege state (enrich/privilege/README.md): the role map in use\n" +
+	"# (users, emergency_access) and the role history of each principal. Written by privtrail.\n"
+
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func heldFiles(hs []held) []heldFile {
+	var out []heldFile
+	for _, h := range hs {
+		out = append(out, heldFile{Name: h.role.Name, TemplateID: h.role.TemplateID, Assignment: h.role.Assignment,
+			Via: h.role.Via, Until: timeText(h.until)})
+	}
+	return out
+}
+
+// Save writes the role map in use and the role histories to path,
+// atomically (a temporary file renamed over it): a crash leaves the old
+// file or the new one, never half of one.
+func (s *Stage) Save(path string) error {
+	s.mu.Lock()
+	ix := s.idx.Load()
+	doc := roleMapFile{
+		Users:           ix.m.src.Users,
+		EmergencyAccess: ix.m.src.EmergencyAccess,
+		SavedAt:         timeText(time.Now()),
+		SnapshotAt:      timeText(ix.m.loadedAt),
+		RoleMapSHA256:   s.fileSHA,
+		NewestEvent:     timeText(s.newest),
+	}
+	for _, p := range s.plist {
+		h := historyFile{ID: p.id, UPN: p.upn, Known: p.base.known, Emergency: p.base.emergency, Roles: heldFiles(p.base.roles)}
+		for _, c := range p.changes {
+			cf := changeFile{At: timeText(c.at), Change: c.op.String()}
+			if c.op == opReset {
+				cf.Known, cf.Emergency, cf.Roles = c.snap.known, c.snap.emergency, heldFiles(c.snap.roles)
+			} else {
+				cf.Name, cf.TemplateID, cf.Assignment, cf.Via = c.role.Name, c.role.TemplateID, c.role.Assignment, c.role.Via
+				cf.Until = timeText(c.until)
+			}
+			h.Changes = append(h.Changes, cf)
+		}
+		doc.History = append(doc.History, h)
+	}
+	s.mu.Unlock()
+	slices.SortStableFunc(doc.History, func(a, b historyFile) int {
+		return cmp.Or(cmp.Compare(strings.ToLower(a.ID), strings.ToLower(b.ID)), cmp.Compare(strings.ToLower(a.UPN), strings.ToLower(b.UPN)))
+	})
+	data, err := yaml.Marshal(&doc)
+	if err != nil {
+		return fmt.Errorf("privilege state: %w", err)
+	}
+	return writeAtomic(path, append([]byte(stateHeader), data...))
+}
+
+func writeAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("privilege state: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(f.Name())
+			err = fmt.Errorf("privilege state: %w", err)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Chmod(f.Name(), 0o600); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	// The rename is durable once the directory is synced; a file system
+	// that cannot sync a directory still has the new file in place.
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}
+
+// restore installs the snapshot and the histories saved in path, as
+// generation 0.
+func (s *Stage) restore(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	m, principals, newest, sum, err := parseState(path, data, s.roles, s.cfg.EmergencyAccess)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.newest, s.fileSHA = newest, sum
+	for _, p := range principals {
+		for i := range p.changes {
+			s.seq++
+			p.changes[i].seq = s.seq
+		}
+		s.link(p, p.id, p.upn)
+		if len(p.keys) == 0 {
+			continue // listed twice: the first one wins
+		}
+		if e := m.find(p.id, p.upn); e != nil {
+			s.link(p, e.ID, e.UPN)
+		}
+		p.compact(s.cfg.HistoryLimit, s.cutoff())
+		p.publish(0)
+		s.plist = append(s.plist, p)
+	}
+	s.idx.Store(s.newIndex(m))
+	return nil
+}
+
+// parseState reads a state file: its snapshot (as of snapshot_at), its
+// histories, the newest event time seen and the digest of the role map
+// file last read.
+func parseState(file string, data []byte, roles *RoleSet, extraEmergency []string) (*Map, []*principal, time.Time, string, error) {
+	var f roleMapFile
+	if err := yamlfile.Decode(file, data, &f); err != nil {
+		return nil, nil, time.Time{}, "", err
+	}
+	m, err := buildMap(f.Users, f.EmergencyAccess, roles, extraEmergency)
+	if err != nil {
+		return nil, nil, time.Time{}, "", fmt.Errorf("%s: %w", file, err)
+	}
+	bad := func(format string, a ...any) (*Map, []*principal, time.Time, string, error) {
+		return nil, nil, time.Time{}, "", fmt.Errorf("%s: "+format, append([]any{file}, a...)...)
+	}
+	var ok bool
+	switch {
+	case f.SnapshotAt != "":
+		if m.loadedAt, ok = parseTimeText(f.SnapshotAt); !ok {
+			return bad("snapshot_at: %q is not an RFC 3339 time", f.SnapshotAt)
+		}
+	case len(f.History) > 0:
+		return bad("snapshot_at is required with a history")
+	default: // a plain role map
+		m.loadedAt = time.Now().UTC()
+	}
+	var newest time.Time
+	if f.NewestEvent != "" {
+		if newest, ok = parseTimeText(f.NewestEvent); !ok {
+			return bad("newest_event: %q is not an RFC 3339 time", f.NewestEvent)
+		}
+	}
+	heldOf := func(path string, hs []heldFile) ([]held, error) {
+		var out []held
+		for j, h := range hs {
+			r, err := roleOf(roleFile{Name: h.Name, TemplateID: h.TemplateID, Assignment: h.Assignment, Via: h.Via}, roles)
+			if err != nil {
+				return nil, fmt.Errorf("%s[%d]%w", path, j, err)
+			}
+			x := held{role: r}
+			if h.Until != "" {
+				if x.until, ok = parseTimeText(h.Until); !ok {
+					return nil, fmt.Errorf("%s[%d].until: %q is not an RFC 3339 time", path, j, h.Until)
+				}
+			}
+			out = append(out, x)
+		}
+		return out, nil
+	}
+	var ps []*principal
+	for i, h := range f.History {
+		if h.ID == "" && h.UPN == "" {
+			return bad("history[%d]: id or upn is required", i)
+		}
+		p := &principal{id: h.ID, upn: h.UPN, base: state{known: h.Known, emergency: h.Emergency}}
+		if p.base.roles, err = heldOf(fmt.Sprintf("history[%d].roles", i), h.Roles); err != nil {
+			return bad("%v", err)
+		}
+		for j, cf := range h.Changes {
+			path := fmt.Sprintf("history[%d].changes[%d]", i, j)
+			c := change{}
+			if c.at, ok = parseTimeText(cf.At); !ok {
+				return bad("%s.at: %q is not an RFC 3339 time", path, cf.At)
+			}
+			switch cf.Change {
+			case "add", "remove":
+				c.op = opAdd
+				if cf.Change == "remove" {
+					c.op = opRemove
+				}
+				if c.role, err = roleOf(roleFile{Name: cf.Name, TemplateID: cf.TemplateID, Assignment: cf.Assignment, Via: cf.Via}, roles); err != nil {
+					return bad("%s%v", path, err)
+				}
+				if cf.Until != "" {
+					if c.until, ok = parseTimeText(cf.Until); !ok || !c.until.After(c.at) {
+						return bad("%s.until: %q is not an RFC 3339 time after at", path, cf.Until)
+					}
+				}
+			case "snapshot":
+				c.op = opReset
+				c.snap = state{known: cf.Known, emergency: cf.Emergency}
+				if c.snap.roles, err = heldOf(path+".roles", cf.Roles); err != nil {
+					return bad("%v", err)
+				}
+			default:
+				return bad("%s.change: %q is not add, remove or snapshot", path, cf.Change)
+			}
+			p.changes = append(p.changes, c)
+		}
+		slices.SortStableFunc(p.changes, func(a, b change) int { return a.at.Compare(b.at) })
+		ps = append(ps, p)
+	}
+	return m, ps, newest, f.RoleMapSHA256, nil
+}
