@@ -254,7 +254,7 @@ func eqFoldBytes(a []byte, b string) bool {
 }
 
 // Top level: the diagnostic envelope, plus the keys that identify the
-// Graph shapes and the Azure Activity REST shape.
+// Graph shapes, the Azure Activity REST shape and directory documents.
 const (
 	tTime = iota
 	tCategory
@@ -277,6 +277,8 @@ const (
 	tClaims
 	tHTTPRequest
 	tEventDataID
+	tScanDateTime
+	tRecordType
 	nTop
 )
 
@@ -302,6 +304,8 @@ var topKeys = newKeyTable([]string{
 	tClaims:            "claims",
 	tHTTPRequest:       "httpRequest",
 	tEventDataID:       "eventDataId",
+	tScanDateTime:      "scanDateTime",
+	tRecordType:        "recordType",
 })
 
 // Sign-in resource (Graph signIn, diagnostic properties).
@@ -688,6 +692,8 @@ func (d *Decoder) decode(data []byte, rec *Record) error {
 	collect(v, topKeys, top[:])
 
 	switch {
+	case isDirectory(&top):
+		return d.decodeDirectory(rec, v)
 	case present(top[tTime]):
 		return d.decodeDiagnostic(rec, &top)
 	case present(top[tCreatedDateTime]):

@@ -236,7 +236,8 @@ func skipValue(b []byte, i int) int {
 }
 
 // appendPrivtrail appends the privtrail object. Field order is fixed;
-// empty parts are omitted.
+// empty parts are omitted. Directory records get a "directory" object
+// with what privtrail computed (days_since_sign_in, -1 when unknown).
 func (r *Record) appendPrivtrail(dst []byte) []byte {
 	dst = append(dst, '{')
 	first := true
@@ -275,6 +276,13 @@ func (r *Record) appendPrivtrail(dst []byte) []byte {
 	}
 	if n > 0 {
 		dst = append(dst, ']')
+	}
+	if r.Stream == StreamDirectory {
+		// What the directory document does not say itself.
+		dst = appendKey(dst, &first, "directory")
+		dst = append(dst, `{"days_since_sign_in":`...)
+		dst = strconv.AppendInt(dst, int64(r.Directory.DaysSinceSignIn), 10)
+		dst = append(dst, '}')
 	}
 	if g := r.Context.Geo; g != nil {
 		dst = appendKey(dst, &first, "geo")

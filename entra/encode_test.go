@@ -46,6 +46,39 @@ func enrichAuditRole(r *Record) {
 	}}
 }
 
+// directoryByName returns the decoded directory document named file#index
+// of testdata/directory.
+func directoryByName(tb testing.TB, name string) *Record {
+	tb.Helper()
+	for _, doc := range loadSamples(tb, directoryDir) {
+		if doc.name == name {
+			var d Decoder
+			rec := &Record{}
+			if err := d.Decode(doc.data, rec); err != nil {
+				tb.Fatal(err)
+			}
+			return rec
+		}
+	}
+	tb.Fatalf("directory document %s not found", name)
+	return nil
+}
+
+// enrichDirectory fills what the privilege and monitor stages would add
+// to adm_grace's directory record (125 days without a sign-in, no MFA
+// method registered).
+func enrichDirectory(r *Record) {
+	r.Actor.Known = true
+	r.Actor.Privileged = true
+	r.Actor.Roles = []RoleHeld{{Name: "Global Administrator", TemplateID: "62e90394-69f5-4237-9190-012177145e10", Assignment: "active", Via: "direct", Privileged: true}}
+	r.Hits = []Hit{
+		{ID: "review.unused_privileged_account", Title: "Privileged account not used", Risk: "medium", Source: "directory",
+			Reason: "daysSinceSignIn=125 lastSignInSource=agent"},
+		{ID: "directory.mfa_not_registered", Title: "Privileged account without an MFA method", Risk: "high", Source: "directory",
+			Reason: "upn=adm_grace@contoso.example"},
+	}
+}
+
 func enrichSignIn(r *Record) {
 	r.Actor.Known = true
 	r.Actor.Privileged = true
@@ -94,6 +127,14 @@ func TestAppendJSONGolden(t *testing.T) {
 			return sampleByName(t, "graph_v1_signin_list_response.json#0")
 		}},
 		{"reprocessed_output", reprocessed},
+		{"directory_unused_admin", func() *Record {
+			r := directoryByName(t, "scan_20261204.jsonl#0")
+			enrichDirectory(r)
+			return r
+		}},
+		{"directory_pretty", func() *Record {
+			return directoryByName(t, "privileged_user_pretty.json#0")
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"testing"
+	"time"
 )
 
 var fuzzSeeds = []string{
@@ -16,6 +17,8 @@ var fuzzSeeds = []string{
 	`{"eventTimestamp":"2024-05-06T07:08:09.5Z","operationName":{"value":"x"},"category":{"value":"Administrative"}}`,
 	`{"activityDateTime":"2024-01-01T00:00:00Z","privtrail":{"stream":"audit"},"privtr\u0061il":1}`,
 	`{"time":"2024-01-01T00:00:00Z","category":"NetworkSecurityGroupEvent"}`,
+	`{"id":"d","recordType":"privilegedUser","scanDateTime":"2026-12-04T12:00:00Z","tenantId":"t","userId":"u","userPrincipalName":"a@b","accountEnabled":true,"lastSignInDateTime":null,"mfaRegistered":null,"roles":[{"name":"r","assignment":"active"}]}`,
+	`{"scanDateTime":null,"RecordType":15,"createdDateTime":"2024-01-01T00:00:00Z"}`,
 	`[1,2]`,
 	`{"a":NaN}`,
 }
@@ -29,6 +32,17 @@ func FuzzDecode(f *testing.F) {
 	}
 	for _, c := range decodeCases() {
 		f.Add([]byte(c.doc))
+	}
+	// Directory documents: the testdata ones, the valid variants and the
+	// invalid ones.
+	for _, doc := range loadSamples(f, directoryDir) {
+		f.Add(doc.data)
+	}
+	for _, c := range directoryDecodeCases() {
+		f.Add([]byte(withMembers(f, c.set)))
+	}
+	for _, c := range directoryErrorCases() {
+		f.Add([]byte(withMembers(f, c.set)))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var d Decoder
@@ -54,6 +68,9 @@ func FuzzDecode(f *testing.F) {
 		if n := countPrivtrail(t, out); n != 1 {
 			t.Fatalf("output has %d privtrail keys: %q", n, out)
 		}
+		if rec.Stream == StreamDirectory {
+			checkDirectoryRecord(t, &d, &rec, data, out)
+		}
 		// Decoding again with the same Decoder gives the same record.
 		var again Record
 		if err := d.Decode(data, &again); err != nil {
@@ -65,6 +82,44 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("second decode differs:\n%s\n%s", a, b)
 		}
 	})
+}
+
+// checkDirectoryRecord asserts what every decoded directory record
+// satisfies, and that privtrail's output for it decodes to the same record.
+func checkDirectoryRecord(t *testing.T, d *Decoder, rec *Record, data, out []byte) {
+	t.Helper()
+	dir := &rec.Directory
+	switch {
+	case rec.Shape != ShapePrivtrail || rec.LogCategory != LogCategoryDirectoryScan:
+		t.Fatalf("shape %q category %q", rec.Shape, rec.LogCategory)
+	case rec.ID == "" || rec.TenantID == "" || rec.Actor.ID == "" || rec.Actor.UPN == "" || rec.Actor.Type != "user":
+		t.Fatalf("required fields empty: %+v", rec)
+	case !rec.Time.Equal(dir.ScanTime) || rec.Time.IsZero() || rec.Time.Location() != time.UTC:
+		t.Fatalf("time %v, scan time %v", rec.Time, dir.ScanTime)
+	case dir.RecordType != RecordTypePrivilegedUser || rec.OperationName != dir.RecordType:
+		t.Fatalf("record type %q", dir.RecordType)
+	case (dir.DaysSinceSignIn == -1) != dir.LastSignIn.IsZero() || dir.DaysSinceSignIn < -1:
+		t.Fatalf("last sign-in %v, days %d", dir.LastSignIn, dir.DaysSinceSignIn)
+	case !dir.LastSignIn.IsZero() && dir.LastSignInSource == "":
+		t.Fatal("last sign-in without a source")
+	case dir.MFARegistered && !dir.MFAKnown:
+		t.Fatal("MFA registered but not known")
+	}
+	for _, r := range dir.Roles {
+		if r.Name == "" || (r.Assignment != "active" && r.Assignment != "eligible") {
+			t.Fatalf("role %+v", r)
+		}
+	}
+	var again Record
+	if err := d.Decode(out, &again); err != nil {
+		t.Fatalf("the output of a directory record does not decode: %v\n in %q\nout %q", err, data, out)
+	}
+	again.Raw = rec.Raw
+	a, _ := json.Marshal(rec)
+	b, _ := json.Marshal(&again)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("output decodes to another record:\n%s\n%s", a, b)
+	}
 }
 
 func countPrivtrail(t *testing.T, doc []byte) int {
@@ -82,7 +137,7 @@ func countPrivtrail(t *testing.T, doc []byte) int {
 // and checks that the output is valid JSON that gives them back (invalid
 // UTF-8 bytes read back as U+FFFD).
 func FuzzAppendJSON(f *testing.F) {
-	docs := loadSamples(f, localSamplesDir)
+	docs := append(loadSamples(f, localSamplesDir), loadSamples(f, directoryDir)...)
 	f.Add(uint8(0), "admin@contoso.com", "Admin", "reason \"quoted\"", "notes\nline 2", "Zürich", 47.37)
 	f.Add(uint8(7), "", "\x00\x1f\u2028", "\xff\xfe", "</script>", "", math.Inf(1))
 	f.Add(uint8(11), "a\\b", "😀", "\t", "\u2029", "\xed\xa0\x80", math.Copysign(0, -1))

@@ -2,6 +2,9 @@
 // its decoder for both wire shapes: Microsoft Graph (camelCase,
 // createdDateTime / activityDateTime) and the Azure Monitor
 // diagnostic-settings envelope (time, category, operationName, properties).
+// It also decodes privtrail's own directory-scan documents (stream
+// directory, shape privtrail): the state of one privileged account at
+// the time of a scan; their format is described at [Directory].
 //
 // The field names in `expr` tags are what monitor expressions in pipeline
 // files see; they follow Graph's names so that a SIEM engineer can write
@@ -18,10 +21,13 @@ const (
 	StreamAudit    Stream = "audit"    // directory audit logs
 	StreamActivity Stream = "activity" // Azure Activity log (Administrative)
 	StreamAADDS    Stream = "aadds"    // Entra Domain Services security audit events
+	// StreamDirectory is the state of privileged accounts that privtrail's
+	// own directory scans emit, one record per principal and scan.
+	StreamDirectory Stream = "directory"
 )
 
 // Streams lists every stream privtrail decodes.
-var Streams = []Stream{StreamSignIn, StreamAudit, StreamActivity, StreamAADDS}
+var Streams = []Stream{StreamSignIn, StreamAudit, StreamActivity, StreamAADDS, StreamDirectory}
 
 // Shape is the wire shape a record arrived in.
 type Shape string
@@ -29,6 +35,7 @@ type Shape string
 const (
 	ShapeGraph      Shape = "graph"      // Microsoft Graph resource
 	ShapeDiagnostic Shape = "diagnostic" // Azure Monitor diagnostic-settings record
+	ShapePrivtrail  Shape = "privtrail"  // a document privtrail itself produced (directory scans)
 )
 
 // Record is one decoded log record. It keeps the original document in Raw
@@ -54,14 +61,16 @@ type Record struct {
 	// whether Azure wrote it as a number or a string, or "Informational".
 	Level string `expr:"level"`
 
-	// Actor is who signed in (sign-ins) or who initiated the change
-	// (audit, activity, aadds).
+	// Actor is who signed in (sign-ins), who initiated the change
+	// (audit, activity, aadds), or the account a directory record
+	// describes (directory).
 	Actor Principal `expr:"actor"`
 
-	SignIn   SignIn   `expr:"signin"`
-	Audit    Audit    `expr:"audit"`
-	Activity Activity `expr:"activity"`
-	AADDS    AADDS    `expr:"aadds"`
+	SignIn    SignIn    `expr:"signin"`
+	Audit     Audit     `expr:"audit"`
+	Activity  Activity  `expr:"activity"`
+	AADDS     AADDS     `expr:"aadds"`
+	Directory Directory `expr:"directory"`
 
 	// Context is what the enrichment stages add; it becomes the
 	// "privtrail" object of JSON outputs.
@@ -233,6 +242,108 @@ type AADDS struct {
 	ServiceName   string `expr:"serviceName"`
 	ProcessName   string `expr:"processName"`
 	Domain        string `expr:"domain"`
+}
+
+// Directory holds the fields of a directory record: the state of one
+// privileged principal as one of privtrail's directory scans saw it.
+//
+// # The directory document
+//
+// The Graph directory scan emits, once per scan, one JSON object per
+// privileged principal (any number per file or Event Hubs message, like
+// other records):
+//
+//	{
+//	  "id": "dirscan-20261204T120000Z-0b229528-7664-5327-845d-4a430aad7f23",
+//	  "recordType": "privilegedUser",
+//	  "scanDateTime": "2026-12-04T12:00:00Z",
+//	  "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+//	  "userId": "0b229528-7664-5327-845d-4a430aad7f23",
+//	  "userPrincipalName": "adm_farid@contoso.example",
+//	  "userDisplayName": "Farid (admin)",
+//	  "userType": "Member",
+//	  "accountEnabled": true,
+//	  "createdDateTime": "2024-01-10T09:00:00Z",
+//	  "lastSignInDateTime": "2026-11-30T08:12:00Z",
+//	  "lastSignInSource": "graph",
+//	  "mfaRegistered": true,
+//	  "methodsRegistered": ["microsoftAuthenticatorPush", "fido2"],
+//	  "roles": [{"name": "Exchange Administrator",
+//	             "templateId": "29232cdf-9323-42fd-ade2-1d097af3e4de", "assignment": "eligible"}]
+//	}
+//
+// The decoder recognises it by its top-level scanDateTime and recordType:
+// a document with either one (recordType as a string) is decoded, and
+// validated, as a directory record; no Entra log has them. The members:
+//
+//	member              JSON type                 required  record field
+//	id                  string                    yes       Record.ID (one per scan and principal)
+//	recordType          string                    yes       RecordType and Record.OperationName: "privilegedUser"
+//	scanDateTime        RFC 3339 string           yes       ScanTime and Record.Time
+//	tenantId            string                    yes       Record.TenantID
+//	userId              string                    yes       Record.Actor.ID
+//	userPrincipalName   string                    yes       Record.Actor.UPN
+//	userDisplayName     string, null              no        Record.Actor.DisplayName
+//	userType            string, null              no        UserType (Member, Guest)
+//	accountEnabled      boolean                   yes       AccountEnabled
+//	createdDateTime     RFC 3339 string, null     no        Created
+//	lastSignInDateTime  RFC 3339 string, null     no        LastSignIn, DaysSinceSignIn; null: never signed in, or unknown
+//	lastSignInSource    "graph", "agent", null    (1)       LastSignInSource
+//	mfaRegistered       boolean, null             no        MFARegistered, MFAKnown; null: unknown (no registration report)
+//	methodsRegistered   array of strings, null    no        Methods
+//	roles               array of objects, null    no        Roles: {name, templateId, assignment}
+//
+// (1) required when lastSignInDateTime is set: "graph" when it is the
+// user's signInActivity in Microsoft Graph, "agent" when it is the last
+// sign-in privtrail itself saw (its own state). It may be given without a
+// lastSignInDateTime (that source knows of no sign-in).
+//
+// In roles, name and assignment ("active" or "eligible") are required and
+// templateId is optional. An absent member is the same as null. Required
+// strings must not be empty; the enumerations (recordType,
+// lastSignInSource, assignment) are matched ignoring case and kept in the
+// spelling above. Every member must have its JSON type (a number is not a
+// string, "true" is not a boolean), and the error (a *DecodeError) names
+// the member:
+//
+//	directory record: userPrincipalName: missing
+//	directory record: accountEnabled: want true or false, got string
+//	directory record: roles[1].assignment: want active or eligible, got "permanent"
+//
+// Members not listed are ignored, a "privtrail" object added by
+// privtrail's JSON outputs included, so that privtrail's output decodes
+// again.
+//
+// The record's actor is the principal (Type "user"), Stream is
+// StreamDirectory, Shape ShapePrivtrail and LogCategory "DirectoryScan".
+// AppendJSON adds "directory":{"days_since_sign_in":N} to the privtrail
+// object.
+type Directory struct {
+	RecordType string    `expr:"recordType"` // privilegedUser
+	ScanTime   time.Time `expr:"scanDateTime"`
+	UserType   string    `expr:"userType"` // Member, Guest
+	// AccountEnabled is false for a disabled account.
+	AccountEnabled bool      `expr:"accountEnabled"`
+	Created        time.Time `expr:"createdDateTime"` // zero when not given
+	// LastSignIn is the last sign-in known to LastSignInSource; zero when
+	// the account never signed in or it is not known (Graph's
+	// 0001-01-01T00:00:00Z for "never" reads as zero too).
+	LastSignIn       time.Time `expr:"lastSignInDateTime"`
+	LastSignInSource string    `expr:"lastSignInSource"` // graph | agent
+	// DaysSinceSignIn is the number of whole days (24 h) from LastSignIn
+	// to ScanTime; -1 when LastSignIn is unknown, 0 when it is later than
+	// the scan.
+	DaysSinceSignIn int `expr:"daysSinceSignIn"`
+	// MFARegistered says whether the user registered a method usable for
+	// multifactor authentication; it means something only when MFAKnown
+	// (the scan had the registration report).
+	MFARegistered bool     `expr:"mfaRegistered"`
+	MFAKnown      bool     `expr:"mfaKnown"`
+	Methods       []string `expr:"methodsRegistered"` // e.g. microsoftAuthenticatorPush, fido2
+	// Roles are the directory roles the scan found, as Graph names them:
+	// Name, TemplateID and Assignment (active | eligible); Via and
+	// Privileged are not set (the privilege stage tags the actor).
+	Roles []RoleHeld `expr:"roles"`
 }
 
 // Context is what enrichment adds to a record; it is encoded as the

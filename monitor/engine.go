@@ -85,7 +85,7 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 		}
 		stream := entra.Stream(d.Source)
 		if !slicesContains(entra.Streams, stream) {
-			return nil, fmt.Errorf("%s: source: %q is not one of signin, audit, activity, aadds", where, d.Source)
+			return nil, fmt.Errorf("%s: source: %q is not one of signin, audit, activity, aadds, directory", where, d.Source)
 		}
 		if strings.TrimSpace(d.When) == "" {
 			return nil, fmt.Errorf("%s: when is required", where)

@@ -24,10 +24,11 @@ type Env struct {
 	// through reflection, and a field held by value (Record.SignIn is
 	// ~600 bytes) would be copied to the heap on every access. These
 	// shadow the embedded Record's fields of the same names.
-	Actor   *entra.Principal `expr:"actor"`
-	SignIn  *entra.SignIn    `expr:"signin"`
-	Audit   *entra.Audit     `expr:"audit"`
-	Context *entra.Context   `expr:"ctx"`
+	Actor     *entra.Principal `expr:"actor"`
+	SignIn    *entra.SignIn    `expr:"signin"`
+	Audit     *entra.Audit     `expr:"audit"`
+	Directory *entra.Directory `expr:"directory"`
+	Context   *entra.Context   `expr:"ctx"`
 
 	roles RoleChecker
 }
@@ -42,10 +43,10 @@ func newEnv(rec *entra.Record) *Env {
 func (e *Env) set(rec *entra.Record) {
 	e.Record = rec
 	if rec == nil {
-		e.Actor, e.SignIn, e.Audit, e.Context = nil, nil, nil, nil
+		e.Actor, e.SignIn, e.Audit, e.Directory, e.Context = nil, nil, nil, nil, nil
 		return
 	}
-	e.Actor, e.SignIn, e.Audit, e.Context = &rec.Actor, &rec.SignIn, &rec.Audit, &rec.Context
+	e.Actor, e.SignIn, e.Audit, e.Directory, e.Context = &rec.Actor, &rec.SignIn, &rec.Audit, &rec.Directory, &rec.Context
 }
 
 // Modified returns the new value of the first modified property of the

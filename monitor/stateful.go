@@ -194,7 +194,7 @@ func compileStateful(d *Definition, m *Monitor, where string) error {
 		}
 		w := &c.With
 		if !slicesContains(entra.Streams, entra.Stream(w.Source)) {
-			return fmt.Errorf("%s: correlate.with.source: %q is not one of signin, audit, activity, aadds", where, w.Source)
+			return fmt.Errorf("%s: correlate.with.source: %q is not one of signin, audit, activity, aadds, directory", where, w.Source)
 		}
 		if strings.TrimSpace(w.When) == "" {
 			return fmt.Errorf("%s: correlate.with.when is required", where)

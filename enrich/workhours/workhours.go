@@ -123,7 +123,9 @@ func (s *Stage) Schedule(p *entra.Principal) *Schedule {
 // and its LocalTime string.
 func (s *Stage) Enrich(rec *entra.Record) {
 	a := &rec.Actor
-	if a.Type != "user" && !strings.EqualFold(a.Type, "user") || rec.Time.IsZero() {
+	// A directory record's time is when privtrail scanned, not when the
+	// user did anything: working hours say nothing about it.
+	if a.Type != "user" && !strings.EqualFold(a.Type, "user") || rec.Time.IsZero() || rec.Stream == entra.StreamDirectory {
 		return
 	}
 	sc := s.Schedule(a)

@@ -255,11 +255,18 @@ func TestNoContext(t *testing.T) {
 			}
 		})
 	}
-	// Every stream gets it when the actor is a user.
+	// Every stream of user activity gets it when the actor is a user; a
+	// directory record (the time of a scan) never does.
 	for _, st := range entra.Streams {
 		rec := userRec(alice, tm)
 		rec.Stream = st
 		noDefault.Enrich(rec)
+		if st == entra.StreamDirectory {
+			if rec.Context.WorkHours != nil {
+				t.Errorf("directory record got working hours %+v", *rec.Context.WorkHours)
+			}
+			continue
+		}
 		if rec.Context.WorkHours == nil || !rec.Context.WorkHours.Inside {
 			t.Errorf("%s: WorkHours = %+v", st, rec.Context.WorkHours)
 		}

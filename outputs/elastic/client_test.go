@@ -218,7 +218,8 @@ func TestTemplatesInstalledAsShipped(t *testing.T) {
 	if err := json.Unmarshal([]byte(f.templates["/_index_template/privtrail-azure-prod"]), &it); err != nil {
 		t.Fatal(err)
 	}
-	wantPatterns := []string{"logs-azure.signinlogs-prod", "logs-azure.auditlogs-prod", "logs-azure.activitylogs-prod", "logs-azure.aadds-prod"}
+	wantPatterns := []string{"logs-azure.signinlogs-prod", "logs-azure.auditlogs-prod", "logs-azure.activitylogs-prod", "logs-azure.aadds-prod",
+		"logs-azure.directory-prod"}
 	if !slices.Equal(it.Patterns, wantPatterns) || it.Priority <= 200 || it.DataStream == nil ||
 		!slices.Equal(it.ComposedOf, componentTemplates) {
 		t.Errorf("index template %+v", it)

@@ -157,12 +157,14 @@ type Naming struct {
 }
 
 // streamDatasets are the datasets of Elastic's Azure integration for the
-// streams it has one for.
+// streams it has one for, and privtrail's own under the same azure.
+// prefix (so logs-azure* finds them) for the others.
 var streamDatasets = map[entra.Stream]string{
-	entra.StreamSignIn:   "azure.signinlogs",
-	entra.StreamAudit:    "azure.auditlogs",
-	entra.StreamActivity: "azure.activitylogs",
-	entra.StreamAADDS:    "azure.aadds",
+	entra.StreamSignIn:    "azure.signinlogs",
+	entra.StreamAudit:     "azure.auditlogs",
+	entra.StreamActivity:  "azure.activitylogs",
+	entra.StreamAADDS:     "azure.aadds",
+	entra.StreamDirectory: "azure.directory",
 }
 
 // DatasetOf is the dataset a record of stream s goes to.

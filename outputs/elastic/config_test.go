@@ -85,14 +85,18 @@ func TestConfigValidate(t *testing.T) {
 func TestNaming(t *testing.T) {
 	n := Naming{Namespace: "privtrail"}
 	for s, want := range map[entra.Stream]string{
-		entra.StreamSignIn:   "logs-azure.signinlogs-privtrail",
-		entra.StreamAudit:    "logs-azure.auditlogs-privtrail",
-		entra.StreamActivity: "logs-azure.activitylogs-privtrail",
-		entra.StreamAADDS:    "logs-azure.aadds-privtrail",
+		entra.StreamSignIn:    "logs-azure.signinlogs-privtrail",
+		entra.StreamAudit:     "logs-azure.auditlogs-privtrail",
+		entra.StreamActivity:  "logs-azure.activitylogs-privtrail",
+		entra.StreamAADDS:     "logs-azure.aadds-privtrail",
+		entra.StreamDirectory: "logs-azure.directory-privtrail",
 	} {
 		if got := n.DataStream(s); got != want {
 			t.Errorf("%s → %s, want %s", s, got, want)
 		}
+	}
+	if got := len(n.DataStreams()); got != len(entra.Streams) {
+		t.Errorf("%d data streams for %d streams", got, len(entra.Streams))
 	}
 	fixed := Naming{Dataset: "privtrail.entra", Namespace: "default"}
 	if got := fixed.DataStreams(); len(got) != 1 || got[0] != "logs-privtrail.entra-default" {

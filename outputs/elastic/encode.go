@@ -162,9 +162,13 @@ func highestRisk(hits []entra.Hit) string {
 func (d *doc) event() {
 	w, rec := d.w, d.rec
 	w.begin("event")
-	if len(rec.Hits) > 0 {
+	switch {
+	case len(rec.Hits) > 0:
 		w.str("kind", "alert")
-	} else {
+	case rec.Stream == entra.StreamDirectory:
+		// The state of an account at a scan, not something that happened.
+		w.str("kind", "state")
+	default:
 		w.str("kind", "event")
 	}
 	cat, typ := categoryAndType(rec)
@@ -209,6 +213,8 @@ func providerOf(rec *entra.Record) string {
 		return rec.Audit.LoggedByService
 	case entra.StreamAADDS:
 		return "Microsoft Entra Domain Services"
+	case entra.StreamDirectory:
+		return "privtrail" // its directory scan, through Microsoft Graph
 	}
 	return ""
 }
@@ -216,6 +222,8 @@ func providerOf(rec *entra.Record) string {
 func outcome(rec *entra.Record) string {
 	var s string
 	switch rec.Stream {
+	case entra.StreamDirectory:
+		return "" // a state has no outcome
 	case entra.StreamSignIn:
 		if rec.SignIn.Status == "success" {
 			return "success"
@@ -295,6 +303,8 @@ func categoryAndType(rec *entra.Record) (cat, typ []string) {
 			return []string{"process"}, []string{"info"}
 		}
 		return []string{"host"}, []string{"info"}
+	case entra.StreamDirectory:
+		return []string{"iam"}, []string{"info"}
 	}
 	return []string{"configuration"}, []string{"info"}
 }
@@ -377,6 +387,14 @@ func (d *doc) user() {
 	email := rec.Stream != entra.StreamAADDS
 	if a := &rec.Actor; isUser(a) {
 		writeUser(w, a, email)
+	}
+	if rec.Stream == entra.StreamDirectory {
+		// ECS user.roles: the directory roles the scan found.
+		w.beginArr("roles")
+		for i := range rec.Directory.Roles {
+			w.str("", rec.Directory.Roles[i].Name)
+		}
+		w.endArr()
 	}
 	if ts := rec.TargetUsers(); len(ts) > 0 {
 		w.begin("target")
@@ -525,6 +543,8 @@ func (d *doc) azure() {
 		d.activityLogs()
 	case entra.StreamAADDS:
 		d.aadds()
+	case entra.StreamDirectory:
+		d.directory()
 	}
 	w.end()
 }
@@ -785,6 +805,45 @@ func (d *doc) aadds() {
 	if p := member(d.root, "properties"); p != nil && p.Type() == fastjson.TypeObject {
 		w.raw("properties", func(b []byte) []byte { return appendValue(b, p, keepKeys) })
 	}
+	w.end()
+}
+
+// directory writes azure.directory.*: the directory document's members in
+// snake case, from the validated record (not copied from the document),
+// plus days_since_sign_in and mfa_known, which privtrail computes.
+// mfa_registered and last_sign_in_date_time are left out when unknown, so
+// that a filter on them never matches an account the scan knew nothing
+// about.
+func (d *doc) directory() {
+	w, rec := d.w, d.rec
+	dir := &rec.Directory
+	w.begin("directory")
+	w.str("record_type", dir.RecordType)
+	w.str("user_type", dir.UserType)
+	w.boolean("account_enabled", dir.AccountEnabled)
+	if !dir.Created.IsZero() {
+		w.str("created_date_time", dir.Created.UTC().Format(time.RFC3339Nano))
+	}
+	if !dir.LastSignIn.IsZero() {
+		w.str("last_sign_in_date_time", dir.LastSignIn.UTC().Format(time.RFC3339Nano))
+	}
+	w.str("last_sign_in_source", dir.LastSignInSource)
+	w.int("days_since_sign_in", int64(dir.DaysSinceSignIn))
+	w.boolean("mfa_known", dir.MFAKnown)
+	if dir.MFAKnown {
+		w.boolean("mfa_registered", dir.MFARegistered)
+	}
+	w.strs("methods_registered", dir.Methods...)
+	w.beginArr("roles")
+	for i := range dir.Roles {
+		r := &dir.Roles[i]
+		w.begin("")
+		w.str("name", r.Name)
+		w.str("template_id", r.TemplateID)
+		w.str("assignment", r.Assignment)
+		w.end()
+	}
+	w.endArr()
 	w.end()
 }
 

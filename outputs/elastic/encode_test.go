@@ -74,6 +74,15 @@ var goldenCases = []struct {
 			Risk: "high", Source: "activity", Reason: "operationName=MICROSOFT.AUTHORIZATION/ELEVATEACCESS/ACTION"}}
 	}},
 	{"aadds_diagnostic", nil},
+	{"directory", func(r *entra.Record) {
+		r.Actor.Privileged, r.Actor.Known = true, true
+		r.Actor.Roles = []entra.RoleHeld{{Name: "Global Administrator", TemplateID: "62e90394-69f5-4237-9190-012177145e10",
+			Assignment: "active", Via: "direct", Privileged: true}}
+		r.Hits = []entra.Hit{{ID: "review.unused_privileged_account", Title: "Privileged account not used", Risk: "medium",
+			Source: "directory", Reason: "daysSinceSignIn=125 lastSignInSource=agent"}}
+	}},
+	{"directory_never_signed_in", nil},
+	{"directory_pretty", nil},
 }
 
 func TestEncodeGolden(t *testing.T) {
@@ -378,5 +387,68 @@ func BenchmarkEncode(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A directory record is the state of an account: event.kind state (alert
+// once it hit a monitor), iam/info, no outcome, @timestamp the scan time,
+// the account as user.*, and azure.directory.* with what is known only.
+func TestEncodeDirectory(t *testing.T) {
+	enc := NewEncoder(defaultNaming)
+	rec := decodeFile(t, "directory_pretty")
+	out, err := enc.Encode(nil, rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := checkItem(t, out, "logs-azure.directory-privtrail")
+	ev := doc["event"].(map[string]any)
+	if ev["kind"] != "state" || ev["dataset"] != "azure.directory" || ev["action"] != "privilegedUser" || ev["outcome"] != nil {
+		t.Errorf("event %v", ev)
+	}
+	if c, ty := ev["category"].([]any), ev["type"].([]any); len(c) != 1 || c[0] != "iam" || len(ty) != 1 || ty[0] != "info" {
+		t.Errorf("category %v type %v", c, ty)
+	}
+	if doc["@timestamp"] != "2026-12-04T12:00:00Z" {
+		t.Errorf("@timestamp %v", doc["@timestamp"])
+	}
+	u := doc["user"].(map[string]any)
+	if u["id"] != "0b229528-7664-5327-845d-4a430aad7f23" || u["name"] != "adm_farid" || u["domain"] != "contoso.example" ||
+		u["email"] != "adm_farid@contoso.example" || u["full_name"] != "Farid (admin)" || mustMarshal(u["roles"]) != `["Exchange Administrator"]` {
+		t.Errorf("user %v", u)
+	}
+	dir := doc["azure"].(map[string]any)["directory"].(map[string]any)
+	want := `{"account_enabled":true,"created_date_time":"2024-01-10T09:00:00Z","days_since_sign_in":4,` +
+		`"last_sign_in_date_time":"2026-11-30T08:12:00Z","last_sign_in_source":"graph","methods_registered":["microsoftAuthenticatorPush","fido2"],` +
+		`"mfa_known":true,"mfa_registered":true,"record_type":"privilegedUser",` +
+		`"roles":[{"assignment":"eligible","name":"Exchange Administrator","template_id":"29232cdf-9323-42fd-ade2-1d097af3e4de"}],"user_type":"Member"}`
+	if got := mustMarshal(dir); got != want {
+		t.Errorf("azure.directory\n got %s\nwant %s", got, want)
+	}
+
+	// Unknown last sign-in and MFA registration: -1, mfa_known false, and
+	// neither last_sign_in_date_time nor mfa_registered.
+	rec = decodeFile(t, "directory_never_signed_in")
+	out, _ = enc.Encode(nil, rec, nil)
+	dir = checkItem(t, out, "logs-azure.directory-privtrail")["azure"].(map[string]any)["directory"].(map[string]any)
+	if mustMarshal(dir["days_since_sign_in"]) != "-1" || dir["mfa_known"] != false {
+		t.Errorf("azure.directory %v", dir)
+	}
+	for _, k := range []string{"mfa_registered", "last_sign_in_date_time", "created_date_time", "methods_registered", "user_type"} {
+		if _, ok := dir[k]; ok {
+			t.Errorf("azure.directory.%s written though unknown: %v", k, dir)
+		}
+	}
+
+	// With a monitor hit it is an alert, like any record.
+	rec.Hits = []entra.Hit{{ID: "directory.mfa_not_registered", Risk: "high"}}
+	out, _ = enc.Encode(nil, rec, nil)
+	if k := checkItem(t, out, "logs-azure.directory-privtrail")["event"].(map[string]any)["kind"]; k != "alert" {
+		t.Errorf("event.kind %v with a hit", k)
+	}
+	// The other streams are unchanged: event.
+	rec = decodeFile(t, "audit_graph")
+	out, _ = enc.Encode(nil, rec, nil)
+	if k := checkItem(t, out, "logs-azure.auditlogs-privtrail")["event"].(map[string]any)["kind"]; k != "event" {
+		t.Errorf("audit event.kind %v", k)
 	}
 }

@@ -61,6 +61,10 @@ var goldenCases = []struct {
 	{"audit_diagnostic", func(r *entra.Record) { r.Actor.Known = true }},
 	{"activity_diagnostic", func(r *entra.Record) { r.Actor.Privileged = true }},
 	{"aadds_diagnostic", func(*entra.Record) {}},
+	{"directory", func(r *entra.Record) {
+		r.Actor.Known, r.Actor.Privileged = true, true
+		r.Hits = []entra.Hit{{ID: "review.unused_privileged_account", Title: "Privileged account not used", Risk: "medium", Source: "directory", Reason: "daysSinceSignIn=125"}}
+	}},
 }
 
 // render is an item as the golden files show it: the framing in hex, then
@@ -269,5 +273,38 @@ func TestDescribeHints(t *testing.T) {
 	}
 	if r := c.reason(kerr.MessageTooLarge); !strings.Contains(r, "MESSAGE_TOO_LARGE") || !strings.Contains(r, "max.message.bytes") {
 		t.Errorf("reason %q", r)
+	}
+}
+
+// A directory record is keyed by the account it describes, like that
+// user's sign-ins: a consumer sees one user's state and activity on one
+// partition, in order.
+func TestDirectoryKeyedByUser(t *testing.T) {
+	dir := decodeFile(t, "directory")
+	var d entra.Decoder
+	signIn := &entra.Record{}
+	doc := `{"createdDateTime":"2026-12-04T11:00:00Z","userId":"5F1C7A2E-3B9D-4C61-9A7E-2D8F0B6C4E13","userPrincipalName":"ADM_GRACE@contoso.example"}`
+	if err := d.Decode([]byte(doc), signIn); err != nil {
+		t.Fatal(err)
+	}
+	if k := UserKey(dir); k != "5f1c7a2e-3b9d-4c61-9a7e-2d8f0b6c4e13" || k != UserKey(signIn) {
+		t.Errorf("directory key %q, sign-in key %q", k, UserKey(signIn))
+	}
+	item, err := (&Encoder{Key: KeyUser, Headers: true}).Encode(nil, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := DecodeItem(item)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stream string
+	for _, h := range m.Headers {
+		if h.Name == HeaderStream {
+			stream = string(h.Value)
+		}
+	}
+	if stream != "directory" || !bytes.Contains(m.Value, []byte(`"directory":{"days_since_sign_in":125}`)) {
+		t.Errorf("stream header %q, value %s", stream, m.Value)
 	}
 }

@@ -19,6 +19,8 @@ func FuzzEncode(f *testing.F) {
 	f.Add("\xff\xfe", "\xed\xa0\x80", "", `{"time":"2024-01-01T00:00:00Z","category":"AuditLogs"}`, true)
 	f.Add("", "", "", "", false)
 	f.Add(strings.Repeat("k", 300), "", "m", `[1,2,3]`, true)
+	f.Add("5F1C7A2E-3b9d", "adm_grace@contoso.example", "review.unused_privileged_account",
+		`{"id":"d","recordType":"privilegedUser","scanDateTime":"2026-12-04T12:00:00Z","tenantId":"t","userId":"U","userPrincipalName":"a@b","accountEnabled":true}`, true)
 	f.Fuzz(func(t *testing.T, id, upn, monitor, raw string, headers bool) {
 		var recs []*entra.Record
 		var d entra.Decoder

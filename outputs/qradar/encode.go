@@ -149,13 +149,17 @@ func (e *Encoder) appendLEEF(dst []byte, rec *entra.Record, risk riskLevel) []by
 		w.str("identSrc", ip)
 	}
 	w.str("userId", a.ID)
-	if len(a.Roles) > 0 {
+	roles := a.Roles
+	if len(roles) == 0 && rec.Stream == entra.StreamDirectory {
+		roles = rec.Directory.Roles // the scan's, when the role map has none
+	}
+	if len(roles) > 0 {
 		w.key("role")
-		for i := range a.Roles {
+		for i := range roles {
 			if i > 0 {
 				w.dst = append(w.dst, ", "...)
 			}
-			w.dst = e.appendValue(w.dst, a.Roles[i].Name)
+			w.dst = e.appendValue(w.dst, roles[i].Name)
 		}
 	}
 	w.bool("privileged", a.Privileged)
@@ -189,6 +193,29 @@ func (e *Encoder) appendLEEF(dst []byte, rec *entra.Record, risk riskLevel) []by
 		w.str("resource", rec.Activity.ResourceID)
 	case entra.StreamAADDS:
 		w.str("resource", rec.AADDS.Computer)
+	case entra.StreamDirectory:
+		dir := &rec.Directory
+		w.bool("accountEnabled", dir.AccountEnabled)
+		w.str("userType", dir.UserType)
+		if !dir.LastSignIn.IsZero() {
+			w.int("lastSignIn", dir.LastSignIn.UnixMilli())
+		}
+		w.str("lastSignInSource", dir.LastSignInSource)
+		w.int("daysSinceSignIn", int64(dir.DaysSinceSignIn))
+		if dir.MFAKnown {
+			w.bool("mfaRegistered", dir.MFARegistered)
+		} else {
+			w.str("mfaRegistered", "unknown")
+		}
+		if len(dir.Methods) > 0 {
+			w.key("mfaMethods")
+			for i, m := range dir.Methods {
+				if i > 0 {
+					w.dst = append(w.dst, ',')
+				}
+				w.dst = e.appendValue(w.dst, m)
+			}
+		}
 	}
 	country := s.Location.Country
 	if g := rec.Context.Geo; g != nil && g.CountryISO != "" {
@@ -225,7 +252,8 @@ func (e *Encoder) appendLEEF(dst []byte, rec *entra.Record, risk riskLevel) []by
 }
 
 // operation names what happened, per stream: the sign-in's event type,
-// the audit activity, the Azure operation, the AADDS event ID.
+// the audit activity, the Azure operation, the AADDS event ID, the
+// directory record's type (privilegedUser).
 func operation(rec *entra.Record) string {
 	switch rec.Stream {
 	case entra.StreamSignIn:
@@ -238,6 +266,8 @@ func operation(rec *entra.Record) string {
 		if rec.AADDS.EventID != 0 {
 			return strconv.Itoa(rec.AADDS.EventID)
 		}
+	case entra.StreamDirectory:
+		return first(rec.Directory.RecordType, rec.OperationName)
 	}
 	return rec.OperationName
 }

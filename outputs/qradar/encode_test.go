@@ -115,6 +115,55 @@ func TestGoldenParses(t *testing.T) {
 	}
 }
 
+// Directory records: MSGID and cat directory, the scan time, the account,
+// the stream's own attributes, and roles from the scan when the role map
+// gave none.
+func TestDirectoryLEEF(t *testing.T) {
+	enc := NewEncoder(testConfig(nil))
+	parse := func(rec *entra.Record) (syslogMsg, leefEvent) {
+		s := parseSyslog(t, unframe(t, mustEncode(t, enc, rec, nil), false)[0])
+		return s, parseLEEF(t, s.msg)
+	}
+	rec := goldenCases[3].record(t) // directory_hits
+	rec.Directory.Methods = []string{"fido2", "microsoftAuthenticator|Push"}
+	s, ev := parse(rec)
+	if s.msgid != "directory" || s.timestamp != "2026-12-04T12:00:00.000000Z" || ev.header[3] != "directory.mfa_not_registered" {
+		t.Errorf("header %+v %q", s, ev.header)
+	}
+	want := map[string]string{
+		"devTime": "1796385600000", "cat": "directory", "sev": "8", "usrName": "adm_grace@contoso.example",
+		"userId": "5f1c7a2e-3b9d-4c61-9a7e-2d8f0b6c4e13", "role": "Global Administrator", "privileged": "true",
+		"operation": "privilegedUser", "accountEnabled": "true", "userType": "Member", "lastSignIn": "1785578400500",
+		"lastSignInSource": "agent", "daysSinceSignIn": "125", "mfaRegistered": "false",
+		"mfaMethods": "fido2,microsoftAuthenticator|Push", "privtrailRisk": "high",
+		"recordId": "dirscan-20261204T120000Z-5f1c7a2e-3b9d-4c61-9a7e-2d8f0b6c4e13",
+	}
+	for k, v := range want {
+		if ev.attrs[k] != v {
+			t.Errorf("%s=%q, want %q", k, ev.attrs[k], v)
+		}
+	}
+	for _, k := range []string{"src", "identSrc", "result", "resource", "country", "deviceId"} {
+		if _, ok := ev.attrs[k]; ok {
+			t.Errorf("%s on a directory record", k)
+		}
+	}
+
+	// Never signed in, MFA unknown, no role map entry: the scan's roles,
+	// daysSinceSignIn -1, no lastSignIn, mfaRegistered unknown, and a
+	// stream:operation event ID.
+	_, ev = parse(goldenCases[4].record(t))
+	if ev.header[3] != "directory:privilegedUser" || ev.attrs["role"] != "Global Administrator" || ev.attrs["daysSinceSignIn"] != "-1" ||
+		ev.attrs["mfaRegistered"] != "unknown" || ev.attrs["privileged"] != "false" || ev.attrs["sev"] != "1" {
+		t.Errorf("never signed in: %q %v", ev.header, ev.attrs)
+	}
+	for _, k := range []string{"lastSignIn", "userType", "mfaMethods"} {
+		if _, ok := ev.attrs[k]; ok {
+			t.Errorf("%s written though unknown: %v", k, ev.attrs)
+		}
+	}
+}
+
 func TestSeverity(t *testing.T) {
 	enc := NewEncoder(testConfig(func(c *Config) { c.Facility = "auth" }))
 	for _, tc := range []struct {

@@ -37,6 +37,26 @@ func fuzzRecord(audit bool, upn, display, reason, op, raw string) *entra.Record 
 	return rec
 }
 
+// fuzzDirectory builds a directory record from the same strings: they land
+// in the attributes only directory records have.
+func fuzzDirectory(upn, display, reason, op, raw string) *entra.Record {
+	rec := &entra.Record{
+		Raw:    []byte(raw),
+		Stream: entra.StreamDirectory,
+		Time:   time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
+		ID:     display,
+		Actor:  entra.Principal{ID: reason, UPN: upn, DisplayName: display, Type: "user"},
+	}
+	d := &rec.Directory
+	d.RecordType, d.UserType, d.LastSignInSource = op, display, reason
+	d.LastSignIn = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	d.DaysSinceSignIn = len(raw)
+	d.MFAKnown, d.MFARegistered = len(upn)%2 == 0, len(op)%2 == 0
+	d.Methods = []string{upn, reason}
+	d.Roles = []entra.RoleHeld{{Name: op}, {Name: upn}}
+	return rec
+}
+
 // benign replaces every non-empty string by "x": the same attributes must
 // come out.
 func benign(s string) string {
@@ -54,6 +74,22 @@ func FuzzEncode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, audit bool, upn, display, reason, op, raw string) {
 		rec := fuzzRecord(audit, upn, display, reason, op, raw)
 		twin := fuzzRecord(audit, benign(upn), benign(display), benign(reason), benign(op), raw)
+		// A directory record with the same strings, and its benign twin.
+		dir := fuzzDirectory(upn, display, reason, op, raw)
+		dirTwin := fuzzDirectory(benign(upn), benign(display), benign(reason), benign(op), raw)
+		for _, delim := range []string{"\t", "^", "|"} {
+			for _, framing := range []string{"lf", "octet-counting"} {
+				enc := NewEncoder(testConfig(func(c *Config) { c.Delimiter = delim; c.Framing = framing }))
+				ev := parseLEEF(t, checkOneMessage(t, enc, dir, framing).msg)
+				want := parseLEEF(t, checkOneMessage(t, enc, dirTwin, framing).msg)
+				if !slices.Equal(ev.keys, want.keys) {
+					t.Fatalf("directory, delimiter %q: keys %q, want %q", delim, ev.keys, want.keys)
+				}
+				if reason != "" && ev.attrs["lastSignInSource"] != string(enc.appendValue(nil, reason)) {
+					t.Fatalf("lastSignInSource %q from %q", ev.attrs["lastSignInSource"], reason)
+				}
+			}
+		}
 		for _, delim := range []string{"\t", "^", "|"} {
 			for _, framing := range []string{"lf", "octet-counting"} {
 				cfg := testConfig(func(c *Config) { c.Delimiter = delim; c.Framing = framing })

@@ -65,6 +65,19 @@ var goldenCases = []struct {
 		}
 		return r
 	}},
+	{"directory_hits", func(t testing.TB) *entra.Record {
+		r := decodeFile(t, "directory_unused_no_mfa")
+		r.Actor.Known, r.Actor.Privileged = true, true
+		r.Actor.Roles = []entra.RoleHeld{{Name: "Global Administrator", TemplateID: "62e90394-69f5-4237-9190-012177145e10", Assignment: "active", Via: "direct", Privileged: true}}
+		r.Hits = []entra.Hit{
+			{ID: "directory.mfa_not_registered", Title: "Privileged account without an MFA method", Risk: "high", Source: "directory", Reason: "upn=adm_grace@contoso.example"},
+			{ID: "review.unused_privileged_account", Title: "Privileged account not used", Risk: "medium", Source: "directory", Reason: "daysSinceSignIn=125 lastSignInSource=agent"},
+		}
+		return r
+	}},
+	{"directory_plain", func(t testing.TB) *entra.Record {
+		return decodeFile(t, "directory_never_signed_in")
+	}},
 }
 
 func testConfig(mod func(*Config)) Config {

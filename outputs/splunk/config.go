@@ -73,6 +73,10 @@ type Sourcetypes struct {
 	// azure:monitor:aad (they come from diagnostic settings of a
 	// Microsoft.AAD resource).
 	AADDS string `yaml:"aadds"`
+	// Directory is for the privileged-account state records of
+	// privtrail's directory scans; default privtrail:directory (no add-on
+	// defines a sourcetype for them: they are privtrail's own documents).
+	Directory string `yaml:"directory"`
 }
 
 // Default values.
@@ -87,6 +91,7 @@ const (
 	SourcetypeDiagnostic = "azure:monitor:aad"
 	SourcetypeActivity   = "azure:monitor:activity"
 	SourcetypeAADDS      = "azure:monitor:aad"
+	SourcetypeDirectory  = "privtrail:directory"
 )
 
 // Defaults fills in what was not set. Host is the agent's hostname, Channel
@@ -104,7 +109,8 @@ func (c *Config) Defaults() {
 	for _, d := range []struct {
 		p *string
 		v string
-	}{{&st.SignIn, SourcetypeSignIn}, {&st.Audit, SourcetypeAudit}, {&st.Diagnostic, SourcetypeDiagnostic}, {&st.Activity, SourcetypeActivity}, {&st.AADDS, SourcetypeAADDS}} {
+	}{{&st.SignIn, SourcetypeSignIn}, {&st.Audit, SourcetypeAudit}, {&st.Diagnostic, SourcetypeDiagnostic}, {&st.Activity, SourcetypeActivity}, {&st.AADDS, SourcetypeAADDS},
+		{&st.Directory, SourcetypeDirectory}} {
 		if *d.p == "" {
 			*d.p = d.v
 		}

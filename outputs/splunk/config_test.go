@@ -64,7 +64,8 @@ func TestConfigDefaults(t *testing.T) {
 		c.Timeout != 30*time.Second || c.Channel != "" || c.BatchSize != 500 {
 		t.Errorf("defaults: %+v", c)
 	}
-	want := Sourcetypes{SignIn: "azure:aad:signin", Audit: "azure:aad:audit", Diagnostic: "azure:monitor:aad", Activity: "azure:monitor:activity", AADDS: "azure:monitor:aad"}
+	want := Sourcetypes{SignIn: "azure:aad:signin", Audit: "azure:aad:audit", Diagnostic: "azure:monitor:aad", Activity: "azure:monitor:activity", AADDS: "azure:monitor:aad",
+		Directory: "privtrail:directory"}
 	if c.Sourcetypes != want {
 		t.Errorf("sourcetypes %+v", c.Sourcetypes)
 	}

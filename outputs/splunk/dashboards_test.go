@@ -36,6 +36,9 @@ const dashPIMActivation = `{"id":"30987df2-c579-48d2-b490-fe31c0b6e310","categor
 // PIM, diagnostic-settings shape.
 const dashAuditDiagnostic = `{"time":"2026-03-02T10:39:51.9312625Z","resourceId":"/tenants/72f988bf-86f1-41af-91ab-2d7cd011db47/providers/Microsoft.aadiam","operationName":"Add member to role","operationVersion":"1.0","category":"AuditLogs","tenantId":"72f988bf-86f1-41af-91ab-2d7cd011db47","resultSignature":"None","durationMs":0,"callerIpAddress":"198.51.100.20","correlationId":"b425f2d7-2245-4952-b599-61dff8054f2b","identity":"Mallory Ops","Level":4,"properties":{"id":"Directory_b425f2d7-2245-4952-b599-61dff8054f2b_FLAW0_72812697","category":"RoleManagement","correlationId":"b425f2d7-2245-4952-b599-61dff8054f2b","result":"success","resultReason":"","activityDisplayName":"Add member to role","activityDateTime":"2026-03-02T10:39:51.9312625+00:00","loggedByService":"Core Directory","operationType":"Assign","userAgent":null,"initiatedBy":{"user":{"id":"3bd47e42-37c9-442f-a2b4-f04de61ef0ce","displayName":"Mallory Ops","userPrincipalName":"mallory@contoso.example","ipAddress":"198.51.100.20","roles":[]}},"targetResources":[{"id":"b7c1e0f2-1111-4a4a-9c9c-0123456789ab","displayName":null,"type":"User","userPrincipalName":"breakglass1@contoso.example","modifiedProperties":[{"displayName":"Role.DisplayName","oldValue":null,"newValue":"\"Global Administrator\""},{"displayName":"Role.TemplateId","oldValue":null,"newValue":"\"62e90394-69f5-4237-9190-012177145e10\""}],"administrativeUnits":[]}],"additionalDetails":[]}}`
 
+// dashDirectory is a directory scan's record of an unused admin account.
+const dashDirectory = `{"id":"dirscan-20260302T120000Z-3845d718-d1e0-5bb9-9d95-3478a670d77e","recordType":"privilegedUser","scanDateTime":"2026-03-02T12:00:00Z","tenantId":"72f988bf-86f1-41af-91ab-2d7cd011db47","userId":"3845d718-d1e0-5bb9-9d95-3478a670d77e","userPrincipalName":"adm_alice@contoso.example","userDisplayName":"Alice Nguyen (admin)","userType":"Member","accountEnabled":true,"createdDateTime":"2024-01-10T09:00:00Z","lastSignInDateTime":"2025-11-20T08:12:00Z","lastSignInSource":"graph","mfaRegistered":true,"methodsRegistered":["fido2"],"roles":[{"name":"Global Administrator","templateId":"62e90394-69f5-4237-9190-012177145e10","assignment":"eligible"}]}`
+
 var dashGlobalAdmin = entra.RoleHeld{Name: "Global Administrator", TemplateID: "62e90394-69f5-4237-9190-012177145e10",
 	Assignment: "eligible", Via: "direct", Privileged: true}
 
@@ -84,6 +87,11 @@ func dashRecords(t testing.TB) []*entra.Record {
 				{ID: "breakglass.role_change", Title: "Emergency access account role changed", Risk: "high", Source: "audit", Reason: "target=breakglass1@contoso.example"},
 				{ID: "pim.role_assigned_outside_pim", Title: "Privileged role assigned outside PIM", Risk: "high", Source: "audit", Reason: "Role.DisplayName=Global Administrator"},
 			}
+		}},
+		{"directory scan: unused admin account", dashDirectory, func(r *entra.Record) {
+			r.Actor.Privileged, r.Actor.Known = true, true
+			r.Actor.Roles = []entra.RoleHeld{dashGlobalAdmin}
+			r.Hits = []entra.Hit{{ID: "review.unused_privileged_account", Title: "Privileged account not used", Risk: "medium", Source: "directory", Reason: "daysSinceSignIn=102"}}
 		}},
 	}
 	var dec entra.Decoder

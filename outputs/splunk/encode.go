@@ -71,8 +71,8 @@ func (e *Encoder) Encode(dst []byte, rec *entra.Record, enriched []byte) ([]byte
 
 // Sourcetype is the sourcetype rec is indexed with: Graph-shaped sign-ins
 // and audits get the Splunk Add-on for Microsoft Azure's sourcetypes,
-// diagnostic-settings sign-ins and audits azure:monitor:aad, Activity and
-// Domain Services records their own.
+// diagnostic-settings sign-ins and audits azure:monitor:aad, Activity,
+// Domain Services and directory records their own.
 func (e *Encoder) Sourcetype(rec *entra.Record) string {
 	st := &e.Sourcetypes
 	switch rec.Stream {
@@ -80,6 +80,8 @@ func (e *Encoder) Sourcetype(rec *entra.Record) string {
 		return st.Activity
 	case entra.StreamAADDS:
 		return st.AADDS
+	case entra.StreamDirectory:
+		return st.Directory
 	}
 	if rec.Shape == entra.ShapeGraph {
 		switch rec.Stream {

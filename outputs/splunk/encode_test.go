@@ -59,6 +59,12 @@ var goldenCases = []struct {
 		r.Audit.Targets[0].Known = true
 		r.Hits = []entra.Hit{{ID: "audit.role_assigned_outside_pim", Title: "Privileged role assigned outside PIM", Risk: "high", Source: "audit", Reason: `role="Global Administrator" target=bob@contoso.example`}}
 	}},
+	{"directory", func(r *entra.Record) {
+		r.Actor.Known, r.Actor.Privileged = true, true
+		r.Actor.Roles = []entra.RoleHeld{{Name: "Global Administrator", TemplateID: "62e90394-69f5-4237-9190-012177145e10", Assignment: "active", Via: "direct", Privileged: true}}
+		r.Hits = []entra.Hit{{ID: "review.unused_privileged_account", Title: "Privileged account not used", Risk: "medium", Source: "directory", Reason: "daysSinceSignIn=125 lastSignInSource=agent"}}
+	}},
+	{"directory_never_signed_in", nil},
 }
 
 func TestEncodeGolden(t *testing.T) {
@@ -66,7 +72,9 @@ func TestEncodeGolden(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := decodeFile(t, tc.name)
-			tc.enrich(rec)
+			if tc.enrich != nil {
+				tc.enrich(rec)
+			}
 			enriched := rec.AppendJSON(nil)
 			got, err := enc.Encode(nil, rec, enriched)
 			if err != nil {
@@ -171,6 +179,49 @@ func TestEncodeFields(t *testing.T) {
 	}
 }
 
+// A directory record: its own sourcetype, the scan time as the event
+// time, the account as the user, and the days since its last sign-in in
+// the event's privtrail object.
+func TestEncodeDirectory(t *testing.T) {
+	rec := decodeFile(t, "directory")
+	goldenCases[3].enrich(rec)
+	env := checkEnvelope(t, mustEncode(t, testEncoder(), rec), nil)
+	if env.Sourcetype != "privtrail:directory" || env.Time.String() != "1796385600.000" {
+		t.Errorf("sourcetype %s time %s", env.Sourcetype, env.Time)
+	}
+	want := map[string]any{
+		"privtrail_stream":     "directory",
+		"privtrail_privileged": "true",
+		"user":                 "adm_grace@contoso.example",
+		"privtrail_monitor":    []any{"review.unused_privileged_account"},
+		"privtrail_risk":       "medium",
+	}
+	if !reflect.DeepEqual(env.Fields, want) {
+		t.Errorf("fields %v\nwant   %v", env.Fields, want)
+	}
+	var ev struct {
+		UPN       string `json:"userPrincipalName"`
+		Privtrail struct {
+			Stream    string `json:"stream"`
+			Directory struct {
+				Days *int `json:"days_since_sign_in"`
+			} `json:"directory"`
+		} `json:"privtrail"`
+	}
+	if err := json.Unmarshal(env.Event, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.UPN != "adm_grace@contoso.example" || ev.Privtrail.Stream != "directory" || ev.Privtrail.Directory.Days == nil || *ev.Privtrail.Directory.Days != 125 {
+		t.Errorf("event %s", env.Event)
+	}
+	// Never signed in: -1.
+	rec = decodeFile(t, "directory_never_signed_in")
+	env = checkEnvelope(t, mustEncode(t, testEncoder(), rec), nil)
+	if !bytes.Contains(env.Event, []byte(`"directory":{"days_since_sign_in":-1}`)) {
+		t.Errorf("event %s", env.Event)
+	}
+}
+
 func mustEncode(t testing.TB, enc *Encoder, rec *entra.Record) []byte {
 	t.Helper()
 	out, err := enc.Encode(nil, rec, rec.AppendJSON(nil))
@@ -205,7 +256,7 @@ func TestRiskIsTheHighest(t *testing.T) {
 
 func TestSourcetypes(t *testing.T) {
 	def := NewEncoder(Config{})
-	custom := NewEncoder(Config{Sourcetypes: Sourcetypes{SignIn: "s", Audit: "a", Diagnostic: "d", Activity: "act", AADDS: "ds"}})
+	custom := NewEncoder(Config{Sourcetypes: Sourcetypes{SignIn: "s", Audit: "a", Diagnostic: "d", Activity: "act", AADDS: "ds", Directory: "dir"}})
 	for _, tc := range []struct {
 		stream     entra.Stream
 		shape      entra.Shape
@@ -218,6 +269,8 @@ func TestSourcetypes(t *testing.T) {
 		{entra.StreamActivity, entra.ShapeDiagnostic, "azure:monitor:activity", "act"},
 		{entra.StreamActivity, entra.ShapeGraph, "azure:monitor:activity", "act"},
 		{entra.StreamAADDS, entra.ShapeDiagnostic, "azure:monitor:aad", "ds"},
+		{entra.StreamDirectory, entra.ShapePrivtrail, "privtrail:directory", "dir"},
+		{entra.StreamDirectory, entra.ShapeGraph, "privtrail:directory", "dir"}, // the stream wins
 		{"", "", "azure:monitor:aad", "d"},
 	} {
 		rec := &entra.Record{Stream: tc.stream, Shape: tc.shape}

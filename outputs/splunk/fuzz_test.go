@@ -22,6 +22,7 @@ func FuzzEncode(f *testing.F) {
 	f.Add("", "", "")
 	f.Add("x", "y", `[1,2,3]`)
 	f.Add("}", "{", "{}")
+	f.Add("adm_grace@contoso.example", "daysSinceSignIn=125", `{"id":"d","recordType":"privilegedUser","scanDateTime":"2026-12-04T12:00:00Z","tenantId":"t","userId":"u","userPrincipalName":"a@b","accountEnabled":true}`)
 	f.Fuzz(func(t *testing.T, upn, reason, raw string) {
 		var recs []*entra.Record
 		var d entra.Decoder
