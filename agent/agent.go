@@ -12,6 +12,7 @@ import (
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/deadletter"
+	"github.com/privtrail/privtrail/graph"
 	"github.com/privtrail/privtrail/inputs/eventhubs"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
 	graphinput "github.com/privtrail/privtrail/inputs/graph"
@@ -43,6 +44,9 @@ type Agent struct {
 	Listening func(addr string)
 
 	m *metrics
+	// graph is the client of the top-level graph block, shared by the
+	// Graph features that use it; nil without one.
+	graph *graph.Client
 	// inputs of the running pipeline, for Progress.
 	inputs atomic.Pointer[[]*inputRun]
 }
@@ -142,6 +146,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		if a.Listening != nil {
 			a.Listening(srv.Addr())
 		}
+	}
+
+	if cfg.Graph != nil {
+		if a.graph, err = graph.New(*cfg.Graph, a.log.With("component", "graph")); err != nil {
+			return fmt.Errorf("graph: %w", err)
+		}
+		a.m.graphClient(a.graph)
 	}
 
 	r := &runner{log: a.log, workers: defaultWorkers(cfg.Workers), dead: dead, store: st, stats: &a.stats, m: a.m}
@@ -278,7 +289,15 @@ func (a *Agent) newInput(ic InputConfig, st *store.Store, dead *deadletter.Write
 	case ic.EventHubs != nil:
 		return eventhubs.New(ic.Name, *ic.EventHubs, log, bad)
 	case ic.Graph != nil:
-		return graphinput.New(ic.Name, *ic.Graph, st, log, bad)
+		var opts []graphinput.Option
+		if ic.sharedGraph && a.graph != nil {
+			opts = append(opts, graphinput.WithClient(a.graph))
+		}
+		in, err := graphinput.New(ic.Name, *ic.Graph, st, log, bad, opts...)
+		if err == nil {
+			a.m.graphInput(ic.Name, in)
+		}
+		return in, err
 	}
 	return nil, fmt.Errorf("no input type configured")
 }

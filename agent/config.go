@@ -84,6 +84,10 @@ type InputConfig struct {
 	// Graph polls Microsoft Graph's sign-in and audit logs; its own graph
 	// block defaults to the top-level one.
 	Graph *graphinput.Config `yaml:"graph"`
+
+	// sharedGraph: the graph input uses the top-level graph block, so it
+	// reads through the agent's one client (one rate limit, one token).
+	sharedGraph bool
 }
 
 // OutputConfig names an output and configures exactly one output type.
@@ -290,6 +294,7 @@ func (c *Config) validate() error {
 			if in.Graph.Graph == nil && c.Graph != nil {
 				g := *c.Graph
 				in.Graph.Graph = &g
+				c.Inputs[i].sharedGraph = true
 			}
 			if err := in.Graph.Validate(); err != nil {
 				bad(p+".graph", "inputs[%d].graph.%v", i, err)

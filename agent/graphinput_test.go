@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ func TestAgentReadsGraphLogs(t *testing.T) {
 	pipeline, _ := filepath.Abs("../pipelines/privileged-accounts.yaml")
 	t.Setenv("PRIVTRAIL_TEST_GRAPH_SECRET", srv.ClientSecret)
 	cfgText := fmt.Sprintf(`data_dir: data
+http: {listen: "127.0.0.1:0"}
 graph:
   tenant_id: %s
   client_id: %s
@@ -52,6 +54,9 @@ pipelines: [%s]
 		t.Fatal(err)
 	}
 	a := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a.Serve = true
+	addr := make(chan string, 1)
+	a.Listening = func(s string) { addr <- s }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
@@ -61,6 +66,16 @@ pipelines: [%s]
 			t.Fatalf("after 20 s: %d sign-ins, %d audits decoded", a.Stats().Stream("signin"), a.Stats().Stream("audit"))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// The input read through the agent's shared client: its counters are
+	// the agent's.
+	_, body := get(t, "http://"+<-addr+"/metrics")
+	for _, w := range []string{"privtrail_graph_requests_total 2", "privtrail_graph_throttled_total 0",
+		"privtrail_graph_token_refreshes_total 1", `privtrail_graph_polls_total{input="entra"} 2`,
+		`privtrail_graph_duplicates_total{input="entra"} 0`} {
+		if !strings.Contains(body, w) {
+			t.Errorf("/metrics lacks %q", w)
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {

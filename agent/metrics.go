@@ -10,6 +10,8 @@ import (
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/graph"
+	graphinput "github.com/privtrail/privtrail/inputs/graph"
 	"github.com/privtrail/privtrail/monitor"
 	"github.com/privtrail/privtrail/outputs/delivery"
 )
@@ -162,4 +164,41 @@ func (m *metrics) monitorState(pipeline string, s *monitor.State) {
 		Name: "privtrail_monitor_state_write_errors_total", Help: "Batches whose monitor state could not be stored (retried with the next batch).",
 		ConstLabels: prometheus.Labels{"pipeline": pipeline},
 	}, func() float64 { return float64(s.WriteErrors.Load()) }))
+}
+
+// graphClient exposes the shared Graph client's request counters: the
+// rate of 429s and retries is what tells an operator the reports API
+// limit is near.
+func (m *metrics) graphClient(c *graph.Client) {
+	for _, f := range []struct {
+		name, help string
+		v          func(graph.Stats) int64
+	}{
+		{"privtrail_graph_requests_total", "HTTP requests sent to Microsoft Graph, retries included.", func(s graph.Stats) int64 { return s.Requests }},
+		{"privtrail_graph_retries_total", "Graph requests that repeated an earlier one (429, 5xx, 401, network error).", func(s graph.Stats) int64 { return s.Retries }},
+		{"privtrail_graph_throttled_total", "Graph answers 429 Too Many Requests.", func(s graph.Stats) int64 { return s.Throttled }},
+		{"privtrail_graph_token_refreshes_total", "Access tokens obtained for Graph.", func(s graph.Stats) int64 { return s.TokenRefreshes }},
+		{"privtrail_graph_client_errors_total", "Graph answers 4xx (401 and 429 included).", func(s graph.Stats) int64 { return s.ClientErrors }},
+		{"privtrail_graph_server_errors_total", "Graph answers 5xx.", func(s graph.Stats) int64 { return s.ServerErrors }},
+		{"privtrail_graph_transport_errors_total", "Graph requests that failed in the network or broke off.", func(s graph.Stats) int64 { return s.TransportErrors }},
+	} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: f.name, Help: f.help},
+			func() float64 { return float64(f.v(c.Stats())) }))
+	}
+}
+
+// graphInput exposes a Graph log input's polls and de-duplication.
+func (m *metrics) graphInput(name string, in *graphinput.Input) {
+	labels := prometheus.Labels{"input": name}
+	for _, f := range []struct {
+		name, help string
+		v          func(graphinput.Stats) int64
+	}{
+		{"privtrail_graph_polls_total", "Polls of a Graph log stream that read their whole window.", func(s graphinput.Stats) int64 { return s.Polls }},
+		{"privtrail_graph_polls_failed_total", "Polls stopped by an error (the next poll retries from the same cursor).", func(s graphinput.Stats) int64 { return s.FailedPolls }},
+		{"privtrail_graph_duplicates_total", "Records re-read in the overlap window and dropped as already sent.", func(s graphinput.Stats) int64 { return s.Duplicates }},
+	} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: f.name, Help: f.help, ConstLabels: labels},
+			func() float64 { return float64(f.v(in.Stats())) }))
+	}
 }
