@@ -31,8 +31,10 @@ import (
 // (time ranges with the roles held in each) in a new immutable version,
 // tagged with the generation that made it; a lookup of generation g binary
 // searches the newest version of generation <= g. Old versions are kept
-// for the readers still enriching earlier batches (bounded by
-// keepVersions and keepGenerations).
+// for the readers still enriching earlier batches: every version a reader
+// of the last keepGenerations generations can ask for, however many
+// versions that is (a count per principal would not do: a worker can be
+// overtaken by any number of batches, each changing the principal).
 
 type op uint8
 
@@ -188,12 +190,15 @@ func (v *version) at(t time.Time) *segment {
 	return &v.segs[lo]
 }
 
-// Old versions are kept for readers of an earlier generation: at most
-// keepVersions of them, and none superseded more than keepGenerations
-// generations ago. The runner has a few batches in flight at a time, far
-// fewer than either; a reader older than that gets the oldest version kept.
+// Old versions are kept for readers of an earlier generation: all those
+// superseded at most keepGenerations generations ago, so a lookup of any
+// of the last keepGenerations generations gets exactly what it would have
+// got right after its Observe, however many versions a principal made
+// since. The runner has a few batches in flight at a time, far fewer; a
+// reader older than that gets the oldest version kept. (A count of
+// versions per principal is no bound on the lag: a principal changed by
+// every batch makes one version per generation.)
 const (
-	keepVersions    = 32
 	keepGenerations = 1024
 	// sweepEvery is how often (in generations) every history is compacted
 	// to the retention and histories that say no more than the snapshot
@@ -213,7 +218,7 @@ type principal struct {
 }
 
 // version returns the newest version of generation <= gen (or the oldest
-// kept).
+// kept, for a gen more than keepGenerations behind).
 func (p *principal) version(gen uint64) *version {
 	v := p.cur.Load()
 	for v.gen > gen {
@@ -306,25 +311,70 @@ func sameSegment(a, b *segment) bool {
 	return a.known == b.known && a.emergency == b.emergency && slices.Equal(a.roles, b.roles)
 }
 
-// publish materialises p's history as the version of generation gen.
+// publish materialises p's history as the version of generation gen. A
+// history that reads as the newest version does needs no new version.
 func (p *principal) publish(gen uint64) {
-	v := &version{gen: gen, id: p.id, upn: p.upn, segs: p.segments()}
+	segs := p.segments()
 	old := p.cur.Load()
-	if old != nil && old.gen == gen {
-		old = old.prev.Load() // no reader has this generation yet
+	if old != nil {
+		if old.id == p.id && old.upn == p.upn && sameSegments(old.segs, segs) {
+			p.prune(gen)
+			return
+		}
+		shareRoles(segs, old.segs)
+		if old.gen == gen {
+			old = old.prev.Load() // no reader has this generation yet
+		}
 	}
+	v := &version{gen: gen, id: p.id, upn: p.upn, segs: segs}
 	v.prev.Store(old)
 	p.cur.Store(v)
-	for x, n := v, 1; ; n++ {
+	p.prune(gen)
+}
+
+// prune drops the versions no reader of the last keepGenerations
+// generations up to gen can ask for: those superseded (by a version of
+// generation x) with x+keepGenerations < gen.
+func (p *principal) prune(gen uint64) {
+	for x := p.cur.Load(); x != nil; {
 		o := x.prev.Load()
 		if o == nil {
 			return
 		}
-		if n >= keepVersions || x.gen+keepGenerations < gen {
+		if x.gen+keepGenerations < gen {
 			x.prev.Store(nil)
 			return
 		}
 		x = o
+	}
+}
+
+func sameSegments(a, b []segment) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !a[i].from.Equal(b[i].from) || a[i].privileged != b[i].privileged || !sameSegment(&a[i], &b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// shareRoles makes the segments of a new version use the role slices of
+// the version before where they hold the same roles: the versions kept
+// for late readers then mostly cost their segment arrays.
+func shareRoles(segs, old []segment) {
+	for i := range segs {
+		if len(segs[i].roles) == 0 {
+			continue
+		}
+		for j := range old {
+			if slices.Equal(segs[i].roles, old[j].roles) {
+				segs[i].roles = old[j].roles
+				break
+			}
+		}
 	}
 }
 
@@ -476,6 +526,8 @@ func (s *Stage) sweep(g uint64, m *Map) bool {
 	s.plist = slices.DeleteFunc(s.plist, func(p *principal) bool {
 		if p.compact(s.cfg.HistoryLimit, cutoff) {
 			p.publish(g)
+		} else {
+			p.prune(g)
 		}
 		if p.cur.Load().gen+keepGenerations >= g || !s.redundant(p, m) {
 			return false

@@ -576,6 +576,73 @@ func TestDeterministicUnderParallelEnrichment(t *testing.T) {
 	}
 }
 
+// A worker holding a batch can be overtaken by any number of later
+// batches (the runner bounds the batches queued, not how long one worker
+// takes over its own). A batch enriched after far more later batches were
+// observed than a principal keeps changes, each of them changing that
+// principal, is still tagged as in a serial run.
+func TestGenerationLongAfter(t *testing.T) {
+	const n = 150 // many more versions per principal than a few in flight
+	batches := func() [][]*entra.Record {
+		var out [][]*entra.Record
+		for i := range n {
+			at := t0.Add(time.Duration(i) * 10 * time.Minute)
+			b := []*entra.Record{activation(t, frank, at, at.Add(5*time.Minute))}
+			if i%3 == 0 {
+				b = append(b, coreAdd(t, frank, exName, exID, at.Add(-time.Minute)))
+			} else {
+				b = append(b, coreRemove(t, frank, exName, exID, at.Add(-2*time.Minute)))
+			}
+			for _, d := range []time.Duration{-time.Hour, -3 * time.Minute, time.Minute, 7 * time.Minute} {
+				b = append(b, signIn(t, frank, at.Add(d)), signIn(t, alice, at.Add(d)))
+			}
+			out = append(out, b)
+		}
+		return out
+	}
+	tags := func(b []*entra.Record) []string {
+		var out []string
+		for _, r := range b {
+			out = append(out, summary(r.Actor))
+			for _, tg := range r.Audit.Targets {
+				out = append(out, summary(tg.Principal))
+			}
+		}
+		return out
+	}
+	serial := testStage(t, Config{HistoryLimit: 8})
+	var want [][]string
+	for _, b := range batches() {
+		gen := serial.Observe(b)
+		for _, r := range b {
+			serial.EnrichAt(r, gen)
+		}
+		want = append(want, tags(b))
+	}
+	// Every batch observed before any is enriched, then enriched oldest
+	// first, newest first, and the first one last of all.
+	for _, order := range []string{"oldest first", "newest first"} {
+		s := testStage(t, Config{HistoryLimit: 8})
+		bs := batches()
+		gens := make([]uint64, len(bs))
+		for i, b := range bs {
+			gens[i] = s.Observe(b)
+		}
+		for k := range bs {
+			i := k
+			if order == "newest first" {
+				i = len(bs) - 1 - k
+			}
+			for _, r := range bs[i] {
+				s.EnrichAt(r, gens[i])
+			}
+			if got := tags(bs[i]); !slices.Equal(got, want[i]) {
+				t.Errorf("%s, batch %d (gen %d of %d):\n got %q\nwant %q", order, i, gens[i], s.Generation(), got, want[i])
+			}
+		}
+	}
+}
+
 // Lookups, Observe and swaps at once, for the race detector.
 func TestConcurrentUse(t *testing.T) {
 	s := testStage(t, Config{})
@@ -783,8 +850,10 @@ func TestMemoryFlat(t *testing.T) {
 			t.Errorf("version of generation %d has %d segments", v.gen, len(v.segs))
 		}
 	}
-	if depth > keepVersions {
-		t.Errorf("%d versions kept, at most %d", depth, keepVersions)
+	// The newest version, and those superseded in the last keepGenerations
+	// generations (one per generation: every batch changes frank).
+	if depth > keepGenerations+2 {
+		t.Errorf("%d versions kept, at most %d", depth, keepGenerations+2)
 	}
 	if heap[1] > heap[0]+2<<20 {
 		t.Errorf("heap grew from %d to %d bytes", heap[0], heap[1])
