@@ -110,6 +110,10 @@ func (m *Map) AsOf(t time.Time) *Map {
 	return &c
 }
 
+// Entries returns the principals of the map, in the order of its file.
+// The entries are shared: callers must not modify them.
+func (m *Map) Entries() []*Entry { return m.entries }
+
 // Len is the number of principals in the map.
 func (m *Map) Len() int { return m.users }
 

@@ -239,3 +239,26 @@ func TestSampleConfig(t *testing.T) {
 		t.Errorf("sample values: %+v", c)
 	}
 }
+
+// Entries lists each principal once, merged entries included, in file
+// order, for tools that walk the map (the directory scan).
+func TestEntriesListsEachPrincipalOnce(t *testing.T) {
+	m := newStage(t, Config{EmergencyAccess: []string{"adm_alice@contoso.example"}}).Map()
+	ents := m.Entries()
+	if len(ents) != m.Len() {
+		t.Fatalf("%d entries, Len %d", len(ents), m.Len())
+	}
+	seen := map[*Entry]bool{}
+	for _, e := range ents {
+		if seen[e] {
+			t.Errorf("%s listed twice", e.UPN)
+		}
+		seen[e] = true
+		if strings.EqualFold(e.UPN, "adm_alice@contoso.example") && !e.Emergency {
+			t.Error("adm_alice's entry lacks the emergency flag merged from emergency_access")
+		}
+	}
+	if ents[0].ID != "11111111-1111-1111-1111-111111111111" {
+		t.Errorf("first entry %s, want the file's first user", ents[0].ID)
+	}
+}
