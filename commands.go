@@ -223,7 +223,7 @@ func runMonitors(args []string, stdout, stderr io.Writer) error {
 				on = "off"
 			}
 			data := dataNeeded(cfg, &d)
-			if on == "on" && data == "ok" {
+			if on == "on" && strings.HasPrefix(data, "ok") {
 				running[d.ID] = true
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, d.ID, d.Risk, d.Source, on, stateOf(&d), data, d.Title)
@@ -301,6 +301,21 @@ func dataNeeded(cfg *agent.Config, d *monitor.Definition) string {
 	for _, k := range []string{"approved_inviters", "high_value_apps"} {
 		if l, ok := d.Params[k].([]any); ok && len(l) == 0 {
 			missing = append(missing, k+" (params)")
+		}
+	}
+	if d.Source == "directory" {
+		// Directory records come from a dirscan input, or from exported
+		// scans a file input reads.
+		scan, files := false, false
+		for _, in := range cfg.Inputs {
+			scan = scan || in.Dirscan != nil
+			files = files || in.File != nil
+		}
+		switch {
+		case !scan && !files:
+			missing = append(missing, "a dirscan input")
+		case !scan && len(missing) == 0:
+			return "ok (exported scans only: no dirscan input)"
 		}
 	}
 	if len(missing) == 0 {

@@ -133,7 +133,7 @@ func TestMonitorsCommandReportsCoverage(t *testing.T) {
 	if strings.Contains(out.String(), "needs") {
 		t.Errorf("the demo config lacks data for a monitor:\n%s", out.String())
 	}
-	for _, want := range []string{"threshold 5/10m", "first_seen", "correlate 2h", "guide coverage: 37 of 40 monitors", "directory.naming_policy"} {
+	for _, want := range []string{"threshold 5/10m", "first_seen", "correlate 2h", "guide coverage: 40 of 40 monitors", "exported scans only"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo monitors output lacks %q", want)
 		}

@@ -12,7 +12,9 @@ import (
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/deadletter"
+	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/graph"
+	"github.com/privtrail/privtrail/inputs/dirscan"
 	"github.com/privtrail/privtrail/inputs/eventhubs"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
 	graphinput "github.com/privtrail/privtrail/inputs/graph"
@@ -44,6 +46,8 @@ type Agent struct {
 	Listening func(addr string)
 
 	m *metrics
+	// privilege is the privilege stage of the run, nil without one.
+	privilege *privilege.Stage
 	// graph is the client of the top-level graph block, shared by the
 	// Graph features that use it; nil without one.
 	graph *graph.Client
@@ -163,6 +167,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	defer stages.Close()
 	r.setStages(stages.List)
+	a.privilege = stages.Privilege
 	if stages.Privilege != nil {
 		a.m.roleMap(stages.Privilege)
 	}
@@ -298,6 +303,15 @@ func (a *Agent) newInput(ic InputConfig, st *store.Store, dead *deadletter.Write
 			a.m.graphInput(ic.Name, in)
 		}
 		return in, err
+	case ic.Dirscan != nil:
+		if a.privilege == nil {
+			return nil, fmt.Errorf("dirscan needs context.privilege")
+		}
+		opts := []dirscan.Option{dirscan.WithStore(st)}
+		if ic.sharedGraph && a.graph != nil {
+			opts = append(opts, dirscan.WithClient(a.graph))
+		}
+		return dirscan.New(ic.Name, *ic.Dirscan, log, roleMapPrincipals{a.privilege}, opts...)
 	}
 	return nil, fmt.Errorf("no input type configured")
 }
@@ -318,4 +332,18 @@ func (a *Agent) newOutput(oc OutputConfig, deps delivery.Deps) (Output, error) {
 		return kafka.New(oc.Name, *oc.Kafka, deps)
 	}
 	return nil, fmt.Errorf("no output type configured")
+}
+
+// roleMapPrincipals gives the directory scan the privileged principals of
+// the role map in use (file, Graph or saved state), read at each scan.
+type roleMapPrincipals struct{ st *privilege.Stage }
+
+func (r roleMapPrincipals) Privileged() []dirscan.Principal {
+	var out []dirscan.Principal
+	for _, e := range r.st.Map().Entries() {
+		if e.Privileged {
+			out = append(out, dirscan.Principal{ID: e.ID, UPN: e.UPN, DisplayName: e.DisplayName, Roles: e.Roles, Emergency: e.Emergency})
+		}
+	}
+	return out
 }

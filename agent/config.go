@@ -15,6 +15,7 @@ import (
 	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/enrich/workhours"
 	"github.com/privtrail/privtrail/graph"
+	"github.com/privtrail/privtrail/inputs/dirscan"
 	"github.com/privtrail/privtrail/inputs/eventhubs"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
 	graphinput "github.com/privtrail/privtrail/inputs/graph"
@@ -84,6 +85,9 @@ type InputConfig struct {
 	// Graph polls Microsoft Graph's sign-in and audit logs; its own graph
 	// block defaults to the top-level one.
 	Graph *graphinput.Config `yaml:"graph"`
+	// Dirscan scans the directory state of the role map's privileged
+	// users through Graph (the directory monitors read its records).
+	Dirscan *dirscan.Config `yaml:"dirscan"`
 
 	// sharedGraph: the graph input uses the top-level graph block, so it
 	// reads through the agent's one client (one rate limit, one token).
@@ -274,14 +278,14 @@ func (c *Config) validate() error {
 		}
 		names["in:"+in.Name] = true
 		types := 0
-		for _, set := range []bool{in.File != nil, in.EventHubs != nil, in.Graph != nil} {
+		for _, set := range []bool{in.File != nil, in.EventHubs != nil, in.Graph != nil, in.Dirscan != nil} {
 			if set {
 				types++
 			}
 		}
 		switch {
 		case types > 1:
-			bad(p, "inputs[%d]: configure one input type (file, eventhubs or graph), not several", i)
+			bad(p, "inputs[%d]: configure one input type (file, eventhubs, graph or dirscan), not several", i)
 		case in.File != nil:
 			if err := in.File.Validate(); err != nil {
 				bad(p+".file", "inputs[%d].file.%v", i, err)
@@ -299,8 +303,20 @@ func (c *Config) validate() error {
 			if err := in.Graph.Validate(); err != nil {
 				bad(p+".graph", "inputs[%d].graph.%v", i, err)
 			}
+		case in.Dirscan != nil:
+			if in.Dirscan.Graph == nil && c.Graph != nil {
+				g := *c.Graph
+				in.Dirscan.Graph = &g
+				c.Inputs[i].sharedGraph = true
+			}
+			if c.Context.Privilege == nil {
+				bad(p+".dirscan", "inputs[%d].dirscan: needs context.privilege: it scans the role map's privileged users", i)
+			}
+			if err := in.Dirscan.Validate(); err != nil {
+				bad(p+".dirscan", "inputs[%d].dirscan.%v", i, err)
+			}
 		default:
-			bad(p, "inputs[%d]: configure one input type (file, eventhubs, graph)", i)
+			bad(p, "inputs[%d]: configure one input type (file, eventhubs, graph, dirscan)", i)
 		}
 	}
 	for i, out := range c.Outputs {

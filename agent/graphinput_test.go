@@ -86,3 +86,79 @@ pipelines: [%s]
 		t.Errorf("%d records forwarded, want 35", lines)
 	}
 }
+
+// A dirscan input scans the role map's privileged users through Graph and
+// the shipped directory monitors judge the records it emits.
+func TestAgentScansTheDirectory(t *testing.T) {
+	srv := graphtest.New(t)
+	now := time.Now()
+	srv.Add(graphtest.Users,
+		graphtest.User("u-alice", "adm_alice@contoso.example", now.Add(-2*24*time.Hour)),
+		graphtest.User("u-marcus", "marcus.webb@contoso.example", now.Add(-45*24*time.Hour)),
+		graphtest.User("u-carol", "carol@contoso.example", now.Add(-90*24*time.Hour)))
+	srv.Add(graphtest.UserRegistrationDetails,
+		graphtest.UserRegistration("u-alice", "adm_alice@contoso.example", true, "fido2"),
+		graphtest.UserRegistration("u-marcus", "marcus.webb@contoso.example", true))
+	dir := t.TempDir()
+	rm := filepath.Join(dir, "rolemap.yaml")
+	if err := os.WriteFile(rm, []byte(`users:
+  - {id: u-alice, upn: adm_alice@contoso.example, roles: [{name: Global Administrator}]}
+  - {id: u-marcus, upn: marcus.webb@contoso.example, roles: [{name: Exchange Administrator}]}
+  - {id: u-carol, upn: carol@contoso.example, roles: [{name: Reports Reader}]}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pipeline, _ := filepath.Abs("../pipelines/privileged-accounts.yaml")
+	t.Setenv("PRIVTRAIL_TEST_GRAPH_SECRET", srv.ClientSecret)
+	cfgText := fmt.Sprintf(`data_dir: data
+graph:
+  tenant_id: %s
+  client_id: %s
+  client_secret: ${PRIVTRAIL_TEST_GRAPH_SECRET}
+  authority_host: %s
+  endpoint: %s
+  tls: {ca_file: %s}
+inputs:
+  - name: directory
+    dirscan: {}
+outputs:
+  - name: archive
+    file: {path: out.jsonl}
+context:
+  privilege: {role_map: %s}
+pipelines: [%s]
+`, srv.TenantID, srv.ClientID, srv.URL(), srv.URL(), srv.CAFile(), rm, pipeline)
+	path := filepath.Join(dir, "privtrail.yaml")
+	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for a.Stats().Committed.Load() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no scan committed after 20 s: %d directory records", a.Stats().Stream("directory"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.jsonl")
+	naming, lines := alerts(t, out, "directory.naming_policy")
+	unused, _ := alerts(t, out, "review.unused_privileged_account")
+	mfa, _ := alerts(t, out, "directory.mfa_not_registered")
+	if lines != 2 {
+		t.Errorf("%d directory records, want 2 (the privileged users)", lines)
+	}
+	if len(naming) != 1 || len(unused) != 1 || len(mfa) != 1 || !strings.Contains(naming[0], "u-marcus") || naming[0] != unused[0] || mfa[0] != naming[0] {
+		t.Errorf("naming %v, unused %v, mfa %v; want marcus.webb's record in each", naming, unused, mfa)
+	}
+}

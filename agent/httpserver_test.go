@@ -59,9 +59,9 @@ pipelines: [` + pipeline + `]
 	go func() { done <- a.Run(ctx) }()
 	base := "http://" + <-addr
 
-	// The demo's files: 4 data files, all committed.
+	// The demo's files: 5 data files, all committed.
 	deadline := time.Now().Add(10 * time.Second)
-	for a.Stats().Committed.Load() < 4 {
+	for a.Stats().Committed.Load() < 5 {
 		if time.Now().After(deadline) {
 			t.Fatalf("run did not settle: %+v", a.Stats())
 		}

@@ -98,7 +98,7 @@ pipelines: [` + pipeline + `]
 			t.Fatalf("event without index or body: %v", ev)
 		}
 		st, _ := ev["sourcetype"].(string)
-		if !strings.HasPrefix(st, "azure:") {
+		if !strings.HasPrefix(st, "azure:") && st != "privtrail:directory" {
 			t.Fatalf("sourcetype %q", st)
 		}
 		fields, _ := ev["fields"].(map[string]any)

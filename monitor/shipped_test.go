@@ -244,10 +244,11 @@ func shippedCases() []shippedCase {
 
 	// Sign-ins.
 	const (
-		sg = "signin_graph.json"
-		sd = "signin_diagnostic.json"
-		ag = "audit_graph.json"
-		ad = "audit_diagnostic.json"
+		sg  = "signin_graph.json"
+		sd  = "signin_diagnostic.json"
+		ag  = "audit_graph.json"
+		ad  = "audit_diagnostic.json"
+		dir = "directory.json" // a directory scan's record of adm_alice
 	)
 	success := statusDiag(0, "", "")
 
@@ -419,6 +420,28 @@ func shippedCases() []shippedCase {
 		shippedCase{name: "created, made Global Administrator 2 hours later", id: "audit.privileged_account_created", base: ad,
 			set: with(makeGA, stamp(ad, "made-ga", 2*time.Hour)), before: first},
 		shippedCase{name: "an existing user made Global Administrator", id: "audit.privileged_account_created", base: ad, set: makeGA},
+	)
+	// Directory scans: adm_alice, scanned 2024-04-02, last sign-in 3 days before.
+	add(
+		shippedCase{name: "privileged UPN without the adm_ prefix", id: "directory.naming_policy", base: dir, set: fields{"userId": glass.id, "userPrincipalName": glass.upn},
+			hit: true, reason: []string{"upn=breakglass1@contoso.example", "pattern=(?i)^adm_"}},
+		shippedCase{name: "no adm_ prefix, no role", id: "directory.naming_policy", base: dir, set: with(carol.signInGraph())},
+		shippedCase{name: "ADM_ prefix in upper case", id: "directory.naming_policy", base: dir, set: fields{"userPrincipalName": "ADM_alice@contoso.example"}},
+		shippedCase{name: "no MFA method registered", id: "directory.mfa_not_registered", base: dir,
+			set: fields{"mfaRegistered": false, "methodsRegistered": []any{}}, hit: true, reason: []string{"upn=adm_alice@contoso.example"}},
+		shippedCase{name: "registered", id: "directory.mfa_not_registered", base: dir},
+		shippedCase{name: "registration unknown (report not readable)", id: "directory.mfa_not_registered", base: dir,
+			set: fields{"mfaRegistered": nil, "methodsRegistered": nil}},
+		shippedCase{name: "no sign-in for 30 days", id: "review.unused_privileged_account", base: dir,
+			set: fields{"lastSignInDateTime": "2024-03-03T12:00:00Z"}, hit: true, reason: []string{"days=30"}},
+		shippedCase{name: "signed in 29 days ago", id: "review.unused_privileged_account", base: dir,
+			set: fields{"lastSignInDateTime": "2024-03-04T12:00:00Z"}},
+		shippedCase{name: "never signed in, created a year ago", id: "review.unused_privileged_account", base: dir,
+			set: fields{"lastSignInDateTime": nil}, hit: true},
+		shippedCase{name: "never signed in, created last week", id: "review.unused_privileged_account", base: dir,
+			set: fields{"lastSignInDateTime": nil, "createdDateTime": "2024-03-26T09:00:00Z"}},
+		shippedCase{name: "an old sign-in of a user with no role", id: "review.unused_privileged_account", base: dir,
+			set: with(carol.signInGraph(), fields{"lastSignInDateTime": "2024-01-03T12:00:00Z"})},
 	)
 	home := with(alice.signInGraph(), fields{"deviceDetail.deviceId": "dev-1", "location.countryOrRegion": "DE", "location.city": "Berlin"})
 	add(

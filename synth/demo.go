@@ -19,6 +19,7 @@ const (
 	DemoAudit           = "audit.json"               // a JSON array of Graph directoryAudits
 	DemoDiagnosticAudit = "diagnostic-audit.json.gz" // {"records":[...]}: AuditLogs, Administrative, Domain Services
 	DemoRoleMap         = "rolemap.yaml"
+	DemoDirectory       = "directory-scan.jsonl" // the end-of-week directory scan (inputs/dirscan's records)
 	DemoReadme          = "README.md"
 )
 
@@ -59,15 +60,16 @@ type Scenario struct {
 // Stateful and directory monitors of /work/shared/monitors.md that the
 // demo also exercises (they are not in docs/monitor-triggers.md).
 const (
-	monBadPassword     = "signin.bad_password_threshold"
-	monOffHours        = "signin.off_hours"
-	monNewDevice       = "signin.new_device_or_location"
-	monUnapproved      = "signin.unapproved_controls"
-	monAccountCreated  = "audit.privileged_account_created"
-	monNamingPolicy    = "directory.naming_policy"
-	monUnusedPrivilege = "review.unused_privileged_account"
-	monNotPAW          = "signin.not_paw"
-	monElevationNotPAW = "pim.elevation_not_paw"
+	monBadPassword      = "signin.bad_password_threshold"
+	monOffHours         = "signin.off_hours"
+	monNewDevice        = "signin.new_device_or_location"
+	monUnapproved       = "signin.unapproved_controls"
+	monAccountCreated   = "audit.privileged_account_created"
+	monNamingPolicy     = "directory.naming_policy"
+	monUnusedPrivilege  = "review.unused_privileged_account"
+	monNotPAW           = "signin.not_paw"
+	monMFANotRegistered = "directory.mfa_not_registered"
+	monElevationNotPAW  = "pim.elevation_not_paw"
 )
 
 type demoRecord struct {
@@ -764,9 +766,57 @@ func (d *demo) crafted() {
 
 	d.contextScenarios()
 
-	// Directory scenarios: the role map itself.
-	d.scenario(day(0), DemoRoleMap, "marcus.webb holds Exchange Administrator without the adm_ prefix", false, hits(monNamingPolicy))
-	d.scenario(day(0), DemoRoleMap, "adm_kofi (Intune Administrator, eligible) never signs in during the week", false, hits(monUnusedPrivilege))
+	d.directoryScan()
+}
+
+// directoryScan is the directory scan of Friday evening (inputs/dirscan's
+// records, as Graph's users and registration report would give them): one
+// record per privileged user. Two of them break the rules.
+func (d *demo) directoryScan() {
+	t := d.t
+	scan := day(4).Add(18 * time.Hour)
+	ids := map[string]string{}
+	for i := range t.Users {
+		u := &t.Users[i]
+		if !u.Privileged() {
+			continue
+		}
+		login := u.UPN[:strings.IndexByte(u.UPN, '@')]
+		id := "dirscan-" + scan.Format("20060102T150405Z") + "-" + u.ID
+		ids[login] = id
+		var e enc
+		e.begin()
+		e.str("id", id)
+		e.str("recordType", "privilegedUser")
+		e.str("scanDateTime", scan.Format(time.RFC3339))
+		e.str("tenantId", t.ID)
+		e.str("userId", u.ID)
+		e.str("userPrincipalName", u.UPN)
+		e.str("userDisplayName", u.DisplayName)
+		e.str("userType", "Member")
+		e.bool("accountEnabled", !u.Disabled)
+		e.str("createdDateTime", "2024-09-16T08:00:00Z")
+		if login == "adm_kofi" {
+			e.null("lastSignInDateTime") // never signed in
+		} else {
+			e.str("lastSignInDateTime", day(4).Add(9*time.Hour).Format(time.RFC3339))
+		}
+		e.str("lastSignInSource", "graph")
+		if login == "adm_lena" {
+			e.bool("mfaRegistered", false)
+			e.raw("methodsRegistered", "[]")
+		} else {
+			e.bool("mfaRegistered", true)
+			e.raw("methodsRegistered", `["microsoftAuthenticatorPush","fido2"]`)
+		}
+		e.end()
+		d.recs[DemoDirectory] = append(d.recs[DemoDirectory], demoRecord{at: scan, data: e.b, stream: "directory"})
+	}
+	d.scenario(scan, DemoDirectory, "marcus.webb holds Exchange Administrator without the adm_ prefix", false, hits(monNamingPolicy), ids["marcus.webb"])
+	d.scenario(scan, DemoDirectory, "adm_kofi (Intune Administrator, eligible) has never signed in", false, hits(monUnusedPrivilege), ids["adm_kofi"])
+	d.scenario(scan, DemoDirectory, "adm_lena has no multifactor method registered", false, hits(monMFANotRegistered), ids["adm_lena"])
+	d.scenario(scan, DemoDirectory, "adm_alice: named adm_, signed in today, MFA registered", true,
+		hits(monNamingPolicy, monUnusedPrivilege, monMFANotRegistered), ids["adm_alice"])
 }
 
 // contextScenarios exercise the context files: working hours
@@ -888,6 +938,13 @@ func (d *demo) files() DemoFiles {
 	zw.Write(b.Bytes())
 	zw.Close()
 	out.Files = append(out.Files, File{DemoDiagnosticAudit, z.Bytes()})
+
+	b.Reset()
+	for _, r := range sorted(DemoDirectory) {
+		b.Write(r.data)
+		b.WriteByte('\n')
+	}
+	out.Files = append(out.Files, File{DemoDirectory, b.Bytes()})
 
 	out.Files = append(out.Files, File{DemoRoleMap, d.t.RoleMapYAML()})
 	out.Files = append(out.Files, File{DemoDevices, d.t.DevicesYAML()}, File{DemoWorkHours, d.t.WorkHoursYAML()})

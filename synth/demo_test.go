@@ -94,6 +94,14 @@ func demoRecords(t *testing.T, f DemoFiles) (recs map[string][]map[string]any, i
 				}
 				recs[file.Name] = append(recs[file.Name], m)
 			}
+		case DemoDirectory:
+			for _, line := range bytes.Split(bytes.TrimSuffix(file.Data, []byte("\n")), []byte("\n")) {
+				var m map[string]any
+				if err := json.Unmarshal(line, &m); err != nil {
+					t.Fatalf("%s: %v", file.Name, err)
+				}
+				recs[file.Name] = append(recs[file.Name], m)
+			}
 		case DemoGraphSignIns:
 			var page struct {
 				Context string           `json:"@odata.context"`

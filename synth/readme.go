@@ -40,6 +40,7 @@ func demoReadme(t *Tenant, f DemoFiles) []byte {
 		}
 	}
 	p("| **total** | | %d | %d | %d | %d | %d |\n", total["signin"], total["audit"], total["activity"], total["aadds"], total["invalid"])
+	p("| `%s` | Friday evening's directory scan: one `directory` record per privileged user (what inputs/dirscan emits) | | | | | |\n", DemoDirectory)
 	p("| `%s` | the role map the privilege stage reads | | | | | |\n", DemoRoleMap)
 	p("| `%s` | the PAW/SAW list the device stage reads: every admin's `PAW-*` device | | | | | |\n", DemoDevices)
 	p("| `%s` | the admins' working hours, read by the work-hours stage | | | | | |\n", DemoWorkHours)
