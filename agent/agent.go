@@ -48,6 +48,8 @@ type Agent struct {
 	m *metrics
 	// privilege is the privilege stage of the run, nil without one.
 	privilege *privilege.Stage
+	// lastSeen is the run's record of privileged users' sign-ins.
+	lastSeen *lastSeen
 	// graph is the client of the top-level graph block, shared by the
 	// Graph features that use it; nil without one.
 	graph *graph.Client
@@ -160,6 +162,34 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	r := &runner{log: a.log, workers: defaultWorkers(cfg.Workers), dead: dead, store: st, stats: &a.stats, m: a.m}
+	if a.lastSeen, err = openLastSeen(st); err != nil {
+		return fmt.Errorf("last-seen state: %w", err)
+	}
+	r.lastSeen = a.lastSeen
+	stopFlush := make(chan struct{})
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopFlush:
+				return
+			case <-t.C:
+				if err := a.lastSeen.flush(); err != nil {
+					a.log.Warn("last-seen state not stored, retrying", "err", err)
+				}
+			}
+		}
+	}()
+	defer func() {
+		close(stopFlush)
+		<-flushed
+		if err := a.lastSeen.flush(); err != nil {
+			a.log.Error("last-seen state not stored at shutdown", "err", err)
+		}
+	}()
 	a.m.streams(&a.stats)
 	stages, err := buildStages(cfg, a.log, true)
 	if err != nil {
@@ -311,7 +341,7 @@ func (a *Agent) newInput(ic InputConfig, st *store.Store, dead *deadletter.Write
 		if ic.sharedGraph && a.graph != nil {
 			opts = append(opts, dirscan.WithClient(a.graph))
 		}
-		return dirscan.New(ic.Name, *ic.Dirscan, log, roleMapPrincipals{a.privilege}, opts...)
+		return dirscan.New(ic.Name, *ic.Dirscan, log, roleMapPrincipals{a.privilege, a.lastSeen}, opts...)
 	}
 	return nil, fmt.Errorf("no input type configured")
 }
@@ -336,13 +366,17 @@ func (a *Agent) newOutput(oc OutputConfig, deps delivery.Deps) (Output, error) {
 
 // roleMapPrincipals gives the directory scan the privileged principals of
 // the role map in use (file, Graph or saved state), read at each scan.
-type roleMapPrincipals struct{ st *privilege.Stage }
+type roleMapPrincipals struct {
+	st   *privilege.Stage
+	seen *lastSeen
+}
 
 func (r roleMapPrincipals) Privileged() []dirscan.Principal {
 	var out []dirscan.Principal
 	for _, e := range r.st.Map().Entries() {
 		if e.Privileged {
-			out = append(out, dirscan.Principal{ID: e.ID, UPN: e.UPN, DisplayName: e.DisplayName, Roles: e.Roles, Emergency: e.Emergency})
+			out = append(out, dirscan.Principal{ID: e.ID, UPN: e.UPN, DisplayName: e.DisplayName, Roles: e.Roles,
+				Emergency: e.Emergency, LastSeen: r.seen.get(e.ID, e.UPN)})
 		}
 	}
 	return out

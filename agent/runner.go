@@ -156,6 +156,9 @@ type runner struct {
 	// for a job no worker has taken.
 	link    sync.Mutex
 	lastJob *job
+	// lastSeen keeps privileged users' last successful sign-ins (nil:
+	// not kept).
+	lastSeen *lastSeen
 
 	badLog, stateLog rateLimit
 }
@@ -278,6 +281,9 @@ func (r *runner) sequence(p *pipelineRun) {
 		<-j.done
 		if len(j.obs) > 0 && p.state != nil {
 			r.judge(p, j)
+		}
+		if r.lastSeen != nil {
+			r.lastSeen.observe(j.b.Records)
 		}
 		j.tracker.Track(j.b, len(p.outputs))
 		for _, o := range p.outputs {

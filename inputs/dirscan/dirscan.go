@@ -68,6 +68,11 @@ type Principal struct {
 	// logs an emergency access account missing from the directory at
 	// error level instead of warn.
 	Emergency bool
+	// LastSeen is the principal's last successful sign-in privtrail itself
+	// saw in the sign-in logs it read (zero: none). The document carries
+	// the newer of it and Graph's signInActivity, with its source, so a
+	// tenant whose signInActivity lags still gets a fresh last sign-in.
+	LastSeen time.Time
 }
 
 // Principals reports the privileged principals currently known. The

@@ -118,6 +118,16 @@ func document(at time.Time, tenant string, p *Principal, u *user, r *registratio
 		src := entra.SignInSourceGraph
 		d.LastSignInSource = &src
 	}
+	if !p.LastSeen.IsZero() {
+		var graphLast time.Time
+		if d.LastSignInDateTime != nil {
+			graphLast, _ = time.Parse(time.RFC3339Nano, *d.LastSignInDateTime)
+		}
+		if p.LastSeen.After(graphLast) {
+			seen, src := p.LastSeen.UTC().Format(time.RFC3339Nano), entra.SignInSourceAgent
+			d.LastSignInDateTime, d.LastSignInSource = &seen, &src
+		}
+	}
 	if r != nil && r.IsMfaRegistered != nil {
 		d.MFARegistered = r.IsMfaRegistered
 		d.MethodsRegistered = []string{}
