@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strings"
@@ -270,4 +271,43 @@ func knownAuthority(host string) bool {
 		}
 	}
 	return false
+}
+
+// ValidateBlock validates cfg as the `graph:` block of a feature's own
+// config (an input's), each error naming its key in full
+// ("graph.client_id: …"). A nil cfg is an error when required, saying what
+// the app registration is for.
+func ValidateBlock(cfg *Config, required bool, purpose string) []error {
+	if cfg == nil {
+		if required {
+			return []error{fmt.Errorf("graph: required: the app registration to %s (tenant_id, client_id, client_secret or certificate, or a managed identity; see graph/README.md)", purpose)}
+		}
+		return nil
+	}
+	err := cfg.Validate()
+	if err == nil {
+		return nil
+	}
+	list := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	}
+	out := make([]error, 0, len(list))
+	for _, e := range list {
+		out = append(out, fmt.Errorf("graph.%w", e))
+	}
+	return out
+}
+
+// ClientFor returns shared when a feature was given the agent's client,
+// else a new Client of the feature's own block.
+func ClientFor(shared *Client, cfg *Config, log *slog.Logger, opts ...Option) (*Client, error) {
+	if shared != nil {
+		return shared, nil
+	}
+	c, err := New(*cfg, log, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("graph.%w", err)
+	}
+	return c, nil
 }

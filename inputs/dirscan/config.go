@@ -64,14 +64,7 @@ func (c *Config) validate(needGraph bool) error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	switch {
-	case c.Graph != nil:
-		if err := c.Graph.Validate(); err != nil {
-			errs = append(errs, prefixed("graph.", err)...)
-		}
-	case needGraph:
-		bad("graph: required: the app registration to read the directory with (see graph/README.md)")
-	}
+	errs = append(errs, msgraph.ValidateBlock(c.Graph, needGraph, "read the directory with")...)
 	c.TenantID = strings.TrimSpace(c.TenantID)
 	if c.TenantID == "" && c.Graph != nil {
 		c.TenantID = c.Graph.TenantID
@@ -98,20 +91,4 @@ func (c *Config) validate(needGraph bool) error {
 		bad("users_page_size: %d is over %d, the most Graph returns per page with signInActivity", c.UsersPageSize, maxUsersPageSize)
 	}
 	return errors.Join(errs...)
-}
-
-// prefixed puts prefix before each of the errors err joins, so that each
-// names its key in full ("graph.client_id: …").
-func prefixed(prefix string, err error) []error {
-	var list []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	} else {
-		list = []error{err}
-	}
-	out := make([]error, 0, len(list))
-	for _, e := range list {
-		out = append(out, fmt.Errorf("%s%w", prefix, e))
-	}
-	return out
 }

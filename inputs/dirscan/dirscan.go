@@ -179,12 +179,9 @@ func New(name string, cfg Config, log *slog.Logger, principals Principals, opts 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	client := o.client
-	if client == nil {
-		var err error
-		if client, err = msgraph.New(*cfg.Graph, log, o.graphOpts...); err != nil {
-			return nil, fmt.Errorf("dirscan input %q: graph.%w", name, err)
-		}
+	client, err := msgraph.ClientFor(o.client, cfg.Graph, log, o.graphOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("dirscan input %q: %w", name, err)
 	}
 	log.Info("scanning privileged accounts in Microsoft Graph", "input", name, "interval", cfg.Interval,
 		"tenant", cfg.TenantID, "persisted", o.st != nil, "shared_client", o.client != nil)

@@ -136,14 +136,7 @@ func (c *Config) validate(needGraph bool) error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	switch {
-	case c.Graph != nil:
-		if err := c.Graph.Validate(); err != nil {
-			errs = append(errs, prefixed("graph.", err)...)
-		}
-	case needGraph:
-		bad("graph: required: the app registration to read the logs with (tenant_id, client_id, client_secret or certificate, or a managed identity; see graph/README.md)")
-	}
+	errs = append(errs, msgraph.ValidateBlock(c.Graph, needGraph, "read the logs with")...)
 
 	if len(c.Streams) == 0 {
 		c.Streams = slices.Clone(DefaultStreams)
@@ -213,20 +206,4 @@ func (c *Config) validate(needGraph bool) error {
 	num("batch_size", &c.BatchSize, DefaultBatchSize, maxBatch)
 	num("dedup_ids", &c.DedupIDs, DefaultDedupIDs, maxDedupIDs)
 	return errors.Join(errs...)
-}
-
-// prefixed puts prefix before each of the errors err joins, so that each
-// names its key in full ("graph.client_id: …").
-func prefixed(prefix string, err error) []error {
-	var list []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	} else {
-		list = []error{err}
-	}
-	out := make([]error, 0, len(list))
-	for _, e := range list {
-		out = append(out, fmt.Errorf("%s%w", prefix, e))
-	}
-	return out
 }

@@ -150,12 +150,9 @@ func New(name string, cfg Config, st *store.Store, log *slog.Logger, bad func(or
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	client := o.client
-	if client == nil {
-		var err error
-		if client, err = msgraph.New(*cfg.Graph, log, o.graphOpts...); err != nil {
-			return nil, fmt.Errorf("graph input %q: graph.%w", name, err)
-		}
+	client, err := msgraph.ClientFor(o.client, cfg.Graph, log, o.graphOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("graph input %q: %w", name, err)
 	}
 	in := &Input{name: name, cfg: cfg, st: st, log: log, bad: bad, client: client, now: time.Now, sleep: sleep}
 	for _, s := range cfg.Streams {
