@@ -62,6 +62,9 @@ func (s *Summary) Consume(_ context.Context, b *batch.Batch) error {
 func (s *Summary) Close(context.Context) error { return nil }
 
 func privilegedOf(rec *entra.Record) []string {
+	if rec.Stream == entra.StreamDirectory {
+		return nil // a scan lists every admin: that is not seeing them act
+	}
 	var out []string
 	if rec.Actor.Privileged {
 		out = append(out, firstNonEmpty(rec.Actor.UPN, rec.Actor.ID))
