@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/deadletter"
 	"github.com/privtrail/privtrail/enrich/privilege"
+	"github.com/privtrail/privtrail/enrich/rolesync"
 	"github.com/privtrail/privtrail/graph"
 	"github.com/privtrail/privtrail/inputs/dirscan"
 	"github.com/privtrail/privtrail/inputs/eventhubs"
@@ -198,6 +200,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer stages.Close()
 	r.setStages(stages.List)
 	a.privilege = stages.Privilege
+	if pc := cfg.Context.Privilege; pc != nil && pc.Graph != nil && a.graph != nil {
+		src := rolesync.New(rolesync.Config{
+			Interval:        pc.Graph.Interval,
+			File:            filepath.Join(cfg.DataDir, "rolemap-graph.json"),
+			EmergencyAccess: pc.EmergencyAccess,
+		}, a.graph, stages.Privilege, a.log.With("component", "rolesync"))
+		a.m.roleSync(src)
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); src.Run(rctx) }()
+		// Stopped before the stages close, which saves the privilege state.
+		defer func() { stop(); <-done }()
+	}
 	if stages.Privilege != nil {
 		a.m.roleMap(stages.Privilege)
 	}

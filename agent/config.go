@@ -361,6 +361,9 @@ func (c *Config) validate() error {
 			bad("$.graph", "graph.%v", err)
 		}
 	}
+	if p := c.Context.Privilege; p != nil && p.Graph != nil && c.Graph == nil {
+		bad("$.context.privilege.graph", "context.privilege.graph: needs the top-level graph block (the app registration to read roles with)")
+	}
 	if len(c.Pipelines) == 0 {
 		bad("$", "pipelines: at least one pipeline file is required (e.g. pipelines/privileged-accounts.yaml)")
 	}

@@ -162,3 +162,79 @@ pipelines: [%s]
 		t.Errorf("naming %v, unused %v, mfa %v; want marcus.webb's record in each", naming, unused, mfa)
 	}
 }
+
+// With context.privilege.graph, the role map comes from Graph: a user
+// Graph says holds Global Administrator is tagged privileged, and the map
+// read is saved under data_dir.
+func TestAgentRoleMapFromGraph(t *testing.T) {
+	srv := graphtest.New(t)
+	const ga = "62e90394-69f5-4237-9190-012177145e10"
+	srv.Add(graphtest.RoleDefinitions, graphtest.RoleDefinition(ga, "Global Administrator"))
+	srv.Add(graphtest.RoleAssignments, graphtest.RoleAssignment("ra-1", "u-alice", ga))
+	srv.Add(graphtest.Users, graphtest.User("u-alice", "adm_alice@contoso.example", time.Time{}))
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "logs")
+	if err := os.Mkdir(logs, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	pipeline, _ := filepath.Abs("../pipelines/privileged-accounts.yaml")
+	t.Setenv("PRIVTRAIL_TEST_GRAPH_SECRET", srv.ClientSecret)
+	cfgText := fmt.Sprintf(`data_dir: data
+graph:
+  tenant_id: %s
+  client_id: %s
+  client_secret: ${PRIVTRAIL_TEST_GRAPH_SECRET}
+  authority_host: %s
+  endpoint: %s
+  tls: {ca_file: %s}
+inputs:
+  - name: exports
+    file: {paths: [%s], watch: 20ms}
+outputs:
+  - name: archive
+    file: {path: out.jsonl}
+context:
+  privilege: {graph: {interval: 1h}}
+pipelines: [%s]
+`, srv.TenantID, srv.ClientID, srv.URL(), srv.URL(), srv.CAFile(), logs, pipeline)
+	path := filepath.Join(dir, "privtrail.yaml")
+	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("after 20 s: %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	saved := filepath.Join(dir, "data", "rolemap-graph.json")
+	waitUntil("no role map read from Graph and saved", func() bool {
+		_, err := os.Stat(saved)
+		return err == nil
+	})
+	line := `{"id":"s-1","createdDateTime":"2026-03-02T08:00:00Z","userId":"u-alice","userPrincipalName":"adm_alice@contoso.example","status":{"errorCode":50053,"failureReason":"Account is locked"},"isInteractive":true,"ipAddress":"203.0.113.9"}` + "\n"
+	if err := os.WriteFile(filepath.Join(logs, "signins.jsonl"), []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil("the sign-in not delivered", func() bool { return a.Stats().Committed.Load() >= 1 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	hits, _ := alerts(t, filepath.Join(dir, "out.jsonl"), "signin.lockout")
+	if len(hits) != 1 {
+		t.Errorf("lockout hits %v: adm_alice was not tagged privileged from Graph's role assignments", hits)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/enrich/privilege"
+	"github.com/privtrail/privtrail/enrich/rolesync"
 	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/graph"
 	graphinput "github.com/privtrail/privtrail/inputs/graph"
@@ -201,4 +202,14 @@ func (m *metrics) graphInput(name string, in *graphinput.Input) {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: f.name, Help: f.help, ConstLabels: labels},
 			func() float64 { return float64(f.v(in.Stats())) }))
 	}
+}
+
+// roleSync exposes the Graph role map source's refreshes.
+func (m *metrics) roleSync(src *rolesync.Source) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "privtrail_role_map_graph_refreshes_total", Help: "Role maps read from Microsoft Graph and put in use.",
+	}, func() float64 { return float64(src.Refreshes.Load()) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "privtrail_role_map_graph_failures_total", Help: "Role map refreshes from Graph that failed; the last good map stays in use.",
+	}, func() float64 { return float64(src.Failures.Load()) }))
 }

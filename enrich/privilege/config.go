@@ -42,6 +42,10 @@ type Config struct {
 	// restart tags users as before even when the role map source is
 	// unreachable. The agent puts it under its data_dir. Default: none.
 	StateFile string `yaml:"state_file"`
+	// Graph, when set, refreshes the role map from Microsoft Graph in the
+	// background (role assignments, PIM schedules, role-assignable groups);
+	// role_map, if also set, is what serves until the first refresh.
+	Graph *GraphSource `yaml:"graph"`
 }
 
 // Defaults of the audit-driven updates.
@@ -51,10 +55,20 @@ const (
 	DefaultHistoryRetention = 30 * 24 * time.Hour
 )
 
+// GraphSource reads the role map from Microsoft Graph (enrich/rolesync)
+// with the agent's top-level graph block.
+type GraphSource struct {
+	// Interval between refreshes; default 15m.
+	Interval time.Duration `yaml:"interval"`
+}
+
 // Validate checks the values that do not need the file system.
 func (c *Config) Validate() error {
-	if c.RoleMap == "" && len(c.EmergencyAccess) == 0 && c.StateFile == "" {
-		return errors.New("role_map: a role map file is required (or at least emergency_access or a state_file)")
+	if c.RoleMap == "" && len(c.EmergencyAccess) == 0 && c.StateFile == "" && c.Graph == nil {
+		return errors.New("role_map: a role map file is required (or graph, emergency_access or a state_file)")
+	}
+	if c.Graph != nil && c.Graph.Interval < 0 {
+		return fmt.Errorf("graph.interval: must not be negative, got %s", c.Graph.Interval)
 	}
 	if c.CacheSize < 0 {
 		return fmt.Errorf("cache_size: must not be negative, got %d", c.CacheSize)

@@ -460,7 +460,10 @@ func (s *Stage) install(m *Map) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.idx.Load()
-	if old == nil {
+	if old == nil || !old.m.fromSource && len(s.plist) == 0 {
+		// Nothing was known before (no role map, only the configured
+		// emergency accounts, waiting for Graph's first read): the first
+		// real map answers for earlier records too.
 		s.idx.Store(s.newIndex(m))
 		return
 	}

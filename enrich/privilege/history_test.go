@@ -912,3 +912,36 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("New accepted a negative history_limit")
 	}
 }
+
+// The first real map after a start with none (only emergency accounts,
+// waiting for Graph's first read) answers for earlier records too: the
+// placeholder is no evidence that anyone held nothing.
+func TestFirstMapAfterPlaceholderAppliesToEarlierRecords(t *testing.T) {
+	s, err := New(Config{EmergencyAccess: []string{"breakglass1@contoso.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m, err := ParseMap("graph", []byte("users:\n  - {id: u-1, upn: adm_new@contoso.example, roles: [{name: Global Administrator}]}\n"), s.Roles(), []string{"breakglass1@contoso.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	s.Swap(m.AsOf(read))
+	rec := &entra.Record{Stream: entra.StreamSignIn, Time: read.Add(-72 * time.Hour), Actor: entra.Principal{ID: "u-1"}}
+	s.Enrich(rec)
+	if !rec.Actor.Privileged {
+		t.Error("a sign-in three days before the first map was read is not tagged privileged")
+	}
+	// A second map is evidence: a user it drops is still privileged for
+	// records before it.
+	m2, _ := ParseMap("graph", []byte("users: []\n"), s.Roles(), nil)
+	s.Swap(m2.AsOf(read.Add(time.Hour)))
+	before := &entra.Record{Stream: entra.StreamSignIn, Time: read.Add(30 * time.Minute), Actor: entra.Principal{ID: "u-1"}}
+	after := &entra.Record{Stream: entra.StreamSignIn, Time: read.Add(2 * time.Hour), Actor: entra.Principal{ID: "u-1"}}
+	s.Enrich(before)
+	s.Enrich(after)
+	if !before.Actor.Privileged || after.Actor.Privileged {
+		t.Errorf("after the role was removed: before %v, after %v; want true, false", before.Actor.Privileged, after.Actor.Privileged)
+	}
+}

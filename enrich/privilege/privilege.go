@@ -87,6 +87,9 @@ type accountFile struct {
 type Map struct {
 	byKey   map[string]*Entry // lower-cased id and upn
 	entries []*Entry          // each entry once, in file order
+	// fromSource: read from a role map document (a file, Graph, a saved
+	// state), not the placeholder of configured emergency accounts.
+	fromSource bool
 	// groupRoles are the roles each role-assignable group grants, by
 	// lower-cased group id, from the roles given `via: group:<id>`.
 	groupRoles map[string][]entra.RoleHeld
@@ -384,11 +387,12 @@ func ParseMap(file string, data []byte, roles *RoleSet, extraEmergency []string)
 		return nil, err
 	}
 	m.loadedAt = time.Now().UTC()
+	m.fromSource = len(data) > 0
 	return m, nil
 }
 
 func buildMap(users []userFile, emergency []accountFile, roles *RoleSet, extraEmergency []string) (*Map, error) {
-	m := &Map{byKey: make(map[string]*Entry, 2*len(users)), groupRoles: map[string][]entra.RoleHeld{}}
+	m := &Map{byKey: make(map[string]*Entry, 2*len(users)), groupRoles: map[string][]entra.RoleHeld{}, fromSource: true}
 	m.src.Users, m.src.EmergencyAccess = users, emergency
 	add := func(e *Entry) bool {
 		fresh := true
