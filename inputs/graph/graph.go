@@ -341,7 +341,7 @@ func (s *stream) poll(ctx context.Context, emit func(context.Context, *batch.Bat
 	if windows > 1 {
 		in.log.Info("catching up", "input", in.name, "stream", s.name, "from", s.readPos, "to", until, "windows", windows)
 	}
-	started := time.Now()
+	started, lastLog, firstPos := time.Now(), time.Now(), s.readPos
 	var st pollStats
 	b := &builder{}
 	for pos, first := s.readPos, true; pos.Before(until); first = false {
@@ -369,6 +369,15 @@ func (s *stream) poll(ctx context.Context, emit func(context.Context, *batch.Bat
 		}
 		s.progDone.Store(to.Unix())
 		pos = to
+		if windows > 1 && (time.Since(lastLog) >= 15*time.Second || !pos.Before(until)) {
+			// A daemon's progress display is its log: one line every 15 s
+			// while a back-fill or a catch-up runs, with an estimate.
+			lastLog = time.Now()
+			doneFrac := float64(to.Sub(firstPos)) / float64(until.Sub(firstPos))
+			eta := time.Duration(float64(time.Since(started)) * (1 - doneFrac) / max(doneFrac, 1e-9))
+			in.log.Info("catching up: progress", "input", in.name, "stream", s.name, "read_to", to,
+				"percent", int(100*doneFrac), "records", st.emitted, "eta", eta.Round(time.Second))
+		}
 	}
 	if err := s.flush(ctx, emit, b); err != nil {
 		return err

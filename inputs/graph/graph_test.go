@@ -150,6 +150,10 @@ func TestFilterWindows(t *testing.T) {
 			if c := e.cursor(tt.stream); !c.Equal(t0.Add(-6 * time.Minute)) {
 				t.Errorf("cursor %s", c)
 			}
+			// The back-fill's progress is logged, and ends at 100%.
+			if l := e.logs.String(); !strings.Contains(l, "catching up: progress") || !strings.Contains(l, "percent=100") {
+				t.Errorf("no back-fill progress in the log:\n%s", l)
+			}
 			r.stop()
 		})
 	}
