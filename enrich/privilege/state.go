@@ -107,19 +107,24 @@ func (s *Stage) Save(path string) error {
 	if err != nil {
 		return fmt.Errorf("privilege state: %w", err)
 	}
-	return writeAtomic(path, append([]byte(stateHeader), data...))
+	if err := WriteFile(path, append([]byte(stateHeader), data...)); err != nil {
+		return fmt.Errorf("privilege state: %w", err)
+	}
+	return nil
 }
 
-func writeAtomic(path string, data []byte) (err error) {
+// WriteFile replaces path with a role map or state document: a temporary
+// file in the same directory, synced, mode 0600, renamed over it, so a
+// reader (a reload, a restart after a crash) never sees half a document.
+func WriteFile(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("privilege state: %w", err)
+		return err
 	}
 	defer func() {
 		if err != nil {
 			_ = os.Remove(f.Name())
-			err = fmt.Errorf("privilege state: %w", err)
 		}
 	}()
 	if _, err = f.Write(data); err != nil {

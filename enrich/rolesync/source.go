@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -107,7 +105,7 @@ func (s *Source) Refresh(ctx context.Context) error {
 			s.Refreshes.Add(1)
 			s.log.Info("role map read from Graph", "principals", m.Len(), "took", s.now().Sub(start).Round(time.Millisecond))
 			if s.cfg.File != "" {
-				if serr := writeAtomic(s.cfg.File, doc); serr != nil {
+				if serr := privilege.WriteFile(s.cfg.File, doc); serr != nil {
 					s.SaveFailures.Add(1)
 					s.log.Warn("role map from Graph not saved", "file", s.cfg.File, "err", serr)
 				}
@@ -120,41 +118,4 @@ func (s *Source) Refresh(ctx context.Context) error {
 		s.Failures.Add(1)
 	}
 	return err
-}
-
-// writeAtomic replaces path with data: a temporary file in the same
-// directory, synced and renamed over it, mode 0600.
-func writeAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Chmod(f.Name(), 0o600); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
 }
