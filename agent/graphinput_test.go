@@ -25,48 +25,22 @@ func TestAgentReadsGraphLogs(t *testing.T) {
 	for i := range 5 {
 		srv.Add(graphtest.DirectoryAudits, graphtest.DirectoryAudit(fmt.Sprint("a-", i), now.Add(-50*time.Minute+time.Duration(i)*time.Minute), "Update user"))
 	}
-	dir := t.TempDir()
-	pipeline, _ := filepath.Abs("../pipelines/privileged-accounts.yaml")
-	t.Setenv("PRIVTRAIL_TEST_GRAPH_SECRET", srv.ClientSecret)
-	cfgText := fmt.Sprintf(`data_dir: data
-http: {listen: "127.0.0.1:0"}
-graph:
-  tenant_id: %s
-  client_id: %s
-  client_secret: ${PRIVTRAIL_TEST_GRAPH_SECRET}
-  authority_host: %s
-  endpoint: %s
-  tls: {ca_file: %s}
+	cfg, dir := graphConfig(t, srv, `http: {listen: "127.0.0.1:0"}
 inputs:
   - name: entra
     graph: {streams: [signins, audits], backfill: 1h}
 outputs:
   - name: archive
     file: {path: out.jsonl}
-pipelines: [%s]
-`, srv.TenantID, srv.ClientID, srv.URL(), srv.URL(), srv.CAFile(), pipeline)
-	path := filepath.Join(dir, "privtrail.yaml")
-	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	a := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	a.Serve = true
 	addr := make(chan string, 1)
 	a.Listening = func(s string) { addr <- s }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for a.Stats().Stream("signin") < 30 || a.Stats().Stream("audit") < 5 {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 20 s: %d sign-ins, %d audits decoded", a.Stats().Stream("signin"), a.Stats().Stream("audit"))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	stop := runAgent(t, a)
+	waitUntil(t, "not every sign-in and audit decoded", func() bool {
+		return a.Stats().Stream("signin") >= 30 && a.Stats().Stream("audit") >= 5
+	})
 	// The input read through the agent's shared client: its counters are
 	// the agent's.
 	_, body := get(t, "http://"+<-addr+"/metrics")
@@ -77,10 +51,7 @@ pipelines: [%s]
 			t.Errorf("/metrics lacks %q", w)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	_, lines := alerts(t, filepath.Join(dir, "out.jsonl"), "")
 	if lines != 35 {
 		t.Errorf("%d records forwarded, want 35", lines)
@@ -99,58 +70,26 @@ func TestAgentScansTheDirectory(t *testing.T) {
 	srv.Add(graphtest.UserRegistrationDetails,
 		graphtest.UserRegistration("u-alice", "adm_alice@contoso.example", true, "fido2"),
 		graphtest.UserRegistration("u-marcus", "marcus.webb@contoso.example", true))
-	dir := t.TempDir()
-	rm := filepath.Join(dir, "rolemap.yaml")
-	if err := os.WriteFile(rm, []byte(`users:
-  - {id: u-alice, upn: adm_alice@contoso.example, roles: [{name: Global Administrator}]}
-  - {id: u-marcus, upn: marcus.webb@contoso.example, roles: [{name: Exchange Administrator}]}
-  - {id: u-carol, upn: carol@contoso.example, roles: [{name: Reports Reader}]}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pipeline, _ := filepath.Abs("../pipelines/privileged-accounts.yaml")
-	t.Setenv("PRIVTRAIL_TEST_GRAPH_SECRET", srv.ClientSecret)
-	cfgText := fmt.Sprintf(`data_dir: data
-graph:
-  tenant_id: %s
-  client_id: %s
-  client_secret: ${PRIVTRAIL_TEST_GRAPH_SECRET}
-  authority_host: %s
-  endpoint: %s
-  tls: {ca_file: %s}
-inputs:
+	cfg, dir := graphConfig(t, srv, `inputs:
   - name: directory
     dirscan: {}
 outputs:
   - name: archive
     file: {path: out.jsonl}
 context:
-  privilege: {role_map: %s}
-pipelines: [%s]
-`, srv.TenantID, srv.ClientID, srv.URL(), srv.URL(), srv.CAFile(), rm, pipeline)
-	path := filepath.Join(dir, "privtrail.yaml")
-	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig(path)
-	if err != nil {
+  privilege: {role_map: rolemap.yaml}
+`)
+	if err := os.WriteFile(filepath.Join(dir, "rolemap.yaml"), []byte(`users:
+  - {id: u-alice, upn: adm_alice@contoso.example, roles: [{name: Global Administrator}]}
+  - {id: u-marcus, upn: marcus.webb@contoso.example, roles: [{name: Exchange Administrator}]}
+  - {id: u-carol, upn: carol@contoso.example, roles: [{name: Reports Reader}]}
+`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	a := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for a.Stats().Committed.Load() < 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no scan committed after 20 s: %d directory records", a.Stats().Stream("directory"))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop := runAgent(t, a)
+	waitUntil(t, "no scan committed", func() bool { return a.Stats().Committed.Load() >= 1 })
+	stop()
 	out := filepath.Join(dir, "out.jsonl")
 	naming, lines := alerts(t, out, "directory.naming_policy")
 	unused, _ := alerts(t, out, "review.unused_privileged_account")
@@ -172,55 +111,23 @@ func TestAgentRoleMapFromGraph(t *testing.T) {
 	srv.Add(graphtest.RoleDefinitions, graphtest.RoleDefinition(ga, "Global Administrator"))
 	srv.Add(graphtest.RoleAssignments, graphtest.RoleAssignment("ra-1", "u-alice", ga))
 	srv.Add(graphtest.Users, graphtest.User("u-alice", "adm_alice@contoso.example", time.Time{}))
-	dir := t.TempDir()
-	logs := filepath.Join(dir, "logs")
-	if err := os.Mkdir(logs, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	pipeline, _ := filepath.Abs("../pipelines/privileged-accounts.yaml")
-	t.Setenv("PRIVTRAIL_TEST_GRAPH_SECRET", srv.ClientSecret)
-	cfgText := fmt.Sprintf(`data_dir: data
-graph:
-  tenant_id: %s
-  client_id: %s
-  client_secret: ${PRIVTRAIL_TEST_GRAPH_SECRET}
-  authority_host: %s
-  endpoint: %s
-  tls: {ca_file: %s}
-inputs:
+	cfg, dir := graphConfig(t, srv, `inputs:
   - name: exports
-    file: {paths: [%s], watch: 20ms}
+    file: {paths: [logs], watch: 20ms}
 outputs:
   - name: archive
     file: {path: out.jsonl}
 context:
   privilege: {graph: {interval: 1h}}
-pipelines: [%s]
-`, srv.TenantID, srv.ClientID, srv.URL(), srv.URL(), srv.CAFile(), logs, pipeline)
-	path := filepath.Join(dir, "privtrail.yaml")
-	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig(path)
-	if err != nil {
+`)
+	logs := filepath.Join(dir, "logs")
+	if err := os.Mkdir(logs, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	a := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	waitUntil := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("after 20 s: %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	stop := runAgent(t, a)
 	saved := filepath.Join(dir, "data", "rolemap-graph.json")
-	waitUntil("no role map read from Graph and saved", func() bool {
+	waitUntil(t, "no role map read from Graph and saved", func() bool {
 		_, err := os.Stat(saved)
 		return err == nil
 	})
@@ -228,13 +135,67 @@ pipelines: [%s]
 	if err := os.WriteFile(filepath.Join(logs, "signins.jsonl"), []byte(line), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil("the sign-in not delivered", func() bool { return a.Stats().Committed.Load() >= 1 })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	waitUntil(t, "the sign-in not delivered", func() bool { return a.Stats().Committed.Load() >= 1 })
+	stop()
 	hits, _ := alerts(t, filepath.Join(dir, "out.jsonl"), "signin.lockout")
 	if len(hits) != 1 {
 		t.Errorf("lockout hits %v: adm_alice was not tagged privileged from Graph's role assignments", hits)
+	}
+}
+
+// graphConfig writes and loads an agent config whose top-level graph
+// block is the fake's app registration, followed by rest (inputs,
+// outputs, context: relative paths are under the returned directory).
+func graphConfig(t *testing.T, srv *graphtest.Server, rest string) (*Config, string) {
+	t.Helper()
+	dir := t.TempDir()
+	t.Setenv("PRIVTRAIL_TEST_GRAPH_SECRET", srv.ClientSecret)
+	pipeline, _ := filepath.Abs("../pipelines/privileged-accounts.yaml")
+	text := fmt.Sprintf(`data_dir: data
+graph:
+  tenant_id: %s
+  client_id: %s
+  client_secret: ${PRIVTRAIL_TEST_GRAPH_SECRET}
+  authority_host: %s
+  endpoint: %s
+  tls: {ca_file: %s}
+pipelines: [%s]
+`, srv.TenantID, srv.ClientID, srv.URL(), srv.URL(), srv.CAFile(), pipeline) + rest
+	path := filepath.Join(dir, "privtrail.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, dir
+}
+
+// runAgent starts a in the background; the returned func stops it and
+// fails the test if Run did.
+func runAgent(t *testing.T, a *Agent) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	return func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitUntil polls cond for up to 20 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
