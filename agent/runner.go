@@ -396,7 +396,7 @@ func (r *runner) process(j *job, w *workerState, ev *monitor.Evaluator) {
 			r.rejectDecode(b.Input, it, err)
 			continue
 		}
-		rec.Origin = it.Origin
+		rec.Origin, rec.Shard = it.Origin, it.Shard
 		r.stats.Decoded.Add(1)
 		r.stats.countStream(rec.Stream)
 		b.Records = append(b.Records, rec)

@@ -22,6 +22,9 @@ type Item struct {
 	// Origin names the document for error messages and dead letters,
 	// e.g. "exports/signins.json.gz:record 12" or "graph:signIns id=…".
 	Origin string
+	// Shard is set by an input whose records are divided among several
+	// processors (a partition of the cluster topic); see entra.Record.
+	Shard string
 }
 
 // Batch travels from an input through the runner to the outputs.

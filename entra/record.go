@@ -43,6 +43,11 @@ const (
 type Record struct {
 	Raw    []byte `expr:"-"`
 	Origin string `expr:"-"` // where it was read, for errors and dead letters
+	// Shard is the unit of ownership the record was read from when
+	// several processors share the work ("<topic>/<partition>" of the
+	// cluster topic): stateful monitors keep its state per shard so the
+	// state can move with the partition. "" for a single agent.
+	Shard string `expr:"-"`
 
 	Stream Stream `expr:"stream"`
 	Shape  Shape  `expr:"shape"`

@@ -237,6 +237,9 @@ func (ev *Evaluator) Eval(rec *entra.Record) {
 		if key == "" {
 			continue // nothing to group by: nothing to judge
 		}
+		if rec.Shard != "" {
+			key = shardKey(rec.Shard, key)
+		}
 		o := Observation{Record: rec, side: s, key: key, reason: ev.reason(s.reason), risk: s.m.Risk}
 		if !s.with {
 			o.risk = ev.risk(s.m)

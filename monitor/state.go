@@ -1,10 +1,12 @@
 package monitor
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,7 +58,11 @@ type StateOptions struct {
 // again is judged as it was the first time (same hit, no double count): a
 // restart in the middle of a brute-force burst still gives one alert.
 type State struct {
-	st    *store.Store
+	// mu serialises Apply with Restore and Release, which a rebalance
+	// calls from the Kafka client's goroutine.
+	mu       sync.Mutex
+	pipeline string
+	st       *store.Store
 	log   *slog.Logger
 	mons  map[*Monitor]*monState
 	order []*monState
@@ -64,6 +70,18 @@ type State struct {
 	// them for the next Apply); loads look here first.
 	dirty map[dirtyKey]*keyState
 
+	// Sharded state (a processor of the cluster topic): the shards whose
+	// records are judged, where their changes are copied, and the meta
+	// last copied per shard and monitor.
+	owned    map[string]bool
+	replica  Replica
+	rctx     context.Context
+	metaSent map[shardMon]int64
+	changes  []Change // scratch of flush
+
+	// Unowned counts observations of shards not (or no longer) owned,
+	// left unjudged: their records are judged by the shard's owner.
+	Unowned atomic.Int64
 	// WriteErrors counts Apply calls whose store write failed.
 	WriteErrors atomic.Int64
 }
@@ -114,7 +132,8 @@ func (e *Engine) OpenState(st *store.Store, pipeline string, opt StateOptions) (
 	if opt.Log == nil {
 		opt.Log = e.log
 	}
-	s := &State{st: st, log: opt.Log, mons: map[*Monitor]*monState{}, dirty: map[dirtyKey]*keyState{}}
+	s := &State{pipeline: pipeline, st: st, log: opt.Log, mons: map[*Monitor]*monState{}, dirty: map[dirtyKey]*keyState{},
+		owned: map[string]bool{}, metaSent: map[shardMon]int64{}}
 	for _, m := range e.all {
 		if m.op == stateless {
 			continue
@@ -194,6 +213,8 @@ type Fired struct {
 // returned and counted, the judgement stands, and the changes are written
 // with the next Apply.
 func (s *State) Apply(obs []Observation) ([]Fired, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.prefetch(obs); err != nil {
 		return nil, err
 	}
@@ -202,6 +223,10 @@ func (s *State) Apply(obs []Observation) ([]Fired, error) {
 		o := &obs[i]
 		ms := s.mons[o.side.m]
 		if ms == nil {
+			continue
+		}
+		if shard, _, ok := splitShardKey(o.key); ok && !s.owned[shard] {
+			s.Unowned.Add(1)
 			continue
 		}
 		t := o.Record.Time.UnixMilli()
@@ -315,11 +340,20 @@ func (s *State) flush() error {
 		}
 		return strings.Compare(a.key, b.key)
 	})
+	s.changes = s.changes[:0]
 	cursors := make(map[*monState][]byte, len(s.order))
 	metas := make(map[*monState]stateMeta, len(s.order))
 	err := s.st.Update(func(w *store.Writer) error {
 		var buf []byte
 		for _, k := range keys {
+			if _, _, sharded := splitShardKey(k.key); sharded && s.replica != nil {
+				val := s.dirty[k].encode(nil) // kept by the change
+				s.changeOf(k.ms, k.key, val)
+				if err := w.Put(k.ms.bucket, []byte(k.key), val); err != nil {
+					return err
+				}
+				continue
+			}
 			buf = s.dirty[k].encode(buf[:0])
 			if err := w.Put(k.ms.bucket, []byte(k.key), buf); err != nil {
 				return err
@@ -347,6 +381,11 @@ func (s *State) flush() error {
 		ms.keys.Store(ms.meta.keys)
 	}
 	clear(s.dirty)
+	if len(s.changes) > 0 {
+		if err := s.replica.Replicate(s.rctx, s.changes); err != nil {
+			return fmt.Errorf("%w: %v", ErrNotReplicated, err)
+		}
+	}
 	return nil
 }
 
@@ -376,6 +415,7 @@ func (s *State) sweep(w *store.Writer, ms *monState, meta *stateMeta) ([]byte, e
 	}
 	for _, k := range removed {
 		ms.cache.Remove(k)
+		s.changeOf(ms, k, nil)
 	}
 	if next == nil { // a round is complete
 		if meta.keys > ms.maxKeys {

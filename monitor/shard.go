@@ -1,0 +1,248 @@
+package monitor
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/privtrail/privtrail/store"
+)
+
+// Change is one entry a State wrote for a shard, as a Replica copies it
+// and as State.Restore takes it back.
+type Change struct {
+	// Shard owns the entry: for a processor reading the cluster topic,
+	// "<topic>/<partition>" of the records that made it.
+	Shard    string
+	Pipeline string
+	// Monitor is the monitor's ID.
+	Monitor string
+	// Key is the monitor's key (by default the actor); "" is the
+	// monitor's meta for the shard (when its learning began).
+	Key string
+	// Value is the encoded entry; nil: the key was deleted (expired).
+	Value []byte
+}
+
+// Replica keeps a copy of what a State writes for its shards, so that
+// another instance given a shard can restore it (package changelog keeps
+// it in a compacted Kafka topic, as Kafka Streams does). Replicate returns
+// once the changes are durable; a State calls it before Apply returns, so
+// nothing a batch changed is missing from the copy by the time the batch
+// can be checkpointed.
+type Replica interface {
+	Replicate(ctx context.Context, changes []Change) error
+}
+
+// ErrNotReplicated is returned by Apply when the State's changes are
+// stored locally but its Replica did not take them: the batch must not be
+// checkpointed, or a new owner of its shard would restore a state without
+// it and never read its records again.
+var ErrNotReplicated = errors.New("monitor state not replicated")
+
+// shardKey is how a sharded record's key is stored: the shard first, so
+// that a shard's keys are one range of the bucket, behind a NUL that no
+// user ID or UPN starts with, so that a single agent's keys never fall in
+// it.
+func shardKey(shard, key string) string { return "\x00" + shard + "\x00" + key }
+
+func shardPrefix(shard string) []byte { return []byte("\x00" + shard + "\x00") }
+
+// splitShardKey returns the shard and the monitor's own key of a stored
+// key; ok is false for a key of no shard.
+func splitShardKey(k string) (shard, key string, ok bool) {
+	if k == "" || k[0] != 0 {
+		return "", k, false
+	}
+	return strings.Cut(k[1:], "\x00")
+}
+
+type shardMon struct {
+	ms    *monState
+	shard string
+}
+
+// SetReplica makes every Apply copy the changes of sharded keys to r
+// before it returns; ctx bounds those calls (the agent's run). Records of
+// a shard are judged only once Restore gave the State that shard.
+func (s *State) SetReplica(ctx context.Context, r Replica) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.replica, s.rctx = r, ctx
+}
+
+// Restore makes shard's state the entries given (what a Replica kept:
+// the newest entry per key), replacing whatever was stored locally for
+// it, and from then on judges the shard's records. It is called when a
+// processor is given the shard, before any of its records is read.
+// Entries of monitors the pipeline no longer has are skipped.
+func (s *State) Restore(shard string, entries []Change) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	byID := make(map[string]*monState, len(s.order))
+	for _, ms := range s.order {
+		byID[ms.m.ID] = ms
+	}
+	counts := map[*monState]int64{}
+	starts := map[*monState]int64{}
+	err := s.st.Update(func(w *store.Writer) error {
+		for _, ms := range s.order {
+			n, err := deletePrefix(w, ms.bucket, shardPrefix(shard))
+			if err != nil {
+				return err
+			}
+			counts[ms] -= n
+		}
+		for _, e := range entries {
+			ms := byID[e.Monitor]
+			if ms == nil || e.Value == nil {
+				continue
+			}
+			if e.Key == "" {
+				if start, n := binary.Varint(e.Value); n > 0 && start != 0 {
+					starts[ms] = start
+				}
+				continue
+			}
+			if err := w.Put(ms.bucket, []byte(shardKey(shard, e.Key)), e.Value); err != nil {
+				return err
+			}
+			counts[ms]++
+		}
+		for _, ms := range s.order {
+			meta := ms.meta
+			meta.keys = max(meta.keys+counts[ms], 0)
+			if st, ok := starts[ms]; ok && (meta.start == 0 || st < meta.start) {
+				meta.start = st
+			}
+			if err := w.Put(metaBucket, []byte(ms.bucket), encodeMeta(meta)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("monitor state: restoring %s: %w", shard, err)
+	}
+	s.forget(shard)
+	for _, ms := range s.order {
+		ms.meta.keys = max(ms.meta.keys+counts[ms], 0)
+		if st, ok := starts[ms]; ok && (ms.meta.start == 0 || st < ms.meta.start) {
+			ms.meta.start = st
+		}
+		ms.keys.Store(ms.meta.keys)
+		if st, ok := starts[ms]; ok {
+			s.metaSent[shardMon{ms, shard}] = st
+		}
+	}
+	s.owned[shard] = true
+	return nil
+}
+
+// Release stops judging shard's records and deletes its local state: the
+// shard's next owner restores it from the Replica. Called when the shard
+// is taken away, after its last batches were checkpointed.
+func (s *State) Release(shard string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.owned, shard)
+	counts := map[*monState]int64{}
+	err := s.st.Update(func(w *store.Writer) error {
+		for _, ms := range s.order {
+			n, err := deletePrefix(w, ms.bucket, shardPrefix(shard))
+			if err != nil {
+				return err
+			}
+			counts[ms] = n
+			meta := ms.meta
+			meta.keys = max(meta.keys-n, 0)
+			if err := w.Put(metaBucket, []byte(ms.bucket), encodeMeta(meta)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.forget(shard)
+	if err != nil {
+		return fmt.Errorf("monitor state: releasing %s: %w", shard, err)
+	}
+	for _, ms := range s.order {
+		ms.meta.keys = max(ms.meta.keys-counts[ms], 0)
+		ms.keys.Store(ms.meta.keys)
+	}
+	return nil
+}
+
+// Owned returns the shards whose records the State judges, sorted.
+func (s *State) Owned() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.owned))
+	for sh := range s.owned {
+		out = append(out, sh)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// forget drops what memory holds of shard: cached and dirty keys, and
+// which meta was replicated.
+func (s *State) forget(shard string) {
+	p := string(shardPrefix(shard))
+	for _, ms := range s.order {
+		for _, k := range ms.cache.Keys() {
+			if strings.HasPrefix(k, p) {
+				ms.cache.Remove(k)
+			}
+		}
+		delete(s.metaSent, shardMon{ms, shard})
+	}
+	for k := range s.dirty {
+		if strings.HasPrefix(k.key, p) {
+			delete(s.dirty, k)
+		}
+	}
+}
+
+var errStopScan = errors.New("end of prefix")
+
+// deletePrefix deletes bucket's keys starting with prefix and returns
+// how many there were.
+func deletePrefix(w *store.Writer, bucket string, prefix []byte) (int64, error) {
+	var n int64
+	for from := prefix; from != nil; {
+		next, err := w.Scan(bucket, from, 4096, func(k, _ []byte) error {
+			if !bytes.HasPrefix(k, prefix) {
+				return errStopScan
+			}
+			n++
+			return w.Delete(bucket, k)
+		})
+		if errors.Is(err, errStopScan) {
+			break
+		}
+		if err != nil {
+			return n, err
+		}
+		from = next
+	}
+	return n, nil
+}
+
+// changesOf appends the replica's copy of a stored key (val nil: deleted).
+func (s *State) changeOf(ms *monState, storeKey string, val []byte) {
+	shard, key, ok := splitShardKey(storeKey)
+	if !ok || s.replica == nil {
+		return
+	}
+	s.changes = append(s.changes, Change{Shard: shard, Pipeline: s.pipeline, Monitor: ms.m.ID, Key: key, Value: val})
+	sm := shardMon{ms, shard}
+	if sent, ok := s.metaSent[sm]; !ok || sent != ms.meta.start {
+		s.metaSent[sm] = ms.meta.start
+		s.changes = append(s.changes, Change{Shard: shard, Pipeline: s.pipeline, Monitor: ms.m.ID, Value: binary.AppendVarint(nil, ms.meta.start)})
+	}
+}
