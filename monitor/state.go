@@ -63,9 +63,9 @@ type State struct {
 	mu       sync.Mutex
 	pipeline string
 	st       *store.Store
-	log   *slog.Logger
-	mons  map[*Monitor]*monState
-	order []*monState
+	log      *slog.Logger
+	mons     map[*Monitor]*monState
+	order    []*monState
 	// dirty holds keys changed but not yet stored (a failed write keeps
 	// them for the next Apply); loads look here first.
 	dirty map[dirtyKey]*keyState
