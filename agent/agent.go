@@ -198,7 +198,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	defer stages.Close()
-	r.setStages(stages.List)
+	if cfg.role() != RoleCollector {
+		// A collector publishes records as read: the processors enrich.
+		r.setStages(stages.List)
+	}
 	a.privilege = stages.Privilege
 	if pc := cfg.Context.Privilege; pc != nil && pc.Graph != nil && a.graph != nil {
 		src := rolesync.New(rolesync.Config{
@@ -219,6 +222,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	pipes, engines, err := LoadPipelines(cfg, stages.Roles, a.log)
 	if err != nil {
 		return err
+	}
+	if cfg.role() == RoleCollector {
+		e, err := monitor.Compile(nil, stages.Roles, a.log)
+		if err != nil {
+			return err
+		}
+		pipes, engines = []*monitor.Pipeline{{Name: RoleCollector}}, []*monitor.Engine{e}
 	}
 
 	outputs := map[string]*outputRun{}
@@ -272,6 +282,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			in, err := a.newInput(ic, st, dead)
 			if err != nil {
 				return fmt.Errorf("input %s: %w", ic.Name, err)
+			}
+			if eh, ok := in.(*eventhubs.Input); ok && cfg.role() == RoleProcessor {
+				clog, err := a.shardState(ctx, eh, pr)
+				if err != nil {
+					return err
+				}
+				defer clog.Close()
 			}
 			pr.inputs.Add(1)
 			r.inputs = append(r.inputs, &inputRun{name: ic.Name, in: in, p: pr, tracker: a.newTracker(ic.Name, &a.stats),

@@ -52,6 +52,9 @@ type Config struct {
 	// State bounds the stateful monitors' memory (in the store under
 	// data_dir).
 	State StateConfig `yaml:"state"`
+	// Cluster splits privtrail into collectors and processors on Kafka
+	// (README "Scaling out"); nil: one agent does everything.
+	Cluster *ClusterConfig `yaml:"cluster"`
 
 	file   string
 	src    []byte
@@ -223,6 +226,9 @@ func (c *Config) resolvePaths(dir string) {
 			tls(out.Kafka.TLS)
 		}
 	}
+	if c.Cluster != nil && c.Cluster.Kafka != nil {
+		tls(c.Cluster.Kafka.TLS)
+	}
 	if p := c.Context.Privilege; p != nil {
 		abs(&p.RoleMap)
 	}
@@ -262,6 +268,7 @@ func (c *Config) validate() error {
 	if c.Workers < 0 {
 		bad("$.workers", "workers: must not be negative")
 	}
+	c.applyCluster(bad)
 	if len(c.Inputs) == 0 {
 		bad("$", "inputs: at least one input is required")
 	}
@@ -364,7 +371,7 @@ func (c *Config) validate() error {
 	if p := c.Context.Privilege; p != nil && p.Graph != nil && c.Graph == nil {
 		bad("$.context.privilege.graph", "context.privilege.graph: needs the top-level graph block (the app registration to read roles with)")
 	}
-	if len(c.Pipelines) == 0 {
+	if len(c.Pipelines) == 0 && c.role() != RoleCollector {
 		bad("$", "pipelines: at least one pipeline file is required (e.g. pipelines/privileged-accounts.yaml)")
 	}
 	return errors.Join(errs...)

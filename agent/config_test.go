@@ -45,7 +45,11 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 func TestShippedConfigsParse(t *testing.T) {
 	t.Setenv("SPLUNK_HEC_TOKEN", "lab-token")
 	t.Setenv("ELASTIC_PASSWORD", "lab-password")
-	for _, path := range []string{"../configs/privtrail.yaml", "../configs/demo.yaml", "../configs/lab.yaml", "../configs/compose-lab.yaml"} {
+	paths, err := filepath.Glob("../configs/*.yaml")
+	if err != nil || len(paths) < 6 {
+		t.Fatalf("configs: %v %v", paths, err)
+	}
+	for _, path := range paths {
 		c, err := LoadConfig(path)
 		if err != nil {
 			t.Errorf("%s: %v", path, err)
@@ -54,5 +58,55 @@ func TestShippedConfigsParse(t *testing.T) {
 		if !filepath.IsAbs(c.DataDir) && !strings.HasPrefix(c.DataDir, "/") {
 			t.Errorf("%s: data_dir %q not resolved against the config's folder", path, c.DataDir)
 		}
+	}
+}
+
+func TestClusterConfig(t *testing.T) {
+	const kafkaBlock = "  kafka:\n    brokers: [\"127.0.0.1:9092\"]\n    topic: records\n"
+	pipeline := "pipelines: [../pipelines/privileged-accounts.yaml]\n"
+	output := "outputs:\n  - {name: out, file: {path: out.jsonl}}\n"
+	input := "inputs:\n  - {name: in, file: {paths: [x.jsonl]}}\n"
+	for _, tc := range []struct {
+		name, text, err string
+		check           func(t *testing.T, c *Config)
+	}{
+		{name: "collector", text: "cluster:\n  role: collector\n" + kafkaBlock + input,
+			check: func(t *testing.T, c *Config) {
+				if len(c.Outputs) != 1 || c.Outputs[0].Kafka == nil || c.Outputs[0].Kafka.Topic != "records" || c.Outputs[0].Kafka.Key != "user" {
+					t.Errorf("collector output = %+v, want the records topic keyed by user", c.Outputs)
+				}
+			}},
+		{name: "processor", text: "cluster:\n  role: processor\n" + kafkaBlock + output + pipeline,
+			check: func(t *testing.T, c *Config) {
+				in := c.Inputs[0].EventHubs
+				if len(c.Inputs) != 1 || in == nil || in.Topics[0] != "records" || in.ConsumerGroup != "privtrail-processors" {
+					t.Errorf("processor input = %+v", c.Inputs)
+				}
+				if c.Cluster.StateTopic != "records-state" {
+					t.Errorf("state topic = %q", c.Cluster.StateTopic)
+				}
+			}},
+		{name: "unknown role", text: "cluster:\n  role: worker\n" + kafkaBlock + input + output + pipeline, err: `cluster.role: "worker" is not collector or processor`},
+		{name: "no kafka", text: "cluster:\n  role: processor\n" + output + pipeline, err: "cluster.kafka: is required"},
+		{name: "bad kafka", text: "cluster:\n  role: processor\n  kafka: {topic: records}\n" + output + pipeline, err: "cluster.kafka.brokers: is required"},
+		{name: "collector with outputs", text: "cluster:\n  role: collector\n" + kafkaBlock + input + output, err: "outputs: a collector sends every record to cluster.kafka.topic"},
+		{name: "collector with pipelines", text: "cluster:\n  role: collector\n" + kafkaBlock + input + pipeline, err: "pipelines: a collector runs no monitors"},
+		{name: "processor with inputs", text: "cluster:\n  role: processor\n" + kafkaBlock + input + output + pipeline, err: "inputs: a processor reads cluster.kafka.topic only"},
+		{name: "processor with two pipelines", text: "cluster:\n  role: processor\n" + kafkaBlock + output + "pipelines: [../pipelines/privileged-accounts.yaml, ../pipelines/demo.yaml]\n", err: "a processor runs one pipeline"},
+		{name: "state topic is the records topic", text: "cluster:\n  role: processor\n  state_topic: records\n" + kafkaBlock + output + pipeline, err: "cluster.state_topic: must differ"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseConfig(filepath.Join(t.TempDir(), "privtrail.yaml"), []byte(tc.text))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
 	}
 }

@@ -28,6 +28,9 @@ type metrics struct {
 	committed    *prometheus.CounterVec // by input
 	monitorHits  *prometheus.CounterVec // by monitor and risk
 	outputAcked  *prometheus.CounterVec // by output
+
+	stateRestores        *prometheus.CounterVec // by result: a processor restoring assigned partitions
+	stateRestoredEntries prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -42,6 +45,9 @@ func newMetrics() *metrics {
 	m.committed = counter("privtrail_input_batches_committed_total", "Batches every output acknowledged and the input checkpointed.", "input")
 	m.monitorHits = counter("privtrail_monitor_hits_total", "Monitor annotations, by monitor and risk.", "monitor", "risk")
 	m.outputAcked = counter("privtrail_output_batches_acked_total", "Batches an output acknowledged (delivered, or durably buffered).", "output")
+	m.stateRestores = counter("privtrail_cluster_state_restores_total", "Restores of assigned partitions' monitor state from the changelog (processor role), by result.", "result")
+	m.stateRestoredEntries = prometheus.NewCounter(prometheus.CounterOpts{Name: "privtrail_cluster_state_restored_entries_total", Help: "Monitor state entries read back from the changelog for assigned partitions."})
+	m.reg.MustRegister(m.stateRestoredEntries)
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -165,6 +171,10 @@ func (m *metrics) monitorState(pipeline string, s *monitor.State) {
 		Name: "privtrail_monitor_state_write_errors_total", Help: "Batches whose monitor state could not be stored (retried with the next batch).",
 		ConstLabels: prometheus.Labels{"pipeline": pipeline},
 	}, func() float64 { return float64(s.WriteErrors.Load()) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "privtrail_monitor_state_unowned_total", Help: "Records left unjudged by the stateful monitors because their partition is not (or no longer) this processor's; its owner judges them.",
+		ConstLabels: prometheus.Labels{"pipeline": pipeline},
+	}, func() float64 { return float64(s.Unowned.Load()) }))
 }
 
 // graphClient exposes the shared Graph client's request counters: the

@@ -113,6 +113,10 @@ type pipelineRun struct {
 	outputs []*outputRun
 	seq     chan *job
 	inputs  sync.WaitGroup
+	// halted: a batch's state could not be replicated, so neither it nor
+	// any later batch may be checkpointed; the sequencer drops them (the
+	// next owner of their partitions reads them again).
+	halted bool
 }
 
 type outputRun struct {
@@ -161,12 +165,19 @@ type runner struct {
 	lastSeen *lastSeen
 
 	badLog, stateLog rateLimit
+
+	// stop ends the inputs with a cause: a pipeline that cannot go on.
+	stop    context.CancelCauseFunc
+	stopped func() bool // the run's own context ended (shutdown)
 }
 
 // run blocks until every input has finished (or ctx ended and the
 // pipeline drained) and every batch read has been committed or abandoned.
 // drain bounds how long outputs may take to flush after ctx ends.
-func (r *runner) run(ctx context.Context, drain time.Duration) error {
+func (r *runner) run(parent context.Context, drain time.Duration) error {
+	ctx, stop := context.WithCancelCause(parent)
+	defer stop(nil)
+	r.stop, r.stopped = stop, func() bool { return parent.Err() != nil }
 	outCtx, cancelOut := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelOut()
 	stopDrain := context.AfterFunc(ctx, func() {
@@ -236,6 +247,9 @@ func (r *runner) run(ctx context.Context, drain time.Duration) error {
 			r.log.Warn("batches not acknowledged at shutdown; they will be read again on the next start", "input", in.name, "batches", n)
 		}
 	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		inputErrs = append(inputErrs, cause)
+	}
 	return errors.Join(inputErrs...)
 }
 
@@ -279,8 +293,20 @@ func (r *runner) emitter(in *inputRun) func(context.Context, *batch.Batch) error
 func (r *runner) sequence(p *pipelineRun) {
 	for j := range p.seq {
 		<-j.done
+		if p.halted {
+			continue // never tracked, so never checkpointed
+		}
 		if len(j.obs) > 0 && p.state != nil {
-			r.judge(p, j)
+			if err := r.judge(p, j); err != nil {
+				p.halted = true
+				if r.stopped() {
+					r.log.Info("stopping: batches in flight are left for the next owner of their partitions", "pipeline", p.name, "err", err)
+				} else {
+					r.log.Error("monitor state could not be copied to the changelog; the pipeline stops so that nothing is checkpointed past it (restart the processor)", "pipeline", p.name, "err", err)
+					r.stop(fmt.Errorf("pipeline %s: %w", p.name, err))
+				}
+				continue
+			}
 		}
 		if r.lastSeen != nil {
 			r.lastSeen.observe(j.b.Records)
@@ -294,9 +320,14 @@ func (r *runner) sequence(p *pipelineRun) {
 
 // judge runs the stateful monitors over a batch's observations, in input
 // order (what makes a replay give the same alerts however the workers
-// interleave), and re-encodes the few records that got a hit.
-func (r *runner) judge(p *pipelineRun, j *job) {
+// interleave), and re-encodes the few records that got a hit. It returns
+// an error only when the state's changes did not reach the changelog (a
+// processor): the batch must not go on.
+func (r *runner) judge(p *pipelineRun, j *job) error {
 	hit, err := p.state.Apply(j.obs)
+	if notReplicated(err) {
+		return err
+	}
 	if err != nil && r.stateLog.allow() {
 		// The judgement stands and the state is written with the next
 		// batch; what a crash before then loses is re-read from the
@@ -316,6 +347,7 @@ func (r *runner) judge(p *pipelineRun, j *job) {
 			j.b.JSON[i] = rec.AppendJSON(nil)
 		}
 	}
+	return nil
 }
 
 func (r *runner) consume(ctx context.Context, o *outputRun) {

@@ -66,6 +66,12 @@ type Input struct {
 	extra []kgo.Opt
 	hooks hooks
 
+	// Partition ownership hooks (SetPartitionHooks): a processor of the
+	// cluster topic keeps monitor state per partition.
+	assignedHook func(ctx context.Context, shards []string) error
+	revokedHook  func(shards []string)
+	runCtx       context.Context
+
 	polled atomic.Int64  // Kafka messages returned by polls
 	wake   chan struct{} // wakes the committer
 	limit  limiter       // of repeated log lines
@@ -176,6 +182,50 @@ func New(name string, cfg Config, log *slog.Logger, bad func(origin string, data
 	return in, nil
 }
 
+// SetPartitionHooks makes the input tell which partitions it owns, and
+// mark every item with its partition as batch.Item.Shard
+// ("<topic>/<partition>"). assigned is called when partitions are given
+// to this member, before any of their records is fetched, and retried
+// (with back-off, logged) until it succeeds or the input stops: records
+// of a partition whose state could not be restored are not read. revoked
+// is called after partitions were taken away (or lost), once their last
+// batches were committed or rebalance_wait passed. Call before Run.
+func (in *Input) SetPartitionHooks(assigned func(ctx context.Context, shards []string) error, revoked func(shards []string)) {
+	in.assignedHook, in.revokedHook = assigned, revoked
+}
+
+// Shard is the name SetPartitionHooks gives a partition.
+func Shard(topic string, partition int32) string {
+	return topic + "/" + strconv.Itoa(int(partition))
+}
+
+func shards(m map[string][]int32) []string {
+	var out []string
+	for t, ps := range m {
+		for _, p := range ps {
+			out = append(out, Shard(t, p))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ConnOpts are the client options that reach the brokers (seeds, SASL,
+// TLS), for another client of the same cluster (the state changelog).
+func (in *Input) ConnOpts() []kgo.Opt {
+	opts := []kgo.Opt{kgo.SeedBrokers(in.seeds...)}
+	if in.mech != nil {
+		opts = append(opts, kgo.SASL(in.mech))
+	}
+	switch {
+	case in.dial != nil:
+		opts = append(opts, kgo.Dialer(in.dial))
+	case in.tls != nil:
+		opts = append(opts, kgo.DialTLSConfig(in.tls))
+	}
+	return opts
+}
+
 func (in *Input) clientOpts() []kgo.Opt {
 	reset := kgo.NewOffset().AtStart()
 	if in.cfg.StartFrom == "latest" {
@@ -220,6 +270,9 @@ func (in *Input) clientOpts() []kgo.Opt {
 // committed, commits what was acknowledged, leaves the group and returns
 // nil. It returns an error only if the client cannot be created.
 func (in *Input) Run(ctx context.Context, emit func(context.Context, *batch.Batch) error) error {
+	in.mu.Lock()
+	in.runCtx = ctx // before the client exists: onAssigned reads it
+	in.mu.Unlock()
 	cl, err := kgo.NewClient(in.clientOpts()...)
 	if err != nil {
 		return fmt.Errorf("eventhubs input %s: %w", in.name, err)
@@ -426,6 +479,10 @@ func (in *Input) add(ctx context.Context, emit func(context.Context, *batch.Batc
 	if len(spans) > 0 {
 		buf = append([]byte(nil), r.Value[spans[0].start:spans[len(spans)-1].end]...)
 	}
+	var shard string
+	if in.assignedHook != nil {
+		shard = Shard(r.Topic, r.Partition)
+	}
 	for i, s := range spans {
 		start, end := s.start-spans[0].start, s.end-spans[0].start
 		origin := b.orig[:prefix]
@@ -435,7 +492,7 @@ func (in *Input) add(ctx context.Context, emit func(context.Context, *batch.Batc
 		}
 		b.orig = origin
 		pi := b.partIndex(k, epoch)
-		b.items = append(b.items, batch.Item{Data: buf[start:end:end], Origin: string(origin)})
+		b.items = append(b.items, batch.Item{Data: buf[start:end:end], Origin: string(origin), Shard: shard})
 		b.part = append(b.part, pi)
 		if len(b.items) >= in.cfg.BatchSize && i < len(spans)-1 {
 			// Full in the middle of the message: this batch does not
@@ -719,6 +776,9 @@ func toSet(m map[string][]int32) map[tp]bool {
 }
 
 func (in *Input) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	if in.assignedHook != nil && len(assigned) > 0 {
+		in.restore(shards(assigned))
+	}
 	in.mu.Lock()
 	for k := range toSet(assigned) {
 		in.epochs++
@@ -773,8 +833,39 @@ func (in *Input) onRevoked(_ context.Context, cl *kgo.Client, revoked map[string
 	default:
 		in.log.Info("partitions revoked", "input", in.name, "partitions", revoked)
 	}
+	if in.revokedHook != nil {
+		in.revokedHook(shards(revoked))
+	}
 	if in.hooks.revoked != nil {
 		in.hooks.revoked(revoked)
+	}
+}
+
+// restore runs the assigned hook until it succeeds or the input stops.
+// Fetching of the partitions waits for it (the client starts fetching
+// them only when onAssigned returns) while the member keeps heartbeating.
+func (in *Input) restore(sh []string) {
+	in.mu.Lock()
+	ctx := in.runCtx
+	in.mu.Unlock()
+	backoff := time.Second
+	for {
+		start := time.Now()
+		err := in.assignedHook(ctx, sh)
+		if err == nil {
+			in.log.Info("partition state restored", "input", in.name, "partitions", sh, "took", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		in.log.Error("restoring the state of assigned partitions failed; their records are not read until it succeeds", "input", in.name, "partitions", sh, "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
@@ -795,6 +886,9 @@ func (in *Input) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int3
 	in.mu.Unlock()
 	in.commitMu.Unlock()
 	in.log.Warn("partitions lost (group session expired or member fenced); records emitted from them and not yet committed will be read again", "input", in.name, "partitions", lost)
+	if in.revokedHook != nil {
+		in.revokedHook(shards(lost))
+	}
 	if in.hooks.revoked != nil {
 		in.hooks.revoked(lost)
 	}
