@@ -2,6 +2,8 @@ package agent
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +15,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/privtrail/privtrail/batch"
+	"github.com/privtrail/privtrail/monitor"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -261,4 +266,57 @@ pipelines: [`+shared+`/brute.yaml]
 		t.Errorf("%d of %d records delivered more than once", dup, len(all))
 	}
 	t.Logf("%d records, %d partitions; first processor restored %v times, second %v", len(all), clusterPartitons, restores(p1), restores(p2))
+}
+
+// flakyReplica takes the first ok calls, then fails.
+type flakyReplica struct {
+	ok    int
+	calls int
+}
+
+func (f *flakyReplica) Replicate(context.Context, []monitor.Change) error {
+	f.calls++
+	if f.calls > f.ok {
+		return errors.New("changelog topic deleted")
+	}
+	return nil
+}
+
+// A processor whose state changes cannot reach the changelog stops: the
+// batch that made them and every later one stay unacknowledged (their
+// partition's next owner reads them), and the run ends with the error.
+func TestUnreplicatedStateStopsThePipeline(t *testing.T) {
+	e, err := monitor.Compile([]monitor.Definition{{ID: "test.count", Title: "count", Risk: "low", Source: "signin",
+		When: "signin.errorCode == 0", Threshold: &monitor.Threshold{Count: 1000, Window: monitor.Duration(time.Hour)}}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &sliceInput{}
+	for b := range 4 {
+		var items []batch.Item
+		for i := range 5 {
+			items = append(items, batch.Item{Data: signIn(b*5 + i), Origin: fmt.Sprint("rec ", b*5+i), Shard: "records/0"})
+		}
+		in.batches = append(in.batches, items)
+	}
+	out := &recordingOutput{}
+	h := newHarness(t, "", in, out)
+	h.engine = e
+	h.workers = 1
+	h.prepare = func(p *pipelineRun) {
+		p.state.SetReplica(context.Background(), &flakyReplica{ok: 1})
+		if err := p.state.Restore("records/0", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = h.run(context.Background())
+	if !errors.Is(err, monitor.ErrNotReplicated) {
+		t.Fatalf("run = %v, want ErrNotReplicated", err)
+	}
+	if got := in.committed(); !slices.Equal(got, []int{0}) {
+		t.Errorf("committed batches %v, want only the first", got)
+	}
+	if n := len(out.lines); n != 5 {
+		t.Errorf("output got %d records, want the first batch's 5", n)
+	}
 }

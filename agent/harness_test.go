@@ -27,6 +27,8 @@ type harness struct {
 	drain   time.Duration
 	inputs  []Input
 	outputs []*outputRun
+	// prepare, when set, adjusts the pipeline before the run.
+	prepare func(p *pipelineRun)
 }
 
 func newHarness(t *testing.T, dataDir string, in Input, outs ...Output) *harness {
@@ -85,6 +87,9 @@ func (h *harness) run(ctx context.Context) error {
 		h.t.Fatal(err)
 	}
 	p.outputs = h.outputs
+	if h.prepare != nil {
+		h.prepare(p)
+	}
 	r.pipelines = []*pipelineRun{p}
 	for i, in := range h.inputs {
 		p.inputs.Add(1)
