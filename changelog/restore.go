@@ -266,7 +266,14 @@ func (l *Log) entries(shard, pipeline string, m map[string][]byte) []monitor.Cha
 	if len(m) == 0 {
 		return nil
 	}
-	out := make([]monitor.Change, 0, len(m))
+	// Sorted, apply writes each monitor's keys in order (bbolt fills its
+	// pages sequentially) and runs are comparable. Sorting items smaller
+	// than a Change moves less memory.
+	type item struct {
+		monitor, key string
+		value        []byte
+	}
+	items := make([]item, 0, len(m))
 	bad := 0
 	for k, v := range m {
 		pl, mon, key, err := decodeKey(k)
@@ -274,27 +281,15 @@ func (l *Log) entries(shard, pipeline string, m map[string][]byte) []monitor.Cha
 			bad++
 			continue
 		}
-		if pl != pipeline {
-			continue
+		if pl == pipeline {
+			items = append(items, item{mon, key, v})
 		}
-		out = append(out, monitor.Change{Shard: shard, Pipeline: pl, Monitor: mon, Key: key, Value: v})
 	}
 	if bad > 0 {
 		l.log.Warn("restore skipped changelog entries whose key it cannot decode (written by another version?)", "shard", shard, "skipped", bad)
 	}
-	if len(out) == 0 {
+	if len(items) == 0 {
 		return nil
-	}
-	// Sorted, apply writes each monitor's keys in order (bbolt fills its
-	// pages sequentially) and runs are comparable. Sorting small items and
-	// permuting once is faster than moving whole Changes around.
-	type item struct {
-		monitor, key string
-		i            int
-	}
-	items := make([]item, len(out))
-	for i, c := range out {
-		items[i] = item{c.Monitor, c.Key, i}
 	}
 	slices.SortFunc(items, func(a, b item) int {
 		// Most neighbours share their monitor: test equality (length
@@ -304,9 +299,9 @@ func (l *Log) entries(shard, pipeline string, m map[string][]byte) []monitor.Cha
 		}
 		return strings.Compare(a.key, b.key)
 	})
-	sorted := make([]monitor.Change, len(out))
+	out := make([]monitor.Change, len(items))
 	for i, it := range items {
-		sorted[i] = out[it.i]
+		out[i] = monitor.Change{Shard: shard, Pipeline: pipeline, Monitor: it.monitor, Key: it.key, Value: it.value}
 	}
-	return sorted
+	return out
 }
