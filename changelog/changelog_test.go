@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -750,4 +752,49 @@ func BenchmarkRestore(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*entries)/b.Elapsed().Seconds(), "entries/s")
 	b.ReportMetric(float64(st.Took.Milliseconds()), "ms/restore")
+}
+
+// The broker goes away while a processor replicates: Replicate waits
+// (the batch is held, nothing is checkpointed) and completes once the
+// broker is back, and a restore then finds the changes.
+func TestReplicateWaitsForTheBrokerToComeBack(t *testing.T) {
+	dataDir := t.TempDir()
+	e := newEnv(t, 2, kfake.DataDir(dataDir))
+	l := e.open(t, nil)
+	replicate(t, l, ch(0, "p", "m", "alice", "before"))
+
+	_, port, _ := net.SplitHostPort(e.c.ListenAddrs()[0])
+	n, _ := strconv.Atoi(port)
+	e.c.Close()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		done <- l.Replicate(ctx, []monitor.Change{ch(1, "p", "m", "bob", "during")})
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("Replicate returned %v while the broker was down", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	var back *kfake.Cluster
+	var err error
+	for range 50 { // the port may linger for a moment
+		if back, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dataDir), kfake.Ports(n)); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("Replicate after the broker came back: %v", err)
+	}
+	got, _ := restore(t, l, "p", shard(0), shard(1))
+	if len(got.entries[shard(0)]) != 1 || string(got.entries[shard(0)][0].Value) != "before" ||
+		len(got.entries[shard(1)]) != 1 || string(got.entries[shard(1)][0].Value) != "during" {
+		t.Fatalf("restored %+v", got.entries)
+	}
 }
