@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,8 +15,13 @@ import (
 	"github.com/privtrail/privtrail/agent"
 	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/graph"
+	"github.com/privtrail/privtrail/inputs/eventhubs"
 	"github.com/privtrail/privtrail/monitor"
+	"github.com/privtrail/privtrail/outputs/elastic"
 	fileoutput "github.com/privtrail/privtrail/outputs/file"
+	"github.com/privtrail/privtrail/outputs/kafka"
+	"github.com/privtrail/privtrail/outputs/qradar"
+	"github.com/privtrail/privtrail/outputs/splunk"
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -129,8 +135,11 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) error {
-	fs, cfgPath := flags("check", "privtrail check -c FILE: validate the config, load its role map, compile its pipelines and, with a graph block, test the app registration's credentials and each Graph permission.", stderr)
-	offline := fs.Bool("offline", false, "do not contact Microsoft Graph")
+	fs, cfgPath := flags("check", "privtrail check -c FILE: validate the config, load its role map and compile its pipelines; then, unless -offline,\n"+
+		"test the app registration's credentials and each Graph permission (with a graph block), each eventhubs input\n"+
+		"(connection, topics, consumer group lag) and each output (connection, credentials, index or topic), without\n"+
+		"reading or sending a record. It exits non-zero when any of them fails.", stderr)
+	offline := fs.Bool("offline", false, "do not contact Graph, the sources or the destinations")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -163,12 +172,109 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	if cfg.Graph != nil && !*offline {
-		if err := checkGraph(cfg.Graph, log, stdout); err != nil {
-			return err
+	if !*offline {
+		var failed []string
+		if cfg.Graph != nil {
+			if err := checkGraph(cfg.Graph, log, stdout); err != nil {
+				failed = append(failed, err.Error())
+			}
+		}
+		if err := checkEndpoints(endpoints(cfg, log), stdout); err != nil {
+			failed = append(failed, err.Error())
+		}
+		if len(failed) > 0 {
+			return errors.New(strings.Join(failed, "; "))
 		}
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d inputs, %d outputs, %d pipelines, %d monitors enabled)\n", cfg.File(), len(cfg.Inputs), len(cfg.Outputs), len(engines), n)
+	return nil
+}
+
+// endpointTimeout bounds the check of one source or destination.
+const endpointTimeout = 15 * time.Second
+
+// endpoint is a source or destination privtrail check tests: label names
+// it ("output es (elastic)"), check says what it verified or why it
+// failed.
+type endpoint struct {
+	label string
+	check func(ctx context.Context) (string, error)
+}
+
+// endpoints are the eventhubs inputs and the outputs of cfg. The graph
+// and dirscan inputs read through Graph, which checkGraph tests; file
+// inputs are checked above; stdout has nothing to check.
+func endpoints(cfg *agent.Config, log *slog.Logger) []endpoint {
+	var eps []endpoint
+	add := func(label string, check func(ctx context.Context, log *slog.Logger) (string, error)) {
+		l := log.With("check", label)
+		eps = append(eps, endpoint{label, func(ctx context.Context) (string, error) { return check(ctx, l) }})
+	}
+	for _, in := range cfg.Inputs {
+		if c := in.EventHubs; c != nil {
+			add("input "+in.Name+" (eventhubs)", func(ctx context.Context, l *slog.Logger) (string, error) { return eventhubs.Check(ctx, *c, l) })
+		}
+	}
+	for _, o := range cfg.Outputs {
+		label := func(typ string) string { return "output " + o.Name + " (" + typ + ")" }
+		switch {
+		case o.File != nil:
+			add(label("file"), func(ctx context.Context, l *slog.Logger) (string, error) { return fileoutput.Check(ctx, *o.File, l) })
+		case o.Stdout != nil:
+			add(label("stdout"), func(context.Context, *slog.Logger) (string, error) { return "nothing to check", nil })
+		case o.Splunk != nil:
+			add(label("splunk"), func(ctx context.Context, l *slog.Logger) (string, error) { return splunk.Check(ctx, *o.Splunk, l) })
+		case o.Elastic != nil:
+			add(label("elastic"), func(ctx context.Context, l *slog.Logger) (string, error) { return elastic.Check(ctx, *o.Elastic, l) })
+		case o.QRadar != nil:
+			add(label("qradar"), func(ctx context.Context, l *slog.Logger) (string, error) { return qradar.Check(ctx, *o.QRadar, l) })
+		case o.Kafka != nil:
+			add(label("kafka"), func(ctx context.Context, l *slog.Logger) (string, error) { return kafka.Check(ctx, *o.Kafka, l) })
+		}
+	}
+	return eps
+}
+
+// checkEndpoints runs every check at once, endpointTimeout each, and
+// prints one aligned line per endpoint in config order:
+//
+//	output splunk-prod (splunk): ok      HEC healthy, token accepted
+//	output es (elastic):         FAILED  credentials refused (401): check username/password
+//
+// It fails when any of them failed, after all were tried.
+func checkEndpoints(eps []endpoint, stdout io.Writer) error {
+	type result struct {
+		what string
+		err  error
+	}
+	results := make([]chan result, len(eps))
+	width := 0
+	for i, ep := range eps {
+		width = max(width, len(ep.label)+1)
+		results[i] = make(chan result, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), endpointTimeout)
+			defer cancel()
+			what, err := ep.check(ctx)
+			if err != nil && ctx.Err() != nil {
+				err = fmt.Errorf("no answer within %s: %w", endpointTimeout, err)
+			}
+			results[i] <- result{what, err}
+		}()
+	}
+	failed := 0
+	for i, ep := range eps {
+		r := <-results[i]
+		status, msg := "ok", r.what
+		if r.err != nil {
+			failed++
+			status, msg = "FAILED", strings.ReplaceAll(r.err.Error(), "\n", "; ")
+		}
+		fmt.Fprintf(stdout, "%-*s %-7s %s\n", width, ep.label+":", status, msg)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d sources and destinations failed the check", failed, len(eps))
+	}
 	return nil
 }
 

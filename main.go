@@ -32,7 +32,7 @@ Usage:
   privtrail replay -c FILE PATH...
                                 run exported logs (files, globs, folders)
                                 through the config's pipelines and print a summary
-  privtrail check -c FILE       validate a config, its role map and pipelines
+  privtrail check -c FILE       validate a config, its role map and pipelines; test Graph, sources and destinations
   privtrail monitors -c FILE    list the monitors the config's pipelines run
   privtrail generate [-n N] [-seed S] -o FILE
                                 write N synthetic Entra records (JSON lines)
