@@ -57,6 +57,8 @@ type Agent struct {
 	graph *graph.Client
 	// inputs of the running pipeline, for Progress.
 	inputs atomic.Pointer[[]*inputRun]
+	// closers run when Run returns, last first.
+	closers []func()
 }
 
 // progressReporter is an input that knows how far through its data it is
@@ -141,6 +143,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("dead-letter file: %w", err)
 	}
 	defer dead.Close()
+	defer func() {
+		for i := len(a.closers) - 1; i >= 0; i-- {
+			a.closers[i]()
+		}
+		a.closers = nil
+	}()
 
 	var srv *ops
 	if listen := cfg.HTTP.Listen; a.Serve && listen != "off" {
@@ -284,11 +292,9 @@ func (a *Agent) Run(ctx context.Context) error {
 				return fmt.Errorf("input %s: %w", ic.Name, err)
 			}
 			if eh, ok := in.(*eventhubs.Input); ok && cfg.role() == RoleProcessor {
-				clog, err := a.shardState(ctx, eh, pr)
-				if err != nil {
+				if err := a.shardState(ctx, eh, pr); err != nil {
 					return err
 				}
-				defer clog.Close()
 			}
 			pr.inputs.Add(1)
 			r.inputs = append(r.inputs, &inputRun{name: ic.Name, in: in, p: pr, tracker: a.newTracker(ic.Name, &a.stats),

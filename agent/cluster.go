@@ -122,22 +122,26 @@ func (c *Config) role() string {
 // shardState makes a processor's pipeline state follow the partitions
 // its cluster input is given: restored from the changelog when one is
 // assigned, released when it is taken away, every change copied to the
-// changelog before its batch can be checkpointed. It returns the
-// changelog to close after the run.
-func (a *Agent) shardState(ctx context.Context, in *eventhubs.Input, p *pipelineRun) (*changelog.Log, error) {
+// changelog before its batch can be checkpointed. What it opens is closed
+// by a.closers when the run returns.
+func (a *Agent) shardState(ctx context.Context, in *eventhubs.Input, p *pipelineRun) error {
 	cl := a.cfg.Cluster
 	log := a.log.With("component", "changelog")
 	octx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	clog, err := changelog.Open(octx, changelog.Options{Topic: cl.StateTopic, SourceTopic: cl.Kafka.Topic, Conn: in.ConnOpts(), Log: log})
 	if err != nil {
-		return nil, fmt.Errorf("cluster state topic %s: %w", cl.StateTopic, err)
+		return fmt.Errorf("cluster state topic %s: %w", cl.StateTopic, err)
 	}
 	// Replication outlives the stop signal by the drain time, so batches
-	// in flight at shutdown can still be judged and delivered.
+	// in flight at shutdown can still be judged and delivered. The caller
+	// cancels it when the run returns.
 	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	context.AfterFunc(ctx, func() { time.AfterFunc(a.Drain, stop) })
-	p.state.SetReplica(rctx, clog)
+	stopAfter := context.AfterFunc(ctx, func() { time.AfterFunc(a.Drain, stop) })
+	a.closers = append(a.closers, func() { stopAfter(); stop(); clog.Close() })
+	if err := p.state.SetReplica(rctx, clog); err != nil {
+		return fmt.Errorf("monitor state: dropping an earlier run's partitions: %w", err)
+	}
 	restored := a.m.stateRestores
 	in.SetPartitionHooks(func(ctx context.Context, shards []string) error {
 		st, err := clog.Restore(ctx, p.name, shards, p.state.Restore)
@@ -156,7 +160,7 @@ func (a *Agent) shardState(ctx context.Context, in *eventhubs.Input, p *pipeline
 			}
 		}
 	})
-	return clog, nil
+	return nil
 }
 
 // notReplicated reports whether err means the pipeline must stop

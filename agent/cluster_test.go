@@ -304,7 +304,9 @@ func TestUnreplicatedStateStopsThePipeline(t *testing.T) {
 	h.engine = e
 	h.workers = 1
 	h.prepare = func(p *pipelineRun) {
-		p.state.SetReplica(context.Background(), &flakyReplica{ok: 1})
+		if err := p.state.SetReplica(context.Background(), &flakyReplica{ok: 1}); err != nil {
+			t.Fatal(err)
+		}
 		if err := p.state.Restore("records/0", nil); err != nil {
 			t.Fatal(err)
 		}

@@ -86,6 +86,9 @@ type Log struct {
 
 var _ monitor.Replica = (*Log)(nil)
 
+// DeliveryTimeout bounds how long Replicate waits for Kafka.
+const DeliveryTimeout = 30 * time.Second
+
 // Open checks the source topic, creates the changelog topic if it is
 // missing (compacted, with the source's partition count) or checks it if
 // it exists, and starts the producer.
@@ -111,6 +114,14 @@ func Open(ctx context.Context, o Options) (*Log, error) {
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(linger),
+		// A broker outage holds Replicate (and with it the processor's
+		// batches) this long, then fails it and the processor stops. It
+		// stays below the group's rebalance timeout (60 s): a revoke
+		// waiting on a stuck Replicate ends before the member would be
+		// evicted, so the old owner's writes cannot trail the new
+		// owner's by long. Transactions fenced by the group would close
+		// that gap entirely; they cost a round trip per batch.
+		kgo.RecordDeliveryTimeout(DeliveryTimeout),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

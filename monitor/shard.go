@@ -45,9 +45,10 @@ type Replica interface {
 var ErrNotReplicated = errors.New("monitor state not replicated")
 
 // shardKey is how a sharded record's key is stored: the shard first, so
-// that a shard's keys are one range of the bucket, behind a NUL that no
-// user ID or UPN starts with, so that a single agent's keys never fall in
-// it.
+// that a shard's keys are one range of the bucket, behind a NUL. Only a
+// processor (a State with a Replica) has sharded keys and reads them back
+// as such: there every key is sharded, and a shard (a topic name and a
+// number) holds no NUL, so the first two NULs delimit it whatever the key.
 func shardKey(shard, key string) string { return "\x00" + shard + "\x00" + key }
 
 func shardPrefix(shard string) []byte { return []byte("\x00" + shard + "\x00") }
@@ -68,11 +69,46 @@ type shardMon struct {
 
 // SetReplica makes every Apply copy the changes of sharded keys to r
 // before it returns; ctx bounds those calls (the agent's run). Records of
-// a shard are judged only once Restore gave the State that shard.
-func (s *State) SetReplica(ctx context.Context, r Replica) {
+// a shard are judged only once Restore gave the State that shard. It
+// deletes the sharded keys stored locally by an earlier run: a processor
+// starts owning nothing, and a shard's state is the replica's, restored
+// when the shard is assigned (the local copy may be stale: another
+// processor may have owned the shard since).
+func (s *State) SetReplica(ctx context.Context, r Replica) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.replica, s.rctx = r, ctx
+	return s.dropShards([]byte{0})
+}
+
+// dropShards deletes the stored keys starting with prefix (a shard's, or
+// every shard's) and forgets what memory holds of them.
+func (s *State) dropShards(prefix []byte) error {
+	counts := map[*monState]int64{}
+	err := s.st.Update(func(w *store.Writer) error {
+		for _, ms := range s.order {
+			n, err := deletePrefix(w, ms.bucket, prefix)
+			if err != nil {
+				return err
+			}
+			counts[ms] = n
+			meta := ms.meta
+			meta.keys = max(meta.keys-n, 0)
+			if err := w.Put(metaBucket, []byte(ms.bucket), encodeMeta(meta)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.forget(string(prefix))
+	if err != nil {
+		return err
+	}
+	for _, ms := range s.order {
+		ms.meta.keys = max(ms.meta.keys-counts[ms], 0)
+		ms.keys.Store(ms.meta.keys)
+	}
+	return nil
 }
 
 // Restore makes shard's state the entries given (what a Replica kept:
@@ -128,7 +164,7 @@ func (s *State) Restore(shard string, entries []Change) error {
 	if err != nil {
 		return fmt.Errorf("monitor state: restoring %s: %w", shard, err)
 	}
-	s.forget(shard)
+	s.forget(string(shardPrefix(shard)))
 	for _, ms := range s.order {
 		ms.meta.keys = max(ms.meta.keys+counts[ms], 0)
 		if st, ok := starts[ms]; ok && (ms.meta.start == 0 || st < ms.meta.start) {
@@ -150,29 +186,8 @@ func (s *State) Release(shard string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.owned, shard)
-	counts := map[*monState]int64{}
-	err := s.st.Update(func(w *store.Writer) error {
-		for _, ms := range s.order {
-			n, err := deletePrefix(w, ms.bucket, shardPrefix(shard))
-			if err != nil {
-				return err
-			}
-			counts[ms] = n
-			meta := ms.meta
-			meta.keys = max(meta.keys-n, 0)
-			if err := w.Put(metaBucket, []byte(ms.bucket), encodeMeta(meta)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	s.forget(shard)
-	if err != nil {
+	if err := s.dropShards(shardPrefix(shard)); err != nil {
 		return fmt.Errorf("monitor state: releasing %s: %w", shard, err)
-	}
-	for _, ms := range s.order {
-		ms.meta.keys = max(ms.meta.keys-counts[ms], 0)
-		ms.keys.Store(ms.meta.keys)
 	}
 	return nil
 }
@@ -189,17 +204,21 @@ func (s *State) Owned() []string {
 	return out
 }
 
-// forget drops what memory holds of shard: cached and dirty keys, and
-// which meta was replicated.
-func (s *State) forget(shard string) {
-	p := string(shardPrefix(shard))
+// forget drops what memory holds of the keys starting with prefix (a
+// shard's, or every shard's): cached and dirty keys, and which meta was
+// replicated.
+func (s *State) forget(p string) {
 	for _, ms := range s.order {
 		for _, k := range ms.cache.Keys() {
 			if strings.HasPrefix(k, p) {
 				ms.cache.Remove(k)
 			}
 		}
-		delete(s.metaSent, shardMon{ms, shard})
+	}
+	for sm := range s.metaSent {
+		if strings.HasPrefix(string(shardPrefix(sm.shard)), p) {
+			delete(s.metaSent, sm)
+		}
 	}
 	for k := range s.dirty {
 		if strings.HasPrefix(k.key, p) {
@@ -233,16 +252,33 @@ func deletePrefix(w *store.Writer, bucket string, prefix []byte) (int64, error) 
 	return n, nil
 }
 
-// changesOf appends the replica's copy of a stored key (val nil: deleted).
+// changeOf appends the replica's copy of a stored key (val nil: deleted),
+// and the monitor's meta for the shard when the replica does not have it
+// yet. Keys of shards the State does not own are not copied: their owner
+// writes that part of the changelog.
 func (s *State) changeOf(ms *monState, storeKey string, val []byte) {
+	if s.replica == nil {
+		return
+	}
 	shard, key, ok := splitShardKey(storeKey)
-	if !ok || s.replica == nil {
+	if !ok || !s.owned[shard] {
 		return
 	}
 	s.changes = append(s.changes, Change{Shard: shard, Pipeline: s.pipeline, Monitor: ms.m.ID, Key: key, Value: val})
 	sm := shardMon{ms, shard}
-	if sent, ok := s.metaSent[sm]; !ok || sent != ms.meta.start {
-		s.metaSent[sm] = ms.meta.start
+	sent, ok := s.metaSent[sm]
+	if pending, isPending := s.metaPending[sm]; isPending {
+		sent, ok = pending, true
+	}
+	if !ok || sent != ms.meta.start {
+		s.metaPending[sm] = ms.meta.start
 		s.changes = append(s.changes, Change{Shard: shard, Pipeline: s.pipeline, Monitor: ms.m.ID, Value: binary.AppendVarint(nil, ms.meta.start)})
 	}
+}
+
+// judges reports whether o's shard is the State's to judge: always for a
+// single agent's records (no shard), for a processor's only the shards
+// Restore gave it.
+func (s *State) judges(o *Observation) bool {
+	return o.Record.Shard == "" || s.owned[o.Record.Shard]
 }

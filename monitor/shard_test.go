@@ -60,8 +60,8 @@ func sharded(shard string, recs []*entra.Record) []*entra.Record {
 func TestShardMovesWithItsState(t *testing.T) {
 	rep := &memReplica{}
 	a, b := newRig(t, badPasswords), newRig(t, badPasswords)
-	a.s.SetReplica(context.Background(), rep)
-	b.s.SetReplica(context.Background(), rep)
+	a.replica(rep)
+	b.replica(rep)
 	recs := sharded("records/3", burst("f", "alice", 0, 30*time.Second, 8))
 
 	if err := a.s.Restore("records/3", nil); err != nil {
@@ -93,7 +93,7 @@ func TestShardMovesWithItsState(t *testing.T) {
 // Without the shard, records are not judged: the owner judges them.
 func TestUnownedShardIsNotJudged(t *testing.T) {
 	r := newRig(t, badPasswords)
-	r.s.SetReplica(context.Background(), &memReplica{})
+	r.replica(&memReplica{})
 	if got := r.each(sharded("records/1", burst("f", "bob", 0, time.Second, 6))...); len(got) != 0 {
 		t.Fatalf("unowned shard fired %v", got)
 	}
@@ -103,9 +103,13 @@ func TestUnownedShardIsNotJudged(t *testing.T) {
 	if k := r.s.Keys()["test.bad_password"]; k != 0 {
 		t.Errorf("unowned shard stored %d keys", k)
 	}
-	// Unsharded records (a single agent) are judged as always.
+	// Unsharded records (a single agent) are judged as always, and
+	// the unowned ones were not counted as keys.
 	if got := r.each(burst("g", "bob", 0, time.Second, 5)...); !slices.Equal(got, []string{"g004"}) {
 		t.Fatalf("unsharded hits = %v", got)
+	}
+	if k := r.s.Keys()["test.bad_password"]; k != 1 {
+		t.Errorf("keys = %d, want 1 (bob's, unsharded)", k)
 	}
 }
 
@@ -115,7 +119,7 @@ func TestUnownedShardIsNotJudged(t *testing.T) {
 func TestShardsKeepKeysApart(t *testing.T) {
 	rep := &memReplica{}
 	r := newRig(t, badPasswords)
-	r.s.SetReplica(context.Background(), rep)
+	r.replica(rep)
 	for _, sh := range []string{"records/0", "records/1"} {
 		if err := r.s.Restore(sh, nil); err != nil {
 			t.Fatal(err)
@@ -147,7 +151,7 @@ func TestShardsKeepKeysApart(t *testing.T) {
 func TestExpiredShardKeysAreTombstoned(t *testing.T) {
 	rep := &memReplica{}
 	r := newRig(t, badPasswords, StateOptions{Lateness: time.Minute})
-	r.s.SetReplica(context.Background(), rep)
+	r.replica(rep)
 	if err := r.s.Restore("records/0", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -183,8 +187,8 @@ first_seen: {values: ["country=signin.location.countryOrRegion"], learning: 1d}
 `
 	rep := &memReplica{}
 	a, b := newRig(t, newCountry), newRig(t, newCountry)
-	a.s.SetReplica(context.Background(), rep)
-	b.s.SetReplica(context.Background(), rep)
+	a.replica(rep)
+	b.replica(rep)
 	at := func(id, country string, d time.Duration) *entra.Record {
 		r := failure(id, "frank", d)
 		r.SignIn.Location.Country = country
@@ -208,7 +212,7 @@ first_seen: {values: ["country=signin.location.countryOrRegion"], learning: 1d}
 func TestReplicaFailureIsReported(t *testing.T) {
 	rep := &memReplica{fail: errors.New("broker gone")}
 	r := newRig(t, badPasswords)
-	r.s.SetReplica(context.Background(), rep)
+	r.replica(rep)
 	if err := r.s.Restore("records/0", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -217,5 +221,76 @@ func TestReplicaFailureIsReported(t *testing.T) {
 	_, err := r.s.Apply(r.ev.TakeObservations())
 	if !errors.Is(err, ErrNotReplicated) {
 		t.Fatalf("Apply = %v, want ErrNotReplicated", err)
+	}
+}
+
+func (r *stateRig) replica(rep Replica) {
+	r.t.Helper()
+	if err := r.s.SetReplica(context.Background(), rep); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// A processor that crashed keeps its old shards' keys on disk. Started
+// again, it owns nothing until assigned: the stale keys are dropped, never
+// judged, and never written to the changelog (the shard's current owner
+// writes that part).
+func TestRestartedProcessorDropsStaleShards(t *testing.T) {
+	rep := &memReplica{}
+	r := newRig(t, badPasswords, StateOptions{Lateness: time.Minute})
+	r.replica(rep)
+	if err := r.s.Restore("records/0", nil); err != nil {
+		t.Fatal(err)
+	}
+	r.each(sharded("records/0", burst("old", "dave", 0, time.Second, 3))...)
+	r.restart() // a crash: no Release
+	r.replica(rep)
+	if k := r.s.Keys()["test.bad_password"]; k != 0 {
+		t.Fatalf("restarted processor holds %d keys before any assignment", k)
+	}
+	before := len(rep.log)
+	if err := r.s.Restore("records/1", nil); err != nil {
+		t.Fatal(err)
+	}
+	// A day later on another shard: dave's old key would have expired.
+	r.each(sharded("records/1", burst("new", "erin", 24*time.Hour, time.Second, 1))...)
+	for _, c := range rep.log[before:] {
+		if c.Shard != "records/1" {
+			t.Errorf("wrote %+v for a shard it does not own", c)
+		}
+	}
+}
+
+// A change the replica did not take is sent again in full, with the
+// monitor's meta, once it works again.
+func TestMetaResentAfterReplicaFailure(t *testing.T) {
+	rep := &memReplica{fail: errors.New("broker gone")}
+	r := newRig(t, badPasswords)
+	r.replica(rep)
+	if err := r.s.Restore("records/0", nil); err != nil {
+		t.Fatal(err)
+	}
+	rec := sharded("records/0", burst("f", "gina", 0, time.Second, 2))
+	r.ev.Eval(rec[0])
+	if _, err := r.s.Apply(r.ev.TakeObservations()); !errors.Is(err, ErrNotReplicated) {
+		t.Fatalf("Apply = %v", err)
+	}
+	rep.fail = nil
+	r.each(rec[1])
+	if !slices.ContainsFunc(rep.log, func(c Change) bool { return c.Key == "" && c.Value != nil }) {
+		t.Fatalf("meta entry never replicated: %+v", rep.log)
+	}
+}
+
+// A single agent's keys are never read as shard keys, whatever bytes the
+// key has (a user agent or UPN an attacker controls can hold NULs).
+func TestKeysWithNULsAreNotShards(t *testing.T) {
+	r := newRig(t, badPasswords)
+	recs := burst("f", "\x00records/0\x00x", 0, time.Second, 5)
+	if got := r.each(recs...); !slices.Equal(got, []string{"f004"}) {
+		t.Fatalf("hits = %v, want the fifth failure", got)
+	}
+	if n := r.s.Unowned.Load(); n != 0 {
+		t.Fatalf("Unowned = %d", n)
 	}
 }

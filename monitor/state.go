@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"fmt"
+	"maps"
 	"log/slog"
 	"slices"
 	"strings"
@@ -78,6 +79,9 @@ type State struct {
 	rctx     context.Context
 	metaSent map[shardMon]int64
 	changes  []Change // scratch of flush
+	// metaPending are the meta entries of changes, recorded as sent once
+	// Replicate took them.
+	metaPending map[shardMon]int64
 
 	// Unowned counts observations of shards not (or no longer) owned,
 	// left unjudged: their records are judged by the shard's owner.
@@ -133,7 +137,7 @@ func (e *Engine) OpenState(st *store.Store, pipeline string, opt StateOptions) (
 		opt.Log = e.log
 	}
 	s := &State{pipeline: pipeline, st: st, log: opt.Log, mons: map[*Monitor]*monState{}, dirty: map[dirtyKey]*keyState{},
-		owned: map[string]bool{}, metaSent: map[shardMon]int64{}}
+		owned: map[string]bool{}, metaSent: map[shardMon]int64{}, metaPending: map[shardMon]int64{}}
 	for _, m := range e.all {
 		if m.op == stateless {
 			continue
@@ -211,7 +215,8 @@ type Fired struct {
 // on, and stores what changed. It returns the hits it added, whose
 // records' encoded form the caller must refresh. A failed store write is
 // returned and counted, the judgement stands, and the changes are written
-// with the next Apply.
+// with the next Apply. With a Replica (a processor), any failure to store
+// or copy the changes is ErrNotReplicated: the batch must not go on.
 func (s *State) Apply(obs []Observation) ([]Fired, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -225,7 +230,7 @@ func (s *State) Apply(obs []Observation) ([]Fired, error) {
 		if ms == nil {
 			continue
 		}
-		if shard, _, ok := splitShardKey(o.key); ok && !s.owned[shard] {
+		if !s.judges(o) {
 			s.Unowned.Add(1)
 			continue
 		}
@@ -273,7 +278,7 @@ func (s *State) prefetch(obs []Observation) error {
 	var missing []dirtyKey
 	for i := range obs {
 		ms := s.mons[obs[i].side.m]
-		if ms == nil {
+		if ms == nil || !s.judges(&obs[i]) {
 			continue
 		}
 		k := dirtyKey{ms, obs[i].key}
@@ -341,12 +346,13 @@ func (s *State) flush() error {
 		return strings.Compare(a.key, b.key)
 	})
 	s.changes = s.changes[:0]
+	clear(s.metaPending)
 	cursors := make(map[*monState][]byte, len(s.order))
 	metas := make(map[*monState]stateMeta, len(s.order))
 	err := s.st.Update(func(w *store.Writer) error {
 		var buf []byte
 		for _, k := range keys {
-			if _, _, sharded := splitShardKey(k.key); sharded && s.replica != nil {
+			if s.replica != nil {
 				val := s.dirty[k].encode(nil) // kept by the change
 				s.changeOf(k.ms, k.key, val)
 				if err := w.Put(k.ms.bucket, []byte(k.key), val); err != nil {
@@ -374,6 +380,11 @@ func (s *State) flush() error {
 	})
 	if err != nil {
 		s.WriteErrors.Add(1)
+		if s.replica != nil {
+			// Forwarding the batch would let it be checkpointed with its
+			// changes in no changelog; a new owner would never see them.
+			return fmt.Errorf("%w: stored locally: %v", ErrNotReplicated, err)
+		}
 		return fmt.Errorf("monitor state: %w", err)
 	}
 	for _, ms := range s.order {
@@ -385,6 +396,7 @@ func (s *State) flush() error {
 		if err := s.replica.Replicate(s.rctx, s.changes); err != nil {
 			return fmt.Errorf("%w: %v", ErrNotReplicated, err)
 		}
+		maps.Copy(s.metaSent, s.metaPending)
 	}
 	return nil
 }

@@ -71,6 +71,9 @@ type Input struct {
 	assignedHook func(ctx context.Context, shards []string) error
 	revokedHook  func(shards []string)
 	runCtx       context.Context
+	fatal        atomic.Pointer[fatalErr] // ends Run with an error
+	// restoreBackoff is the first wait between failed restores.
+	restoreBackoff time.Duration
 
 	polled atomic.Int64  // Kafka messages returned by polls
 	wake   chan struct{} // wakes the committer
@@ -145,6 +148,8 @@ func New(name string, cfg Config, log *slog.Logger, bad func(origin string, data
 		committable: map[tp]mark{},
 		changed:     make(chan struct{}),
 		wake:        make(chan struct{}, 1),
+
+		restoreBackoff: time.Second,
 	}
 	var err error
 	if cfg.ConnectionString.IsSet() {
@@ -186,8 +191,10 @@ func New(name string, cfg Config, log *slog.Logger, bad func(origin string, data
 // mark every item with its partition as batch.Item.Shard
 // ("<topic>/<partition>"). assigned is called when partitions are given
 // to this member, before any of their records is fetched, and retried
-// (with back-off, logged) until it succeeds or the input stops: records
-// of a partition whose state could not be restored are not read. revoked
+// with back-off (five tries in about 30 s); if it still fails, the
+// partitions are not taken and Run ends with the error, so that the group
+// gives them to a member that can restore them. Meanwhile the member
+// polls nothing (rebalances are serialised with polls). revoked
 // is called after partitions were taken away (or lost), once their last
 // batches were committed or rebalance_wait passed. Call before Run.
 func (in *Input) SetPartitionHooks(assigned func(ctx context.Context, shards []string) error, revoked func(shards []string)) {
@@ -326,6 +333,9 @@ func (in *Input) consume(ctx context.Context, cl *kgo.Client, emit func(context.
 	var spans []span
 	var epochs []partEpoch
 	for ctx.Err() == nil {
+		if f := in.fatal.Load(); f != nil {
+			return f.err
+		}
 		pctx, cancel := ctx, context.CancelFunc(func() {})
 		if !b.first.IsZero() {
 			pctx, cancel = context.WithDeadline(ctx, b.first.Add(in.cfg.MaxWait))
@@ -776,8 +786,10 @@ func toSet(m map[string][]int32) map[tp]bool {
 }
 
 func (in *Input) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
-	if in.assignedHook != nil && len(assigned) > 0 {
-		in.restore(shards(assigned))
+	if in.assignedHook != nil && len(assigned) > 0 && !in.restore(shards(assigned)) {
+		// Not marked owned: nothing of these partitions is emitted or
+		// committed; the input is stopping (see restore).
+		return
 	}
 	in.mu.Lock()
 	for k := range toSet(assigned) {
@@ -841,33 +853,45 @@ func (in *Input) onRevoked(_ context.Context, cl *kgo.Client, revoked map[string
 	}
 }
 
-// restore runs the assigned hook until it succeeds or the input stops.
-// Fetching of the partitions waits for it (the client starts fetching
-// them only when onAssigned returns) while the member keeps heartbeating.
-func (in *Input) restore(sh []string) {
+// restoreAttempts bounds the tries of the assigned hook: 1+2+4+8+16 s of
+// back-off stays within the group's rebalance timeout (60 s).
+const restoreAttempts = 5
+
+// restore runs the assigned hook until it succeeds, a few times with
+// back-off. Fetching of the partitions waits for it (the client starts
+// fetching them only when onAssigned returns) while the member keeps
+// heartbeating. If it keeps failing, or the input stops meanwhile, it
+// returns false and the partitions are not taken: a failure also stops
+// the input with the error, so that the partitions go to a member that
+// can restore them instead of stalling here.
+func (in *Input) restore(sh []string) bool {
 	in.mu.Lock()
 	ctx := in.runCtx
 	in.mu.Unlock()
-	backoff := time.Second
-	for {
-		start := time.Now()
+	backoff := in.restoreBackoff
+	for attempt := 1; ; attempt++ {
 		err := in.assignedHook(ctx, sh)
 		if err == nil {
-			in.log.Info("partition state restored", "input", in.name, "partitions", sh, "took", time.Since(start).Round(time.Millisecond))
-			return
+			return true
 		}
 		if ctx.Err() != nil {
-			return
+			return false
 		}
-		in.log.Error("restoring the state of assigned partitions failed; their records are not read until it succeeds", "input", in.name, "partitions", sh, "err", err, "retry_in", backoff)
+		if attempt == restoreAttempts {
+			in.fatal.CompareAndSwap(nil, &fatalErr{fmt.Errorf("restoring the state of partitions %v failed %d times: %w", sh, attempt, err)})
+			return false
+		}
+		in.log.Error("restoring the state of assigned partitions failed; their records are not read until it succeeds", "input", in.name, "partitions", sh, "err", err, "attempt", attempt, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 30*time.Second)
+		backoff *= 2
 	}
 }
+
+type fatalErr struct{ err error }
 
 // onLost runs when the membership is gone (session expired, fenced): the
 // partitions may already be someone else's, and a commit would be refused
