@@ -3,8 +3,8 @@ package monitor
 import (
 	"context"
 	"fmt"
-	"maps"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
