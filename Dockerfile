@@ -2,6 +2,12 @@
 #   docker build -t privtrail .
 #   docker run --rm -v privtrail-data:/var/lib/privtrail -v $PWD/my.yaml:/etc/privtrail/privtrail.yaml:ro \
 #     -p 127.0.0.1:9464:9464 privtrail
+# The shipped pipelines are in /etc/privtrail/pipelines: a config mounted
+# as /etc/privtrail/privtrail.yaml names them pipelines/privileged-accounts.yaml
+# (paths are relative to the config's folder). configs/privtrail.yaml, whose
+# paths are relative to configs/, is mounted as /etc/privtrail/configs/privtrail.yaml
+# with `run -c /etc/privtrail/configs/privtrail.yaml`, and its role map as
+# /etc/privtrail/rolemap.yaml.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
