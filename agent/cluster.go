@@ -29,8 +29,9 @@ type ClusterConfig struct {
 	Role string `yaml:"role"`
 	// Kafka is the records topic and how to reach it: an outputs[].kafka
 	// block (brokers, topic, sasl, tls, compression, buffer). Records are
-	// always keyed by user: one user's records stay on one partition, in
-	// order, with their state.
+	// always keyed by the user they are about (kafka.KeySubject): one
+	// user's sign-ins, and the audit records that change that user's
+	// roles, stay on one partition, in order, with their state.
 	Kafka *kafka.Config `yaml:"kafka"`
 	// ConsumerGroup the processors share; default privtrail-processors.
 	ConsumerGroup string `yaml:"consumer_group"`
@@ -64,7 +65,7 @@ func (c *Config) applyCluster(bad func(path, format string, args ...any)) {
 		return
 	}
 	k := *cl.Kafka
-	k.Key = kafka.KeyUser
+	k.Key = kafka.KeySubject
 	if err := k.Validate(); err != nil {
 		bad("$.cluster.kafka", "cluster.kafka.%v", err)
 		return

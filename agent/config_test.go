@@ -72,8 +72,8 @@ func TestClusterConfig(t *testing.T) {
 	}{
 		{name: "collector", text: "cluster:\n  role: collector\n" + kafkaBlock + input,
 			check: func(t *testing.T, c *Config) {
-				if len(c.Outputs) != 1 || c.Outputs[0].Kafka == nil || c.Outputs[0].Kafka.Topic != "records" || c.Outputs[0].Kafka.Key != "user" {
-					t.Errorf("collector output = %+v, want the records topic keyed by user", c.Outputs)
+				if len(c.Outputs) != 1 || c.Outputs[0].Kafka == nil || c.Outputs[0].Kafka.Topic != "records" || c.Outputs[0].Kafka.Key != "subject" {
+					t.Errorf("collector output = %+v, want the records topic keyed by subject", c.Outputs)
 				}
 			}},
 		{name: "processor", text: "cluster:\n  role: processor\n" + kafkaBlock + output + pipeline,

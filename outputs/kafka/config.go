@@ -24,8 +24,11 @@ type Config struct {
 	Topic string `yaml:"topic"`
 	// Key is what records are keyed by: "user" (default: the actor's
 	// object id, else its UPN lowercased, else the record id), so that
-	// one user's records land on one partition, in order; or "none"
-	// (no key: records spread over the partitions, no order between them).
+	// one user's records land on one partition, in order; "subject" (the
+	// user an audit record is about — its first target user — else the
+	// actor: a role granted to a user travels with that user's sign-ins);
+	// or "none" (no key: records spread over the partitions, no order
+	// between them).
 	Key string `yaml:"key"`
 	// Headers adds the privtrail-* record headers (stream, privileged,
 	// monitors, risk) so consumers can route without parsing the value;
@@ -67,8 +70,9 @@ type SASL struct {
 
 // Key modes.
 const (
-	KeyUser = "user"
-	KeyNone = "none"
+	KeyUser    = "user"
+	KeySubject = "subject"
+	KeyNone    = "none"
 )
 
 // SASL mechanisms.
@@ -134,9 +138,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("topic: %w", err)
 	}
 	switch c.Key {
-	case KeyUser, KeyNone:
+	case KeyUser, KeySubject, KeyNone:
 	default:
-		return fmt.Errorf("key: %q is not user or none", c.Key)
+		return fmt.Errorf("key: %q is not user, subject or none", c.Key)
 	}
 	if _, ok := codecs[c.Compression]; !ok {
 		return fmt.Errorf("compression: %q is not none, gzip, snappy, lz4 or zstd", c.Compression)

@@ -31,7 +31,7 @@ func TestConfigValidate(t *testing.T) {
 		{"topic dot", func(c *Config) { c.Topic = ".." }, `topic: ".." is not a valid topic name`},
 		{"topic long", func(c *Config) { c.Topic = strings.Repeat("t", 250) }, "topic: "},
 		{"key none", func(c *Config) { c.Key = "none" }, ""},
-		{"key", func(c *Config) { c.Key = "upn" }, `key: "upn" is not user or none`},
+		{"key", func(c *Config) { c.Key = "upn" }, `key: "upn" is not user, subject or none`},
 		{"compression", func(c *Config) { c.Compression = "brotli" }, `compression: "brotli" is not none, gzip, snappy, lz4 or zstd`},
 		{"compression case", func(c *Config) { c.Compression = "ZSTD" }, ""},
 		{"client id", func(c *Config) { c.ClientID = "a\nb" }, "client_id: contains a control character"},

@@ -34,7 +34,7 @@ const (
 // It is pure: the item is a function of the record, the enriched bytes and
 // the two settings below.
 type Encoder struct {
-	// Key is KeyUser or KeyNone.
+	// Key is KeyUser, KeySubject or KeyNone.
 	Key string
 	// Headers adds the privtrail-* headers.
 	Headers bool
@@ -52,8 +52,11 @@ func NewEncoder(cfg Config) *Encoder {
 func (e *Encoder) Encode(dst []byte, rec *entra.Record, enriched []byte) ([]byte, error) {
 	dst = append(dst, itemVersion)
 	key := ""
-	if e.Key != KeyNone {
+	switch e.Key {
+	case KeyUser:
 		key = UserKey(rec)
+	case KeySubject:
+		key = SubjectKey(rec)
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(key)))
 	dst = append(dst, key...)
@@ -79,6 +82,24 @@ func UserKey(rec *entra.Record) string {
 		}
 	}
 	return ""
+}
+
+// SubjectKey is the key of rec under key: subject — for an audit record
+// that names a target user, that user's object id (else UPN), lowercased;
+// otherwise UserKey. An admin granting a role, creating an account or
+// resetting a password is then keyed like the sign-ins of the account it
+// is about, which is where a processor judges that account.
+func SubjectKey(rec *entra.Record) string {
+	if rec.Stream == entra.StreamAudit {
+		for _, t := range rec.TargetUsers() {
+			for _, k := range []string{t.ID, t.UPN} {
+				if k = strings.TrimSpace(k); k != "" {
+					return lower(k)
+				}
+			}
+		}
+	}
+	return UserKey(rec)
 }
 
 // lower lowercases ASCII without allocating when there is nothing to do,

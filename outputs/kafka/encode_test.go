@@ -186,6 +186,38 @@ func TestUserKey(t *testing.T) {
 	}
 }
 
+// Under key: subject an audit record goes with the user it is about; a
+// sign-in, or an audit record about no user, with its actor.
+func TestSubjectKey(t *testing.T) {
+	target := func(typ, id, upn string) entra.Target {
+		var tg entra.Target
+		tg.Type, tg.ID, tg.UPN = typ, id, upn
+		return tg
+	}
+	for _, tc := range []struct {
+		name    string
+		stream  entra.Stream
+		targets []entra.Target
+		want    string
+	}{
+		{"role granted to a user", entra.StreamAudit, []entra.Target{target("Role", "role-id", ""), target("User", "B0B-ID", "bob@contoso.example")}, "b0b-id"},
+		{"target user by UPN only", entra.StreamAudit, []entra.Target{target("User", "", "Bob@Contoso.example")}, "bob@contoso.example"},
+		{"first of two users", entra.StreamAudit, []entra.Target{target("User", "u1", ""), target("User", "u2", "")}, "u1"},
+		{"application changed", entra.StreamAudit, []entra.Target{target("Application", "app-id", "")}, "admin-id"},
+		{"user target without id or UPN", entra.StreamAudit, []entra.Target{target("User", " ", "")}, "admin-id"},
+		{"sign-in", entra.StreamSignIn, nil, "admin-id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &entra.Record{Stream: tc.stream, ID: "r1"}
+			rec.Actor.ID = "ADMIN-ID"
+			rec.Audit.Targets = tc.targets
+			if got := SubjectKey(rec); got != tc.want {
+				t.Errorf("SubjectKey = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestDecodeItemRefusesGarbage(t *testing.T) {
 	good, _ := (&Encoder{Key: KeyUser, Headers: true}).Encode(nil, decodeFile(t, "signin_diagnostic"), nil)
 	for _, bad := range [][]byte{

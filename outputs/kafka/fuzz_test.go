@@ -48,7 +48,7 @@ func FuzzEncode(f *testing.F) {
 				r.Hits = []entra.Hit{{ID: monitor, Risk: raw}, {ID: upn, Risk: "high"}}
 			}
 		}
-		for _, key := range []string{KeyUser, KeyNone} {
+		for _, key := range []string{KeyUser, KeySubject, KeyNone} {
 			enc := &Encoder{Key: key, Headers: headers}
 			for _, r := range recs {
 				enriched := r.AppendJSON(nil)
@@ -65,8 +65,11 @@ func FuzzEncode(f *testing.F) {
 						t.Fatalf("value %q, want %q", m.Value, enriched)
 					}
 					wantKey := ""
-					if key == KeyUser {
+					switch key {
+					case KeyUser:
 						wantKey = UserKey(r)
+					case KeySubject:
+						wantKey = SubjectKey(r)
 					}
 					if string(m.Key) != wantKey || (wantKey == "") != (m.Key == nil) {
 						t.Fatalf("key %q, want %q", m.Key, wantKey)
