@@ -204,6 +204,35 @@ pipelines: [%[6]s]
 		noSecrets(t, out.String()+errb.String())
 	})
 
+	t.Run("processor", func(t *testing.T) {
+		p := filepath.Join(dir, "processor.yaml")
+		cfg := fmt.Sprintf(`data_dir: %[1]s
+cluster:
+  role: processor
+  kafka:
+    brokers: ["%[2]s"]
+    topic: privtrail-records
+outputs:
+  - {name: archive, file: {path: "%[1]s/out/enriched.jsonl"}}
+pipelines: [%[3]s]
+`, dir, broker, abs)
+		if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		if code := run([]string{"check", "-c", p}, &out, &errb); code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, out.String(), errb.String())
+		}
+		want := strings.Join([]string{
+			"input cluster (eventhubs):               ok      topic privtrail-records: 6 partitions, group privtrail-processors: nothing committed yet (reading starts from the earliest)",
+			"cluster state (privtrail-records-state): ok      state topic privtrail-records-state missing: the first processor creates it (6 partitions, cleanup.policy=compact; needs CREATE on it)",
+			fmt.Sprintf("output archive (file):                   ok      %s/out does not exist yet; %s is writable, the output creates it", dir, dir),
+		}, "\n")
+		if got := checkLines(out.String()); got != want {
+			t.Errorf("lines\n%s\nwant\n%s", got, want)
+		}
+	})
+
 	t.Run("offline", func(t *testing.T) {
 		cfg := writeConfig("not-the-es-password", true)
 		var out, errb bytes.Buffer
@@ -220,7 +249,7 @@ pipelines: [%[6]s]
 func checkLines(out string) string {
 	var lines []string
 	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, "input ") || strings.HasPrefix(l, "output ") {
+		if strings.HasPrefix(l, "input ") || strings.HasPrefix(l, "output ") || strings.HasPrefix(l, "cluster ") {
 			lines = append(lines, l)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/agent"
+	"github.com/privtrail/privtrail/changelog"
 	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/graph"
 	"github.com/privtrail/privtrail/inputs/eventhubs"
@@ -214,6 +215,16 @@ func endpoints(cfg *agent.Config, log *slog.Logger) []endpoint {
 		if c := in.EventHubs; c != nil {
 			add("input "+in.Name+" (eventhubs)", func(ctx context.Context, l *slog.Logger) (string, error) { return eventhubs.Check(ctx, *c, l) })
 		}
+	}
+	if cl := cfg.Cluster; cl != nil && cl.Role == agent.RoleProcessor && len(cfg.Inputs) == 1 && cfg.Inputs[0].EventHubs != nil {
+		in := *cfg.Inputs[0].EventHubs
+		add("cluster state ("+cl.StateTopic+")", func(ctx context.Context, l *slog.Logger) (string, error) {
+			conn, err := eventhubs.New("check", in, slog.New(slog.DiscardHandler), nil)
+			if err != nil {
+				return "", err
+			}
+			return changelog.Check(ctx, changelog.Options{Topic: cl.StateTopic, SourceTopic: cl.Kafka.Topic, Conn: conn.ConnOpts(), Log: l})
+		})
 	}
 	for _, o := range cfg.Outputs {
 		label := func(typ string) string { return "output " + o.Name + " (" + typ + ")" }

@@ -279,6 +279,18 @@ func (l *Log) create(ctx context.Context, partitions int32) (created bool, err e
 // many clusters deny DescribeConfigs to applications and the topic is the
 // operators' to configure.
 func (l *Log) checkCompacted(ctx context.Context) {
+	policy, err := l.cleanupPolicy(ctx)
+	switch {
+	case err != nil:
+		l.log.Warn("cannot check that the changelog topic is compacted", "err", err)
+	case !compacted(policy):
+		l.log.Warn("changelog topic is not compacted: retention will delete state that is still current and restores will lose it; set cleanup.policy=compact",
+			"cleanup.policy", policy)
+	}
+}
+
+// cleanupPolicy reads the changelog topic's cleanup.policy.
+func (l *Log) cleanupPolicy(ctx context.Context) (string, error) {
 	req := kmsg.NewPtrDescribeConfigsRequest()
 	r := kmsg.NewDescribeConfigsRequestResource()
 	r.ResourceType = kmsg.ConfigResourceTypeTopic
@@ -292,8 +304,7 @@ func (l *Log) checkCompacted(ctx context.Context) {
 		err = fmt.Errorf("%d resources in the response", len(resp.Resources))
 	}
 	if err != nil {
-		l.log.Warn("cannot check that the changelog topic is compacted", "err", err)
-		return
+		return "", err
 	}
 	policy := ""
 	for _, c := range resp.Resources[0].Configs {
@@ -301,13 +312,49 @@ func (l *Log) checkCompacted(ctx context.Context) {
 			policy = *c.Value
 		}
 	}
+	return policy, nil
+}
+
+func compacted(policy string) bool {
 	for p := range strings.SplitSeq(policy, ",") {
 		if strings.TrimSpace(p) == "compact" {
-			return
+			return true
 		}
 	}
-	l.log.Warn("changelog topic is not compacted: retention will delete state that is still current and restores will lose it; set cleanup.policy=compact",
-		"cleanup.policy", policy)
+	return false
+}
+
+// Check tells what Open would find, without creating or writing
+// anything (privtrail check): the source topic, and the changelog's
+// partitions and cleanup policy, or that it is missing and would be
+// created.
+func Check(ctx context.Context, o Options) (string, error) {
+	if o.Topic == "" || o.SourceTopic == "" {
+		return "", errors.New("changelog: Topic and SourceTopic are required")
+	}
+	cl, err := kgo.NewClient(append(slices.Clone(o.Conn), kgo.ClientID(clientID), kgo.RequestRetries(3))...)
+	if err != nil {
+		return "", fmt.Errorf("changelog: kafka client: %w", err)
+	}
+	defer cl.Close()
+	l := &Log{topic: o.Topic, source: o.SourceTopic, cl: cl}
+	want, have, err := l.partitionCounts(ctx)
+	switch {
+	case err != nil:
+		return "", err
+	case have < 0:
+		return fmt.Sprintf("state topic %s missing: the first processor creates it (%d partitions, cleanup.policy=compact; needs CREATE on it)", o.Topic, want), nil
+	case have < want:
+		return "", fmt.Errorf("state topic %s has %d partitions, fewer than the %d of %s: add partitions to it", o.Topic, have, want, o.SourceTopic)
+	}
+	policy, err := l.cleanupPolicy(ctx)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("state topic %s: %d partitions (cleanup.policy not readable: %v)", o.Topic, have, err), nil
+	case !compacted(policy):
+		return "", fmt.Errorf("state topic %s has cleanup.policy=%s: set compact, or retention deletes state that is still current", o.Topic, policy)
+	}
+	return fmt.Sprintf("state topic %s: %d partitions, compacted", o.Topic, have), nil
 }
 
 // partition returns the changelog partition of shard "<source>/<N>": N.

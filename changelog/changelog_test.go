@@ -798,3 +798,35 @@ func TestReplicateWaitsForTheBrokerToComeBack(t *testing.T) {
 		t.Fatalf("restored %+v", got.entries)
 	}
 }
+
+// Check says what a processor will find, and creates or writes nothing.
+func TestCheck(t *testing.T) {
+	e := newEnv(t, 3)
+	check := func() (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return Check(ctx, Options{Topic: stateTopic, SourceTopic: srcTopic, Conn: e.conn})
+	}
+	got, err := check()
+	if err != nil || !strings.Contains(got, "missing: the first processor creates it (3 partitions") {
+		t.Fatalf("missing topic: %q, %v", got, err)
+	}
+	if again, _ := check(); again != got {
+		t.Fatalf("Check created the topic: %q", again)
+	}
+	e.open(t, nil)
+	if got, err = check(); err != nil || got != "state topic "+stateTopic+": 3 partitions, compacted" {
+		t.Fatalf("after Open: %q, %v", got, err)
+	}
+	if _, err := Check(context.Background(), Options{Topic: stateTopic, SourceTopic: "nope", Conn: e.conn}); err == nil || !strings.Contains(err.Error(), `source topic "nope" does not exist`) {
+		t.Fatalf("missing source: %v", err)
+	}
+	deleting := newEnv(t, 3, kfake.SeedTopics(3, stateTopic)) // cleanup.policy=delete
+	if _, err := Check(context.Background(), Options{Topic: stateTopic, SourceTopic: srcTopic, Conn: deleting.conn}); err == nil || !strings.Contains(err.Error(), "cleanup.policy=delete: set compact") {
+		t.Fatalf("delete policy: %v", err)
+	}
+	few := newEnv(t, 3, kfake.SeedTopics(2, stateTopic))
+	if _, err := Check(context.Background(), Options{Topic: stateTopic, SourceTopic: srcTopic, Conn: few.conn}); err == nil || !strings.Contains(err.Error(), "has 2 partitions, fewer than the 3") {
+		t.Fatalf("fewer partitions: %v", err)
+	}
+}
