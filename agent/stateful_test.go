@@ -42,9 +42,7 @@ func wrongPassword(n int) []byte {
 	if n%2 == 1 {
 		user = "carol"
 	}
-	at := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC).Add(time.Duration(n) * 3 * time.Second)
-	return fmt.Appendf(nil, `{"id":"pw-%04d","createdDateTime":%q,"userId":"%s-id","userPrincipalName":"%s@contoso.example","status":{"errorCode":50126,"failureReason":"Error validating credentials due to invalid username or password."},"isInteractive":true,"clientAppUsed":"Browser","ipAddress":"203.0.113.9"}`,
-		n, at.Format(time.RFC3339Nano), user, user)
+	return bytes.TrimSuffix(graphSignIn(fmt.Sprintf("pw-%04d", n), user, time.Duration(n)*3*time.Second, 50126), []byte("\n"))
 }
 
 // statefulHarness is a file harness whose pipeline runs the given monitors

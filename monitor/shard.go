@@ -78,37 +78,7 @@ func (s *State) SetReplica(ctx context.Context, r Replica) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.replica, s.rctx = r, ctx
-	return s.dropShards([]byte{0})
-}
-
-// dropShards deletes the stored keys starting with prefix (a shard's, or
-// every shard's) and forgets what memory holds of them.
-func (s *State) dropShards(prefix []byte) error {
-	counts := map[*monState]int64{}
-	err := s.st.Update(func(w *store.Writer) error {
-		for _, ms := range s.order {
-			n, err := deletePrefix(w, ms.bucket, prefix)
-			if err != nil {
-				return err
-			}
-			counts[ms] = n
-			meta := ms.meta
-			meta.keys = max(meta.keys-n, 0)
-			if err := w.Put(metaBucket, []byte(ms.bucket), encodeMeta(meta)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	s.forget(string(prefix))
-	if err != nil {
-		return err
-	}
-	for _, ms := range s.order {
-		ms.meta.keys = max(ms.meta.keys-counts[ms], 0)
-		ms.keys.Store(ms.meta.keys)
-	}
-	return nil
+	return s.replace([]byte{0}, "", nil)
 }
 
 // Restore makes shard's state the entries given (what a Replica kept:
@@ -119,61 +89,8 @@ func (s *State) dropShards(prefix []byte) error {
 func (s *State) Restore(shard string, entries []Change) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	byID := make(map[string]*monState, len(s.order))
-	for _, ms := range s.order {
-		byID[ms.m.ID] = ms
-	}
-	counts := map[*monState]int64{}
-	starts := map[*monState]int64{}
-	err := s.st.Update(func(w *store.Writer) error {
-		for _, ms := range s.order {
-			n, err := deletePrefix(w, ms.bucket, shardPrefix(shard))
-			if err != nil {
-				return err
-			}
-			counts[ms] -= n
-		}
-		for _, e := range entries {
-			ms := byID[e.Monitor]
-			if ms == nil || e.Value == nil {
-				continue
-			}
-			if e.Key == "" {
-				if start, n := binary.Varint(e.Value); n > 0 && start != 0 {
-					starts[ms] = start
-				}
-				continue
-			}
-			if err := w.Put(ms.bucket, []byte(shardKey(shard, e.Key)), e.Value); err != nil {
-				return err
-			}
-			counts[ms]++
-		}
-		for _, ms := range s.order {
-			meta := ms.meta
-			meta.keys = max(meta.keys+counts[ms], 0)
-			if st, ok := starts[ms]; ok && (meta.start == 0 || st < meta.start) {
-				meta.start = st
-			}
-			if err := w.Put(metaBucket, []byte(ms.bucket), encodeMeta(meta)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.replace(shardPrefix(shard), shard, entries); err != nil {
 		return fmt.Errorf("monitor state: restoring %s: %w", shard, err)
-	}
-	s.forget(string(shardPrefix(shard)))
-	for _, ms := range s.order {
-		ms.meta.keys = max(ms.meta.keys+counts[ms], 0)
-		if st, ok := starts[ms]; ok && (ms.meta.start == 0 || st < ms.meta.start) {
-			ms.meta.start = st
-		}
-		ms.keys.Store(ms.meta.keys)
-		if st, ok := starts[ms]; ok {
-			s.metaSent[shardMon{ms, shard}] = st
-		}
 	}
 	s.owned[shard] = true
 	return nil
@@ -186,8 +103,72 @@ func (s *State) Release(shard string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.owned, shard)
-	if err := s.dropShards(shardPrefix(shard)); err != nil {
+	if err := s.replace(shardPrefix(shard), shard, nil); err != nil {
 		return fmt.Errorf("monitor state: releasing %s: %w", shard, err)
+	}
+	return nil
+}
+
+// replace deletes the stored keys starting with prefix (a shard's, or
+// every shard's), stores entries as shard's in the same transaction, and
+// forgets what memory held of the prefix. A monitor's meta entry moves its
+// learning start back if it began earlier.
+func (s *State) replace(prefix []byte, shard string, entries []Change) error {
+	byID := make(map[string]*monState, len(s.order))
+	metas := make(map[*monState]stateMeta, len(s.order))
+	for _, ms := range s.order {
+		byID[ms.m.ID] = ms
+		metas[ms] = ms.meta
+	}
+	starts := map[*monState]int64{}
+	err := s.st.Update(func(w *store.Writer) error {
+		for _, ms := range s.order {
+			n, err := deletePrefix(w, ms.bucket, prefix)
+			if err != nil {
+				return err
+			}
+			m := metas[ms]
+			m.keys = max(m.keys-n, 0)
+			metas[ms] = m
+		}
+		for _, e := range entries {
+			ms := byID[e.Monitor]
+			if ms == nil || e.Value == nil {
+				continue
+			}
+			m := metas[ms]
+			if e.Key == "" {
+				if start, n := binary.Varint(e.Value); n > 0 && start != 0 {
+					starts[ms] = start
+					if m.start == 0 || start < m.start {
+						m.start = start
+					}
+				}
+			} else {
+				if err := w.Put(ms.bucket, []byte(shardKey(shard, e.Key)), e.Value); err != nil {
+					return err
+				}
+				m.keys++
+			}
+			metas[ms] = m
+		}
+		for _, ms := range s.order {
+			if err := w.Put(metaBucket, []byte(ms.bucket), encodeMeta(metas[ms])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.forget(string(prefix))
+	if err != nil {
+		return err
+	}
+	for _, ms := range s.order {
+		ms.meta = metas[ms]
+		ms.keys.Store(ms.meta.keys)
+		if st, ok := starts[ms]; ok {
+			s.metaSent[shardMon{ms, shard}] = st
+		}
 	}
 	return nil
 }
