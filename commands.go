@@ -23,6 +23,7 @@ import (
 	"github.com/privtrail/privtrail/outputs/kafka"
 	"github.com/privtrail/privtrail/outputs/qradar"
 	"github.com/privtrail/privtrail/outputs/splunk"
+	"github.com/privtrail/privtrail/store"
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -173,6 +174,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+	checkState(cfg.DataDir, stdout)
 	if !*offline {
 		var failed []string
 		if cfg.Graph != nil {
@@ -188,6 +190,77 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d inputs, %d outputs, %d pipelines, %d monitors enabled)\n", cfg.File(), len(cfg.Inputs), len(cfg.Outputs), len(engines), n)
+	return nil
+}
+
+// checkState reads the stateful monitors' stored entries, if the data
+// directory has a store yet, and says how many of which monitor do not
+// decode: the agent starts those keys afresh, so what they remembered
+// (failure counts, first-seen values, pending correlations) is lost.
+func checkState(dataDir string, stdout io.Writer) {
+	var states []monitor.StoredState
+	found, err := store.Inspect(dataDir, func(r *store.Reader) (err error) {
+		states, err = monitor.InspectState(r)
+		return err
+	})
+	switch {
+	case !found:
+		fmt.Fprintf(stdout, "monitor state: none yet in %s\n", dataDir)
+		return
+	case errors.Is(err, store.ErrInUse):
+		fmt.Fprintf(stdout, "monitor state: not read, the store is in use by a running privtrail (see privtrail_monitor_state_unreadable_total)\n")
+		return
+	case err != nil:
+		fmt.Fprintf(stdout, "warning: monitor state: %v\n", err)
+		return
+	}
+	var entries, unreadable int64
+	for _, s := range states {
+		entries += s.Entries
+		unreadable += s.Unreadable
+		if s.Unreadable > 0 {
+			fmt.Fprintf(stdout, "warning: monitor state: %d of %d entries of %s (pipeline %s) are unreadable; the agent starts them afresh\n",
+				s.Unreadable, s.Entries, s.Monitor, s.Pipeline)
+		}
+	}
+	fmt.Fprintf(stdout, "monitor state: %d entries of %d monitors, %d unreadable\n", entries, len(states), unreadable)
+}
+
+// runResetState deletes the stateful monitors' stored state, for a user
+// who cannot trust it (see README "Changes that need action"). The store
+// lock refuses it while an agent runs on the data directory.
+func runResetState(args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := flags("reset-state", "privtrail reset-state -c FILE: delete what the stateful monitors remember (thresholds' counts,\n"+
+		"first-seen values, pending correlations) from the config's data directory; they start afresh, first_seen\n"+
+		"learning again. Checkpoints, Graph cursors and buffers stay. Stop the agent first.", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := agent.LoadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "privtrail.db")); err != nil {
+		return fmt.Errorf("no store in %s: %w", cfg.DataDir, err)
+	}
+	st, err := store.Open(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var deleted []monitor.StoredState
+	if err := st.Update(func(w *store.Writer) (err error) {
+		deleted, err = monitor.ResetState(w)
+		return err
+	}); err != nil {
+		return err
+	}
+	var entries int64
+	for _, s := range deleted {
+		entries += s.Entries
+		fmt.Fprintf(stdout, "deleted %d entries of %s (pipeline %s)\n", s.Entries, s.Monitor, s.Pipeline)
+	}
+	fmt.Fprintf(stdout, "monitor state reset: %d entries of %d monitors deleted from %s\n", entries, len(deleted), cfg.DataDir)
 	return nil
 }
 

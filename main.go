@@ -34,6 +34,8 @@ Usage:
                                 through the config's pipelines and print a summary
   privtrail check -c FILE       validate a config, its role map and pipelines; test Graph, sources and destinations
   privtrail monitors -c FILE    list the monitors the config's pipelines run
+  privtrail reset-state -c FILE delete the stateful monitors' stored state (the agent stopped);
+                                checkpoints stay
   privtrail generate [-n N] [-seed S] -o FILE
                                 write N synthetic Entra records (JSON lines)
   privtrail bench [-n N]        end-to-end benchmark over N generated records
@@ -68,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runCheck(args, stdout, stderr)
 	case "monitors":
 		err = runMonitors(args, stdout, stderr)
+	case "reset-state":
+		err = runResetState(args, stdout, stderr)
 	case "generate":
 		err = runGenerate(args, stdout, stderr)
 	case "bench":

@@ -158,14 +158,18 @@ func (m *metrics) roleMap(st *privilege.Stage) {
 	}, func() float64 { return float64(st.Histories()) }))
 }
 
-// monitorState exposes the stateful monitors' key counts and failed state
-// writes of one pipeline.
+// monitorState exposes the stateful monitors' key counts, unreadable
+// entries and failed state writes of one pipeline.
 func (m *metrics) monitorState(pipeline string, s *monitor.State) {
 	for id := range s.Keys() {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "privtrail_monitor_state_keys", Help: "Keys a stateful monitor remembers (users, IPs, ...).",
 			ConstLabels: prometheus.Labels{"pipeline": pipeline, "monitor": id},
 		}, func() float64 { return float64(s.Keys()[id]) }))
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "privtrail_monitor_state_unreadable_total", Help: "Stored state entries of a stateful monitor that could not be decoded and were started afresh (that key's memory is lost).",
+			ConstLabels: prometheus.Labels{"pipeline": pipeline, "monitor": id},
+		}, func() float64 { return float64(s.Unreadable()[id]) }))
 	}
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "privtrail_monitor_state_write_errors_total", Help: "Batches whose monitor state could not be stored (retried with the next batch).",

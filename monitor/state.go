@@ -106,6 +106,9 @@ type monState struct {
 	cursor    []byte
 	shrink    uint
 	keys      atomic.Int64 // mirror of meta.keys for metrics
+	// unreadable counts stored entries that did not decode and were
+	// started afresh.
+	unreadable atomic.Int64
 }
 
 // stateMeta is stored per monitor beside its keys.
@@ -116,6 +119,10 @@ type stateMeta struct {
 }
 
 const metaBucket = "monitor-meta"
+
+// stateBucketPrefix starts the bucket of each pipeline's monitor:
+// monitor-state/<pipeline>/<monitor ID>.
+const stateBucketPrefix = "monitor-state/"
 
 // sweepPerApply is how many keys each Apply examines for expiry: the
 // sweep goes round the whole key space in steps, so no write ever waits
@@ -146,7 +153,7 @@ func (e *Engine) OpenState(st *store.Store, pipeline string, opt StateOptions) (
 		if err != nil {
 			return nil, err
 		}
-		ms := &monState{m: m, bucket: "monitor-state/" + pipeline + "/" + m.ID, cache: cache,
+		ms := &monState{m: m, bucket: stateBucketPrefix + pipeline + "/" + m.ID, cache: cache,
 			late: opt.Lateness.Milliseconds(), maxKeys: opt.MaxKeys}
 		ms.retention = ms.horizon() + ms.late
 		raw, err := st.Get(metaBucket, ms.bucket)
@@ -170,6 +177,16 @@ func (s *State) Keys() map[string]int64 {
 	out := make(map[string]int64, len(s.order))
 	for _, ms := range s.order {
 		out[ms.m.ID] = ms.keys.Load()
+	}
+	return out
+}
+
+// Unreadable returns, per stateful monitor, how many stored entries could
+// not be decoded (and were started afresh) since the state was opened.
+func (s *State) Unreadable() map[string]int64 {
+	out := make(map[string]int64, len(s.order))
+	for _, ms := range s.order {
+		out[ms.m.ID] = ms.unreadable.Load()
 	}
 	return out
 }
@@ -321,7 +338,8 @@ func (s *State) install(ms *monState, key string, raw []byte) *keyState {
 		ms.meta.keys++
 	} else if err := ks.decode(raw); err != nil {
 		// A damaged entry costs that key's memory, not the pipeline.
-		s.log.Warn("monitor state entry unreadable, starting it afresh", "monitor", ms.m.ID, "err", err)
+		ms.unreadable.Add(1)
+		s.log.Warn("monitor state entry unreadable, starting it afresh", "pipeline", s.pipeline, "monitor", ms.m.ID, "err", err)
 		ks = &keyState{}
 	}
 	ms.cache.Add(key, ks)

@@ -582,3 +582,102 @@ func FuzzStateDecode(f *testing.F) {
 		}
 	})
 }
+
+// One batch changes hundreds of keys of two monitors: every entry the
+// store holds, read from the file after a restart (no cache in between),
+// is exactly the key's state as encoded, and InspectState finds none
+// unreadable.
+func TestBatchOfManyKeysIsStoredAsEncoded(t *testing.T) {
+	var defs []Definition
+	for _, y := range []string{badPasswords, newDevice} {
+		var d Definition
+		if err := yamlfile.Decode("test.yaml", []byte(y), &d); err != nil {
+			t.Fatal(err)
+		}
+		d.file = "test.yaml"
+		defs = append(defs, d)
+	}
+	e, err := Compile(defs, testStage(t).Roles(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &stateRig{t: t, e: e, dir: t.TempDir()}
+	r.open()
+	t.Cleanup(func() { r.st.Close() })
+	const users = 300
+	var recs []*entra.Record
+	for u := range users {
+		user := fmt.Sprintf("user%03d", u)
+		recs = append(recs, failure("f-"+user, user, time.Duration(u)*time.Second),
+			signin("s-"+user, user, fmt.Sprintf("dev-%d", u%17), []string{"DE", "FR", "BR"}[u%3], time.Duration(u)*time.Second))
+	}
+	r.run(recs...)
+
+	want := map[string]map[string][]byte{}
+	for _, ms := range r.s.order {
+		want[ms.bucket] = map[string][]byte{}
+		for _, k := range ms.cache.Keys() {
+			ks, _ := ms.cache.Peek(k)
+			want[ms.bucket][k] = ks.encode(nil)
+		}
+		if len(want[ms.bucket]) != users {
+			t.Fatalf("%s: %d keys in memory, want %d", ms.m.ID, len(want[ms.bucket]), users)
+		}
+	}
+	r.restart()
+	for bucket, keys := range want {
+		n := 0
+		err := r.st.ForEach(bucket, func(k, v []byte) error {
+			n++
+			if w := keys[string(k)]; string(v) != string(w) {
+				t.Errorf("%s %s: stored %x, encoded %x", bucket, k, v, w)
+			}
+			return nil
+		})
+		if err != nil || n != users {
+			t.Fatalf("%s: %d keys stored (%v), want %d", bucket, n, err, users)
+		}
+	}
+	if err := r.st.View(func(rd *store.Reader) error {
+		states, err := InspectState(rd)
+		if err != nil {
+			return err
+		}
+		if len(states) != 2 {
+			t.Errorf("InspectState found %d monitors, want 2", len(states))
+		}
+		for _, s := range states {
+			if s.Pipeline != "test" || s.Entries != users || s.Unreadable != 0 {
+				t.Errorf("InspectState: %+v, want %d readable entries of pipeline test", s, users)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An entry that does not decode is started afresh, counted per monitor,
+// and found by InspectState.
+func TestUnreadableEntryIsCountedAndInspected(t *testing.T) {
+	r := newRig(t, badPasswords)
+	r.run(failure("a", "u1", 0))
+	bucket := r.s.order[0].bucket
+	if err := r.st.Put(bucket, "u1", []byte{stateVersion, 0x80}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.st.View(func(rd *store.Reader) error {
+		states, err := InspectState(rd)
+		if len(states) != 1 || states[0].Entries != 1 || states[0].Unreadable != 1 {
+			t.Errorf("InspectState = %+v, %v; want 1 entry, 1 unreadable", states, err)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r.restart()
+	r.run(failure("b", "u1", time.Second))
+	if got := r.s.Unreadable()["test.bad_password"]; got != 1 {
+		t.Errorf("Unreadable = %d, want 1", got)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -36,6 +37,28 @@ func Open(dir string) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
+// ErrInUse is Inspect's answer when a running privtrail holds the store.
+var ErrInUse = errors.New("in use by a running privtrail")
+
+// Inspect opens dir's store read-only, calls fn in one read transaction
+// and closes it: privtrail check reads the state without changing it. It
+// reports false, and does not call fn, when dir holds no store yet.
+func Inspect(dir string, fn func(r *Reader) error) (bool, error) {
+	path := filepath.Join(dir, "privtrail.db")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return true, fmt.Errorf("%s: %w", path, ErrInUse)
+		}
+		return true, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer db.Close()
+	return true, db.View(func(tx *bolt.Tx) error { return fn(&Reader{tx: tx}) })
+}
+
 // Close closes the store.
 func (s *Store) Close() error { return s.db.Close() }
 
@@ -51,13 +74,7 @@ func (s *Store) Get(bucket, key string) ([]byte, error) {
 
 // Put stores val under bucket/key durably.
 func (s *Store) Put(bucket, key string, val []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte(bucket))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(key), val)
-	})
+	return s.Update(func(w *Writer) error { return w.Put(bucket, []byte(key), val) })
 }
 
 // Delete removes bucket/key; a missing key is not an error.
@@ -74,27 +91,42 @@ func (s *Store) Delete(bucket, key string) error {
 // ForEach calls fn for every key of bucket in key order. The slices are
 // only valid during the call.
 func (s *Store) ForEach(bucket string, fn func(key, val []byte) error) error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(bucket))
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(fn)
-	})
+	return s.View(func(r *Reader) error { return r.ForEach(bucket, fn) })
 }
 
 // Writer is the write side of one transaction of Update.
 type Writer struct {
 	tx *bolt.Tx
+	// kept holds the copies of the values put: bbolt keeps a reference to
+	// a value until the transaction commits, so a caller that encodes
+	// every value into one reused buffer would otherwise store the last
+	// value's bytes under every key.
+	kept []byte
 }
 
-// Put stores val under bucket/key when the transaction commits.
+// Put stores val under bucket/key when the transaction commits. Put
+// copies key and val: the caller may reuse both as soon as it returns.
 func (w *Writer) Put(bucket string, key, val []byte) error {
 	b, err := w.tx.CreateBucketIfNotExists([]byte(bucket))
 	if err != nil {
 		return err
 	}
-	return b.Put(key, val)
+	// bbolt copies the key itself.
+	return b.Put(key, w.keep(val))
+}
+
+// keep copies val into the transaction's arena: a few allocations per
+// transaction instead of one per value.
+func (w *Writer) keep(val []byte) []byte {
+	if len(val) == 0 {
+		return val
+	}
+	if cap(w.kept)-len(w.kept) < len(val) {
+		w.kept = make([]byte, 0, max(len(val), min(2*cap(w.kept), 1<<20), 4096))
+	}
+	n := len(w.kept)
+	w.kept = append(w.kept, val...)
+	return w.kept[n:len(w.kept):len(w.kept)]
 }
 
 // Delete removes bucket/key when the transaction commits.
@@ -105,6 +137,19 @@ func (w *Writer) Delete(bucket string, key []byte) error {
 	}
 	return b.Delete(key)
 }
+
+// DeleteBucket removes bucket and everything in it; a missing bucket is
+// not an error.
+func (w *Writer) DeleteBucket(bucket string) error {
+	if err := w.tx.DeleteBucket([]byte(bucket)); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+		return err
+	}
+	return nil
+}
+
+// Reader is the read side of the transaction, for what fn needs to see
+// before it writes.
+func (w *Writer) Reader() *Reader { return &Reader{tx: w.tx} }
 
 // Scan calls fn for up to n keys of bucket from the first key >= from, in
 // key order, and returns the key after the last one visited (nil when the
@@ -152,6 +197,27 @@ func (r *Reader) Get(bucket string, key []byte) []byte {
 		return append([]byte(nil), v...)
 	}
 	return nil
+}
+
+// ForEach calls fn for every key of bucket in key order. The slices are
+// only valid during the call.
+func (r *Reader) ForEach(bucket string, fn func(key, val []byte) error) error {
+	b := r.tx.Bucket([]byte(bucket))
+	if b == nil {
+		return nil
+	}
+	return b.ForEach(fn)
+}
+
+// Buckets returns the names of the buckets that start with prefix, in
+// order.
+func (r *Reader) Buckets(prefix string) []string {
+	var out []string
+	c := r.tx.Cursor()
+	for k, _ := c.Seek([]byte(prefix)); k != nil && strings.HasPrefix(string(k), prefix); k, _ = c.Next() {
+		out = append(out, string(k))
+	}
+	return out
 }
 
 // View runs fn in one read transaction: many reads for the price of one
