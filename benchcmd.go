@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/agent"
-	"github.com/privtrail/privtrail/bench"
 	"github.com/privtrail/privtrail/enrich/privilege"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
+	"github.com/privtrail/privtrail/internal/bench"
+	"github.com/privtrail/privtrail/internal/synth"
 	fileoutput "github.com/privtrail/privtrail/outputs/file"
-	"github.com/privtrail/privtrail/synth"
 )
 
 func runGenerate(args []string, stdout, stderr io.Writer) error {

@@ -13,17 +13,17 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/agent"
-	"github.com/privtrail/privtrail/changelog"
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/graph"
 	"github.com/privtrail/privtrail/inputs/eventhubs"
+	"github.com/privtrail/privtrail/internal/changelog"
+	"github.com/privtrail/privtrail/internal/graphapi"
+	"github.com/privtrail/privtrail/internal/store"
 	"github.com/privtrail/privtrail/monitor"
 	"github.com/privtrail/privtrail/outputs/elastic"
 	fileoutput "github.com/privtrail/privtrail/outputs/file"
 	"github.com/privtrail/privtrail/outputs/kafka"
 	"github.com/privtrail/privtrail/outputs/qradar"
 	"github.com/privtrail/privtrail/outputs/splunk"
-	"github.com/privtrail/privtrail/store"
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -364,8 +364,8 @@ func checkEndpoints(eps []endpoint, stdout io.Writer) error {
 
 // checkGraph probes every Graph permission privtrail uses and says, per
 // feature, which application permission is missing.
-func checkGraph(cfg *graph.Config, log *slog.Logger, stdout io.Writer) error {
-	c, err := graph.New(*cfg, log, graph.WithVersion(version()))
+func checkGraph(cfg *graphapi.Config, log *slog.Logger, stdout io.Writer) error {
+	c, err := graphapi.New(*cfg, log, graphapi.WithVersion(version()))
 	if err != nil {
 		return fmt.Errorf("graph: %w", err)
 	}
@@ -385,7 +385,7 @@ func checkGraph(cfg *graph.Config, log *slog.Logger, stdout io.Writer) error {
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("graph: %d of %d checks failed", failed, len(graph.Permissions))
+		return fmt.Errorf("graph: %d of %d checks failed", failed, len(graphapi.Permissions))
 	}
 	return nil
 }

@@ -17,9 +17,9 @@ import (
 
 	"github.com/privtrail/privtrail/agent"
 	"github.com/privtrail/privtrail/batch"
-	"github.com/privtrail/privtrail/graph/graphtest"
+	"github.com/privtrail/privtrail/internal/graphapi/graphtest"
+	"github.com/privtrail/privtrail/internal/synth"
 	"github.com/privtrail/privtrail/monitor"
-	"github.com/privtrail/privtrail/synth"
 )
 
 // collect keeps the monitor IDs each record hit, by record id and by

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/privtrail/privtrail/store"
+	"github.com/privtrail/privtrail/internal/store"
 )
 
 // The stateful monitors of the shipped catalog: what the restart tests

@@ -12,22 +12,22 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/batch"
-	"github.com/privtrail/privtrail/deadletter"
 	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/enrich/rolesync"
-	"github.com/privtrail/privtrail/graph"
 	"github.com/privtrail/privtrail/inputs/dirscan"
 	"github.com/privtrail/privtrail/inputs/eventhubs"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
 	graphinput "github.com/privtrail/privtrail/inputs/graph"
+	"github.com/privtrail/privtrail/internal/deadletter"
+	"github.com/privtrail/privtrail/internal/delivery"
+	"github.com/privtrail/privtrail/internal/graphapi"
+	"github.com/privtrail/privtrail/internal/store"
 	"github.com/privtrail/privtrail/monitor"
-	"github.com/privtrail/privtrail/outputs/delivery"
 	"github.com/privtrail/privtrail/outputs/elastic"
 	fileoutput "github.com/privtrail/privtrail/outputs/file"
 	"github.com/privtrail/privtrail/outputs/kafka"
 	"github.com/privtrail/privtrail/outputs/qradar"
 	"github.com/privtrail/privtrail/outputs/splunk"
-	"github.com/privtrail/privtrail/store"
 )
 
 // Agent is one privtrail process: it owns the store, the dead-letter file,
@@ -54,7 +54,7 @@ type Agent struct {
 	lastSeen *lastSeen
 	// graph is the client of the top-level graph block, shared by the
 	// Graph features that use it; nil without one.
-	graph *graph.Client
+	graph *graphapi.Client
 	// inputs of the running pipeline, for Progress.
 	inputs atomic.Pointer[[]*inputRun]
 	// closers run when Run returns, last first.
@@ -86,7 +86,7 @@ func (a *Agent) Progress() (done, total int64) {
 
 type namedOutput struct {
 	name string
-	out  Output
+	out  batch.Output
 }
 
 // New returns an agent for cfg. Nothing is opened until Run.
@@ -99,7 +99,7 @@ func New(cfg *Config, log *slog.Logger) *Agent {
 
 // AddOutput adds an output that every pipeline feeds, beside the
 // configured ones (the demo's summary is one).
-func (a *Agent) AddOutput(name string, o Output) {
+func (a *Agent) AddOutput(name string, o batch.Output) {
 	a.extra = append(a.extra, namedOutput{name, o})
 }
 
@@ -165,7 +165,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	if cfg.Graph != nil {
-		if a.graph, err = graph.New(*cfg.Graph, a.log.With("component", "graph")); err != nil {
+		if a.graph, err = graphapi.New(*cfg.Graph, a.log.With("component", "graph")); err != nil {
 			return fmt.Errorf("graph: %w", err)
 		}
 		a.m.graphClient(a.graph)
@@ -344,7 +344,7 @@ func (a *Agent) newTracker(input string, stats *Stats) *batch.Tracker {
 	})
 }
 
-func (a *Agent) newInput(ic InputConfig, st *store.Store, dead *deadletter.Writer) (Input, error) {
+func (a *Agent) newInput(ic InputConfig, st *store.Store, dead *deadletter.Writer) (batch.Input, error) {
 	rejected := a.m.bad.WithLabelValues(ic.Name, "framing")
 	// bad takes what an input cannot even frame as a record.
 	bad := func(origin string, data []byte, reason string) {
@@ -384,7 +384,7 @@ func (a *Agent) newInput(ic InputConfig, st *store.Store, dead *deadletter.Write
 	return nil, fmt.Errorf("no input type configured")
 }
 
-func (a *Agent) newOutput(oc OutputConfig, deps delivery.Deps) (Output, error) {
+func (a *Agent) newOutput(oc OutputConfig, deps delivery.Deps) (batch.Output, error) {
 	switch {
 	case oc.File != nil:
 		return fileoutput.New(*oc.File)

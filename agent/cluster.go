@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/privtrail/privtrail/changelog"
 	"github.com/privtrail/privtrail/inputs/eventhubs"
+	"github.com/privtrail/privtrail/internal/changelog"
 	"github.com/privtrail/privtrail/monitor"
 	"github.com/privtrail/privtrail/outputs/kafka"
 )

@@ -14,19 +14,19 @@ import (
 	"github.com/privtrail/privtrail/enrich/geo"
 	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/enrich/workhours"
-	"github.com/privtrail/privtrail/graph"
 	"github.com/privtrail/privtrail/inputs/dirscan"
 	"github.com/privtrail/privtrail/inputs/eventhubs"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
 	graphinput "github.com/privtrail/privtrail/inputs/graph"
+	"github.com/privtrail/privtrail/internal/graphapi"
+	"github.com/privtrail/privtrail/internal/tlsconfig"
+	"github.com/privtrail/privtrail/internal/yamlfile"
 	"github.com/privtrail/privtrail/monitor"
 	"github.com/privtrail/privtrail/outputs/elastic"
 	fileoutput "github.com/privtrail/privtrail/outputs/file"
 	"github.com/privtrail/privtrail/outputs/kafka"
 	"github.com/privtrail/privtrail/outputs/qradar"
 	"github.com/privtrail/privtrail/outputs/splunk"
-	"github.com/privtrail/privtrail/tlsconfig"
-	"github.com/privtrail/privtrail/yamlfile"
 )
 
 // Config is configs/privtrail.yaml.
@@ -48,7 +48,7 @@ type Config struct {
 	Pipelines []string `yaml:"pipelines"`
 	// Graph is the app registration privtrail reads Microsoft Graph with
 	// (graph/README.md): `privtrail check` tests its permissions.
-	Graph *graph.Config `yaml:"graph"`
+	Graph *graphapi.Config `yaml:"graph"`
 	// State bounds the stateful monitors' memory (in the store under
 	// data_dir).
 	State StateConfig `yaml:"state"`

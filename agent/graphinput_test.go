@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/privtrail/privtrail/graph/graphtest"
+	"github.com/privtrail/privtrail/internal/graphapi/graphtest"
 )
 
 // An agent configured with a graph input and the top-level graph block

@@ -8,30 +8,31 @@ import (
 	"testing"
 	"time"
 
-	"github.com/privtrail/privtrail/deadletter"
+	"github.com/privtrail/privtrail/batch"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
+	"github.com/privtrail/privtrail/internal/deadletter"
+	"github.com/privtrail/privtrail/internal/store"
 	"github.com/privtrail/privtrail/monitor"
-	"github.com/privtrail/privtrail/store"
 )
 
 // harness builds a runner around given inputs and outputs, as Agent.Run
 // does from a config: no monitors and no context stages unless set.
 type harness struct {
 	engine  *monitor.Engine
-	stages  []Enricher
+	stages  []batch.Enricher
 	t       *testing.T
 	st      *store.Store
 	dead    *deadletter.Writer
 	stats   *Stats
 	workers int
 	drain   time.Duration
-	inputs  []Input
+	inputs  []batch.Input
 	outputs []*outputRun
 	// prepare, when set, adjusts the pipeline before the run.
 	prepare func(p *pipelineRun)
 }
 
-func newHarness(t *testing.T, dataDir string, in Input, outs ...Output) *harness {
+func newHarness(t *testing.T, dataDir string, in batch.Input, outs ...batch.Output) *harness {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
@@ -65,7 +66,7 @@ func newFileHarness(t *testing.T, dataDir, path string, batchSize int) *harness 
 	return h
 }
 
-func (h *harness) addOutput(name string, o Output) {
+func (h *harness) addOutput(name string, o batch.Output) {
 	h.outputs = append(h.outputs, newOutputRun(name, o, newMetrics()))
 }
 

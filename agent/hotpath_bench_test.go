@@ -9,15 +9,16 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/privtrail/privtrail/bench"
+	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/enrich/device"
 	"github.com/privtrail/privtrail/enrich/geo"
 	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/enrich/workhours"
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/internal/bench"
+	"github.com/privtrail/privtrail/internal/store"
+	"github.com/privtrail/privtrail/internal/synth"
 	"github.com/privtrail/privtrail/monitor"
-	"github.com/privtrail/privtrail/store"
-	"github.com/privtrail/privtrail/synth"
 )
 
 // corpus is a fixed-seed sample of realistic records (~80% sign-ins,
@@ -67,7 +68,7 @@ func corpusBytes(recs [][]byte) int64 {
 // hotPath is the runner's per-record work, as one worker does it, and
 // the sequencer's stateful monitors every hotPathBatch records.
 type hotPath struct {
-	stages []Enricher
+	stages []batch.Enricher
 	ev     *monitor.Evaluator
 	state  *monitor.State // nil: observations are dropped
 	dec    entra.Decoder
@@ -115,7 +116,7 @@ func hotPathState(b *testing.B, eng *monitor.Engine) *monitor.State {
 
 // runHotPath runs records through stages and the shipped monitors, on
 // every CPU when parallel is set.
-func runHotPath(b *testing.B, stages []Enricher, parallel bool) {
+func runHotPath(b *testing.B, stages []batch.Enricher, parallel bool) {
 	recs, _ := corpus()
 	_, eng := hotPathStages(b)
 	b.SetBytes(corpusBytes(recs))
@@ -141,7 +142,7 @@ func runHotPath(b *testing.B, stages []Enricher, parallel bool) {
 // encode, on one goroutine (the runner runs one such loop per CPU).
 func BenchmarkHotPath(b *testing.B) {
 	stage, _ := hotPathStages(b)
-	runHotPath(b, []Enricher{stage}, false)
+	runHotPath(b, []batch.Enricher{stage}, false)
 }
 
 // BenchmarkHotPathContext adds the geo, device and work-hours stages of
@@ -165,7 +166,7 @@ func BenchmarkHotPathContext(b *testing.B) {
 // BenchmarkHotPathParallel runs the hot path on every CPU, as the runner does.
 func BenchmarkHotPathParallel(b *testing.B) {
 	stage, _ := hotPathStages(b)
-	runHotPath(b, []Enricher{stage}, true)
+	runHotPath(b, []batch.Enricher{stage}, true)
 }
 
 // BenchmarkBaseline is the bare loop the pipeline must beat by 1.5×.

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/store"
+	"github.com/privtrail/privtrail/internal/store"
 )
 
 // lastSeen is the agent's own record of each privileged user's last

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/store"
+	"github.com/privtrail/privtrail/internal/store"
 )
 
 func TestLastSeenKeepsPrivilegedSuccessesAcrossRestarts(t *testing.T) {

@@ -11,10 +11,10 @@ import (
 	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/enrich/rolesync"
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/graph"
 	graphinput "github.com/privtrail/privtrail/inputs/graph"
+	"github.com/privtrail/privtrail/internal/delivery"
+	"github.com/privtrail/privtrail/internal/graphapi"
 	"github.com/privtrail/privtrail/monitor"
-	"github.com/privtrail/privtrail/outputs/delivery"
 )
 
 // metrics are the agent's Prometheus series, on a registry of its own so
@@ -184,18 +184,18 @@ func (m *metrics) monitorState(pipeline string, s *monitor.State) {
 // graphClient exposes the shared Graph client's request counters: the
 // rate of 429s and retries is what tells an operator the reports API
 // limit is near.
-func (m *metrics) graphClient(c *graph.Client) {
+func (m *metrics) graphClient(c *graphapi.Client) {
 	for _, f := range []struct {
 		name, help string
-		v          func(graph.Stats) int64
+		v          func(graphapi.Stats) int64
 	}{
-		{"privtrail_graph_requests_total", "HTTP requests sent to Microsoft Graph, retries included.", func(s graph.Stats) int64 { return s.Requests }},
-		{"privtrail_graph_retries_total", "Graph requests that repeated an earlier one (429, 5xx, 401, network error).", func(s graph.Stats) int64 { return s.Retries }},
-		{"privtrail_graph_throttled_total", "Graph answers 429 Too Many Requests.", func(s graph.Stats) int64 { return s.Throttled }},
-		{"privtrail_graph_token_refreshes_total", "Access tokens obtained for Graph.", func(s graph.Stats) int64 { return s.TokenRefreshes }},
-		{"privtrail_graph_client_errors_total", "Graph answers 4xx (401 and 429 included).", func(s graph.Stats) int64 { return s.ClientErrors }},
-		{"privtrail_graph_server_errors_total", "Graph answers 5xx.", func(s graph.Stats) int64 { return s.ServerErrors }},
-		{"privtrail_graph_transport_errors_total", "Graph requests that failed in the network or broke off.", func(s graph.Stats) int64 { return s.TransportErrors }},
+		{"privtrail_graph_requests_total", "HTTP requests sent to Microsoft Graph, retries included.", func(s graphapi.Stats) int64 { return s.Requests }},
+		{"privtrail_graph_retries_total", "Graph requests that repeated an earlier one (429, 5xx, 401, network error).", func(s graphapi.Stats) int64 { return s.Retries }},
+		{"privtrail_graph_throttled_total", "Graph answers 429 Too Many Requests.", func(s graphapi.Stats) int64 { return s.Throttled }},
+		{"privtrail_graph_token_refreshes_total", "Access tokens obtained for Graph.", func(s graphapi.Stats) int64 { return s.TokenRefreshes }},
+		{"privtrail_graph_client_errors_total", "Graph answers 4xx (401 and 429 included).", func(s graphapi.Stats) int64 { return s.ClientErrors }},
+		{"privtrail_graph_server_errors_total", "Graph answers 5xx.", func(s graphapi.Stats) int64 { return s.ServerErrors }},
+		{"privtrail_graph_transport_errors_total", "Graph requests that failed in the network or broke off.", func(s graphapi.Stats) int64 { return s.TransportErrors }},
 	} {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: f.name, Help: f.help},
 			func() float64 { return float64(f.v(c.Stats())) }))

@@ -14,25 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/privtrail/privtrail/batch"
-	"github.com/privtrail/privtrail/deadletter"
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/internal/deadletter"
+	"github.com/privtrail/privtrail/internal/store"
 	"github.com/privtrail/privtrail/monitor"
-	"github.com/privtrail/privtrail/store"
 )
-
-// Input is what the runner needs of an input: read, hand over batches of
-// raw documents with a Commit callback, stop when ctx ends (or, for a
-// finite input such as a replay, when everything has been read).
-type Input interface {
-	Run(ctx context.Context, emit func(context.Context, *batch.Batch) error) error
-}
-
-// Enricher is what the runner needs of a context stage: add its part of
-// rec.Context (or tag rec's principals) from memory, never waiting on I/O.
-// Enrich is called from every worker at once.
-type Enricher interface {
-	Enrich(rec *entra.Record)
-}
 
 // observer is a context stage that also learns from the records it tags:
 // the privilege stage applies the role changes of audit records (an
@@ -43,15 +29,6 @@ type Enricher interface {
 type observer interface {
 	Observe(recs []*entra.Record) (gen uint64)
 	EnrichAt(rec *entra.Record, gen uint64)
-}
-
-// Output is what the runner needs of an output. Consume may block to push
-// back; it must call b.Ack exactly once, after the destination accepted
-// the batch (or the records it refused for good are dead-lettered). An
-// error means nothing was acknowledged: the runner retries the batch.
-type Output interface {
-	Consume(ctx context.Context, b *batch.Batch) error
-	Close(ctx context.Context) error
 }
 
 // Stats are the runner's counters.
@@ -121,14 +98,14 @@ type pipelineRun struct {
 
 type outputRun struct {
 	name  string
-	out   Output
+	out   batch.Output
 	ch    chan *batch.Batch
 	acked prometheus.Counter
 }
 
 type inputRun struct {
 	name    string
-	in      Input
+	in      batch.Input
 	p       *pipelineRun
 	tracker *batch.Tracker
 	read    prometheus.Counter
@@ -140,7 +117,7 @@ type runner struct {
 	workers int
 	// stages run in order: privilege first, because the others (work
 	// hours by group) and the monitors read what it adds.
-	stages []Enricher
+	stages []batch.Enricher
 	dead   *deadletter.Writer
 	store  *store.Store
 	stats  *Stats
@@ -255,7 +232,7 @@ func (r *runner) run(parent context.Context, drain time.Duration) error {
 
 // setStages sets the context stages, in order, and finds the observer
 // among them.
-func (r *runner) setStages(list []Enricher) {
+func (r *runner) setStages(list []batch.Enricher) {
 	r.stages, r.observer = list, nil
 	for k, st := range list {
 		if o, ok := st.(observer); ok {
@@ -533,7 +510,7 @@ func newPipelineRun(name string, engine *monitor.Engine, workers int) *pipelineR
 	return &pipelineRun{name: name, engine: engine, seq: make(chan *job, workers+1)}
 }
 
-func newOutputRun(name string, out Output, m *metrics) *outputRun {
+func newOutputRun(name string, out batch.Output, m *metrics) *outputRun {
 	if d, ok := out.(deliveryOutput); ok {
 		m.output(name, d)
 	}

@@ -224,7 +224,7 @@ func readDeadLetters(t *testing.T, path string) []map[string]any {
 // failAfter accepts n batches, then fails every call: a destination that
 // went down.
 type failAfter struct {
-	inner Output
+	inner batch.Output
 	n     int
 	calls int
 }

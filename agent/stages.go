@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/enrich/device"
 	"github.com/privtrail/privtrail/enrich/geo"
 	"github.com/privtrail/privtrail/enrich/privilege"
@@ -16,7 +17,7 @@ import (
 // Stages are the configured context stages, in the order records go
 // through them, and what closes them.
 type Stages struct {
-	List  []Enricher
+	List  []batch.Enricher
 	Roles monitor.RoleChecker // the privileged role set, nil without a role map
 	// Privilege is the privilege stage, nil without a role map.
 	Privilege *privilege.Stage

@@ -71,7 +71,7 @@ func statefulHarness(t *testing.T, dataDir, src, pipeline string, batchSize int)
 	if h.engine, err = monitor.Compile(p.Monitors, stage.Roles(), nil); err != nil {
 		t.Fatal(err)
 	}
-	h.stages = []Enricher{stage}
+	h.stages = []batch.Enricher{stage}
 	return h
 }
 
@@ -264,7 +264,7 @@ func TestObserverSeesBatchesInEmitOrder(t *testing.T) {
 	h.inputs = append(h.inputs, b)
 	h.workers = 4
 	obs := &orderObserver{gens: map[string]uint64{}}
-	h.stages = []Enricher{obs}
+	h.stages = []batch.Enricher{obs}
 	if err := h.run(context.Background()); err != nil {
 		t.Fatal(err)
 	}

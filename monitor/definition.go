@@ -10,7 +10,7 @@ import (
 	"regexp"
 	"slices"
 
-	"github.com/privtrail/privtrail/yamlfile"
+	"github.com/privtrail/privtrail/internal/yamlfile"
 )
 
 // Definition is one monitor as written in a pipeline file.

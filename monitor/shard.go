@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/privtrail/privtrail/store"
+	"github.com/privtrail/privtrail/internal/store"
 )
 
 // Change is one entry a State wrote for a shard, as a Replica copies it

@@ -16,7 +16,7 @@ import (
 
 	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/store"
+	"github.com/privtrail/privtrail/internal/store"
 )
 
 // The shipped monitors, each with at least one record it must hit and one

@@ -14,7 +14,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/store"
+	"github.com/privtrail/privtrail/internal/store"
 )
 
 // Observation is a record that passed a stateful monitor's filter, with

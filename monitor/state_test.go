@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/store"
-	"github.com/privtrail/privtrail/yamlfile"
+	"github.com/privtrail/privtrail/internal/store"
+	"github.com/privtrail/privtrail/internal/yamlfile"
 )
 
 var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)

@@ -3,7 +3,7 @@ package monitor
 import (
 	"strings"
 
-	"github.com/privtrail/privtrail/store"
+	"github.com/privtrail/privtrail/internal/store"
 )
 
 // StoredState is what the store holds for one stateful monitor of one

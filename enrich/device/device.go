@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/yamlfile"
+	"github.com/privtrail/privtrail/internal/yamlfile"
 )
 
 // ReasonNoDeviceID is the reason of a sign-in without a device ID.

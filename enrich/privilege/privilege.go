@@ -26,7 +26,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/yamlfile"
+	"github.com/privtrail/privtrail/internal/yamlfile"
 )
 
 //go:embed privileged_roles.yaml

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/yamlfile"
+	"github.com/privtrail/privtrail/internal/yamlfile"
 )
 
 func newStage(t *testing.T, cfg Config) *Stage {

@@ -15,7 +15,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/privtrail/privtrail/graph"
+	"github.com/privtrail/privtrail/internal/graphapi"
 )
 
 // The requests Fetch makes, under the client's endpoint.
@@ -104,7 +104,7 @@ type userInfo struct{ upn, displayName string }
 // A 403 is an error naming the missing application permission. The
 // document is sorted (users by id, roles by name, assignment, via), so
 // equal directories give equal bytes.
-func Fetch(ctx context.Context, c *graph.Client) ([]byte, error) {
+func Fetch(ctx context.Context, c *graphapi.Client) ([]byte, error) {
 	d, err := fetchDocument(ctx, c)
 	if err != nil {
 		return nil, err
@@ -112,7 +112,7 @@ func Fetch(ctx context.Context, c *graph.Client) ([]byte, error) {
 	return json.MarshalIndent(d, "", "  ")
 }
 
-func fetchDocument(ctx context.Context, c *graph.Client) (*Document, error) {
+func fetchDocument(ctx context.Context, c *graphapi.Client) (*Document, error) {
 	defs := map[string]roleDef{}
 	err := each(ctx, c, pathRoleDefinitions, nil, func(raw []byte) error {
 		var v struct{ ID, DisplayName, TemplateID string }
@@ -241,7 +241,7 @@ func fetchDocument(ctx context.Context, c *graph.Client) (*Document, error) {
 // groupMembers lists the user and service principal members of a group,
 // recording the users' UPNs it learns in users. isGroup is false when
 // Graph answers 404: the principal is not a group.
-func groupMembers(ctx context.Context, c *graph.Client, id string, users map[string]userInfo) (ids []string, isGroup bool, err error) {
+func groupMembers(ctx context.Context, c *graphapi.Client, id string, users map[string]userInfo) (ids []string, isGroup bool, err error) {
 	path := pathGroupMembers(id)
 	err = each(ctx, c, path, url.Values{"$top": {"999"}}, func(raw []byte) error {
 		var v struct {
@@ -276,7 +276,7 @@ func groupMembers(ctx context.Context, c *graph.Client, id string, users map[str
 		ids = append(ids, mid)
 		return nil
 	})
-	if graph.IsNotFound(err) {
+	if graphapi.IsNotFound(err) {
 		return nil, false, nil
 	}
 	if err != nil {
@@ -294,8 +294,8 @@ func tenantWide(scope string) bool {
 
 // each pages through a collection, handing fn each element; a 403 names
 // the permission the request needs.
-func each(ctx context.Context, c *graph.Client, path string, q url.Values, fn func(raw []byte) error) error {
-	err := c.Pages(ctx, path, q, func(p *graph.Page) error {
+func each(ctx context.Context, c *graphapi.Client, path string, q url.Values, fn func(raw []byte) error) error {
+	err := c.Pages(ctx, path, q, func(p *graphapi.Page) error {
 		for _, v := range p.Values {
 			if err := fn(v); err != nil {
 				return fmt.Errorf("rolesync: %s: %w", path, err)
@@ -303,7 +303,7 @@ func each(ctx context.Context, c *graph.Client, path string, q url.Values, fn fu
 		}
 		return nil
 	})
-	if graph.IsForbidden(err) {
+	if graphapi.IsForbidden(err) {
 		return fmt.Errorf("rolesync: %s: grant the application permission %s: %w", path, permission(path), err)
 	}
 	return err

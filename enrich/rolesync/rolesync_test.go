@@ -15,8 +15,8 @@ import (
 
 	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/graph"
-	"github.com/privtrail/privtrail/graph/graphtest"
+	"github.com/privtrail/privtrail/internal/graphapi"
+	"github.com/privtrail/privtrail/internal/graphapi/graphtest"
 )
 
 // Built-in roles (definition id = template id).
@@ -83,11 +83,11 @@ func tenant(t *testing.T) *graphtest.Server {
 	return srv
 }
 
-func client(t *testing.T, srv *graphtest.Server) *graph.Client {
+func client(t *testing.T, srv *graphtest.Server) *graphapi.Client {
 	t.Helper()
 	cfg := srv.Config()
 	cfg.MaxAttempts = 1
-	c, err := graph.New(cfg, quiet())
+	c, err := graphapi.New(cfg, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestFetchForbidden(t *testing.T) {
 			srv := tenant(t)
 			srv.Deny(tc.path, "")
 			_, err := Fetch(context.Background(), client(t, srv))
-			if err == nil || !graph.IsForbidden(err) || !strings.Contains(err.Error(), tc.permission) {
+			if err == nil || !graphapi.IsForbidden(err) || !strings.Contains(err.Error(), tc.permission) {
 				t.Fatalf("err = %v, want a 403 naming %s", err, tc.permission)
 			}
 		})

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/enrich/privilege"
-	"github.com/privtrail/privtrail/graph"
+	"github.com/privtrail/privtrail/internal/graphapi"
 )
 
 // DefaultInterval is how often a Source reads Graph by default.
@@ -35,7 +35,7 @@ type Config struct {
 // counters are for the metrics.
 type Source struct {
 	cfg   Config
-	c     *graph.Client
+	c     *graphapi.Client
 	stage *privilege.Stage
 	log   *slog.Logger
 
@@ -52,7 +52,7 @@ type Source struct {
 }
 
 // New returns a Source for stage, reading Graph with c; log may be nil.
-func New(cfg Config, c *graph.Client, stage *privilege.Stage, log *slog.Logger) *Source {
+func New(cfg Config, c *graphapi.Client, stage *privilege.Stage, log *slog.Logger) *Source {
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultInterval
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/yamlfile"
+	"github.com/privtrail/privtrail/internal/yamlfile"
 )
 
 // DefaultName is the schedule name reported for users covered by the

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	msgraph "github.com/privtrail/privtrail/graph"
+	"github.com/privtrail/privtrail/internal/graphapi"
 )
 
 const (
@@ -28,9 +28,9 @@ type Config struct {
 	// Graph is the app registration the directory is read with
 	// (graph/README.md); it needs the application permissions
 	// User.Read.All and AuditLog.Read.All. A caller that shares one
-	// *graph.Client between features passes it with WithClient and may
+	// *graphapi.Client between features passes it with WithClient and may
 	// leave Graph out.
-	Graph *msgraph.Config `yaml:"graph"`
+	Graph *graphapi.Config `yaml:"graph"`
 	// Interval is the time between scans (default 24h, 1m to 720h).
 	Interval time.Duration `yaml:"interval"`
 	// TenantID is written in every document. Default: graph.tenant_id;
@@ -64,7 +64,7 @@ func (c *Config) validate(needGraph bool) error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	errs = append(errs, msgraph.ValidateBlock(c.Graph, needGraph, "read the directory with")...)
+	errs = append(errs, graphapi.ValidateBlock(c.Graph, needGraph, "read the directory with")...)
 	c.TenantID = strings.TrimSpace(c.TenantID)
 	if c.TenantID == "" && c.Graph != nil {
 		c.TenantID = c.Graph.TenantID

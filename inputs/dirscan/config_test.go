@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	msgraph "github.com/privtrail/privtrail/graph"
-	"github.com/privtrail/privtrail/yamlfile"
+	"github.com/privtrail/privtrail/internal/graphapi"
+	"github.com/privtrail/privtrail/internal/yamlfile"
 )
 
 func TestConfig(t *testing.T) {
@@ -20,7 +20,7 @@ func TestConfig(t *testing.T) {
 		{"defaults", Config{TenantID: "t"}, false, ""},
 		{"no graph", Config{TenantID: "t"}, true, "graph: required"},
 		{"no tenant", Config{}, false, "tenant_id: required"},
-		{"tenant from graph", Config{Graph: &msgraph.Config{Auth: "managed_identity", TenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47"}}, true, ""},
+		{"tenant from graph", Config{Graph: &graphapi.Config{Auth: "managed_identity", TenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47"}}, true, ""},
 		{"short interval", Config{TenantID: "t", Interval: time.Second}, false, "interval: 1s is below"},
 		{"negative interval", Config{TenantID: "t", Interval: -time.Hour}, false, "interval: must be positive"},
 		{"page size", Config{TenantID: "t", UsersPageSize: 999}, false, "users_page_size: 999 is over 120"},

@@ -30,8 +30,8 @@ import (
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/entra"
-	msgraph "github.com/privtrail/privtrail/graph"
-	"github.com/privtrail/privtrail/store"
+	"github.com/privtrail/privtrail/internal/graphapi"
+	"github.com/privtrail/privtrail/internal/store"
 )
 
 // Graph requests of a scan.
@@ -92,18 +92,18 @@ func (l List) Privileged() []Principal { return l }
 type Option func(*options)
 
 type options struct {
-	client    *msgraph.Client
-	graphOpts []msgraph.Option
+	client    *graphapi.Client
+	graphOpts []graphapi.Option
 	st        *store.Store
 }
 
 // WithClient makes the input read through c instead of a client of its
 // own built from the graph block, which may then be left out.
-func WithClient(c *msgraph.Client) Option { return func(o *options) { o.client = c } }
+func WithClient(c *graphapi.Client) Option { return func(o *options) { o.client = c } }
 
-// WithGraphOptions passes options (graph.WithVersion, …) to the client the
+// WithGraphOptions passes options (graphapi.WithVersion, …) to the client the
 // input builds from its graph block. Not used with WithClient.
-func WithGraphOptions(opts ...msgraph.Option) Option {
+func WithGraphOptions(opts ...graphapi.Option) Option {
 	return func(o *options) { o.graphOpts = append(o.graphOpts, opts...) }
 }
 
@@ -118,7 +118,7 @@ type Input struct {
 	cfg        Config
 	log        *slog.Logger
 	principals Principals
-	client     *msgraph.Client
+	client     *graphapi.Client
 	st         *store.Store
 	ran        atomic.Bool
 
@@ -179,7 +179,7 @@ func New(name string, cfg Config, log *slog.Logger, principals Principals, opts 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	client, err := msgraph.ClientFor(o.client, cfg.Graph, log, o.graphOpts...)
+	client, err := graphapi.ClientFor(o.client, cfg.Graph, log, o.graphOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("dirscan input %q: %w", name, err)
 	}
@@ -313,7 +313,7 @@ func (in *Input) scan(ctx context.Context, emit func(context.Context, *batch.Bat
 	users := map[string]*user{}
 	if len(wanted) > 0 {
 		q := url.Values{"$select": {usersSelect}, "$top": {strconv.Itoa(in.cfg.UsersPageSize)}}
-		err := in.client.Pages(ctx, usersPath, q, func(p *msgraph.Page) error {
+		err := in.client.Pages(ctx, usersPath, q, func(p *graphapi.Page) error {
 			for _, raw := range p.Values {
 				u, err := parseUser(raw)
 				if err != nil {
@@ -327,7 +327,7 @@ func (in *Input) scan(ctx context.Context, emit func(context.Context, *batch.Bat
 			return nil
 		})
 		if err != nil {
-			if msgraph.IsForbidden(err) {
+			if graphapi.IsForbidden(err) {
 				return at, fmt.Errorf("GET %s: %w (grant the application permissions User.Read.All and AuditLog.Read.All)", usersPath, err)
 			}
 			return at, fmt.Errorf("GET %s: %w", usersPath, err)
@@ -337,7 +337,7 @@ func (in *Input) scan(ctx context.Context, emit func(context.Context, *batch.Bat
 	var regs map[string]*registration // nil: the report is not readable
 	if len(users) > 0 {
 		regs = map[string]*registration{}
-		err := in.client.Pages(ctx, registrationPath, nil, func(p *msgraph.Page) error {
+		err := in.client.Pages(ctx, registrationPath, nil, func(p *graphapi.Page) error {
 			for _, raw := range p.Values {
 				r, err := parseRegistration(raw)
 				if err != nil {
@@ -351,7 +351,7 @@ func (in *Input) scan(ctx context.Context, emit func(context.Context, *batch.Bat
 			return nil
 		})
 		switch {
-		case msgraph.IsForbidden(err):
+		case graphapi.IsForbidden(err):
 			regs = nil
 			if !in.forbiddenLogged {
 				in.forbiddenLogged = true

@@ -14,10 +14,10 @@ import (
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/entra"
-	msgraph "github.com/privtrail/privtrail/graph"
-	"github.com/privtrail/privtrail/graph/graphtest"
+	"github.com/privtrail/privtrail/internal/graphapi"
+	"github.com/privtrail/privtrail/internal/graphapi/graphtest"
+	"github.com/privtrail/privtrail/internal/store"
 	"github.com/privtrail/privtrail/monitor"
-	"github.com/privtrail/privtrail/store"
 )
 
 // t0 is the scan time of the tests (the fake clock).
@@ -62,13 +62,13 @@ func (l *logBuf) count(s string) int {
 type fixture struct {
 	t      *testing.T
 	srv    *graphtest.Server
-	client *msgraph.Client
+	client *graphapi.Client
 	logs   *logBuf
 	log    *slog.Logger
 	now    time.Time
 }
 
-func newFixture(t *testing.T, tune func(*msgraph.Config)) *fixture {
+func newFixture(t *testing.T, tune func(*graphapi.Config)) *fixture {
 	t.Helper()
 	srv := graphtest.New(t)
 	logs := &logBuf{}
@@ -78,7 +78,7 @@ func newFixture(t *testing.T, tune func(*msgraph.Config)) *fixture {
 	if tune != nil {
 		tune(&gc)
 	}
-	c, err := msgraph.New(gc, log)
+	c, err := graphapi.New(gc, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +353,7 @@ func TestThrottledMidScan(t *testing.T) {
 		{"gave up", 5, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, func(c *msgraph.Config) { c.MaxAttempts = 2 })
+			f := newFixture(t, func(c *graphapi.Config) { c.MaxAttempts = 2 })
 			f.srv.Add(graphtest.Users, gUser(1, "adm_a@contoso.example", t0, t0))
 			f.srv.Add(graphtest.UserRegistrationDetails, graphtest.UserRegistration(uid(1), "adm_a@contoso.example", true, "fido2"))
 			// The users listing is read; the registration report is

@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/privtrail/privtrail/batch"
-	"github.com/privtrail/privtrail/synth"
+	"github.com/privtrail/privtrail/internal/synth"
 )
 
 // BenchmarkConsumeToEmit measures the input alone: kfake → poll → split

@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/batch"
-	"github.com/privtrail/privtrail/store"
+	"github.com/privtrail/privtrail/internal/store"
 )
 
 // Input reads the files of one configured input. Run it once.

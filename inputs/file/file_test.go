@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/batch"
-	"github.com/privtrail/privtrail/store"
+	"github.com/privtrail/privtrail/internal/store"
 )
 
 type badRecord struct{ origin, reason string }

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	msgraph "github.com/privtrail/privtrail/graph"
+	"github.com/privtrail/privtrail/internal/graphapi"
 )
 
 // The streams an input can read.
@@ -74,9 +74,9 @@ type Config struct {
 	// Graph is the app registration the logs are read with (graph/README.md).
 	// It needs the application permission AuditLog.Read.All, and for
 	// sign-ins Directory.Read.All too. A caller that shares one
-	// *graph.Client between features passes it with WithClient and may
+	// *graphapi.Client between features passes it with WithClient and may
 	// leave Graph out.
-	Graph *msgraph.Config `yaml:"graph"`
+	Graph *graphapi.Config `yaml:"graph"`
 	// Streams are any of signins, signins_beta and audits (default: all
 	// three).
 	Streams []string `yaml:"streams"`
@@ -136,7 +136,7 @@ func (c *Config) validate(needGraph bool) error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	errs = append(errs, msgraph.ValidateBlock(c.Graph, needGraph, "read the logs with")...)
+	errs = append(errs, graphapi.ValidateBlock(c.Graph, needGraph, "read the logs with")...)
 
 	if len(c.Streams) == 0 {
 		c.Streams = slices.Clone(DefaultStreams)

@@ -9,17 +9,17 @@ import (
 
 	"github.com/goccy/go-yaml"
 
-	msgraph "github.com/privtrail/privtrail/graph"
-	"github.com/privtrail/privtrail/secret"
+	"github.com/privtrail/privtrail/internal/graphapi"
+	"github.com/privtrail/privtrail/internal/secret"
 )
 
-func appConfig(t testing.TB) *msgraph.Config {
+func appConfig(t testing.TB) *graphapi.Config {
 	t.Helper()
 	sec, err := secret.Resolve("not-a-real-secret")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &msgraph.Config{TenantID: "8a6b1c3e-0f4d-4b6a-9e2f-5d7c8b9a0e1f", ClientID: "3f2d9a71-6c4b-4e8d-a1f0-b2c3d4e5f607", ClientSecret: sec}
+	return &graphapi.Config{TenantID: "8a6b1c3e-0f4d-4b6a-9e2f-5d7c8b9a0e1f", ClientID: "3f2d9a71-6c4b-4e8d-a1f0-b2c3d4e5f607", ClientSecret: sec}
 }
 
 func TestValidateDefaults(t *testing.T) {
@@ -32,7 +32,7 @@ func TestValidateDefaults(t *testing.T) {
 		c.BatchSize != 1000 || c.DedupIDs != 100_000 || len(c.EventTypes) != 0 {
 		t.Errorf("defaults: %+v", c)
 	}
-	if c.Graph.Auth != msgraph.AuthClientSecret || c.Graph.ReportsRate != 5 {
+	if c.Graph.Auth != graphapi.AuthClientSecret || c.Graph.ReportsRate != 5 {
 		t.Errorf("the graph block got no defaults: %+v", c.Graph)
 	}
 
@@ -67,8 +67,8 @@ func TestValidateErrorsNameKeys(t *testing.T) {
 		want string
 	}{
 		{Config{}, "graph: required"},
-		{Config{Graph: &msgraph.Config{ClientID: "x", ClientSecret: g.ClientSecret}}, "graph.tenant_id: required"},
-		{Config{Graph: &msgraph.Config{ClientSecret: g.ClientSecret, Cloud: "mars"}}, "graph.cloud: \"mars\""},
+		{Config{Graph: &graphapi.Config{ClientID: "x", ClientSecret: g.ClientSecret}}, "graph.tenant_id: required"},
+		{Config{Graph: &graphapi.Config{ClientSecret: g.ClientSecret, Cloud: "mars"}}, "graph.cloud: \"mars\""},
 		{Config{Graph: g, Streams: []string{"signin"}}, `streams[0]: "signin" is not signins, signins_beta or audits`},
 		{Config{Graph: g, Streams: []string{"audits", "Audits"}}, `streams[1]: "audits" is listed twice`},
 		{Config{Graph: g, Streams: []string{"signins"}, EventTypes: []string{"servicePrincipal"}}, "event_types: only used with the signins_beta stream"},
@@ -95,7 +95,7 @@ func TestValidateErrorsNameKeys(t *testing.T) {
 		}
 	}
 	// Several errors at once, each naming its key.
-	c := Config{Graph: &msgraph.Config{}, PageSize: 5000, Streams: []string{"x"}}
+	c := Config{Graph: &graphapi.Config{}, PageSize: 5000, Streams: []string{"x"}}
 	err := c.Validate()
 	for _, want := range []string{"graph.auth:", "page_size:", "streams[0]:"} {
 		if err == nil || !strings.Contains(err.Error(), want) {

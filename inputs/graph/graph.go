@@ -30,8 +30,8 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/batch"
-	msgraph "github.com/privtrail/privtrail/graph"
-	"github.com/privtrail/privtrail/store"
+	"github.com/privtrail/privtrail/internal/graphapi"
+	"github.com/privtrail/privtrail/internal/store"
 )
 
 // errorLogEvery is how often a stream that keeps failing the same way logs
@@ -42,20 +42,20 @@ const errorLogEvery = 10 * time.Minute
 type Option func(*options)
 
 type options struct {
-	client    *msgraph.Client
-	graphOpts []msgraph.Option
+	client    *graphapi.Client
+	graphOpts []graphapi.Option
 }
 
 // WithClient makes the input read through c instead of a client of its
 // own built from the graph block, which may then be left out. Features
 // sharing one Client share its token and its reports rate limit.
-func WithClient(c *msgraph.Client) Option {
+func WithClient(c *graphapi.Client) Option {
 	return func(o *options) { o.client = c }
 }
 
-// WithGraphOptions passes options (graph.WithVersion, …) to the client the
+// WithGraphOptions passes options (graphapi.WithVersion, …) to the client the
 // input builds from its graph block. Not used with WithClient.
-func WithGraphOptions(opts ...msgraph.Option) Option {
+func WithGraphOptions(opts ...graphapi.Option) Option {
 	return func(o *options) { o.graphOpts = append(o.graphOpts, opts...) }
 }
 
@@ -66,7 +66,7 @@ type Input struct {
 	st      *store.Store
 	log     *slog.Logger
 	bad     func(origin string, data []byte, reason string)
-	client  *msgraph.Client
+	client  *graphapi.Client
 	streams []*stream
 	ran     atomic.Bool
 
@@ -150,7 +150,7 @@ func New(name string, cfg Config, st *store.Store, log *slog.Logger, bad func(or
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	client, err := msgraph.ClientFor(o.client, cfg.Graph, log, o.graphOpts...)
+	client, err := graphapi.ClientFor(o.client, cfg.Graph, log, o.graphOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("graph input %q: %w", name, err)
 	}
@@ -431,7 +431,7 @@ func (s *stream) readWindow(ctx context.Context, emit func(context.Context, *bat
 		"$top":    {strconv.Itoa(in.cfg.PageSize)},
 	}
 	index := 0
-	return in.client.Pages(ctx, s.api.path, q, func(p *msgraph.Page) error {
+	return in.client.Pages(ctx, s.api.path, q, func(p *graphapi.Page) error {
 		st.pages++
 		in.stats.read.Add(int64(len(p.Values)))
 		for _, v := range p.Values {
@@ -606,7 +606,7 @@ func (s *stream) report(err error) {
 // explain classifies a poll's error for the log: a kind (to tell a new
 // error from a repeated one) and attributes for the operator.
 func explain(err error, a api) (kind string, args []any) {
-	var ae *msgraph.APIError
+	var ae *graphapi.APIError
 	if !errors.As(err, &ae) {
 		return "other", []any{"hint", "the client already retried what may be retried (429, 503, 504, network errors)"}
 	}

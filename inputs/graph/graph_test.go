@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/batch"
-	msgraph "github.com/privtrail/privtrail/graph"
-	"github.com/privtrail/privtrail/graph/graphtest"
+	"github.com/privtrail/privtrail/internal/graphapi"
+	"github.com/privtrail/privtrail/internal/graphapi/graphtest"
 )
 
 const (
@@ -169,7 +169,7 @@ func TestLag(t *testing.T) {
 		graphtest.SignIn("recent", t0.Add(-3*time.Minute), "b@contoso.example"))
 	cfg := e.config(StreamSignIns)
 	cfg.Backfill = time.Hour
-	r := e.start(cfg, WithGraphOptions(msgraph.WithVersion("9.9.9-test")))
+	r := e.start(cfg, WithGraphOptions(graphapi.WithVersion("9.9.9-test")))
 	if got := r.emittedIDs(); !slices.Equal(got, []string{"old"}) {
 		t.Fatalf("first poll (now − lag = %s) emitted %v", t0.Add(-7*time.Minute), got)
 	}
@@ -675,7 +675,7 @@ func TestMalformedElements(t *testing.T) {
 	hc := &http.Client{Transport: rewrite{base: e.srv.Client().Transport, repl: []string{
 		doc("array", 39), `[1,2]`, doc("string", 38), `"just text"`, doc("number", 37), `42`,
 	}}}
-	client, err := msgraph.New(*e.graphConfig(), e.log, msgraph.WithHTTPClient(hc))
+	client, err := graphapi.New(*e.graphConfig(), e.log, graphapi.WithHTTPClient(hc))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/batch"
-	msgraph "github.com/privtrail/privtrail/graph"
-	"github.com/privtrail/privtrail/graph/graphtest"
-	"github.com/privtrail/privtrail/store"
+	"github.com/privtrail/privtrail/internal/graphapi"
+	"github.com/privtrail/privtrail/internal/graphapi/graphtest"
+	"github.com/privtrail/privtrail/internal/store"
 )
 
 // t0 is "now" at the start of every test; the fake clock moves from it.
@@ -117,7 +117,7 @@ func (e *env) reopen() {
 
 // graphConfig is the fake's config without the reports rate limit (tests
 // that measure it set it back).
-func (e *env) graphConfig() *msgraph.Config {
+func (e *env) graphConfig() *graphapi.Config {
 	c := e.srv.Config()
 	c.ReportsRate = 1_000_000
 	c.MaxAttempts = 4

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/privtrail/privtrail/store"
+	"github.com/privtrail/privtrail/internal/store"
 )
 
 // The persisted state of a stream (see README.md, "Persisted state"):

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/privtrail/privtrail/store"
+	"github.com/privtrail/privtrail/internal/store"
 )
 
 func TestMetaRoundTrip(t *testing.T) {

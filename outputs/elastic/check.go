@@ -13,7 +13,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"github.com/privtrail/privtrail/outputs/delivery"
+	"github.com/privtrail/privtrail/internal/delivery"
 )
 
 // writePrivileges are the index privileges the output needs on its data

@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/privtrail/privtrail/secret"
-	"github.com/privtrail/privtrail/tlsconfig"
+	"github.com/privtrail/privtrail/internal/secret"
+	"github.com/privtrail/privtrail/internal/tlsconfig"
 )
 
 const (

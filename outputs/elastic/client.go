@@ -17,7 +17,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/valyala/fastjson"
 
-	"github.com/privtrail/privtrail/outputs/delivery"
+	"github.com/privtrail/privtrail/internal/delivery"
 )
 
 // sender is the delivery.Sender for Elasticsearch: one Bulk API request

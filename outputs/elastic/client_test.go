@@ -8,7 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"github.com/privtrail/privtrail/outputs/delivery/deliverytest"
+	"github.com/privtrail/privtrail/internal/delivery/deliverytest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,9 +21,9 @@ import (
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/outputs/delivery"
-	"github.com/privtrail/privtrail/secret"
-	"github.com/privtrail/privtrail/tlsconfig"
+	"github.com/privtrail/privtrail/internal/delivery"
+	"github.com/privtrail/privtrail/internal/secret"
+	"github.com/privtrail/privtrail/internal/tlsconfig"
 )
 
 // testRecords are the shared Entra samples (diagnostic records) followed

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/outputs/delivery"
-	"github.com/privtrail/privtrail/secret"
-	"github.com/privtrail/privtrail/tlsconfig"
+	"github.com/privtrail/privtrail/internal/delivery"
+	"github.com/privtrail/privtrail/internal/secret"
+	"github.com/privtrail/privtrail/internal/tlsconfig"
 )
 
 // Config is an `outputs:` entry's `elastic:` block.

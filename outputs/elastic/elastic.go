@@ -16,7 +16,7 @@ import (
 
 	"github.com/elastic/go-elasticsearch/v8"
 
-	"github.com/privtrail/privtrail/outputs/delivery"
+	"github.com/privtrail/privtrail/internal/delivery"
 )
 
 // New builds the Elasticsearch output named name: its buffer is

@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
-	"github.com/privtrail/privtrail/outputs/delivery"
+	"github.com/privtrail/privtrail/internal/delivery"
 )
 
 // codecs are the compression settings by name. gzip runs at its fastest

@@ -10,7 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"github.com/privtrail/privtrail/outputs/delivery/deliverytest"
+	"github.com/privtrail/privtrail/internal/delivery/deliverytest"
 	"log/slog"
 	"math/big"
 	"net"
@@ -27,10 +27,10 @@ import (
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/outputs/delivery"
-	"github.com/privtrail/privtrail/secret"
-	"github.com/privtrail/privtrail/synth"
-	"github.com/privtrail/privtrail/tlsconfig"
+	"github.com/privtrail/privtrail/internal/delivery"
+	"github.com/privtrail/privtrail/internal/secret"
+	"github.com/privtrail/privtrail/internal/synth"
+	"github.com/privtrail/privtrail/internal/tlsconfig"
 )
 
 const (

@@ -11,7 +11,7 @@ package kafka
 import (
 	"log/slog"
 
-	"github.com/privtrail/privtrail/outputs/delivery"
+	"github.com/privtrail/privtrail/internal/delivery"
 )
 
 // New builds the Kafka output named name: records are buffered under

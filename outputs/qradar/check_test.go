@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/privtrail/privtrail/tlsconfig"
+	"github.com/privtrail/privtrail/internal/tlsconfig"
 )
 
 func TestCheck(t *testing.T) {

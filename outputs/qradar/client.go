@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/privtrail/privtrail/outputs/delivery"
+	"github.com/privtrail/privtrail/internal/delivery"
 )
 
 // idleClose is how long an unused connection stays open. delivery gives a

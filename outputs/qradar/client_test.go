@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/privtrail/privtrail/tlsconfig"
+	"github.com/privtrail/privtrail/internal/tlsconfig"
 )
 
 func mustTLS(t testing.TB, c *tlsconfig.Config) *tls.Config {

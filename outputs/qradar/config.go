@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/privtrail/privtrail/outputs/delivery"
-	"github.com/privtrail/privtrail/tlsconfig"
+	"github.com/privtrail/privtrail/internal/delivery"
+	"github.com/privtrail/privtrail/internal/tlsconfig"
 )
 
 // Config is an `outputs:` entry's `qradar:` block.

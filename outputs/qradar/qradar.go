@@ -9,7 +9,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 
-	"github.com/privtrail/privtrail/outputs/delivery"
+	"github.com/privtrail/privtrail/internal/delivery"
 )
 
 // New starts the output named name: its disk buffer under deps.DataDir

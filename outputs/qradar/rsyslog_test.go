@@ -26,8 +26,8 @@ import (
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/outputs/delivery"
-	"github.com/privtrail/privtrail/tlsconfig"
+	"github.com/privtrail/privtrail/internal/delivery"
+	"github.com/privtrail/privtrail/internal/tlsconfig"
 )
 
 // A real rsyslogd stands in for QRadar: it listens on loopback and writes

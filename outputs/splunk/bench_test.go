@@ -15,8 +15,8 @@ import (
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/outputs/delivery"
-	"github.com/privtrail/privtrail/synth"
+	"github.com/privtrail/privtrail/internal/delivery"
+	"github.com/privtrail/privtrail/internal/synth"
 )
 
 // synthRecords decodes n synthetic records (the demo tenant's mix of

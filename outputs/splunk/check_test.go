@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/privtrail/privtrail/tlsconfig"
+	"github.com/privtrail/privtrail/internal/tlsconfig"
 )
 
 // checkHEC is fakeHEC plus the health endpoint, as Splunk documents it:

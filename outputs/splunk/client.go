@@ -16,8 +16,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/privtrail/privtrail/outputs/delivery"
-	"github.com/privtrail/privtrail/secret"
+	"github.com/privtrail/privtrail/internal/delivery"
+	"github.com/privtrail/privtrail/internal/secret"
 )
 
 // HEC status codes (the "code" of a response body), from Splunk's

@@ -12,8 +12,8 @@ import (
 
 	"github.com/goccy/go-yaml"
 
-	"github.com/privtrail/privtrail/outputs/delivery"
-	"github.com/privtrail/privtrail/tlsconfig"
+	"github.com/privtrail/privtrail/internal/delivery"
+	"github.com/privtrail/privtrail/internal/tlsconfig"
 )
 
 func TestConfigValidate(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
-	"github.com/privtrail/privtrail/outputs/delivery/deliverytest"
+	"github.com/privtrail/privtrail/internal/delivery/deliverytest"
 	"io"
 	"log"
 	"log/slog"
@@ -21,9 +21,9 @@ import (
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/outputs/delivery"
-	"github.com/privtrail/privtrail/secret"
-	"github.com/privtrail/privtrail/tlsconfig"
+	"github.com/privtrail/privtrail/internal/delivery"
+	"github.com/privtrail/privtrail/internal/secret"
+	"github.com/privtrail/privtrail/internal/tlsconfig"
 )
 
 const testToken = "5f2d7c1e-hec-token-s3cr3t"

@@ -10,7 +10,7 @@ package splunk
 import (
 	"log/slog"
 
-	"github.com/privtrail/privtrail/outputs/delivery"
+	"github.com/privtrail/privtrail/internal/delivery"
 )
 
 // New builds the Splunk HEC output named name: records are buffered under

@@ -24,7 +24,7 @@ import (
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/entra"
-	"github.com/privtrail/privtrail/outputs/buffer"
+	"github.com/privtrail/privtrail/internal/buffer"
 )
 
 // Encoder turns one enriched record into the bytes the Sender sends for

@@ -9,7 +9,7 @@
 //
 //	srv := graphtest.New(t)
 //	srv.Add(graphtest.SignIns, graphtest.SignIn("id-1", when, "adm@contoso.example"))
-//	c, err := graph.New(srv.Config(), log)          // real azidentity, real TLS
+//	c, err := graphapi.New(srv.Config(), log)          // real azidentity, real TLS
 //	err = c.Pages(ctx, "/v1.0/auditLogs/signIns", nil, fn)
 //	srv.Requests("/v1.0/auditLogs/signIns")          // 1
 //
@@ -35,9 +35,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/privtrail/privtrail/graph"
-	"github.com/privtrail/privtrail/secret"
-	"github.com/privtrail/privtrail/tlsconfig"
+	"github.com/privtrail/privtrail/internal/graphapi"
+	"github.com/privtrail/privtrail/internal/secret"
+	"github.com/privtrail/privtrail/internal/tlsconfig"
 )
 
 // The collections the fake serves, under /v1.0/ and /beta/.
@@ -168,15 +168,15 @@ func (s *Server) Client() *http.Client { return s.ts.Client() }
 // CAFile is a PEM file of the fake's certificate, for tls.ca_file.
 func (s *Server) CAFile() string { return s.caFile }
 
-// Config is a client-secret graph.Config for the fake: tenant, app and
+// Config is a client-secret graphapi.Config for the fake: tenant, app and
 // secret, the fake as authority host and endpoint, and its certificate
-// as the CA. Add graph.WithHTTPClient(srv.Client()) or not: either works.
-func (s *Server) Config() graph.Config {
+// as the CA. Add graphapi.WithHTTPClient(srv.Client()) or not: either works.
+func (s *Server) Config() graphapi.Config {
 	sec, err := secret.Resolve(s.ClientSecret)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	return graph.Config{
+	return graphapi.Config{
 		TenantID:      s.TenantID,
 		ClientID:      s.ClientID,
 		ClientSecret:  sec,

@@ -16,7 +16,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/demo from the generator")
 
-const demoDir = "../testdata/demo"
+const demoDir = "../../testdata/demo"
 
 func TestDemoFilesUpToDate(t *testing.T) {
 	if *update {
@@ -195,7 +195,7 @@ func asMap(v any) map[string]any {
 
 // Every monitor of docs/monitor-triggers.md has a scenario that hits it.
 func TestDemoCoversTheTriggerTable(t *testing.T) {
-	doc, err := os.ReadFile("../docs/monitor-triggers.md")
+	doc, err := os.ReadFile("../../docs/monitor-triggers.md")
 	if err != nil {
 		t.Skip(err)
 	}

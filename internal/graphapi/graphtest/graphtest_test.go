@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/privtrail/privtrail/graph/graphtest"
+	"github.com/privtrail/privtrail/internal/graphapi/graphtest"
 )
 
 var t0 = time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)

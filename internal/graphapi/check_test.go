@@ -1,13 +1,13 @@
-package graph_test
+package graphapi_test
 
 import (
 	"context"
 	"strings"
 	"testing"
 
-	"github.com/privtrail/privtrail/graph"
-	"github.com/privtrail/privtrail/graph/graphtest"
-	"github.com/privtrail/privtrail/secret"
+	"github.com/privtrail/privtrail/internal/graphapi"
+	"github.com/privtrail/privtrail/internal/graphapi/graphtest"
+	"github.com/privtrail/privtrail/internal/secret"
 )
 
 func TestCheckNamesEachMissingPermission(t *testing.T) {
@@ -28,8 +28,8 @@ func TestCheckNamesEachMissingPermission(t *testing.T) {
 			}
 			cl, _, _ := newClient(t, srv, nil)
 			res := cl.Check(context.Background())
-			if len(res) != len(graph.Permissions) {
-				t.Fatalf("%d results for %d permissions", len(res), len(graph.Permissions))
+			if len(res) != len(graphapi.Permissions) {
+				t.Fatalf("%d results for %d permissions", len(res), len(graphapi.Permissions))
 			}
 			var missing []string
 			for _, r := range res {
@@ -48,7 +48,7 @@ func TestCheckNamesEachMissingPermission(t *testing.T) {
 
 func TestCheckWithAWrongSecretFailsEveryProbeWithoutLeakingIt(t *testing.T) {
 	srv := graphtest.New(t)
-	cl, _, _ := newClient(t, srv, func(c *graph.Config) {
+	cl, _, _ := newClient(t, srv, func(c *graphapi.Config) {
 		s, err := secret.Resolve("not-the-secret-4f1a")
 		if err != nil {
 			t.Fatal(err)

@@ -5,7 +5,7 @@
 // jitter, one token refresh on 401, nextLinks followed verbatim and only
 // to Graph, and the reports API's rate limit shared by every caller of a
 // Client. See README.md.
-package graph
+package graphapi
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package graph_test
+package graphapi_test
 
 import (
 	"bytes"
@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/privtrail/privtrail/graph"
-	"github.com/privtrail/privtrail/graph/graphtest"
+	"github.com/privtrail/privtrail/internal/graphapi"
+	"github.com/privtrail/privtrail/internal/graphapi/graphtest"
 )
 
 const (
@@ -67,7 +67,7 @@ func (s *sleeps) all() []time.Duration {
 // newClient is a Client of srv's app with the real ClientSecretCredential,
 // trusting srv's certificate through the config's tls.ca_file, logging
 // at debug level into the returned buffer, and recording its waits.
-func newClient(t *testing.T, srv *graphtest.Server, edit func(*graph.Config)) (*graph.Client, *logBuffer, *sleeps) {
+func newClient(t *testing.T, srv *graphtest.Server, edit func(*graphapi.Config)) (*graphapi.Client, *logBuffer, *sleeps) {
 	t.Helper()
 	cfg := srv.Config()
 	if edit != nil {
@@ -75,12 +75,12 @@ func newClient(t *testing.T, srv *graphtest.Server, edit func(*graph.Config)) (*
 	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c, err := graph.New(cfg, log, graph.WithVersion("test"))
+	c, err := graphapi.New(cfg, log, graphapi.WithVersion("test"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sl := &sleeps{}
-	graph.SetSleep(c, sl.sleep)
+	graphapi.SetSleep(c, sl.sleep)
 	return c, logs, sl
 }
 
@@ -100,11 +100,11 @@ func ids(t *testing.T, values []json.RawMessage) []string {
 }
 
 // collect pages through path and returns the pages' element ids.
-func collect(t *testing.T, c *graph.Client, path string, q url.Values) ([][]string, []*graph.Page, error) {
+func collect(t *testing.T, c *graphapi.Client, path string, q url.Values) ([][]string, []*graphapi.Page, error) {
 	t.Helper()
 	var got [][]string
-	var pages []*graph.Page
-	err := c.Pages(context.Background(), path, q, func(p *graph.Page) error {
+	var pages []*graphapi.Page
+	err := c.Pages(context.Background(), path, q, func(p *graphapi.Page) error {
 		got = append(got, ids(t, p.Values))
 		pages = append(pages, p)
 		return nil
@@ -195,7 +195,7 @@ func TestPagesValuesAreTheCallersToKeep(t *testing.T) {
 	}
 	c, _, _ := newClient(t, srv, nil)
 	var kept []json.RawMessage
-	err := c.Pages(context.Background(), auditsPath, url.Values{"$top": {"2"}}, func(p *graph.Page) error {
+	err := c.Pages(context.Background(), auditsPath, url.Values{"$top": {"2"}}, func(p *graphapi.Page) error {
 		kept = append(kept, p.Values...)
 		return nil
 	})
@@ -224,7 +224,7 @@ func TestPagesStopsOnCallbackError(t *testing.T) {
 	c, _, _ := newClient(t, srv, nil)
 	stop := errors.New("enough")
 	calls := 0
-	err := c.Pages(context.Background(), signInsPath, url.Values{"$top": {"1"}}, func(*graph.Page) error {
+	err := c.Pages(context.Background(), signInsPath, url.Values{"$top": {"1"}}, func(*graphapi.Page) error {
 		calls++
 		return stop
 	})
@@ -250,7 +250,7 @@ func TestNextLinkToAnotherHostIsRefused(t *testing.T) {
 			srv.TamperNextLinks(func(l string) string { return tt.tamper(srv.URL(), l) })
 			c, _, _ := newClient(t, srv, nil)
 			calls := 0
-			err := c.Pages(context.Background(), signInsPath, url.Values{"$top": {"1"}}, func(*graph.Page) error { calls++; return nil })
+			err := c.Pages(context.Background(), signInsPath, url.Values{"$top": {"1"}}, func(*graphapi.Page) error { calls++; return nil })
 			if err == nil || !strings.Contains(err.Error(), "refusing to follow") {
 				t.Fatalf("err = %v", err)
 			}
@@ -308,7 +308,7 @@ func TestRetries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := graphtest.New(t)
 			srv.Add(graphtest.DirectoryAudits, graphtest.DirectoryAudit("a1", t0, "Update user"))
-			c, _, sl := newClient(t, srv, func(cfg *graph.Config) { cfg.MaxAttempts = tt.maxAttempt })
+			c, _, sl := newClient(t, srv, func(cfg *graphapi.Config) { cfg.MaxAttempts = tt.maxAttempt })
 			srv.FailNext(auditsPath, tt.status, tt.retryAfter, tt.fails)
 			var page struct {
 				Value []struct{ ID string } `json:"value"`
@@ -333,7 +333,7 @@ func TestRetries(t *testing.T) {
 				}
 				return
 			}
-			var ae *graph.APIError
+			var ae *graphapi.APIError
 			if !errors.As(err, &ae) || ae.Status != tt.status || ae.RequestID == "" || !strings.Contains(err.Error(), ae.RequestID) {
 				t.Fatalf("err = %v, want an APIError %d with its request id", err, tt.status)
 			}
@@ -349,7 +349,7 @@ func TestRetries(t *testing.T) {
 
 func TestRetryAfterIsWaitedFor(t *testing.T) {
 	srv := graphtest.New(t)
-	c, err := graph.New(srv.Config(), nil)
+	c, err := graphapi.New(srv.Config(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +368,7 @@ func TestRetryAfterIsWaitedFor(t *testing.T) {
 
 func TestRetryWaitEndsWithContext(t *testing.T) {
 	srv := graphtest.New(t)
-	c, err := graph.New(srv.Config(), nil)
+	c, err := graphapi.New(srv.Config(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,7 +421,7 @@ func TestSecond401IsAnError(t *testing.T) {
 	srv.SetTokenLifetime(0) // every token is expired when it arrives
 	c, _, _ := newClient(t, srv, nil)
 	err := c.Get(context.Background(), "/v1.0/users", nil, nil)
-	var ae *graph.APIError
+	var ae *graphapi.APIError
 	if !errors.As(err, &ae) || ae.Status != 401 || ae.Code != "InvalidAuthenticationToken" {
 		t.Fatalf("err = %v", err)
 	}
@@ -482,20 +482,20 @@ func TestForbiddenAndNotFound(t *testing.T) {
 	c, _, _ := newClient(t, srv, nil)
 	ctx := context.Background()
 
-	err := c.Pages(ctx, "/v1.0/roleManagement/directory/roleEligibilitySchedules", nil, func(*graph.Page) error { return nil })
-	var ae *graph.APIError
-	if !graph.IsForbidden(err) || graph.IsNotFound(err) || !errors.As(err, &ae) || ae.Code != "Authorization_RequestDenied" ||
+	err := c.Pages(ctx, "/v1.0/roleManagement/directory/roleEligibilitySchedules", nil, func(*graphapi.Page) error { return nil })
+	var ae *graphapi.APIError
+	if !graphapi.IsForbidden(err) || graphapi.IsNotFound(err) || !errors.As(err, &ae) || ae.Code != "Authorization_RequestDenied" ||
 		ae.Message != "Insufficient privileges to complete the operation." {
 		t.Fatalf("err = %v", err)
 	}
 	if n := srv.Requests("/v1.0/roleManagement/directory/roleEligibilitySchedules"); n != 1 {
 		t.Errorf("a 403 was retried: %d requests", n)
 	}
-	err = c.Pages(ctx, "/v1.0/groups/0b5c5c5e-0000-4000-8000-000000000000/transitiveMembers", nil, func(*graph.Page) error { return nil })
-	if !graph.IsNotFound(err) || graph.IsForbidden(err) {
+	err = c.Pages(ctx, "/v1.0/groups/0b5c5c5e-0000-4000-8000-000000000000/transitiveMembers", nil, func(*graphapi.Page) error { return nil })
+	if !graphapi.IsNotFound(err) || graphapi.IsForbidden(err) {
 		t.Fatalf("err = %v", err)
 	}
-	if graph.IsForbidden(errors.New("403")) || graph.IsNotFound(nil) {
+	if graphapi.IsForbidden(errors.New("403")) || graphapi.IsNotFound(nil) {
 		t.Error("not an APIError")
 	}
 }
@@ -557,7 +557,7 @@ func TestGet(t *testing.T) {
 	}
 	// A Graph 400 (a filter the API does not take) comes back whole.
 	err := c.Get(ctx, "/v1.0/roleManagement/directory/roleAssignments", url.Values{"$filter": {"startswith(id,'r')"}}, nil)
-	var ae *graph.APIError
+	var ae *graphapi.APIError
 	if !errors.As(err, &ae) || ae.Status != 400 || !strings.Contains(ae.Message, "Invalid filter clause") {
 		t.Fatalf("err = %v", err)
 	}
@@ -570,7 +570,7 @@ func TestReportsRateLimit(t *testing.T) {
 	}
 	c, _, _ := newClient(t, srv, nil)
 	const n, window = 3, 400 * time.Millisecond
-	graph.SetReportsLimit(c, n, window)
+	graphapi.SetReportsLimit(c, n, window)
 	ctx := context.Background()
 	if err := c.Get(ctx, "/v1.0/users", nil, nil); err != nil { // token and connection first
 		t.Fatal(err)
@@ -590,7 +590,7 @@ func TestReportsRateLimit(t *testing.T) {
 				if g == 2 {
 					err = c.Get(ctx, "/v1.0/reports/authenticationMethods/userRegistrationDetails", nil, nil)
 				} else {
-					err = c.Pages(ctx, auditsPath, url.Values{"$top": {"2"}}, func(*graph.Page) error { return nil })
+					err = c.Pages(ctx, auditsPath, url.Values{"$top": {"2"}}, func(*graphapi.Page) error { return nil })
 				}
 				if err != nil {
 					errs <- err

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/privtrail/privtrail/synth"
+	"github.com/privtrail/privtrail/internal/synth"
 )
 
 // The baseline must do the job it stands for: every generated record in,

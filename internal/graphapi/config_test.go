@@ -1,4 +1,4 @@
-package graph
+package graphapi
 
 import (
 	"os"
@@ -8,9 +8,9 @@ import (
 
 	"github.com/goccy/go-yaml"
 
-	"github.com/privtrail/privtrail/secret"
-	"github.com/privtrail/privtrail/tlsconfig"
-	"github.com/privtrail/privtrail/yamlfile"
+	"github.com/privtrail/privtrail/internal/secret"
+	"github.com/privtrail/privtrail/internal/tlsconfig"
+	"github.com/privtrail/privtrail/internal/yamlfile"
 )
 
 const testSecret = "s3cr3t~value-that-must-not-print"

@@ -1,4 +1,4 @@
-package graph_test
+package graphapi_test
 
 import (
 	"context"
@@ -13,30 +13,30 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
-	"github.com/privtrail/privtrail/graph"
-	"github.com/privtrail/privtrail/graph/graphtest"
-	"github.com/privtrail/privtrail/secret"
+	"github.com/privtrail/privtrail/internal/graphapi"
+	"github.com/privtrail/privtrail/internal/graphapi/graphtest"
+	"github.com/privtrail/privtrail/internal/secret"
 )
 
 func TestAuthModes(t *testing.T) {
 	tests := []struct {
 		name string
 		auth string // the Auth the fake records
-		edit func(t *testing.T, srv *graphtest.Server, cfg *graph.Config)
+		edit func(t *testing.T, srv *graphtest.Server, cfg *graphapi.Config)
 	}{
 		{name: "client secret", auth: "client_secret"},
-		{name: "certificate", auth: "certificate", edit: func(t *testing.T, srv *graphtest.Server, cfg *graph.Config) {
+		{name: "certificate", auth: "certificate", edit: func(t *testing.T, srv *graphtest.Server, cfg *graphapi.Config) {
 			cfg.ClientSecret = secret.Secret{}
 			cfg.Certificate = srv.ClientCertificate()
 		}},
-		{name: "workload identity", auth: "federated", edit: func(t *testing.T, srv *graphtest.Server, cfg *graph.Config) {
+		{name: "workload identity", auth: "federated", edit: func(t *testing.T, srv *graphtest.Server, cfg *graphapi.Config) {
 			cfg.ClientSecret = secret.Secret{}
-			cfg.Auth = graph.AuthWorkloadIdentity
+			cfg.Auth = graphapi.AuthWorkloadIdentity
 			t.Setenv("AZURE_FEDERATED_TOKEN_FILE", srv.FederatedToken())
 		}},
-		{name: "managed identity", auth: "managed_identity", edit: func(t *testing.T, srv *graphtest.Server, cfg *graph.Config) {
+		{name: "managed identity", auth: "managed_identity", edit: func(t *testing.T, srv *graphtest.Server, cfg *graphapi.Config) {
 			cfg.ClientSecret = secret.Secret{}
-			cfg.Auth = graph.AuthManagedIdentity
+			cfg.Auth = graphapi.AuthManagedIdentity
 			cfg.TenantID, cfg.ClientID = "", ""
 			srv.ManagedIdentity()
 		}},
@@ -45,7 +45,7 @@ func TestAuthModes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := graphtest.New(t)
 			srv.Add(graphtest.Users, graphtest.User("u1", "adm@contoso.example", t0))
-			c, _, _ := newClient(t, srv, func(cfg *graph.Config) {
+			c, _, _ := newClient(t, srv, func(cfg *graphapi.Config) {
 				if tt.edit != nil {
 					tt.edit(t, srv, cfg)
 				}
@@ -79,7 +79,7 @@ func TestSecretsAndTokensStayOutOfErrorsAndLogs(t *testing.T) {
 
 	// A wrong secret: Entra's refusal is reported, the secret is not.
 	wrong := "wr0ng~" + strings.Repeat("Zq8", 12)
-	bad, logs, _ := newClient(t, srv, func(cfg *graph.Config) {
+	bad, logs, _ := newClient(t, srv, func(cfg *graphapi.Config) {
 		cfg.ClientSecret, _ = secret.Resolve(wrong)
 	})
 	err := bad.Get(context.Background(), "/v1.0/users", nil, nil)
@@ -95,7 +95,7 @@ func TestSecretsAndTokensStayOutOfErrorsAndLogs(t *testing.T) {
 	// A good client through pages, a 401 and a retry, logging everything.
 	c, logs, _ := newClient(t, srv, nil)
 	ctx := context.Background()
-	if err := c.Pages(ctx, signInsPath, url.Values{"$top": {"1"}}, func(*graph.Page) error { return nil }); err != nil {
+	if err := c.Pages(ctx, signInsPath, url.Values{"$top": {"1"}}, func(*graphapi.Page) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	srv.ExpireTokens()
@@ -105,7 +105,7 @@ func TestSecretsAndTokensStayOutOfErrorsAndLogs(t *testing.T) {
 	}
 	srv.Deny("/v1.0/users", "")
 	err = c.Get(ctx, "/v1.0/users", nil, nil)
-	if !graph.IsForbidden(err) {
+	if !graphapi.IsForbidden(err) {
 		t.Fatalf("err = %v", err)
 	}
 	out := logs.String()
@@ -152,11 +152,11 @@ func TestTokenIsReusedUntilFiveMinutesBeforeExpiry(t *testing.T) {
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	cred := &countingCredential{srv: srv, expires: func() time.Time { return clock().Add(10 * time.Minute) }}
 
-	c, err := graph.New(srv.Config(), nil, graph.WithCredential(cred), graph.WithHTTPClient(srv.Client()))
+	c, err := graphapi.New(srv.Config(), nil, graphapi.WithCredential(cred), graphapi.WithHTTPClient(srv.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	graph.SetTokenClock(c, clock)
+	graphapi.SetTokenClock(c, clock)
 	ctx := context.Background()
 	steps := []struct {
 		advance time.Duration
@@ -203,7 +203,7 @@ func TestCredentialGivingTheRefusedTokenAgain(t *testing.T) {
 	srv := graphtest.New(t)
 	tok := srv.IssueToken()
 	cfg := srv.Config()
-	c, err := graph.New(cfg, nil, graph.WithCredential(staticCredential{tok}), graph.WithHTTPClient(srv.Client()))
+	c, err := graphapi.New(cfg, nil, graphapi.WithCredential(staticCredential{tok}), graphapi.WithHTTPClient(srv.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func (failingCredential) GetToken(context.Context, policy.TokenRequestOptions) (
 
 func TestTokenErrorStopsTheRequest(t *testing.T) {
 	srv := graphtest.New(t)
-	c, err := graph.New(srv.Config(), nil, graph.WithCredential(failingCredential{}), graph.WithHTTPClient(srv.Client()))
+	c, err := graphapi.New(srv.Config(), nil, graphapi.WithCredential(failingCredential{}), graphapi.WithHTTPClient(srv.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,17 +241,17 @@ func TestTokenErrorStopsTheRequest(t *testing.T) {
 func TestNewErrors(t *testing.T) {
 	srv := graphtest.New(t)
 	tests := []struct {
-		edit func(*graph.Config)
+		edit func(*graphapi.Config)
 		want string
 	}{
-		{func(c *graph.Config) { c.ClientSecret = secret.Secret{} }, "auth: set client_secret"},
-		{func(c *graph.Config) { c.ClientSecret = secret.Secret{}; c.Certificate = "/nonexistent/app.pem" }, "certificate: open /nonexistent/app.pem"},
-		{func(c *graph.Config) { c.TLS.CAFile = "/nonexistent/ca.pem" }, "tls.ca_file"},
+		{func(c *graphapi.Config) { c.ClientSecret = secret.Secret{} }, "auth: set client_secret"},
+		{func(c *graphapi.Config) { c.ClientSecret = secret.Secret{}; c.Certificate = "/nonexistent/app.pem" }, "certificate: open /nonexistent/app.pem"},
+		{func(c *graphapi.Config) { c.TLS.CAFile = "/nonexistent/ca.pem" }, "tls.ca_file"},
 	}
 	for _, tt := range tests {
 		cfg := srv.Config()
 		tt.edit(&cfg)
-		_, err := graph.New(cfg, nil)
+		_, err := graphapi.New(cfg, nil)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("err = %v, want %q", err, tt.want)
 		}
@@ -260,7 +260,7 @@ func TestNewErrors(t *testing.T) {
 	cfg := srv.Config()
 	cfg.ClientSecret = secret.Secret{}
 	cfg.Certificate = srv.CAFile()
-	if _, err := graph.New(cfg, nil); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("certificate %s:", srv.CAFile())) {
+	if _, err := graphapi.New(cfg, nil); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("certificate %s:", srv.CAFile())) {
 		t.Errorf("err = %v", err)
 	}
 }

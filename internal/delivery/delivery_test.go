@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/privtrail/privtrail/outputs/delivery/deliverytest"
+	"github.com/privtrail/privtrail/internal/delivery/deliverytest"
 	"io"
 	"log/slog"
 	"slices"
