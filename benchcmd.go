@@ -14,9 +14,11 @@ import (
 
 	"github.com/privtrail/privtrail/agent"
 	"github.com/privtrail/privtrail/enrich/privilege"
+	"github.com/privtrail/privtrail/inputs"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
 	"github.com/privtrail/privtrail/internal/bench"
 	"github.com/privtrail/privtrail/internal/synth"
+	"github.com/privtrail/privtrail/outputs"
 	fileoutput "github.com/privtrail/privtrail/outputs/file"
 )
 
@@ -111,10 +113,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		DataDir:    filepath.Join(*dir, "data"),
 		DeadLetter: filepath.Join(*dir, "dead-letter.jsonl"),
 		Workers:    *workers,
-		Inputs:     []agent.InputConfig{{Name: "bench", File: &fileinput.Config{Paths: []string{input}, BatchSize: 1000}}},
+		Inputs:     []inputs.Entry{inputs.NewEntry("bench", "file", &fileinput.Config{Paths: []string{input}, BatchSize: 1000})},
 		// The output is the null device so that a 10^7-record run needs
 		// no disk for it; the encoding is done all the same.
-		Outputs:   []agent.OutputConfig{{Name: "null", File: &fileoutput.Config{Path: os.DevNull, Sync: new(bool)}}},
+		Outputs:   []outputs.Entry{{Name: "null", Type: "file", Config: &fileoutput.Config{Path: os.DevNull, Sync: new(bool)}}},
 		Context:   agent.ContextConfig{Privilege: &privilege.Config{RoleMap: roleMap}},
 		Pipelines: []string{pipelineFile},
 	}

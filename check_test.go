@@ -153,6 +153,7 @@ pipelines: [%[6]s]
 	t.Setenv("PRIVTRAIL_TEST_HEC_TOKEN", testHECToken)
 
 	okLines := []string{
+		fmt.Sprintf("input exports (file):        ok      0 files to read; nothing to read at %s yet", dir),
 		"input hub (eventhubs):       ok      topic entra: 2 partitions, group privtrail: nothing committed yet (reading starts from the earliest)",
 		"output splunk-prod (splunk): ok      HEC healthy, token accepted; index entra not verified (HEC checks it only on events)",
 		"output es (elastic):         ok      Elasticsearch 8.15.0 cluster prod, credentials accepted (user privtrail), may write logs-azure.*-privtrail",
@@ -186,19 +187,20 @@ pipelines: [%[6]s]
 			t.Fatalf("check passed with failures:\n%s", out.String())
 		}
 		want := []string{
+			okLines[0],
 			"input hub (eventhubs):       ok      topic entra: 2 partitions, group privtrail: nothing committed yet (reading starts from the earliest)",
 			fmt.Sprintf("output siem-down (qradar):   FAILED  connect to %[1]s: dial tcp %[1]s: connect: connection refused", closed),
-			okLines[1],
+			okLines[2],
 			"output es (elastic):         FAILED  credentials refused (401): check username/password",
 		}
-		want = append(want, okLines[3:]...)
+		want = append(want, okLines[4:]...)
 		if got := checkLines(out.String()); got != strings.Join(want, "\n") {
 			t.Errorf("lines\n%s\nwant\n%s", got, strings.Join(want, "\n"))
 		}
 		if strings.Contains(out.String(), ": OK (") {
 			t.Errorf("OK printed despite failures:\n%s", out.String())
 		}
-		if !strings.Contains(errb.String(), "privtrail: 2 of 8 sources and destinations failed the check") {
+		if !strings.Contains(errb.String(), "privtrail: 2 of 9 sources and destinations failed the check") {
 			t.Errorf("exit error: %s", errb.String())
 		}
 		noSecrets(t, out.String()+errb.String())
@@ -239,8 +241,13 @@ pipelines: [%[3]s]
 		if code := run([]string{"check", "-offline", "-c", cfg}, &out, &errb); code != 0 {
 			t.Fatalf("-offline: exit %d\n%s%s", code, out.String(), errb.String())
 		}
-		if got := checkLines(out.String()); got != "" {
-			t.Errorf("-offline contacted the endpoints:\n%s", got)
+		// Only what is on this host: the files to read, the output folder.
+		want := strings.Join([]string{
+			fmt.Sprintf("input exports (file):  ok      0 files to read; nothing to read at %s yet", dir),
+			fmt.Sprintf("output archive (file): ok      %s/out does not exist yet; %s is writable, the output creates it", dir, dir),
+		}, "\n")
+		if got := checkLines(out.String()); got != want {
+			t.Errorf("-offline checked\n%s\nwant only\n%s", got, want)
 		}
 	})
 }
@@ -261,6 +268,45 @@ func noSecrets(t *testing.T, s string) {
 	for _, secret := range []string{testHECToken, testESPassword, "not-the-es-password", base64.StdEncoding.EncodeToString([]byte("privtrail:" + testESPassword))} {
 		if strings.Contains(s, secret) {
 			t.Errorf("check printed a secret (%s):\n%s", secret, s)
+		}
+	}
+}
+
+// A pipeline that names an input or output the config lacks, and an input
+// no pipeline reads, are errors of check as of run: every one reported,
+// each with its file and line, and a non-zero exit.
+func TestCheckReportsEveryReferenceError(t *testing.T) {
+	dir := t.TempDir()
+	pipeline := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(pipeline, []byte("name: p\ninputs: [exports, nope]\noutputs:\n  - archive\n  - missing\nmonitors: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "privtrail.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`data_dir: %[1]s/data
+http: {listen: "off"}
+inputs:
+  - {name: exports, file: {paths: [%[1]s]}}
+  - {name: orphan, file: {paths: [%[1]s]}}
+outputs:
+  - {name: archive, file: {path: %[1]s/out.jsonl}}
+pipelines: [p.yaml]
+`, dir)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		pipeline + `:2:19: inputs: "nope" is not an input of ` + cfg,
+		pipeline + `:5:5: outputs: "missing" is not an output of ` + cfg,
+		cfg + `:5:5: input "orphan" is in no pipeline`,
+	}
+	for _, cmd := range [][]string{{"check", "-offline", "-c", cfg}, {"run", "-c", cfg}} {
+		var out, errb bytes.Buffer
+		if code := run(cmd, &out, &errb); code == 0 {
+			t.Errorf("%s: exit 0\n%s", cmd[0], out.String())
+		}
+		for _, w := range want {
+			if !strings.Contains(errb.String(), w) {
+				t.Errorf("%s: stderr lacks %q:\n%s", cmd[0], w, errb.String())
+			}
 		}
 	}
 }

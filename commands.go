@@ -14,16 +14,14 @@ import (
 
 	"github.com/privtrail/privtrail/agent"
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/inputs"
 	"github.com/privtrail/privtrail/inputs/eventhubs"
 	"github.com/privtrail/privtrail/internal/changelog"
 	"github.com/privtrail/privtrail/internal/graphapi"
 	"github.com/privtrail/privtrail/internal/store"
 	"github.com/privtrail/privtrail/monitor"
-	"github.com/privtrail/privtrail/outputs/elastic"
+	"github.com/privtrail/privtrail/outputs"
 	fileoutput "github.com/privtrail/privtrail/outputs/file"
-	"github.com/privtrail/privtrail/outputs/kafka"
-	"github.com/privtrail/privtrail/outputs/qradar"
-	"github.com/privtrail/privtrail/outputs/splunk"
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -47,7 +45,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.DataDir = filepath.Join(tmp, "data")
 	cfg.DeadLetter = filepath.Join(tmp, "dead-letter.jsonl")
 	enriched := filepath.Join(tmp, "enriched.jsonl")
-	cfg.Outputs = []agent.OutputConfig{{Name: "enriched", File: &fileoutput.Config{Path: enriched}}}
+	cfg.Outputs = []outputs.Entry{{Name: "enriched", Type: "file", Config: &fileoutput.Config{Path: enriched}}}
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return replaySummary(ctx, cfg, log, stdout, "privtrail demo", func() {
@@ -125,9 +123,9 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch *out {
 	case "":
 	case "-":
-		cfg.Outputs = []agent.OutputConfig{{Name: "stdout", Stdout: &struct{}{}}}
+		cfg.Outputs = []outputs.Entry{{Name: "stdout", Type: "stdout", Config: &fileoutput.StdoutConfig{}}}
 	default:
-		cfg.Outputs = []agent.OutputConfig{{Name: "replay", File: &fileoutput.Config{Path: *out}}}
+		cfg.Outputs = []outputs.Entry{{Name: "replay", Type: "file", Config: &fileoutput.Config{Path: *out}}}
 	}
 	summaryTo := stdout
 	if *out == "-" {
@@ -156,40 +154,28 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	defer stages.Close()
 	fmt.Fprintf(stdout, "context stages: %d loaded\n", len(stages.List))
-	_, engines, err := agent.LoadPipelines(cfg, stages.Roles, log)
+	topo, err := agent.LoadTopology(cfg, stages.Roles, log)
 	if err != nil {
 		return err
 	}
 	n := 0
-	for _, e := range engines {
-		n += len(e.Monitors())
-	}
-	for _, in := range cfg.Inputs {
-		if in.File == nil {
-			continue
-		}
-		for _, p := range in.File.Paths {
-			if m, _ := filepath.Glob(p); len(m) == 0 {
-				fmt.Fprintf(stdout, "warning: input %s: nothing matches %s yet\n", in.Name, p)
-			}
-		}
+	for _, p := range topo.Pipelines {
+		n += len(p.Engine.Monitors())
 	}
 	checkState(cfg.DataDir, stdout)
-	if !*offline {
-		var failed []string
-		if cfg.Graph != nil {
-			if err := checkGraph(cfg.Graph, log, stdout); err != nil {
-				failed = append(failed, err.Error())
-			}
-		}
-		if err := checkEndpoints(endpoints(cfg, log), stdout); err != nil {
+	var failed []string
+	if cfg.Graph != nil && !*offline {
+		if err := checkGraph(cfg.Graph, log, stdout); err != nil {
 			failed = append(failed, err.Error())
 		}
-		if len(failed) > 0 {
-			return errors.New(strings.Join(failed, "; "))
-		}
 	}
-	fmt.Fprintf(stdout, "%s: OK (%d inputs, %d outputs, %d pipelines, %d monitors enabled)\n", cfg.File(), len(cfg.Inputs), len(cfg.Outputs), len(engines), n)
+	if err := checkEndpoints(endpoints(cfg, log, *offline), stdout); err != nil {
+		failed = append(failed, err.Error())
+	}
+	if len(failed) > 0 {
+		return errors.New(strings.Join(failed, "; "))
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d inputs, %d outputs, %d pipelines, %d monitors enabled)\n", cfg.File(), len(cfg.Inputs), len(cfg.Outputs), len(topo.Pipelines), n)
 	return nil
 }
 
@@ -275,45 +261,37 @@ type endpoint struct {
 	check func(ctx context.Context) (string, error)
 }
 
-// endpoints are the eventhubs inputs and the outputs of cfg. The graph
-// and dirscan inputs read through Graph, which checkGraph tests; file
-// inputs are checked above; stdout has nothing to check.
-func endpoints(cfg *agent.Config, log *slog.Logger) []endpoint {
+// endpoints are what the input and output types of cfg can check (the
+// graph and dirscan inputs read through Graph, which checkGraph tests),
+// and a processor's state topic. Offline, only the checks that touch
+// nothing beyond this host (folders, files).
+func endpoints(cfg *agent.Config, log *slog.Logger, offline bool) []endpoint {
 	var eps []endpoint
 	add := func(label string, check func(ctx context.Context, log *slog.Logger) (string, error)) {
 		l := log.With("check", label)
 		eps = append(eps, endpoint{label, func(ctx context.Context) (string, error) { return check(ctx, l) }})
 	}
 	for _, in := range cfg.Inputs {
-		if c := in.EventHubs; c != nil {
-			add("input "+in.Name+" (eventhubs)", func(ctx context.Context, l *slog.Logger) (string, error) { return eventhubs.Check(ctx, *c, l) })
+		f := inputs.Lookup(in.Type)
+		if f.Checkable() && (f.Local || !offline) {
+			add("input "+in.Name+" ("+in.Type+")", func(ctx context.Context, l *slog.Logger) (string, error) { return f.Check(ctx, in.Config, l) })
 		}
 	}
-	if cl := cfg.Cluster; cl != nil && cl.Role == agent.RoleProcessor && len(cfg.Inputs) == 1 && cfg.Inputs[0].EventHubs != nil {
-		in := *cfg.Inputs[0].EventHubs
-		add("cluster state ("+cl.StateTopic+")", func(ctx context.Context, l *slog.Logger) (string, error) {
-			conn, err := eventhubs.New("check", in, slog.New(slog.DiscardHandler), nil)
-			if err != nil {
-				return "", err
-			}
-			return changelog.Check(ctx, changelog.Options{Topic: cl.StateTopic, SourceTopic: cl.Kafka.Topic, Conn: conn.ConnOpts(), Log: l})
-		})
+	if cl := cfg.Cluster; cl != nil && cl.Role == agent.RoleProcessor && !offline {
+		if in, ok := cfg.Inputs[0].Config.(*eventhubs.Config); ok {
+			add("cluster state ("+cl.StateTopic+")", func(ctx context.Context, l *slog.Logger) (string, error) {
+				conn, err := eventhubs.New("check", *in, slog.New(slog.DiscardHandler), nil)
+				if err != nil {
+					return "", err
+				}
+				return changelog.Check(ctx, changelog.Options{Topic: cl.StateTopic, SourceTopic: cl.Kafka.Topic, Conn: conn.ConnOpts(), Log: l})
+			})
+		}
 	}
 	for _, o := range cfg.Outputs {
-		label := func(typ string) string { return "output " + o.Name + " (" + typ + ")" }
-		switch {
-		case o.File != nil:
-			add(label("file"), func(ctx context.Context, l *slog.Logger) (string, error) { return fileoutput.Check(ctx, *o.File, l) })
-		case o.Stdout != nil:
-			add(label("stdout"), func(context.Context, *slog.Logger) (string, error) { return "nothing to check", nil })
-		case o.Splunk != nil:
-			add(label("splunk"), func(ctx context.Context, l *slog.Logger) (string, error) { return splunk.Check(ctx, *o.Splunk, l) })
-		case o.Elastic != nil:
-			add(label("elastic"), func(ctx context.Context, l *slog.Logger) (string, error) { return elastic.Check(ctx, *o.Elastic, l) })
-		case o.QRadar != nil:
-			add(label("qradar"), func(ctx context.Context, l *slog.Logger) (string, error) { return qradar.Check(ctx, *o.QRadar, l) })
-		case o.Kafka != nil:
-			add(label("kafka"), func(ctx context.Context, l *slog.Logger) (string, error) { return kafka.Check(ctx, *o.Kafka, l) })
+		f := outputs.Lookup(o.Type)
+		if f.Local || !offline {
+			add("output "+o.Name+" ("+o.Type+")", func(ctx context.Context, l *slog.Logger) (string, error) { return f.Check(ctx, o.Config, l) })
 		}
 	}
 	return eps
@@ -469,10 +447,10 @@ func dataNeeded(cfg *agent.Config, d *monitor.Definition) string {
 	if cfg.Context.Privilege == nil && (reads("privileged") || reads("emergencyAccess")) {
 		missing = append(missing, "role map")
 	}
-	if cfg.Context.Device == nil && reads("ctx.device") {
+	if cfg.Context.Stage("device") == nil && reads("ctx.device") {
 		missing = append(missing, "device context")
 	}
-	if cfg.Context.WorkHours == nil && reads("ctx.workHours") {
+	if cfg.Context.Stage("work_hours") == nil && reads("ctx.workHours") {
 		missing = append(missing, "work hours")
 	}
 	if reads("UnapprovedControls") {
@@ -484,7 +462,7 @@ func dataNeeded(cfg *agent.Config, d *monitor.Definition) string {
 		}
 		if !set {
 			missing = append(missing, "approved lists (params)")
-		} else if cfg.Context.Geo == nil && d.Params["approved_countries"] != nil {
+		} else if cfg.Context.Stage("geo") == nil && d.Params["approved_countries"] != nil {
 			return "ok (countries from Entra's location: no geoip)"
 		}
 	}
@@ -498,8 +476,8 @@ func dataNeeded(cfg *agent.Config, d *monitor.Definition) string {
 		// scans a file input reads.
 		scan, files := false, false
 		for _, in := range cfg.Inputs {
-			scan = scan || in.Dirscan != nil
-			files = files || in.File != nil
+			scan = scan || in.Type == "dirscan"
+			files = files || in.Type == "file"
 		}
 		switch {
 		case !scan && !files:

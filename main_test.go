@@ -20,6 +20,8 @@ import (
 	"github.com/privtrail/privtrail/internal/graphapi/graphtest"
 	"github.com/privtrail/privtrail/internal/synth"
 	"github.com/privtrail/privtrail/monitor"
+	"github.com/privtrail/privtrail/outputs"
+	fileoutput "github.com/privtrail/privtrail/outputs/file"
 )
 
 // collect keeps the monitor IDs each record hit, by record id and by
@@ -59,7 +61,7 @@ func TestDemoScenarios(t *testing.T) {
 	dir := t.TempDir()
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.DeadLetter = filepath.Join(dir, "dl.jsonl")
-	cfg.Outputs = []agent.OutputConfig{{Name: "null", Stdout: &struct{}{}}}
+	cfg.Outputs = []outputs.Entry{{Name: "null", Type: "stdout", Config: &fileoutput.StdoutConfig{}}}
 	a := agent.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	a.Stdout = io.Discard
 	c := &collect{hits: map[string][]string{}}
@@ -196,7 +198,7 @@ graph:
 		t.Fatalf("check passed with a permission missing:\n%s", out.String())
 	}
 	// The outputs are still checked after Graph failed.
-	for _, want := range []string{"graph: ok", "AuditLog.Read.All", "MISSING  MFA registration", "1 of 8 checks failed", "output out (stdout): ok      nothing to check"} {
+	for _, want := range []string{"graph: ok", "AuditLog.Read.All", "MISSING  MFA registration", "1 of 8 checks failed", "output out (stdout):  ok      nothing to check"} {
 		if !strings.Contains(out.String()+errb.String(), want) {
 			t.Errorf("check output lacks %q:\n%s%s", want, out.String(), errb.String())
 		}

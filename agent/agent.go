@@ -7,27 +7,23 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/enrich/rolesync"
-	"github.com/privtrail/privtrail/inputs/dirscan"
+	"github.com/privtrail/privtrail/inputs"
+	_ "github.com/privtrail/privtrail/inputs/all" // the input types
 	"github.com/privtrail/privtrail/inputs/eventhubs"
-	fileinput "github.com/privtrail/privtrail/inputs/file"
-	graphinput "github.com/privtrail/privtrail/inputs/graph"
 	"github.com/privtrail/privtrail/internal/deadletter"
-	"github.com/privtrail/privtrail/internal/delivery"
 	"github.com/privtrail/privtrail/internal/graphapi"
 	"github.com/privtrail/privtrail/internal/store"
 	"github.com/privtrail/privtrail/monitor"
-	"github.com/privtrail/privtrail/outputs/elastic"
-	fileoutput "github.com/privtrail/privtrail/outputs/file"
-	"github.com/privtrail/privtrail/outputs/kafka"
-	"github.com/privtrail/privtrail/outputs/qradar"
-	"github.com/privtrail/privtrail/outputs/splunk"
+	"github.com/privtrail/privtrail/outputs"
+	_ "github.com/privtrail/privtrail/outputs/all" // the output types
 )
 
 // Agent is one privtrail process: it owns the store, the dead-letter file,
@@ -130,61 +126,115 @@ func LoadPipelines(cfg *Config, roles monitor.RoleChecker, log *slog.Logger) ([]
 }
 
 // Run runs until every input is finished, or until ctx is cancelled and
-// what was in flight has drained.
+// what was in flight has drained. Whatever it opened is closed when it
+// returns, on every path.
 func (a *Agent) Run(ctx context.Context) error {
+	defer a.closeAll()
 	cfg := a.cfg
-	st, err := store.Open(cfg.DataDir)
+	st, dead, err := a.openData()
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	dead, err := deadletter.Open(cfg.DeadLetter)
+	srv, err := a.startOps()
 	if err != nil {
-		return fmt.Errorf("dead-letter file: %w", err)
+		return err
 	}
-	defer dead.Close()
-	defer func() {
-		for i := len(a.closers) - 1; i >= 0; i-- {
-			a.closers[i]()
-		}
-		a.closers = nil
-	}()
-
-	var srv *ops
-	if listen := cfg.HTTP.Listen; a.Serve && listen != "off" {
-		if listen == "" {
-			listen = defaultListen
-		}
-		if srv, err = a.serve(listen); err != nil {
-			return err
-		}
-		defer srv.close()
-		if a.Listening != nil {
-			a.Listening(srv.Addr())
-		}
-	}
-
 	if cfg.Graph != nil {
 		if a.graph, err = graphapi.New(*cfg.Graph, a.log.With("component", "graph")); err != nil {
 			return fmt.Errorf("graph: %w", err)
 		}
 		a.m.graphClient(a.graph)
 	}
+	if err := a.trackLastSeen(st); err != nil {
+		return err
+	}
+	a.m.streams(&a.stats)
+	stages, err := a.startContext(ctx)
+	if err != nil {
+		return err
+	}
+	topo, err := LoadTopology(cfg, stages.Roles, a.log)
+	if err != nil {
+		return err
+	}
+	r := &runner{log: a.log, workers: defaultWorkers(cfg.Workers), dead: dead, store: st, stats: &a.stats, m: a.m, lastSeen: a.lastSeen}
+	if cfg.role() != RoleCollector {
+		// A collector publishes records as read: the processors enrich.
+		r.setStages(stages.List)
+	}
+	if err := a.open(ctx, topo, r, st, dead); err != nil {
+		return err
+	}
+	r.work = make(chan *job, 2*r.workers)
+	a.inputs.Store(&r.inputs)
+	if srv != nil {
+		srv.outputs.Store(&r.outputs)
+		srv.ready.Store(true)
+	}
+	return r.run(ctx, a.Drain)
+}
 
-	r := &runner{log: a.log, workers: defaultWorkers(cfg.Workers), dead: dead, store: st, stats: &a.stats, m: a.m}
+// closeAll runs the closers of what Run opened, last first.
+func (a *Agent) closeAll() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// onClose adds what Run must undo when it returns.
+func (a *Agent) onClose(f func()) { a.closers = append(a.closers, f) }
+
+// openData opens the store and the dead-letter file.
+func (a *Agent) openData() (*store.Store, *deadletter.Writer, error) {
+	st, err := store.Open(a.cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	a.onClose(func() { st.Close() })
+	dead, err := deadletter.Open(a.cfg.DeadLetter)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dead-letter file: %w", err)
+	}
+	a.onClose(func() { dead.Close() })
+	return st, dead, nil
+}
+
+// startOps starts the http block's endpoints when the agent serves them.
+func (a *Agent) startOps() (*ops, error) {
+	listen := a.cfg.HTTP.Listen
+	if !a.Serve || listen == "off" {
+		return nil, nil
+	}
+	if listen == "" {
+		listen = defaultListen
+	}
+	srv, err := a.serve(listen)
+	if err != nil {
+		return nil, err
+	}
+	a.onClose(srv.close)
+	if a.Listening != nil {
+		a.Listening(srv.Addr())
+	}
+	return srv, nil
+}
+
+// trackLastSeen loads the privileged users' last sign-ins and stores them
+// every 30 s and when Run returns.
+func (a *Agent) trackLastSeen(st *store.Store) error {
+	var err error
 	if a.lastSeen, err = openLastSeen(st); err != nil {
 		return fmt.Errorf("last-seen state: %w", err)
 	}
-	r.lastSeen = a.lastSeen
-	stopFlush := make(chan struct{})
-	flushed := make(chan struct{})
+	stop, flushed := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(flushed)
 		t := time.NewTicker(30 * time.Second)
 		defer t.Stop()
 		for {
 			select {
-			case <-stopFlush:
+			case <-stop:
 				return
 			case <-t.C:
 				if err := a.lastSeen.flush(); err != nil {
@@ -193,24 +243,29 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	defer func() {
-		close(stopFlush)
+	a.onClose(func() {
+		close(stop)
 		<-flushed
 		if err := a.lastSeen.flush(); err != nil {
 			a.log.Error("last-seen state not stored at shutdown", "err", err)
 		}
-	}()
-	a.m.streams(&a.stats)
+	})
+	return nil
+}
+
+// startContext builds the context stages and, with a Graph role map,
+// starts its refreshes.
+func (a *Agent) startContext(ctx context.Context) (*Stages, error) {
+	cfg := a.cfg
 	stages, err := buildStages(cfg, a.log, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer stages.Close()
-	if cfg.role() != RoleCollector {
-		// A collector publishes records as read: the processors enrich.
-		r.setStages(stages.List)
-	}
+	a.onClose(func() { stages.Close() })
 	a.privilege = stages.Privilege
+	if stages.Privilege != nil {
+		a.m.roleMap(stages.Privilege)
+	}
 	if pc := cfg.Context.Privilege; pc != nil && pc.Graph != nil && a.graph != nil {
 		src := rolesync.New(rolesync.Config{
 			Interval:        pc.Graph.Interval,
@@ -222,34 +277,33 @@ func (a *Agent) Run(ctx context.Context) error {
 		done := make(chan struct{})
 		go func() { defer close(done); src.Run(rctx) }()
 		// Stopped before the stages close, which saves the privilege state.
-		defer func() { stop(); <-done }()
+		a.onClose(func() { stop(); <-done })
 	}
-	if stages.Privilege != nil {
-		a.m.roleMap(stages.Privilege)
-	}
-	pipes, engines, err := LoadPipelines(cfg, stages.Roles, a.log)
-	if err != nil {
-		return err
-	}
-	if cfg.role() == RoleCollector {
-		e, err := monitor.Compile(nil, stages.Roles, a.log)
-		if err != nil {
-			return err
-		}
-		pipes, engines = []*monitor.Pipeline{{Name: RoleCollector}}, []*monitor.Engine{e}
-	}
+	return stages, nil
+}
 
-	outputs := map[string]*outputRun{}
-	for _, oc := range cfg.Outputs {
-		o, err := a.newOutput(oc, delivery.Deps{DataDir: cfg.DataDir, DeadLetters: dead, Log: a.log.With("output", oc.Name)})
+// open builds the outputs, the pipelines with their monitor state and the
+// inputs of topo into r. Outputs opened before a failure are closed; once
+// Run hands them to the runner, it closes them after the drain.
+func (a *Agent) open(ctx context.Context, topo *Topology, r *runner, st *store.Store, dead *deadletter.Writer) (err error) {
+	cfg := a.cfg
+	outs := map[string]*outputRun{}
+	defer func() {
 		if err != nil {
-			for _, done := range outputs {
-				done.out.Close(ctx)
+			for _, o := range r.outputs {
+				o.out.Close(ctx)
 			}
+			r.outputs = nil
+		}
+	}()
+	for _, oc := range cfg.Outputs {
+		env := outputs.Env{DataDir: cfg.DataDir, DeadLetters: dead, Log: a.log.With("output", oc.Name), Stdout: a.Stdout}
+		o, err := outputs.Lookup(oc.Type).Build(oc.Name, oc.Config, env)
+		if err != nil {
 			return fmt.Errorf("output %s: %w", oc.Name, err)
 		}
 		run := newOutputRun(oc.Name, o, a.m)
-		outputs[oc.Name] = run
+		outs[oc.Name] = run
 		r.outputs = append(r.outputs, run)
 	}
 	var extra []*outputRun
@@ -258,35 +312,20 @@ func (a *Agent) Run(ctx context.Context) error {
 		extra = append(extra, run)
 		r.outputs = append(r.outputs, run)
 	}
-
-	assigned := map[string]string{}
-	for i, p := range pipes {
-		pr := newPipelineRun(p.Name, engines[i], r.workers)
-		if pr.state, err = engines[i].OpenState(st, p.Name, monitor.StateOptions{
+	for _, pp := range topo.Pipelines {
+		p := pp.Pipeline
+		pr := newPipelineRun(p.Name, pp.Engine, r.workers)
+		if pr.state, err = pp.Engine.OpenState(st, p.Name, monitor.StateOptions{
 			CacheKeys: cfg.State.CacheKeys, MaxKeys: cfg.State.MaxKeys, Lateness: time.Duration(cfg.State.Lateness), Log: a.log}); err != nil {
 			return err
 		}
 		a.m.monitorState(p.Name, pr.state)
 		a.m.queueDepth(p.Name, func() int { return len(pr.seq) })
-		for _, oc := range cfg.Outputs {
-			if len(p.Outputs) == 0 || slices.Contains(p.Outputs, oc.Name) {
-				pr.outputs = append(pr.outputs, outputs[oc.Name])
-			}
-		}
-		for _, name := range p.Outputs {
-			if outputs[name] == nil {
-				return fmt.Errorf("%s: outputs: %q is not an output of %s", p.File, name, cfg.file)
-			}
+		for _, oc := range pp.Outputs {
+			pr.outputs = append(pr.outputs, outs[oc.Name])
 		}
 		pr.outputs = append(pr.outputs, extra...)
-		for _, ic := range cfg.Inputs {
-			if len(p.Inputs) > 0 && !cfg.replay && !slices.Contains(p.Inputs, ic.Name) {
-				continue
-			}
-			if prev, ok := assigned[ic.Name]; ok {
-				return fmt.Errorf("%s: input %q is already in pipeline %q: an input feeds one pipeline", p.File, ic.Name, prev)
-			}
-			assigned[ic.Name] = p.Name
+		for _, ic := range pp.Inputs {
 			in, err := a.newInput(ic, st, dead)
 			if err != nil {
 				return fmt.Errorf("input %s: %w", ic.Name, err)
@@ -300,26 +339,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			r.inputs = append(r.inputs, &inputRun{name: ic.Name, in: in, p: pr, tracker: a.newTracker(ic.Name, &a.stats),
 				read: a.m.inputRecords.WithLabelValues(ic.Name)})
 		}
-		for _, name := range p.Inputs {
-			if !cfg.replay && !slices.ContainsFunc(cfg.Inputs, func(ic InputConfig) bool { return ic.Name == name }) {
-				return fmt.Errorf("%s: inputs: %q is not an input of %s", p.File, name, cfg.file)
-			}
-		}
 		r.pipelines = append(r.pipelines, pr)
-		a.log.Info("pipeline ready", "pipeline", p.Name, "monitors", len(engines[i].Monitors()), "outputs", len(pr.outputs))
+		a.log.Info("pipeline ready", "pipeline", p.Name, "monitors", len(pp.Engine.Monitors()), "outputs", len(pr.outputs))
 	}
-	for _, ic := range cfg.Inputs {
-		if _, ok := assigned[ic.Name]; !ok {
-			return fmt.Errorf("%s: input %q is in no pipeline", cfg.file, ic.Name)
-		}
-	}
-	r.work = make(chan *job, 2*r.workers)
-	a.inputs.Store(&r.inputs)
-	if srv != nil {
-		srv.outputs.Store(&r.outputs)
-		srv.ready.Store(true)
-	}
-	return r.run(ctx, a.Drain)
+	return nil
 }
 
 func (a *Agent) newTracker(input string, stats *Stats) *batch.Tracker {
@@ -344,7 +367,13 @@ func (a *Agent) newTracker(input string, stats *Stats) *batch.Tracker {
 	})
 }
 
-func (a *Agent) newInput(ic InputConfig, st *store.Store, dead *deadletter.Writer) (batch.Input, error) {
+// metricsSource is an input with counters of its own for /metrics (the
+// Graph input's polls); Collectors labels them with the input's name.
+type metricsSource interface {
+	Collectors(input string) []prometheus.Collector
+}
+
+func (a *Agent) newInput(ic inputs.Entry, st *store.Store, dead *deadletter.Writer) (batch.Input, error) {
 	rejected := a.m.bad.WithLabelValues(ic.Name, "framing")
 	// bad takes what an input cannot even frame as a record.
 	bad := func(origin string, data []byte, reason string) {
@@ -355,67 +384,16 @@ func (a *Agent) newInput(ic InputConfig, st *store.Store, dead *deadletter.Write
 		}
 		a.log.Warn("unreadable record sent to the dead-letter file", "input", ic.Name, "origin", origin, "reason", reason)
 	}
-	log := a.log.With("input", ic.Name)
-	switch {
-	case ic.File != nil:
-		return fileinput.New(ic.Name, *ic.File, st, log, bad)
-	case ic.EventHubs != nil:
-		return eventhubs.New(ic.Name, *ic.EventHubs, log, bad)
-	case ic.Graph != nil:
-		var opts []graphinput.Option
-		if ic.sharedGraph && a.graph != nil {
-			opts = append(opts, graphinput.WithClient(a.graph))
-		}
-		in, err := graphinput.New(ic.Name, *ic.Graph, st, log, bad, opts...)
-		if err == nil {
-			a.m.graphInput(ic.Name, in)
-		}
-		return in, err
-	case ic.Dirscan != nil:
-		if a.privilege == nil {
-			return nil, fmt.Errorf("dirscan needs context.privilege")
-		}
-		opts := []dirscan.Option{dirscan.WithStore(st)}
-		if ic.sharedGraph && a.graph != nil {
-			opts = append(opts, dirscan.WithClient(a.graph))
-		}
-		return dirscan.New(ic.Name, *ic.Dirscan, log, roleMapPrincipals{a.privilege, a.lastSeen}, opts...)
+	env := inputs.Env{Store: st, Log: a.log.With("input", ic.Name), Bad: bad, Privilege: a.privilege, LastSeen: a.lastSeen.get}
+	if ic.SharedGraph {
+		env.Graph = a.graph
 	}
-	return nil, fmt.Errorf("no input type configured")
-}
-
-func (a *Agent) newOutput(oc OutputConfig, deps delivery.Deps) (batch.Output, error) {
-	switch {
-	case oc.File != nil:
-		return fileoutput.New(*oc.File)
-	case oc.Stdout != nil:
-		return fileoutput.NewStdout(a.Stdout), nil
-	case oc.Splunk != nil:
-		return splunk.New(oc.Name, *oc.Splunk, deps)
-	case oc.Elastic != nil:
-		return elastic.New(oc.Name, *oc.Elastic, deps)
-	case oc.QRadar != nil:
-		return qradar.New(oc.Name, *oc.QRadar, deps)
-	case oc.Kafka != nil:
-		return kafka.New(oc.Name, *oc.Kafka, deps)
+	in, err := inputs.Lookup(ic.Type).Build(ic.Name, ic.Config, env)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("no output type configured")
-}
-
-// roleMapPrincipals gives the directory scan the privileged principals of
-// the role map in use (file, Graph or saved state), read at each scan.
-type roleMapPrincipals struct {
-	st   *privilege.Stage
-	seen *lastSeen
-}
-
-func (r roleMapPrincipals) Privileged() []dirscan.Principal {
-	var out []dirscan.Principal
-	for _, e := range r.st.Map().Entries() {
-		if e.Privileged {
-			out = append(out, dirscan.Principal{ID: e.ID, UPN: e.UPN, DisplayName: e.DisplayName, Roles: e.Roles,
-				Emergency: e.Emergency, LastSeen: r.seen.get(e.ID, e.UPN)})
-		}
+	if ms, ok := in.(metricsSource); ok {
+		a.m.reg.MustRegister(ms.Collectors(ic.Name)...)
 	}
-	return out
+	return in, nil
 }

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/privtrail/privtrail/inputs"
 	"github.com/privtrail/privtrail/inputs/eventhubs"
 	"github.com/privtrail/privtrail/internal/changelog"
 	"github.com/privtrail/privtrail/monitor"
+	"github.com/privtrail/privtrail/outputs"
 	"github.com/privtrail/privtrail/outputs/kafka"
 )
 
@@ -87,7 +89,7 @@ func (c *Config) applyCluster(bad func(path, format string, args ...any)) {
 		if len(c.Pipelines) > 0 {
 			bad("$.pipelines", "pipelines: a collector runs no monitors (the processors do); remove pipelines")
 		}
-		c.Outputs = []OutputConfig{{Name: clusterOutput, Kafka: &k}}
+		c.Outputs = []outputs.Entry{{Name: clusterOutput, Type: "kafka", Config: &k}}
 	case RoleProcessor:
 		if len(c.Inputs) > 0 {
 			bad("$.inputs", "inputs: a processor reads cluster.kafka.topic only; the sources belong in the collectors' config")
@@ -107,7 +109,7 @@ func (c *Config) applyCluster(bad func(path, format string, args ...any)) {
 			bad("$.cluster", "cluster: as the processors' input: %v", err)
 			return
 		}
-		c.Inputs = []InputConfig{{Name: clusterInput, EventHubs: in}}
+		c.Inputs = []inputs.Entry{inputs.NewEntry(clusterInput, "eventhubs", in)}
 		c.replay = true // the one input feeds the one pipeline, whatever its inputs list says
 	}
 }

@@ -8,25 +8,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
+	"slices"
+	"strings"
 
-	"github.com/privtrail/privtrail/enrich/device"
-	"github.com/privtrail/privtrail/enrich/geo"
+	"github.com/goccy/go-yaml/ast"
+
+	"github.com/privtrail/privtrail/enrich"
 	"github.com/privtrail/privtrail/enrich/privilege"
-	"github.com/privtrail/privtrail/enrich/workhours"
-	"github.com/privtrail/privtrail/inputs/dirscan"
-	"github.com/privtrail/privtrail/inputs/eventhubs"
+	"github.com/privtrail/privtrail/inputs"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
-	graphinput "github.com/privtrail/privtrail/inputs/graph"
 	"github.com/privtrail/privtrail/internal/graphapi"
-	"github.com/privtrail/privtrail/internal/tlsconfig"
+	"github.com/privtrail/privtrail/internal/plugin"
 	"github.com/privtrail/privtrail/internal/yamlfile"
 	"github.com/privtrail/privtrail/monitor"
-	"github.com/privtrail/privtrail/outputs/elastic"
-	fileoutput "github.com/privtrail/privtrail/outputs/file"
-	"github.com/privtrail/privtrail/outputs/kafka"
-	"github.com/privtrail/privtrail/outputs/qradar"
-	"github.com/privtrail/privtrail/outputs/splunk"
+	"github.com/privtrail/privtrail/outputs"
 )
 
 // Config is configs/privtrail.yaml.
@@ -41,9 +36,11 @@ type Config struct {
 	// one per CPU.
 	Workers int `yaml:"workers"`
 
-	Inputs  []InputConfig  `yaml:"inputs"`
-	Outputs []OutputConfig `yaml:"outputs"`
-	Context ContextConfig  `yaml:"context"`
+	// Inputs and Outputs are entries of the types in the inputs and
+	// outputs registries (inputs/all, outputs/all).
+	Inputs  []inputs.Entry  `yaml:"inputs"`
+	Outputs []outputs.Entry `yaml:"outputs"`
+	Context ContextConfig   `yaml:"context"`
 	// Pipelines are pipeline files (relative to this config file).
 	Pipelines []string `yaml:"pipelines"`
 	// Graph is the app registration privtrail reads Microsoft Graph with
@@ -80,65 +77,79 @@ type LogConfig struct {
 	Format string `yaml:"format"` // text or json; default text
 }
 
-// InputConfig names an input and configures exactly one input type.
-type InputConfig struct {
-	Name      string            `yaml:"name"`
-	File      *fileinput.Config `yaml:"file"`
-	EventHubs *eventhubs.Config `yaml:"eventhubs"`
-	// Graph polls Microsoft Graph's sign-in and audit logs; its own graph
-	// block defaults to the top-level one.
-	Graph *graphinput.Config `yaml:"graph"`
-	// Dirscan scans the directory state of the role map's privileged
-	// users through Graph (the directory monitors read its records).
-	Dirscan *dirscan.Config `yaml:"dirscan"`
-
-	// sharedGraph: the graph input uses the top-level graph block, so it
-	// reads through the agent's one client (one rate limit, one token).
-	sharedGraph bool
-}
-
-// OutputConfig names an output and configures exactly one output type.
-type OutputConfig struct {
-	Name    string             `yaml:"name"`
-	File    *fileoutput.Config `yaml:"file"`
-	Stdout  *struct{}          `yaml:"stdout"`
-	Splunk  *splunk.Config     `yaml:"splunk"`
-	Elastic *elastic.Config    `yaml:"elastic"`
-	QRadar  *qradar.Config     `yaml:"qradar"`
-	Kafka   *kafka.Config      `yaml:"kafka"`
-}
-
-// types returns the output types configured in one entry, with their
-// configs (nil for stdout, which has none).
-func (o *OutputConfig) types() map[string]interface{ Validate() error } {
-	t := map[string]interface{ Validate() error }{}
-	if o.File != nil {
-		t["file"] = o.File
-	}
-	if o.Stdout != nil {
-		t["stdout"] = nil
-	}
-	if o.Splunk != nil {
-		t["splunk"] = o.Splunk
-	}
-	if o.Elastic != nil {
-		t["elastic"] = o.Elastic
-	}
-	if o.QRadar != nil {
-		t["qradar"] = o.QRadar
-	}
-	if o.Kafka != nil {
-		t["kafka"] = o.Kafka
-	}
-	return t
-}
-
-// ContextConfig configures the enrichment stages.
+// ContextConfig configures the enrichment stages: the privilege stage,
+// the agent's own, and the stages of the enrich registry (enrich/all),
+// each under its type's key.
 type ContextConfig struct {
-	Privilege *privilege.Config `yaml:"privilege"`
-	Geo       *geo.Config       `yaml:"geo"`
-	Device    *device.Config    `yaml:"device"`
-	WorkHours *workhours.Config `yaml:"work_hours"`
+	Privilege *privilege.Config
+	// Stages are the other configured stages, in the order they run.
+	Stages []StageConfig
+}
+
+// StageConfig is one configured stage of the enrich registry.
+type StageConfig struct {
+	Type   string
+	Config plugin.Config
+}
+
+// UnmarshalYAML decodes privilege: and each stage type's block, as
+// strictly as the rest of the file.
+func (c *ContextConfig) UnmarshalYAML(node ast.Node) error {
+	var pairs []*ast.MappingValueNode
+	switch n := node.(type) {
+	case *ast.NullNode:
+		return nil
+	case *ast.MappingNode:
+		pairs = n.Values
+	case *ast.MappingValueNode:
+		pairs = []*ast.MappingValueNode{n}
+	default:
+		return yamlfile.NodeError(node, "context: is a mapping of context stages")
+	}
+	for _, kv := range pairs {
+		key := kv.Key.String()
+		if key == "privilege" {
+			c.Privilege = &privilege.Config{}
+			if err := yamlfile.DecodeNode(kv.Value, c.Privilege); err != nil {
+				return err
+			}
+			continue
+		}
+		if c.Stage(key) != nil {
+			return yamlfile.NodeError(kv.Key, fmt.Sprintf("context.%s: configured twice", key))
+		}
+		cfg, ok, err := enrich.Decode(key, kv.Value)
+		if !ok {
+			return yamlfile.NodeError(kv.Key, fmt.Sprintf("unknown field %q: not a context stage (privilege, %s)", key, strings.Join(enrich.Types(), ", ")))
+		}
+		if err != nil {
+			return err
+		}
+		c.Stages = append(c.Stages, StageConfig{Type: key, Config: cfg})
+	}
+	order := enrich.Types()
+	slices.SortFunc(c.Stages, func(a, b StageConfig) int { return slices.Index(order, a.Type) - slices.Index(order, b.Type) })
+	return nil
+}
+
+// Stage returns the config of the stage of that type, nil when it is not
+// configured.
+func (c *ContextConfig) Stage(typ string) plugin.Config {
+	for _, s := range c.Stages {
+		if s.Type == typ {
+			return s.Config
+		}
+	}
+	return nil
+}
+
+// has tells whether the stage of that type (privilege included) is
+// configured.
+func (c *ContextConfig) has(typ string) bool {
+	if typ == "privilege" {
+		return c.Privilege != nil
+	}
+	return c.Stage(typ) != nil
 }
 
 // LoadConfig reads and validates a config file. Errors name the file, the
@@ -192,55 +203,25 @@ func (c *Config) resolvePaths(dir string) {
 	for i := range c.Pipelines {
 		abs(&c.Pipelines[i])
 	}
-	tls := func(t *tlsconfig.Config) {
-		if t != nil {
-			abs(&t.CAFile)
-			abs(&t.CertFile)
-			abs(&t.KeyFile)
+	resolve := func(cfg plugin.Config) {
+		if r, ok := cfg.(plugin.PathResolver); ok {
+			r.ResolvePaths(abs)
 		}
 	}
 	for _, in := range c.Inputs {
-		if in.File != nil {
-			for j := range in.File.Paths {
-				abs(&in.File.Paths[j])
-			}
-		}
-		if in.EventHubs != nil {
-			tls(in.EventHubs.TLS)
-		}
+		resolve(in.Config)
 	}
 	for _, out := range c.Outputs {
-		if out.File != nil {
-			abs(&out.File.Path)
-		}
-		if out.Splunk != nil {
-			tls(out.Splunk.TLS)
-		}
-		if out.Elastic != nil {
-			tls(out.Elastic.TLS)
-		}
-		if out.QRadar != nil {
-			tls(out.QRadar.TLS)
-		}
-		if out.Kafka != nil {
-			tls(out.Kafka.TLS)
-		}
+		resolve(out.Config)
+	}
+	for _, st := range c.Context.Stages {
+		resolve(st.Config)
 	}
 	if c.Cluster != nil && c.Cluster.Kafka != nil {
-		tls(c.Cluster.Kafka.TLS)
+		c.Cluster.Kafka.ResolvePaths(abs)
 	}
 	if p := c.Context.Privilege; p != nil {
 		abs(&p.RoleMap)
-	}
-	if g := c.Context.Geo; g != nil {
-		abs(&g.CityDB)
-		abs(&g.ASNDB)
-	}
-	if d := c.Context.Device; d != nil {
-		abs(&d.Devices)
-	}
-	if w := c.Context.WorkHours; w != nil {
-		abs(&w.Schedules)
 	}
 }
 
@@ -284,46 +265,25 @@ func (c *Config) validate() error {
 			bad(p+".name", "inputs[%d].name: %q is used twice", i, in.Name)
 		}
 		names["in:"+in.Name] = true
-		types := 0
-		for _, set := range []bool{in.File != nil, in.EventHubs != nil, in.Graph != nil, in.Dirscan != nil} {
-			if set {
-				types++
-			}
-		}
 		switch {
-		case types > 1:
-			bad(p, "inputs[%d]: configure one input type (file, eventhubs, graph or dirscan), not several", i)
-		case in.File != nil:
-			if err := in.File.Validate(); err != nil {
-				bad(p+".file", "inputs[%d].file.%v", i, err)
-			}
-		case in.EventHubs != nil:
-			if err := in.EventHubs.Validate(); err != nil {
-				bad(p+".eventhubs", "inputs[%d].eventhubs.%v", i, err)
-			}
-		case in.Graph != nil:
-			if in.Graph.Graph == nil && c.Graph != nil {
-				g := *c.Graph
-				in.Graph.Graph = &g
-				c.Inputs[i].sharedGraph = true
-			}
-			if err := in.Graph.Validate(); err != nil {
-				bad(p+".graph", "inputs[%d].graph.%v", i, err)
-			}
-		case in.Dirscan != nil:
-			if in.Dirscan.Graph == nil && c.Graph != nil {
-				g := *c.Graph
-				in.Dirscan.Graph = &g
-				c.Inputs[i].sharedGraph = true
-			}
-			if c.Context.Privilege == nil {
-				bad(p+".dirscan", "inputs[%d].dirscan: needs context.privilege: it scans the role map's privileged users", i)
-			}
-			if err := in.Dirscan.Validate(); err != nil {
-				bad(p+".dirscan", "inputs[%d].dirscan.%v", i, err)
-			}
+		case len(in.Extra) > 0:
+			bad(p, "inputs[%d]: configure one input type (%s), not several", i, strings.Join(inputs.Types(), ", "))
+		case in.Type == "":
+			bad(p, "inputs[%d]: configure one input type (%s)", i, strings.Join(inputs.Types(), ", "))
 		default:
-			bad(p, "inputs[%d]: configure one input type (file, eventhubs, graph, dirscan)", i)
+			if g, ok := in.Config.(inputs.GraphReader); ok && g.UseGraph(c.Graph) {
+				c.Inputs[i].SharedGraph = true
+			}
+			if r, ok := in.Config.(inputs.Requirer); ok {
+				for _, need := range r.Requires() {
+					if !c.Context.has(need) {
+						bad(p+"."+in.Type, "inputs[%d].%s: needs context.%s", i, in.Type, need)
+					}
+				}
+			}
+			if err := in.Config.Validate(); err != nil {
+				bad(p+"."+in.Type, "inputs[%d].%s.%v", i, in.Type, err)
+			}
 		}
 	}
 	for i, out := range c.Outputs {
@@ -334,33 +294,22 @@ func (c *Config) validate() error {
 			bad(p+".name", "outputs[%d].name: %q is used twice", i, out.Name)
 		}
 		names["out:"+out.Name] = true
-		types := out.types()
-		if len(types) != 1 {
-			bad(p, "outputs[%d]: configure exactly one output type (file, stdout, splunk, elastic, qradar, kafka)", i)
-		}
-		for key, tc := range types {
-			if tc == nil {
-				continue
-			}
-			if err := tc.Validate(); err != nil {
-				bad(p+"."+key, "outputs[%d].%s.%v", i, key, err)
-			}
-		}
-	}
-	for _, st := range []struct {
-		key string
-		cfg interface{ Validate() error }
-	}{
-		{"privilege", c.Context.Privilege},
-		{"geo", c.Context.Geo},
-		{"device", c.Context.Device},
-		{"work_hours", c.Context.WorkHours},
-	} {
-		if v := reflect.ValueOf(st.cfg); v.IsNil() {
+		if out.Type == "" || len(out.Extra) > 0 {
+			bad(p, "outputs[%d]: configure exactly one output type (%s)", i, strings.Join(outputs.Types(), ", "))
 			continue
 		}
-		if err := st.cfg.Validate(); err != nil {
-			bad("$.context."+st.key, "context.%s.%v", st.key, err)
+		if err := out.Config.Validate(); err != nil {
+			bad(p+"."+out.Type, "outputs[%d].%s.%v", i, out.Type, err)
+		}
+	}
+	if c.Context.Privilege != nil {
+		if err := c.Context.Privilege.Validate(); err != nil {
+			bad("$.context.privilege", "context.privilege.%v", err)
+		}
+	}
+	for _, st := range c.Context.Stages {
+		if err := st.Config.Validate(); err != nil {
+			bad("$.context."+st.Type, "context.%s.%v", st.Type, err)
 		}
 	}
 	if c.Graph != nil {
@@ -401,7 +350,7 @@ func (c *Config) Replay(paths []string, pipeline string) error {
 			return fmt.Errorf("no pipeline named %q in %s", pipeline, c.file)
 		}
 	}
-	c.Inputs = []InputConfig{{Name: "replay", File: &fileinput.Config{Paths: paths}}}
+	c.Inputs = []inputs.Entry{inputs.NewEntry("replay", "file", &fileinput.Config{Paths: paths})}
 	c.Pipelines = c.Pipelines[idx : idx+1]
 	c.replay = true
 	return nil

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/privtrail/privtrail/inputs/eventhubs"
+	"github.com/privtrail/privtrail/outputs/kafka"
 )
 
 func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
@@ -22,6 +25,13 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		{"file input without paths", strings.Replace(base, "      paths: [x.json]\n", "      batch_size: 10\n", 1), []string{"privtrail.yaml:4", "inputs[0].file.paths"}},
 		{"duplicate output", strings.Replace(base, "pipelines", "  - name: out\n    stdout: {}\npipelines", 1), []string{"privtrail.yaml:8", `"out" is used twice`}},
 		{"no pipelines", strings.Replace(base, "pipelines: [p.yaml]\n", "", 1), []string{"privtrail.yaml", "pipelines: at least one"}},
+		{"two input types", strings.Replace(base, "      paths: [x.json]\n", "      paths: [x.json]\n    eventhubs: {brokers: [\"127.0.0.1:9092\"]}\n", 1), []string{"privtrail.yaml:2", "inputs[0]", "one input type", "not several"}},
+		{"unknown input type", strings.Replace(base, "    file:\n", "    fiel:\n", 1), []string{"privtrail.yaml:3", `unknown field "fiel"`, "dirscan, eventhubs, file, graph"}},
+		{"two output types", strings.Replace(base, "    stdout: {}\n", "    stdout: {}\n    file: {path: x}\n", 1), []string{"privtrail.yaml:6", "outputs[0]", "exactly one output type"}},
+		{"unknown key in an output type", strings.Replace(base, "    stdout: {}\n", "    file: {path: x, sink: true}\n", 1), []string{"privtrail.yaml:7", `unknown field "sink"`}},
+		{"unknown context stage", "context:\n  geoip: {city_db: x}\n" + base, []string{"privtrail.yaml:2", `unknown field "geoip"`, "privilege, device, geo, work_hours"}},
+		{"unknown key in a context stage", "context:\n  geo:\n    city: x\n" + base, []string{"privtrail.yaml:3", `unknown field "city"`}},
+		{"dirscan without privilege", strings.Replace(base, "    file:\n      paths: [x.json]\n", "    dirscan: {graph: {tenant_id: t, client_id: c, client_secret: s}}\n", 1), []string{"privtrail.yaml:3", "inputs[0].dirscan: needs context.privilege"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,13 +82,14 @@ func TestClusterConfig(t *testing.T) {
 	}{
 		{name: "collector", text: "cluster:\n  role: collector\n" + kafkaBlock + input,
 			check: func(t *testing.T, c *Config) {
-				if len(c.Outputs) != 1 || c.Outputs[0].Kafka == nil || c.Outputs[0].Kafka.Topic != "records" || c.Outputs[0].Kafka.Key != "subject" {
+				k, _ := c.Outputs[0].Config.(*kafka.Config)
+				if len(c.Outputs) != 1 || k == nil || k.Topic != "records" || k.Key != "subject" {
 					t.Errorf("collector output = %+v, want the records topic keyed by subject", c.Outputs)
 				}
 			}},
 		{name: "processor", text: "cluster:\n  role: processor\n" + kafkaBlock + output + pipeline,
 			check: func(t *testing.T, c *Config) {
-				in := c.Inputs[0].EventHubs
+				in, _ := c.Inputs[0].Config.(*eventhubs.Config)
 				if len(c.Inputs) != 1 || in == nil || in.Topics[0] != "records" || in.ConsumerGroup != "privtrail-processors" {
 					t.Errorf("processor input = %+v", c.Inputs)
 				}

@@ -151,9 +151,11 @@ func BenchmarkHotPathContext(b *testing.B) {
 	_, roleMap := corpus()
 	cfg := &Config{Context: ContextConfig{
 		Privilege: &privilege.Config{RoleMap: roleMap},
-		Geo:       &geo.Config{CityDB: "../testdata/demo/demo-city.mmdb", ASNDB: "../testdata/demo/demo-asn.mmdb"},
-		Device:    &device.Config{Devices: "../testdata/demo/devices.yaml"},
-		WorkHours: &workhours.Config{Schedules: "../testdata/demo/work-hours.yaml"},
+		Stages: []StageConfig{
+			{"device", &device.Config{Devices: "../testdata/demo/devices.yaml"}},
+			{"geo", &geo.Config{CityDB: "../testdata/demo/demo-city.mmdb", ASNDB: "../testdata/demo/demo-asn.mmdb"}},
+			{"work_hours", &workhours.Config{Schedules: "../testdata/demo/work-hours.yaml"}},
+		},
 	}}
 	stages, err := BuildStages(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/enrich/rolesync"
 	"github.com/privtrail/privtrail/entra"
-	graphinput "github.com/privtrail/privtrail/inputs/graph"
 	"github.com/privtrail/privtrail/internal/delivery"
 	"github.com/privtrail/privtrail/internal/graphapi"
 	"github.com/privtrail/privtrail/monitor"
@@ -199,22 +198,6 @@ func (m *metrics) graphClient(c *graphapi.Client) {
 	} {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: f.name, Help: f.help},
 			func() float64 { return float64(f.v(c.Stats())) }))
-	}
-}
-
-// graphInput exposes a Graph log input's polls and de-duplication.
-func (m *metrics) graphInput(name string, in *graphinput.Input) {
-	labels := prometheus.Labels{"input": name}
-	for _, f := range []struct {
-		name, help string
-		v          func(graphinput.Stats) int64
-	}{
-		{"privtrail_graph_polls_total", "Polls of a Graph log stream that read their whole window.", func(s graphinput.Stats) int64 { return s.Polls }},
-		{"privtrail_graph_polls_failed_total", "Polls stopped by an error (the next poll retries from the same cursor).", func(s graphinput.Stats) int64 { return s.FailedPolls }},
-		{"privtrail_graph_duplicates_total", "Records re-read in the overlap window and dropped as already sent.", func(s graphinput.Stats) int64 { return s.Duplicates }},
-	} {
-		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: f.name, Help: f.help, ConstLabels: labels},
-			func() float64 { return float64(f.v(in.Stats())) }))
 	}
 }
 

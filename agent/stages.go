@@ -7,10 +7,9 @@ import (
 	"path/filepath"
 
 	"github.com/privtrail/privtrail/batch"
-	"github.com/privtrail/privtrail/enrich/device"
-	"github.com/privtrail/privtrail/enrich/geo"
+	"github.com/privtrail/privtrail/enrich"
+	_ "github.com/privtrail/privtrail/enrich/all" // the context stages
 	"github.com/privtrail/privtrail/enrich/privilege"
-	"github.com/privtrail/privtrail/enrich/workhours"
 	"github.com/privtrail/privtrail/monitor"
 )
 
@@ -35,7 +34,8 @@ func (s *Stages) Close() error {
 
 // BuildStages builds the context stages of cfg. Privilege comes first: the
 // work-hours stage resolves group schedules from the roles it attaches, and
-// the monitors read all of them.
+// the monitors read all of them; the enrich registry's stages follow, in
+// the order of their type names.
 func BuildStages(cfg *Config, log *slog.Logger) (*Stages, error) {
 	return buildStages(cfg, log, false)
 }
@@ -67,24 +67,10 @@ func buildStages(cfg *Config, log *slog.Logger, persist bool) (*Stages, error) {
 	} else {
 		log.Warn("no context.privilege configured: no user is privileged, and most monitors cannot fire")
 	}
-	if c.Geo != nil {
-		st, err := geo.New(*c.Geo, log)
+	for _, sc := range c.Stages {
+		st, err := enrich.Lookup(sc.Type).Build(sc.Type, sc.Config, enrich.Env{Log: log})
 		if err != nil {
-			return fail("geo", err)
-		}
-		s.List, s.close = append(s.List, st), append(s.close, st.Close)
-	}
-	if c.Device != nil {
-		st, err := device.New(*c.Device, log)
-		if err != nil {
-			return fail("device", err)
-		}
-		s.List, s.close = append(s.List, st), append(s.close, st.Close)
-	}
-	if c.WorkHours != nil {
-		st, err := workhours.New(*c.WorkHours, log)
-		if err != nil {
-			return fail("work_hours", err)
+			return fail(sc.Type, err)
 		}
 		s.List, s.close = append(s.List, st), append(s.close, st.Close)
 	}

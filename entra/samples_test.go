@@ -13,8 +13,9 @@ import (
 	"time"
 )
 
-// Real samples: the shared originals (the repository is cloned at
-// /work/main with /work/shared beside it) and the package's own copies.
+// Real samples: the shared originals (the shared folder sits beside the
+// repository: ../shared/samples from its root) and the package's own
+// copies.
 const (
 	sharedSamplesDir = "../../shared/samples"
 	localSamplesDir  = "testdata/samples"

@@ -65,6 +65,13 @@ type Pipeline struct {
 	Monitors []Definition `yaml:"monitors"`
 
 	File string `yaml:"-"`
+	src  []byte
+}
+
+// ErrorAt is msg at the line of the node at path ("$.outputs[1]") in the
+// pipeline file.
+func (p *Pipeline) ErrorAt(path, msg string) error {
+	return yamlfile.ErrorAt(p.File, p.src, path, msg)
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
@@ -90,7 +97,7 @@ func loadPipeline(path string, seen []string) (*Pipeline, error) {
 	if err := yamlfile.Decode(path, data, &p); err != nil {
 		return nil, err
 	}
-	p.File = path
+	p.File, p.src = path, data
 	// Within one file an id appears once; overriding is what a file that
 	// includes another does, never two entries of the same file.
 	ids := map[string]bool{}

@@ -10,9 +10,9 @@ import (
 // The role changes of the directory audit log, by lower-cased
 // activityDisplayName. Sources for the activity names and where their
 // principal and role are logged: the Core Directory record of
-// /work/shared/samples/splunk_security_content_aad_eventhub_records.jsonl
-// (splunk/security_content), the PIM records of Microsoft Sentinel's PIM
-// parser mapping (TheAlistairRoss/MicrosoftSentinel,
+// ../shared/samples/splunk_security_content_aad_eventhub_records.jsonl
+// (beside the repository; splunk/security_content), the PIM records of
+// Microsoft Sentinel's PIM parser mapping (TheAlistairRoss/MicrosoftSentinel,
 // Azure_PIM_Mappings_TargetResources.csv: principal in targetResources[2],
 // or [3] for "PIM activation expired"; role in targetResources[0]), and
 // panther-analysis' PIM rule test records (additionalDetails keys). See

@@ -426,7 +426,8 @@ func TestRoleChangeTargetTagged(t *testing.T) {
 	}
 }
 
-// The real Core Directory record of /work/shared/samples, verbatim.
+// The real Core Directory record of ../shared/samples (beside the
+// repository), verbatim.
 func TestSplunkRecord(t *testing.T) {
 	s := testStage(t, Config{})
 	data, err := os.ReadFile("testdata/audit/splunk_add_member_to_role.json")

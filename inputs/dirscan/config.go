@@ -26,10 +26,10 @@ const (
 // Config is the `dirscan:` block of an input.
 type Config struct {
 	// Graph is the app registration the directory is read with
-	// (graph/README.md); it needs the application permissions
-	// User.Read.All and AuditLog.Read.All. A caller that shares one
-	// *graphapi.Client between features passes it with WithClient and may
-	// leave Graph out.
+	// (internal/graphapi/README.md); it needs the application
+	// permissions User.Read.All and AuditLog.Read.All. A caller that
+	// shares one *graphapi.Client between features passes it with
+	// WithClient and may leave Graph out.
 	Graph *graphapi.Config `yaml:"graph"`
 	// Interval is the time between scans (default 24h, 1m to 720h).
 	Interval time.Duration `yaml:"interval"`

@@ -71,7 +71,8 @@ var DefaultStreams = []string{StreamSignIns, StreamSignInsBeta, StreamAudits}
 
 // Config is the `graph:` block of an input.
 type Config struct {
-	// Graph is the app registration the logs are read with (graph/README.md).
+	// Graph is the app registration the logs are read with
+	// (internal/graphapi/README.md).
 	// It needs the application permission AuditLog.Read.All, and for
 	// sign-ins Directory.Read.All too. A caller that shares one
 	// *graphapi.Client between features passes it with WithClient and may

@@ -1,4 +1,4 @@
-// Package graph is privtrail's Microsoft Graph client: app-only sign-in
+// Package graphapi is privtrail's Microsoft Graph client: app-only sign-in
 // through azidentity (client secret, certificate, managed identity,
 // workload identity), JSON GETs and paged collections, with what Graph
 // asks of its callers built in — Retry-After on 429/503/504, back-off with

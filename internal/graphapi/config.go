@@ -280,7 +280,7 @@ func knownAuthority(host string) bool {
 func ValidateBlock(cfg *Config, required bool, purpose string) []error {
 	if cfg == nil {
 		if required {
-			return []error{fmt.Errorf("graph: required: the app registration to %s (tenant_id, client_id, client_secret or certificate, or a managed identity; see graph/README.md)", purpose)}
+			return []error{fmt.Errorf("graph: required: the app registration to %s (tenant_id, client_id, client_secret or certificate, or a managed identity; see internal/graphapi/README.md)", purpose)}
 		}
 		return nil
 	}

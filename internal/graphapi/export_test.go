@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// Test knobs for the external tests (package graph_test), which cannot
-// reach unexported fields: graphtest imports graph, so the tests that use
+// Test knobs for the external tests (package graphapi_test), which cannot
+// reach unexported fields: graphtest imports graphapi, so the tests that use
 // the fake live outside the package.
 
 // SetSleep replaces the wait between attempts.

@@ -57,8 +57,9 @@ type Scenario struct {
 	Related []string
 }
 
-// Stateful and directory monitors of /work/shared/monitors.md that the
-// demo also exercises (they are not in docs/monitor-triggers.md).
+// Stateful and directory monitors of ../shared/monitors.md (the shared
+// folder beside the repository) that the demo also exercises (they are
+// not in docs/monitor-triggers.md).
 const (
 	monBadPassword      = "signin.bad_password_threshold"
 	monOffHours         = "signin.off_hours"

@@ -35,7 +35,7 @@ func TestDemoFilesUpToDate(t *testing.T) {
 		}
 		got, err := os.ReadFile(filepath.Join(demoDir, f.Name))
 		if err != nil {
-			t.Errorf("%v (run: go test ./synth -run TestDemoFilesUpToDate -update)", err)
+			t.Errorf("%v (run: go test ./internal/synth -run TestDemoFilesUpToDate -update)", err)
 			continue
 		}
 		if bytes.Equal(got, want) {
@@ -49,7 +49,7 @@ func TestDemoFilesUpToDate(t *testing.T) {
 		if strings.HasSuffix(f.Name, ".mmdb") && sameMMDB(t, got, want) {
 			continue
 		}
-		t.Errorf("%s is out of date (run: go test ./synth -run TestDemoFilesUpToDate -update)", f.Name)
+		t.Errorf("%s is out of date (run: go test ./internal/synth -run TestDemoFilesUpToDate -update)", f.Name)
 	}
 }
 

@@ -17,5 +17,5 @@
 // and background traffic. WriteDemo writes it; TestDemoFilesUpToDate keeps
 // testdata/demo in step with the generator:
 //
-//	go test ./synth -run TestDemoFilesUpToDate -update
+//	go test ./internal/synth -run TestDemoFilesUpToDate -update
 package synth

@@ -14,9 +14,9 @@ func demoReadme(t *Tenant, f DemoFiles) []byte {
 
 	p("# Demo data: a working week of contoso.example\n\n")
 	p("**Generated — do not edit.** Every file here, this README included, is written by package\n")
-	p("`synth` (`synth.Demo`, `synth/demo.go`). After changing the generator, regenerate with\n\n")
-	p("    go test ./synth -run TestDemoFilesUpToDate -update\n\n")
-	p("and `go test ./synth` checks that the files match the generator byte for byte.\n\n")
+	p("`synth` (`synth.Demo`, `internal/synth/demo.go`). After changing the generator, regenerate with\n\n")
+	p("    go test ./internal/synth -run TestDemoFilesUpToDate -update\n\n")
+	p("and `go test ./internal/synth` checks that the files match the generator byte for byte.\n\n")
 	p("The data is fictional: tenant `%s` (%s), Monday 2 to Friday 6 March 2026, UTC.\n", t.Domain, t.ID)
 	p("Ordinary traffic (staff and guests signing in, workloads, admins working on their PAWs,\n")
 	p("routine directory changes) surrounds crafted scenarios: each monitor of\n")

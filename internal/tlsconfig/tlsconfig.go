@@ -77,3 +77,14 @@ func (c *Config) Build(what string, log *slog.Logger) (*tls.Config, error) {
 	}
 	return t, nil
 }
+
+// ResolvePaths makes the CA, certificate and key files absolute with abs
+// (relative to the config file's folder). A nil c has none.
+func (c *Config) ResolvePaths(abs func(*string)) {
+	if c == nil {
+		return
+	}
+	abs(&c.CAFile)
+	abs(&c.CertFile)
+	abs(&c.KeyFile)
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 )
 
@@ -47,4 +48,22 @@ func ErrorAt(file string, data []byte, path, msg string) error {
 		}
 	}
 	return fmt.Errorf("%s: %s", file, msg)
+}
+
+// DecodeNode decodes node, a part of a file parsed by Decode (a custom
+// UnmarshalYAML's argument), into v as strictly as Decode: unknown keys
+// are errors. Errors carry the node's position in the file.
+func DecodeNode(node ast.Node, v any) error {
+	err := yaml.NodeToValue(node, v, yaml.DisallowUnknownField())
+	var ye yaml.Error
+	if err == nil || errors.As(err, &ye) && ye.GetToken() != nil {
+		return err
+	}
+	return NodeError(node, err.Error())
+}
+
+// NodeError is an error with msg at node's position, which Decode reports
+// as file:line:col.
+func NodeError(node ast.Node, msg string) error {
+	return &yaml.SyntaxError{Message: msg, Token: node.GetToken()}
 }

@@ -4,7 +4,7 @@
 // and dashboards work on them. See README.md.
 //
 // The package supplies the delivery.Encoder (encode.go, pure) and the
-// delivery.Sender (client.go, the Bulk API); outputs/delivery does the disk
+// delivery.Sender (client.go, the Bulk API); internal/delivery does the disk
 // buffer, batching, retries and dead letters.
 package elastic
 

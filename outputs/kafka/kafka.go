@@ -2,7 +2,7 @@
 // record per Entra record, the enriched JSON (the original document plus
 // the privtrail object) as the value, keyed by the acting user so that one
 // user's records stay in order on one partition, with privtrail-* headers
-// for routing. The shared delivery machinery (outputs/delivery) gives it a
+// for routing. The shared delivery machinery (internal/delivery) gives it a
 // disk buffer, batching, retries and dead letters; this package adds the
 // encoder (encode.go) and an idempotent franz-go producer with acks=all
 // (client.go).

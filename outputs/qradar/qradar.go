@@ -2,7 +2,7 @@
 // as RFC 5424 syslog messages over TCP, TLS or UDP. Each message carries a
 // LEEF 2.0 event with privtrail's attributes, or the enriched JSON record
 // for QRadar's Microsoft Entra ID DSM. Buffering, batching, retries and
-// dead letters are outputs/delivery's; see README.md.
+// dead letters are internal/delivery's; see README.md.
 package qradar
 
 import (

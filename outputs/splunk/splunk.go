@@ -1,7 +1,7 @@
 // Package splunk forwards enriched records to a Splunk HTTP Event
 // Collector (HEC): one JSON event per record, the original Entra document
 // plus the privtrail object as the event, with indexed fields for the
-// monitors it hit. The shared delivery machinery (outputs/delivery) gives
+// monitors it hit. The shared delivery machinery (internal/delivery) gives
 // it a disk buffer, batching, retries and dead letters; this package adds
 // the encoder (encode.go) and the HEC protocol (client.go), with optional
 // indexer acknowledgement.

@@ -28,7 +28,7 @@ import (
 const miPath = "/msi/token"
 
 // serveOpenIDConfiguration answers MSAL's tenant discovery: with instance
-// discovery off (azidentity's DisableInstanceDiscovery, which graph sets
+// discovery off (azidentity's DisableInstanceDiscovery, which graphapi sets
 // for any authority host that is not a public cloud's), MSAL GETs
 // {authority}/v2.0/.well-known/openid-configuration and needs
 // token_endpoint, authorization_endpoint and an issuer on the authority's
@@ -187,7 +187,7 @@ func (s *Server) mint(scope string) IssuedToken {
 
 // ClientCertificate makes an RSA key and a self-signed certificate for the
 // app, registers the certificate, and writes both to a PEM file whose path
-// it returns (for graph.Config.Certificate).
+// it returns (for graphapi.Config.Certificate).
 func (s *Server) ClientCertificate() string {
 	t := s.t
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
