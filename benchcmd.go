@@ -101,30 +101,44 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
-	// The full pipeline, as `privtrail run` builds it.
-	pipelineFile, err := filepath.Abs("pipelines/privileged-accounts.yaml")
+	cfg, err := benchConfig(*dir, input, roleMap, *workers)
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(pipelineFile); err != nil {
-		return fmt.Errorf("run bench from the privtrail source folder: %w", err)
+	return timePipeline(ctx, cfg, *cpuProfile, fi.Size(), baseRate, stdout, stderr)
+}
+
+// benchConfig is the full pipeline, as `privtrail run` builds it, over
+// the generated records.
+func benchConfig(dir, input, roleMap string, workers int) (*agent.Config, error) {
+	pipelineFile, err := filepath.Abs("pipelines/privileged-accounts.yaml")
+	if err != nil {
+		return nil, err
 	}
-	cfg := &agent.Config{
-		DataDir:    filepath.Join(*dir, "data"),
-		DeadLetter: filepath.Join(*dir, "dead-letter.jsonl"),
-		Workers:    *workers,
+	if _, err := os.Stat(pipelineFile); err != nil {
+		return nil, fmt.Errorf("run bench from the privtrail source folder: %w", err)
+	}
+	return &agent.Config{
+		DataDir:    filepath.Join(dir, "data"),
+		DeadLetter: filepath.Join(dir, "dead-letter.jsonl"),
+		Workers:    workers,
 		Inputs:     []inputs.Entry{inputs.NewEntry("bench", "file", &fileinput.Config{Paths: []string{input}, BatchSize: 1000})},
 		// The output is the null device so that a 10^7-record run needs
 		// no disk for it; the encoding is done all the same.
 		Outputs:   []outputs.Entry{{Name: "null", Type: "file", Config: &fileoutput.Config{Path: os.DevNull, Sync: new(bool)}}},
 		Context:   agent.ContextConfig{Privilege: &privilege.Config{RoleMap: roleMap}},
 		Pipelines: []string{pipelineFile},
-	}
+	}, nil
+}
+
+// timePipeline runs cfg to the end and prints its rate, its ratio to the
+// baseline (when timed) and the peak RSS of the run.
+func timePipeline(ctx context.Context, cfg *agent.Config, cpuProfile string, size int64, baseRate float64, stdout, stderr io.Writer) error {
 	a := agent.New(cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	runtime.GC()
 	_ = bench.ResetPeakRSS()
-	if *cpuProfile != "" {
-		pf, err := os.Create(*cpuProfile)
+	if cpuProfile != "" {
+		pf, err := os.Create(cpuProfile)
 		if err != nil {
 			return err
 		}
@@ -133,10 +147,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer pf.Close()
 	}
-	start = time.Now()
-	err = a.Run(ctx)
+	start := time.Now()
+	err := a.Run(ctx)
 	full := time.Since(start)
-	if *cpuProfile != "" {
+	if cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
 	if err != nil {
@@ -144,7 +158,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	done := a.Stats().Decoded.Load()
 	rate := float64(done) / full.Seconds()
-	fmt.Fprintf(stdout, "pipeline  %9.0f records/s  %6.1f MB/s  (%d records in %s, %d CPUs)\n", rate, float64(fi.Size())/1e6/full.Seconds(), done, full.Round(time.Millisecond), runtime.GOMAXPROCS(0))
+	fmt.Fprintf(stdout, "pipeline  %9.0f records/s  %6.1f MB/s  (%d records in %s, %d CPUs)\n", rate, float64(size)/1e6/full.Seconds(), done, full.Round(time.Millisecond), runtime.GOMAXPROCS(0))
 	if baseRate > 0 {
 		fmt.Fprintf(stdout, "ratio     %.2f× the baseline (target ≥ 1.5×)\n", rate/baseRate)
 	}

@@ -51,7 +51,7 @@ const clusterInput, clusterOutput = "cluster", "cluster"
 // applyCluster checks the cluster block against the rest of the config
 // and puts the role's own input or output in place: the records topic is
 // a collector's only destination and a processor's only source.
-func (c *Config) applyCluster(bad func(path, format string, args ...any)) {
+func (c *Config) applyCluster(bad badFunc) {
 	cl := c.Cluster
 	if cl == nil {
 		return

@@ -44,7 +44,7 @@ type Config struct {
 	// Pipelines are pipeline files (relative to this config file).
 	Pipelines []string `yaml:"pipelines"`
 	// Graph is the app registration privtrail reads Microsoft Graph with
-	// (graph/README.md): `privtrail check` tests its permissions.
+	// (internal/graphapi/README.md): `privtrail check` tests its permissions.
 	Graph *graphapi.Config `yaml:"graph"`
 	// State bounds the stateful monitors' memory (in the store under
 	// data_dir).
@@ -225,11 +225,28 @@ func (c *Config) resolvePaths(dir string) {
 	}
 }
 
+// badFunc records a config error at the YAML path ("$.inputs[0].file").
+type badFunc func(path, format string, args ...any)
+
+// validate checks the whole config and reports every error, each with its
+// line.
 func (c *Config) validate() error {
 	var errs []error
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, c.errAt(path, fmt.Sprintf(format, args...)))
 	}
+	c.validateSettings(bad)
+	c.applyCluster(bad)
+	c.validateInputs(bad)
+	c.validateOutputs(bad)
+	c.validateContext(bad)
+	if len(c.Pipelines) == 0 && c.role() != RoleCollector {
+		bad("$", "pipelines: at least one pipeline file is required (e.g. pipelines/privileged-accounts.yaml)")
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateSettings(bad badFunc) {
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":
 	default:
@@ -249,51 +266,65 @@ func (c *Config) validate() error {
 	if c.Workers < 0 {
 		bad("$.workers", "workers: must not be negative")
 	}
-	c.applyCluster(bad)
+	if c.Graph != nil {
+		if err := c.Graph.Validate(); err != nil {
+			bad("$.graph", "graph.%v", err)
+		}
+	}
+}
+
+// validateInputs checks each input entry; a Graph input without a graph
+// block of its own is given the top-level one here.
+func (c *Config) validateInputs(bad badFunc) {
 	if len(c.Inputs) == 0 {
 		bad("$", "inputs: at least one input is required")
-	}
-	if len(c.Outputs) == 0 {
-		bad("$", "outputs: at least one output is required")
 	}
 	names := map[string]bool{}
 	for i, in := range c.Inputs {
 		p := fmt.Sprintf("$.inputs[%d]", i)
 		if in.Name == "" {
 			bad(p, "inputs[%d].name: is required", i)
-		} else if names["in:"+in.Name] {
+		} else if names[in.Name] {
 			bad(p+".name", "inputs[%d].name: %q is used twice", i, in.Name)
 		}
-		names["in:"+in.Name] = true
+		names[in.Name] = true
 		switch {
 		case len(in.Extra) > 0:
 			bad(p, "inputs[%d]: configure one input type (%s), not several", i, strings.Join(inputs.Types(), ", "))
+			continue
 		case in.Type == "":
 			bad(p, "inputs[%d]: configure one input type (%s)", i, strings.Join(inputs.Types(), ", "))
-		default:
-			if g, ok := in.Config.(inputs.GraphReader); ok && g.UseGraph(c.Graph) {
-				c.Inputs[i].SharedGraph = true
-			}
-			if r, ok := in.Config.(inputs.Requirer); ok {
-				for _, need := range r.Requires() {
-					if !c.Context.has(need) {
-						bad(p+"."+in.Type, "inputs[%d].%s: needs context.%s", i, in.Type, need)
-					}
+			continue
+		}
+		if g, ok := in.Config.(inputs.GraphReader); ok && g.UseGraph(c.Graph) {
+			c.Inputs[i].SharedGraph = true
+		}
+		if r, ok := in.Config.(inputs.Requirer); ok {
+			for _, need := range r.Requires() {
+				if !c.Context.has(need) {
+					bad(p+"."+in.Type, "inputs[%d].%s: needs context.%s", i, in.Type, need)
 				}
 			}
-			if err := in.Config.Validate(); err != nil {
-				bad(p+"."+in.Type, "inputs[%d].%s.%v", i, in.Type, err)
-			}
+		}
+		if err := in.Config.Validate(); err != nil {
+			bad(p+"."+in.Type, "inputs[%d].%s.%v", i, in.Type, err)
 		}
 	}
+}
+
+func (c *Config) validateOutputs(bad badFunc) {
+	if len(c.Outputs) == 0 {
+		bad("$", "outputs: at least one output is required")
+	}
+	names := map[string]bool{}
 	for i, out := range c.Outputs {
 		p := fmt.Sprintf("$.outputs[%d]", i)
 		if out.Name == "" {
 			bad(p, "outputs[%d].name: is required", i)
-		} else if names["out:"+out.Name] {
+		} else if names[out.Name] {
 			bad(p+".name", "outputs[%d].name: %q is used twice", i, out.Name)
 		}
-		names["out:"+out.Name] = true
+		names[out.Name] = true
 		if out.Type == "" || len(out.Extra) > 0 {
 			bad(p, "outputs[%d]: configure exactly one output type (%s)", i, strings.Join(outputs.Types(), ", "))
 			continue
@@ -302,9 +333,15 @@ func (c *Config) validate() error {
 			bad(p+"."+out.Type, "outputs[%d].%s.%v", i, out.Type, err)
 		}
 	}
-	if c.Context.Privilege != nil {
-		if err := c.Context.Privilege.Validate(); err != nil {
+}
+
+func (c *Config) validateContext(bad badFunc) {
+	if pc := c.Context.Privilege; pc != nil {
+		if err := pc.Validate(); err != nil {
 			bad("$.context.privilege", "context.privilege.%v", err)
+		}
+		if pc.Graph != nil && c.Graph == nil {
+			bad("$.context.privilege.graph", "context.privilege.graph: needs the top-level graph block (the app registration to read roles with)")
 		}
 	}
 	for _, st := range c.Context.Stages {
@@ -312,18 +349,6 @@ func (c *Config) validate() error {
 			bad("$.context."+st.Type, "context.%s.%v", st.Type, err)
 		}
 	}
-	if c.Graph != nil {
-		if err := c.Graph.Validate(); err != nil {
-			bad("$.graph", "graph.%v", err)
-		}
-	}
-	if p := c.Context.Privilege; p != nil && p.Graph != nil && c.Graph == nil {
-		bad("$.context.privilege.graph", "context.privilege.graph: needs the top-level graph block (the app registration to read roles with)")
-	}
-	if len(c.Pipelines) == 0 && c.role() != RoleCollector {
-		bad("$", "pipelines: at least one pipeline file is required (e.g. pipelines/privileged-accounts.yaml)")
-	}
-	return errors.Join(errs...)
 }
 
 // errAt names file, line and column of the YAML node at path.

@@ -52,3 +52,12 @@ func Decode(typ string, node ast.Node) (cfg plugin.Config, ok bool, err error) {
 	cfg, err = registry.Decode(typ, node)
 	return cfg, true, err
 }
+
+// RegisterStage registers a stage type whose New takes its config by value
+// and the agent's logger.
+func RegisterStage[C any, P interface {
+	*C
+	plugin.Config
+}, S Stage](typ string, build func(cfg C, log *slog.Logger) (S, error)) {
+	Register(plugin.New[C, P](typ, func(_ string, c *C, env Env) (Stage, error) { return build(*c, env.Log) }, nil))
+}

@@ -6,6 +6,7 @@
 package outputs
 
 import (
+	"context"
 	"io"
 	"log/slog"
 
@@ -58,4 +59,13 @@ func (e *Entry) UnmarshalYAML(node ast.Node) error {
 	pe, err := plugin.DecodeEntry(registry, node)
 	*e = Entry(pe)
 	return err
+}
+
+// RegisterDelivered registers a SIEM output type built on
+// internal/delivery, whose New and Check take its config by value.
+func RegisterDelivered[C any, P interface {
+	*C
+	plugin.Config
+}](typ string, build func(name string, cfg C, deps delivery.Deps) (*delivery.Output, error), check func(ctx context.Context, cfg C, log *slog.Logger) (string, error)) {
+	Register(plugin.New[C, P](typ, func(name string, c *C, env Env) (batch.Output, error) { return build(name, *c, env.Delivery()) }, func(ctx context.Context, c *C, log *slog.Logger) (string, error) { return check(ctx, *c, log) }))
 }

@@ -1,13 +1,8 @@
 package workhours
 
-import (
-	"github.com/privtrail/privtrail/enrich"
-	"github.com/privtrail/privtrail/internal/plugin"
-)
+import "github.com/privtrail/privtrail/enrich"
 
-func init() {
-	enrich.Register(plugin.New("work_hours", func(_ string, c *Config, env enrich.Env) (enrich.Stage, error) { return New(*c, env.Log) }, nil))
-}
+func init() { enrich.RegisterStage("work_hours", New) }
 
 // ResolvePaths makes the files absolute.
 func (c *Config) ResolvePaths(abs func(*string)) {

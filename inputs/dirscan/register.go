@@ -27,14 +27,7 @@ func init() {
 }
 
 // UseGraph takes the top-level graph block when the input has none.
-func (c *Config) UseGraph(shared *graphapi.Config) bool {
-	if c.Graph != nil || shared == nil {
-		return false
-	}
-	g := *shared
-	c.Graph = &g
-	return true
-}
+func (c *Config) UseGraph(shared *graphapi.Config) bool { return graphapi.Share(&c.Graph, shared) }
 
 // Requires names the context stage the scan reads its principals from.
 func (c *Config) Requires() []string { return []string{"privilege"} }

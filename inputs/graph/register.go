@@ -22,14 +22,7 @@ func init() {
 }
 
 // UseGraph takes the top-level graph block when the input has none.
-func (c *Config) UseGraph(shared *graphapi.Config) bool {
-	if c.Graph != nil || shared == nil {
-		return false
-	}
-	g := *shared
-	c.Graph = &g
-	return true
-}
+func (c *Config) UseGraph(shared *graphapi.Config) bool { return graphapi.Share(&c.Graph, shared) }
 
 // Collectors are the input's polls and de-duplication, for /metrics.
 func (in *Input) Collectors(input string) []prometheus.Collector {

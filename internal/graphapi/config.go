@@ -311,3 +311,15 @@ func ClientFor(shared *Client, cfg *Config, log *slog.Logger, opts ...Option) (*
 	}
 	return c, nil
 }
+
+// Share gives a feature that has no graph block of its own (*own is nil)
+// a copy of the top-level one, and reports whether it did: the feature
+// then reads through the agent's client (one token, one rate limit).
+func Share(own **Config, shared *Config) bool {
+	if *own != nil || shared == nil {
+		return false
+	}
+	g := *shared
+	*own = &g
+	return true
+}

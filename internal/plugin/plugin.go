@@ -73,7 +73,13 @@ func (f *Factory[Env, T]) NewConfig() Config { return f.newConfig() }
 // Build builds the type from its validated config. It may open files and
 // connections; whatever it opened, the caller closes.
 func (f *Factory[Env, T]) Build(name string, cfg Config, env Env) (T, error) {
-	return f.build(name, cfg, env)
+	t, err := f.build(name, cfg, env)
+	if err != nil {
+		// Not an interface holding the constructor's nil pointer.
+		var none T
+		return none, err
+	}
+	return t, nil
 }
 
 // Checkable tells whether the type has something for `privtrail check` to
