@@ -190,6 +190,9 @@ func checkState(dataDir string, stdout io.Writer) {
 		return err
 	})
 	switch {
+	case !found && store.DataDirUsed(dataDir):
+		fmt.Fprintf(stdout, "warning: store: %s has been used, but its store is missing or empty: the next start reads every input from the beginning and sends those records again\n", dataDir)
+		return
 	case !found:
 		fmt.Fprintf(stdout, "monitor state: none yet in %s\n", dataDir)
 		return

@@ -45,6 +45,10 @@ Usage:
   privtrail version             print the version
 
 Run 'privtrail COMMAND -h' for a command's flags.
+
+Exit status: 0 done, 1 error, 2 unknown command, 3 stopped with work left for
+the next start (batches not acknowledged, an output not closed cleanly,
+monitor state not stored; nothing is lost: the next start reads it again).
 `
 
 func main() {
@@ -91,10 +95,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		fmt.Fprintln(stderr, "privtrail:", err)
+		if errors.Is(err, agent.ErrUnfinished) {
+			return exitUnfinished
+		}
 		return 1
 	}
 	return 0
 }
+
+// Exit codes: 0 done (or stopped with nothing left over), 1 an error, 2
+// an unknown command, exitUnfinished stopped with work left for the next
+// start (batches unacknowledged, an output not closed, monitor state not
+// stored): nothing is lost, the next start reads it again.
+const exitUnfinished = 3
 
 func version() string {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {

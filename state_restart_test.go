@@ -507,3 +507,24 @@ func TestCheckReportsUnreadableState(t *testing.T) {
 		t.Errorf("after reset-state a run wrote %d bytes again: the checkpoints were lost", len(after)-len(before))
 	}
 }
+
+// check tells an operator, before the next start, that a used data
+// directory lost its store.
+func TestCheckSaysTheStoreIsLost(t *testing.T) {
+	dir := t.TempDir()
+	all := filepath.Join(dir, "all.jsonl")
+	writeLines(t, all, demoRecords(t)[:50])
+	data := filepath.Join(dir, "data")
+	cfg := restartConfig(t, dir, data, all, filepath.Join(dir, "out.jsonl"))
+	runInProcess(t, cfg)
+	if err := os.Remove(filepath.Join(data, store.FileName)); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"check", "-offline", "-c", cfg}, &stdout, &stderr); code != 0 {
+		t.Fatalf("check exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "warning: store: "+data+" has been used, but its store is missing or empty") {
+		t.Errorf("check says:\n%s", stdout.String())
+	}
+}

@@ -127,7 +127,8 @@ func LoadPipelines(cfg *Config, roles monitor.RoleChecker, log *slog.Logger) ([]
 
 // Run runs until every input is finished, or until ctx is cancelled and
 // what was in flight has drained. Whatever it opened is closed when it
-// returns, on every path.
+// returns, on every path. It returns ErrUnfinished when it stopped with
+// work left for the next start.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.closeAll()
 	cfg := a.cfg
@@ -171,7 +172,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		srv.outputs.Store(&r.outputs)
 		srv.ready.Store(true)
 	}
-	return r.run(ctx, a.Drain)
+	if err := r.run(ctx, a.Drain); err != nil {
+		return err
+	}
+	return r.unfinished()
 }
 
 // closeAll runs the closers of what Run opened, last first.
@@ -187,11 +191,19 @@ func (a *Agent) onClose(f func()) { a.closers = append(a.closers, f) }
 
 // openData opens the store and the dead-letter file.
 func (a *Agent) openData() (*store.Store, *deadletter.Writer, error) {
+	used := store.DataDirUsed(a.cfg.DataDir)
 	st, err := store.Open(a.cfg.DataDir)
 	if err != nil {
 		return nil, nil, err
 	}
 	a.onClose(func() { st.Close() })
+	lost := st.Fresh() && used
+	a.m.storeStartedEmpty(lost)
+	if lost {
+		a.log.Error("the data directory has been used, but its store was missing or empty: checkpoints and monitor state start from nothing, "+
+			"so every input reads its sources again from the start and the destinations receive those records again",
+			"store", filepath.Join(a.cfg.DataDir, store.FileName))
+	}
 	dead, err := deadletter.Open(a.cfg.DeadLetter)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dead-letter file: %w", err)

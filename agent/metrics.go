@@ -201,6 +201,19 @@ func (m *metrics) graphClient(c *graphapi.Client) {
 	}
 }
 
+// storeStartedEmpty says whether the run started with its store missing
+// or empty in a data directory that had been used: an alert on it catches
+// a store lost to a disk failure or a mistaken clean-up.
+func (m *metrics) storeStartedEmpty(lost bool) {
+	v := 0.0
+	if lost {
+		v = 1
+	}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "privtrail_store_started_empty", Help: "1 when this run found its store missing or empty in a data directory that had been used: every input reads its sources again.",
+	}, func() float64 { return v }))
+}
+
 // roleSync exposes the Graph role map source's refreshes.
 func (m *metrics) roleSync(src *rolesync.Source) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{

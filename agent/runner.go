@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -143,6 +144,14 @@ type runner struct {
 
 	badLog, stateLog rateLimit
 
+	// stopping is closed when the agent is told to stop.
+	stopping <-chan struct{}
+	// undone is what the run left for the next start (batches not
+	// acknowledged, an output not closed, state not stored): the agent
+	// then exits with ErrUnfinished.
+	undoneMu sync.Mutex
+	undone   []string
+
 	// stop ends the inputs with a cause: a pipeline that cannot go on.
 	stop    context.CancelCauseFunc
 	stopped func() bool // the run's own context ended (shutdown)
@@ -155,6 +164,7 @@ func (r *runner) run(parent context.Context, drain time.Duration) error {
 	ctx, stop := context.WithCancelCause(parent)
 	defer stop(nil)
 	r.stop, r.stopped = stop, func() bool { return parent.Err() != nil }
+	r.stopping = parent.Done()
 	outCtx, cancelOut := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelOut()
 	stopDrain := context.AfterFunc(ctx, func() {
@@ -222,6 +232,7 @@ func (r *runner) run(parent context.Context, drain time.Duration) error {
 	for _, in := range r.inputs {
 		if n := in.tracker.Outstanding(); n > 0 {
 			r.log.Warn("batches not acknowledged at shutdown; they will be read again on the next start", "input", in.name, "batches", n)
+			r.leftUndone("input %s: %d batches not acknowledged", in.name, n)
 		}
 	}
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
@@ -277,7 +288,7 @@ func (r *runner) sequence(p *pipelineRun) {
 			if err := r.judge(p, j); err != nil {
 				p.halted = true
 				if r.stopped() {
-					r.log.Info("stopping: batches in flight are left for the next owner of their partitions", "pipeline", p.name, "err", err)
+					r.log.Info("stopping: batches in flight stay unacknowledged and are read again (by the next owner of their partitions, in a cluster)", "pipeline", p.name, "err", err)
 				} else {
 					r.log.Error("monitor state could not be copied to the changelog; the pipeline stops so that nothing is checkpointed past it (restart the processor)", "pipeline", p.name, "err", err)
 					r.stop(fmt.Errorf("pipeline %s: %w", p.name, err))
@@ -305,11 +316,8 @@ func (r *runner) judge(p *pipelineRun, j *job) error {
 	if notReplicated(err) {
 		return err
 	}
-	if err != nil && r.stateLog.allow() {
-		// The judgement stands and the state is written with the next
-		// batch; what a crash before then loses is re-read from the
-		// input, which has not checkpointed this batch either.
-		r.log.Error("monitor state not stored", "pipeline", p.name, "err", err, "suppressed", r.stateLog.takeSuppressed())
+	if err := r.holdUntilStored(p, err); err != nil {
+		return err
 	}
 	var recs []*entra.Record
 	for _, f := range hit {
@@ -327,6 +335,53 @@ func (r *runner) judge(p *pipelineRun, j *job) error {
 	return nil
 }
 
+// holdUntilStored retries storing the pipeline's monitor state until it
+// succeeds (a full disk freed, an I/O error gone), holding the batch and
+// so every later one: a batch forwarded, then checkpointed, with its
+// state unstored would lose that state to a restart for good. It gives up
+// only when the agent stops, and then the batch is not forwarded.
+func (r *runner) holdUntilStored(p *pipelineRun, err error) error {
+	backoff := 100 * time.Millisecond
+	for err != nil {
+		if r.stateLog.allow() {
+			r.log.Error("monitor state not stored; the pipeline waits until it is", "pipeline", p.name, "err", err, "retry_in", backoff, "suppressed", r.stateLog.takeSuppressed())
+		}
+		select {
+		case <-r.stopping:
+			r.leftUndone("pipeline %s: monitor state not stored: %v", p.name, err)
+			return fmt.Errorf("monitor state not stored: %w", err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+		err = p.state.Flush()
+	}
+	return nil
+}
+
+// leftUndone records work the run leaves for the next start.
+func (r *runner) leftUndone(format string, args ...any) {
+	r.undoneMu.Lock()
+	defer r.undoneMu.Unlock()
+	r.undone = append(r.undone, fmt.Sprintf(format, args...))
+}
+
+// unfinished is what the run left for the next start, or nil.
+func (r *runner) unfinished() error {
+	r.undoneMu.Lock()
+	defer r.undoneMu.Unlock()
+	if len(r.undone) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrUnfinished, strings.Join(r.undone, "; "))
+}
+
+// ErrUnfinished is what Run returns when it stopped with work left for
+// the next start: batches not acknowledged (they are read again), an
+// output that could not close cleanly, monitor state not stored. Nothing
+// is lost, but `privtrail run` exits with code 3 so that a supervisor can
+// tell.
+var ErrUnfinished = errors.New("stopped with work left for the next start")
+
 func (r *runner) consume(ctx context.Context, o *outputRun) {
 	backoff := 100 * time.Millisecond
 	for b := range o.ch {
@@ -339,6 +394,7 @@ func (r *runner) consume(ctx context.Context, o *outputRun) {
 			}
 			if ctx.Err() != nil {
 				r.log.Error("output gave up at shutdown; the batch stays unacknowledged and is read again on the next start", "output", o.name, "err", err)
+				r.leftUndone("output %s: %v", o.name, err)
 				break
 			}
 			r.log.Warn("output failed, retrying", "output", o.name, "err", err, "retry_in", backoff)
@@ -353,6 +409,7 @@ func (r *runner) consume(ctx context.Context, o *outputRun) {
 	// holds until then, and keeps the rest on disk for the next start.
 	if err := o.out.Close(ctx); err != nil {
 		r.log.Error("output close", "output", o.name, "err", err)
+		r.leftUndone("output %s: close: %v", o.name, err)
 	}
 }
 

@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -295,16 +297,32 @@ func (ev *Evaluator) risk(m *Monitor) string {
 func (ev *Evaluator) key(s *side, rec *entra.Record) string {
 	if s.by == nil {
 		if rec.Actor.ID != "" {
-			return strings.ToLower(rec.Actor.ID)
+			return boundKey(strings.ToLower(rec.Actor.ID))
 		}
-		return strings.ToLower(rec.Actor.UPN)
+		return boundKey(strings.ToLower(rec.Actor.UPN))
 	}
 	out, err := ev.vm.Run(s.by, &ev.env)
 	if err != nil {
 		ev.e.runtimeError(s.m, rec, err)
 		return ""
 	}
-	return strings.ToLower(valueString(out))
+	return boundKey(strings.ToLower(valueString(out)))
+}
+
+// maxKeyBytes bounds a state key. A hostile record's 40 KB "user" would
+// exceed the store's key limit (32 KiB), its write would fail for good,
+// and the pipeline, which waits until its state is stored, would wait
+// forever.
+const maxKeyBytes = 512
+
+// boundKey keeps a key of up to maxKeyBytes as it is, and makes a longer
+// one its start and a digest of the whole: as distinct as before.
+func boundKey(k string) string {
+	if len(k) <= maxKeyBytes {
+		return k
+	}
+	sum := sha256.Sum256([]byte(k))
+	return k[:maxKeyBytes-2*sha256.Size-1] + "#" + hex.EncodeToString(sum[:])
 }
 
 // valueString is v as a plain string: strings as they are, other values

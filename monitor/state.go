@@ -231,9 +231,10 @@ type Fired struct {
 // Apply judges obs in order, appends a Hit to every record a monitor fires
 // on, and stores what changed. It returns the hits it added, whose
 // records' encoded form the caller must refresh. A failed store write is
-// returned and counted, the judgement stands, and the changes are written
-// with the next Apply. With a Replica (a processor), any failure to store
-// or copy the changes is ErrNotReplicated: the batch must not go on.
+// returned and counted; the judgement stands, and the changes stay
+// pending until Flush (or the next Apply) stores them. With a Replica (a
+// processor), any failure to store or copy the changes is
+// ErrNotReplicated: the batch must not go on.
 func (s *State) Apply(obs []Observation) ([]Fired, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -286,6 +287,16 @@ func (s *State) Apply(obs []Observation) ([]Fired, error) {
 		hit = append(hit, Fired{o.Record, len(o.Record.Hits) - 1})
 	}
 	return hit, s.flush()
+}
+
+// Flush stores what earlier Apply calls could not (a full disk, an I/O
+// error); nil when nothing is pending. The runner holds a batch back
+// until its state is stored, so that no checkpoint passes a judgement the
+// store does not have.
+func (s *State) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flush()
 }
 
 // prefetch reads the keys of obs that are in neither the cache nor the

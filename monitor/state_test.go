@@ -681,3 +681,30 @@ func TestUnreadableEntryIsCountedAndInspected(t *testing.T) {
 		t.Errorf("Unreadable = %d, want 1", got)
 	}
 }
+
+// A 40 KB user (a hostile record) is beyond the store's key limit: its
+// key is bounded, the state is stored, and two such users stay apart.
+func TestLongKeysAreBoundedAndStayDistinct(t *testing.T) {
+	r := newRig(t, badPasswords)
+	long := strings.Repeat("x", 40<<10)
+	var recs []*entra.Record
+	for i := range 5 {
+		recs = append(recs, failure(fmt.Sprintf("a%d", i), long+"a", time.Duration(i)*time.Second),
+			failure(fmt.Sprintf("b%d", i), long+"b", time.Duration(i)*time.Second))
+	}
+	hits := r.run(recs...)
+	if len(hits) != 2 || hits["a4"] == "" || hits["b4"] == "" {
+		t.Fatalf("hits %v, want one per user, on the fifth", hits)
+	}
+	n := 0
+	err := r.st.ForEach(r.s.order[0].bucket, func(k, _ []byte) error {
+		n++
+		if len(k) > maxKeyBytes {
+			t.Errorf("a stored key of %d bytes", len(k))
+		}
+		return nil
+	})
+	if err != nil || n != 2 {
+		t.Fatalf("%d keys stored (%v), want 2", n, err)
+	}
+}

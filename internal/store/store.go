@@ -18,23 +18,72 @@ import (
 
 // Store is safe for concurrent use.
 type Store struct {
-	db *bolt.DB
+	db    *bolt.DB
+	fresh bool
 }
 
-// Open opens (creating if needed) the store file privtrail.db in dir.
+// FileName is the store's file in the data directory.
+const FileName = "privtrail.db"
+
+// Open opens (creating if needed) the store file privtrail.db in dir. A
+// damaged file is an error naming it, never a panic.
 func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	path := filepath.Join(dir, "privtrail.db")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	path := filepath.Join(dir, FileName)
+	fi, err := os.Stat(path)
+	fresh := err != nil || fi.Size() == 0
+	db, err := openBolt(path, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: another privtrail holds it (one agent per data directory)", path)
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, fresh: fresh}, nil
+}
+
+// openBolt opens a bbolt file, turning the panics bbolt raises on some
+// damaged files (a freelist page of an unknown type) into an error.
+func openBolt(path string, opts *bolt.Options) (db *bolt.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			db, err = nil, fmt.Errorf("%w: %v", ErrDamaged, p)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, opts)
+	for _, damage := range []error{berrors.ErrInvalid, berrors.ErrVersionMismatch, berrors.ErrChecksum, berrors.ErrInvalidMapping} {
+		if errors.Is(err, damage) {
+			return nil, fmt.Errorf("%w: %w", ErrDamaged, err)
+		}
+	}
+	return db, err
+}
+
+// ErrDamaged is a store file bbolt cannot read. README "A damaged store"
+// says what to do.
+var ErrDamaged = errors.New("the store is damaged (see README, \"A damaged store\")")
+
+// Fresh tells that the store file was missing or empty when Open found
+// it: every checkpoint and all monitor state start from nothing.
+func (s *Store) Fresh() bool { return s.fresh }
+
+// DataDirUsed tells whether dir holds anything besides the store: a
+// dead-letter file, output buffers, saved role maps. A fresh store in a
+// used data directory means the store was lost, and every input reads its
+// sources again from the start.
+func DataDirUsed(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if e.Name() != FileName {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrInUse is Inspect's answer when a running privtrail holds the store.
@@ -42,13 +91,14 @@ var ErrInUse = errors.New("in use by a running privtrail")
 
 // Inspect opens dir's store read-only, calls fn in one read transaction
 // and closes it: privtrail check reads the state without changing it. It
-// reports false, and does not call fn, when dir holds no store yet.
+// reports false, and does not call fn, when dir holds no store yet (or an
+// empty file).
 func Inspect(dir string, fn func(r *Reader) error) (bool, error) {
-	path := filepath.Join(dir, "privtrail.db")
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+	path := filepath.Join(dir, FileName)
+	if fi, err := os.Stat(path); errors.Is(err, os.ErrNotExist) || err == nil && fi.Size() == 0 {
 		return false, nil
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	db, err := openBolt(path, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return true, fmt.Errorf("%s: %w", path, ErrInUse)
