@@ -10,6 +10,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/internal/yamlfile"
 )
 
 // A stateful monitor is a filter (when) plus one operator that judges the
@@ -72,26 +73,12 @@ type Correlate struct {
 // in days (7d, 90d), the unit retention periods come in.
 type Duration time.Duration
 
-// UnmarshalText implements encoding.TextUnmarshaler.
+// UnmarshalText implements encoding.TextUnmarshaler: the config's
+// durations and the pipelines' read alike (yamlfile.ParseDuration).
 func (d *Duration) UnmarshalText(b []byte) error {
-	s := strings.TrimSpace(string(b))
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.ParseFloat(days, 64)
-		if err != nil || n < 0 {
-			return fmt.Errorf("duration %q: want a number of days like 7d", s)
-		}
-		*d = Duration(n * float64(24*time.Hour))
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("duration %q: want e.g. 10m, 1h or 7d", s)
-	}
-	if v < 0 {
-		return fmt.Errorf("duration %q: must not be negative", s)
-	}
+	v, err := yamlfile.ParseDuration(string(b))
 	*d = Duration(v)
-	return nil
+	return err
 }
 
 // String writes d in the largest whole unit, as reasons show it.
@@ -147,88 +134,120 @@ func compileStateful(d *Definition, m *Monitor, where string) error {
 	}
 	main := &side{m: m, guard: m.guard, when: m.when, reason: m.reason}
 	var by string
+	var err error
 	switch {
 	case d.Threshold != nil:
-		t := d.Threshold
-		m.op, by = opThreshold, t.By
-		if t.Count < 1 {
-			return fmt.Errorf("%s: threshold.count: must be at least 1, got %d", where, t.Count)
-		}
-		if t.Window <= 0 {
-			return fmt.Errorf("%s: threshold.window is required (e.g. 10m)", where)
-		}
-		if t.Distinct != "" {
-			p, err := compile(t.Distinct)
-			if err != nil {
-				return fmt.Errorf("%s: threshold.distinct: %w", where, err)
-			}
-			main.values = []reasonField{{label: "distinct", prog: p}}
-		}
+		m.op, by = opThreshold, d.Threshold.By
+		main.values, err = thresholdValues(d.Threshold, where)
 	case d.FirstSeen != nil:
-		f := d.FirstSeen
-		m.op, by = opFirstSeen, f.By
-		if len(f.Values) == 0 {
-			return fmt.Errorf("%s: first_seen.values: name at least one value (e.g. device=signin.deviceDetail.deviceId)", where)
-		}
-		if f.MaxValues < 0 {
-			return fmt.Errorf("%s: first_seen.max_values: must not be negative", where)
-		}
-		for _, v := range f.Values {
-			label, src := splitReason(v)
-			p, err := compile(src)
-			if err != nil {
-				return fmt.Errorf("%s: first_seen.values %q: %w", where, v, err)
-			}
-			main.values = append(main.values, reasonField{label: label, prog: p})
-		}
+		m.op, by = opFirstSeen, d.FirstSeen.By
+		main.values, err = firstSeenValues(d.FirstSeen, where)
 	case d.Correlate != nil:
-		c := d.Correlate
-		m.op, by = opCorrelate, c.By
-		if c.Within <= 0 {
-			return fmt.Errorf("%s: correlate.within is required (e.g. 1h)", where)
+		m.op, by = opCorrelate, d.Correlate.By
+		var other *side
+		if other, err = correlateSide(d.Correlate, m, where); err == nil {
+			m.sides = append(m.sides, other)
 		}
-		switch c.Order {
-		case "", "sequence", "any":
-		default:
-			return fmt.Errorf("%s: correlate.order: %q is not sequence or any", where, c.Order)
-		}
-		w := &c.With
-		if !slicesContains(entra.Streams, entra.Stream(w.Source)) {
-			return fmt.Errorf("%s: correlate.with.source: %q is not one of signin, audit, activity, aadds, directory", where, w.Source)
-		}
-		if strings.TrimSpace(w.When) == "" {
-			return fmt.Errorf("%s: correlate.with.when is required", where)
-		}
-		other := &side{m: m, with: true}
-		var err error
-		if other.when, err = compile(w.When, expr.AsBool()); err != nil {
-			return fmt.Errorf("%s: correlate.with.when: %w", where, err)
-		}
-		other.guard = guardOf(other.when)
-		if w.By != "" {
-			if other.by, err = compile(w.By); err != nil {
-				return fmt.Errorf("%s: correlate.with.by: %w", where, err)
-			}
-		}
-		for _, r := range w.Reason {
-			label, src := splitReason(r)
-			p, err := compile(src)
-			if err != nil {
-				return fmt.Errorf("%s: correlate.with.reason %q: %w", where, r, err)
-			}
-			other.reason = append(other.reason, reasonField{label: label, prog: p})
-		}
-		m.sides = append(m.sides, other)
+	}
+	if err != nil {
+		return err
 	}
 	if by != "" {
-		p, err := compile(by)
-		if err != nil {
+		if main.by, err = compile(by); err != nil {
 			return fmt.Errorf("%s: by: %w", where, err)
 		}
-		main.by = p
 	}
 	m.sides = append([]*side{main}, m.sides...)
 	return nil
+}
+
+// thresholdValues checks a threshold and compiles what it counts per key:
+// records (nil), or the distinct values of an expression.
+func thresholdValues(t *Threshold, where string) ([]reasonField, error) {
+	if t.Count < 1 {
+		return nil, fmt.Errorf("%s: threshold.count: must be at least 1, got %d", where, t.Count)
+	}
+	if t.Window <= 0 {
+		return nil, fmt.Errorf("%s: threshold.window is required (e.g. 10m)", where)
+	}
+	if t.Distinct == "" {
+		return nil, nil
+	}
+	p, err := compile(t.Distinct)
+	if err != nil {
+		return nil, fmt.Errorf("%s: threshold.distinct: %w", where, err)
+	}
+	return []reasonField{{label: "distinct", prog: p}}, nil
+}
+
+// firstSeenValues checks a first_seen and compiles the values it learns.
+func firstSeenValues(f *FirstSeen, where string) ([]reasonField, error) {
+	if len(f.Values) == 0 {
+		return nil, fmt.Errorf("%s: first_seen.values: name at least one value (e.g. device=signin.deviceDetail.deviceId)", where)
+	}
+	if f.MaxValues < 0 {
+		return nil, fmt.Errorf("%s: first_seen.max_values: must not be negative", where)
+	}
+	return compileLabelled(f.Values, where+": first_seen.values")
+}
+
+// correlateSide checks a correlation and compiles its with filter, the
+// monitor's second side.
+func correlateSide(c *Correlate, m *Monitor, where string) (*side, error) {
+	if err := checkCorrelate(c, where); err != nil {
+		return nil, err
+	}
+	w := &c.With
+	other := &side{m: m, with: true}
+	var err error
+	if other.when, err = compile(w.When, expr.AsBool()); err != nil {
+		return nil, fmt.Errorf("%s: correlate.with.when: %w", where, err)
+	}
+	other.guard = guardOf(other.when)
+	if w.By != "" {
+		if other.by, err = compile(w.By); err != nil {
+			return nil, fmt.Errorf("%s: correlate.with.by: %w", where, err)
+		}
+	}
+	if other.reason, err = compileLabelled(w.Reason, where+": correlate.with.reason"); err != nil {
+		return nil, err
+	}
+	return other, nil
+}
+
+// checkCorrelate checks the settings of a correlation that are not
+// expressions.
+func checkCorrelate(c *Correlate, where string) error {
+	if c.Within <= 0 {
+		return fmt.Errorf("%s: correlate.within is required (e.g. 1h)", where)
+	}
+	switch c.Order {
+	case "", "sequence", "any":
+	default:
+		return fmt.Errorf("%s: correlate.order: %q is not sequence or any", where, c.Order)
+	}
+	if !slicesContains(entra.Streams, entra.Stream(c.With.Source)) {
+		return fmt.Errorf("%s: correlate.with.source: %q is not one of signin, audit, activity, aadds, directory", where, c.With.Source)
+	}
+	if strings.TrimSpace(c.With.When) == "" {
+		return fmt.Errorf("%s: correlate.with.when is required", where)
+	}
+	return nil
+}
+
+// compileLabelled compiles labelled expressions such as
+// "device=signin.deviceDetail.deviceId"; what names the list in errors.
+func compileLabelled(list []string, what string) ([]reasonField, error) {
+	var fields []reasonField
+	for _, s := range list {
+		label, src := splitReason(s)
+		p, err := compile(src)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", what, s, err)
+		}
+		fields = append(fields, reasonField{label: label, prog: p})
+	}
+	return fields, nil
 }
 
 // mergeStateful overlays the operator fields an overriding definition

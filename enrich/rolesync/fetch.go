@@ -113,6 +113,41 @@ func Fetch(ctx context.Context, c *graphapi.Client) ([]byte, error) {
 }
 
 func fetchDocument(ctx context.Context, c *graphapi.Client) (*Document, error) {
+	defs, err := fetchRoleDefinitions(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	grants, err := fetchGrants(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	users, err := fetchUsers(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	members, err := fetchGroups(ctx, c, grants, users)
+	if err != nil {
+		return nil, err
+	}
+	h := holders{users: users, byID: map[string]*User{}, seen: map[string]bool{}}
+	for _, g := range grants {
+		r := roleOf(g, defs)
+		ids, isGroup := members[g.principal]
+		if !isGroup {
+			h.give(g.principal, r)
+			continue
+		}
+		r.Via = "group:" + g.principal
+		for _, m := range ids {
+			h.give(m, r)
+		}
+	}
+	return h.document(), nil
+}
+
+// fetchRoleDefinitions reads the name and template ID of each role
+// definition, by lower-case id.
+func fetchRoleDefinitions(ctx context.Context, c *graphapi.Client) (map[string]roleDef, error) {
 	defs := map[string]roleDef{}
 	err := each(ctx, c, pathRoleDefinitions, nil, func(raw []byte) error {
 		var v struct{ ID, DisplayName, TemplateID string }
@@ -124,10 +159,12 @@ func fetchDocument(ctx context.Context, c *graphapi.Client) (*Document, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
+	return defs, err
+}
 
+// fetchGrants reads the active and eligible role assignments that count
+// as held, each once, in the order Graph lists them.
+func fetchGrants(ctx context.Context, c *graphapi.Client) ([]grant, error) {
 	var grants []grant
 	seen := map[grant]bool{}
 	for _, src := range []struct{ path, assignment string }{
@@ -154,9 +191,14 @@ func fetchDocument(ctx context.Context, c *graphapi.Client) (*Document, error) {
 			return nil, err
 		}
 	}
+	return grants, nil
+}
 
+// fetchUsers reads the UPN and display name of every user, by lower-case
+// id.
+func fetchUsers(ctx context.Context, c *graphapi.Client) (map[string]userInfo, error) {
 	users := map[string]userInfo{}
-	err = each(ctx, c, pathUsers, url.Values{"$select": {"id,userPrincipalName,displayName"}, "$top": {"999"}}, func(raw []byte) error {
+	err := each(ctx, c, pathUsers, url.Values{"$select": {"id,userPrincipalName,displayName"}, "$top": {"999"}}, func(raw []byte) error {
 		var v struct{ ID, UserPrincipalName, DisplayName string }
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return err
@@ -166,13 +208,14 @@ func fetchDocument(ctx context.Context, c *graphapi.Client) (*Document, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
+	return users, err
+}
 
-	// Principals that are not users: groups (their members hold the role)
-	// or, when Graph has no such group, service principals.
-	members := map[string][]string{} // group → member ids; absent: not a group
+// fetchGroups lists the members of each granted principal that is not a
+// user, by group id; a principal that is not a group either (a service
+// principal) is absent. The members' UPNs are added to users.
+func fetchGroups(ctx context.Context, c *graphapi.Client, grants []grant, users map[string]userInfo) (map[string][]string, error) {
+	members := map[string][]string{}
 	for _, g := range grants {
 		if _, ok := users[g.principal]; ok {
 			continue
@@ -188,46 +231,51 @@ func fetchDocument(ctx context.Context, c *graphapi.Client) (*Document, error) {
 			members[g.principal] = ids
 		}
 	}
+	return members, nil
+}
 
-	byID := map[string]*User{}
-	roleSeen := map[string]bool{}
-	give := func(id string, r Role) {
-		u := byID[id]
-		if u == nil {
-			u = &User{ID: id}
-			if info, ok := users[id]; ok {
-				u.UPN, u.DisplayName = info.upn, info.displayName
-			}
-			byID[id] = u
-		}
-		k := id + "\x00" + strings.ToLower(r.TemplateID) + "\x00" + r.Name + "\x00" + r.Assignment + "\x00" + r.Via
-		if !roleSeen[k] {
-			roleSeen[k] = true
-			u.Roles = append(u.Roles, r)
-		}
+// roleOf is the role a grant gives, named after its definition.
+func roleOf(g grant, defs map[string]roleDef) Role {
+	r := Role{Assignment: g.assignment, Via: "direct"}
+	if def, ok := defs[g.roleDef]; ok {
+		r.Name, r.TemplateID = def.name, def.templateID
+	} else {
+		// Not listed (yet): built-in role definition ids are their
+		// template ids, which the privileged list knows.
+		r.TemplateID = g.roleDef
 	}
-	for _, g := range grants {
-		r := Role{Assignment: g.assignment, Via: "direct"}
-		if def, ok := defs[g.roleDef]; ok {
-			r.Name, r.TemplateID = def.name, def.templateID
-		} else {
-			// Not listed (yet): built-in role definition ids are their
-			// template ids, which the privileged list knows.
-			r.TemplateID = g.roleDef
-		}
-		ids, isGroup := members[g.principal]
-		if !isGroup {
-			give(g.principal, r)
-			continue
-		}
-		r.Via = "group:" + g.principal
-		for _, m := range ids {
-			give(m, r)
-		}
-	}
+	return r
+}
 
-	d := &Document{Users: make([]User, 0, len(byID))}
-	for _, u := range byID {
+// holders gathers the document's users and the roles each holds, each
+// role once.
+type holders struct {
+	users map[string]userInfo // where a user's UPN and display name come from
+	byID  map[string]*User
+	seen  map[string]bool // user id and role
+}
+
+func (h *holders) give(id string, r Role) {
+	u := h.byID[id]
+	if u == nil {
+		u = &User{ID: id}
+		if info, ok := h.users[id]; ok {
+			u.UPN, u.DisplayName = info.upn, info.displayName
+		}
+		h.byID[id] = u
+	}
+	k := id + "\x00" + strings.ToLower(r.TemplateID) + "\x00" + r.Name + "\x00" + r.Assignment + "\x00" + r.Via
+	if !h.seen[k] {
+		h.seen[k] = true
+		u.Roles = append(u.Roles, r)
+	}
+}
+
+// document sorts the users by id and each one's roles, so that equal
+// directories give equal bytes.
+func (h *holders) document() *Document {
+	d := &Document{Users: make([]User, 0, len(h.byID))}
+	for _, u := range h.byID {
 		slices.SortFunc(u.Roles, func(a, b Role) int {
 			return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.TemplateID, b.TemplateID),
 				cmp.Compare(a.Assignment, b.Assignment), cmp.Compare(a.Via, b.Via))
@@ -235,7 +283,7 @@ func fetchDocument(ctx context.Context, c *graphapi.Client) (*Document, error) {
 		d.Users = append(d.Users, *u)
 	}
 	slices.SortFunc(d.Users, func(a, b User) int { return cmp.Compare(a.ID, b.ID) })
-	return d, nil
+	return d
 }
 
 // groupMembers lists the user and service principal members of a group,

@@ -296,8 +296,32 @@ func (in *Input) completed(t time.Time) error {
 // principals. It returns the scan time.
 func (in *Input) scan(ctx context.Context, emit func(context.Context, *batch.Batch) error) (time.Time, error) {
 	at := in.now().UTC().Truncate(time.Second)
-	wanted := map[string]*Principal{} // by lower-case object id
-	var order []string
+	wanted, order := in.privileged()
+	users, err := in.readUsers(ctx, wanted)
+	if err != nil {
+		return at, err
+	}
+	regs, err := in.readRegistrations(ctx, users)
+	if err != nil {
+		return at, err
+	}
+	items, err := in.documentItems(at, order, wanted, users, regs)
+	if err != nil {
+		return at, err
+	}
+	in.log.Info("directory scan read", "input", in.name, "scan", at, "privileged", len(order),
+		"documents", len(items), "mfa_known", regs != nil)
+
+	if len(items) == 0 {
+		return at, in.completed(at)
+	}
+	return at, in.emitScan(ctx, emit, at, items)
+}
+
+// privileged returns the privileged principals by lower-case object id,
+// each once, and their ids in the order Principals gave them.
+func (in *Input) privileged() (wanted map[string]*Principal, order []string) {
+	wanted = map[string]*Principal{}
 	for _, p := range in.principals.Privileged() {
 		id := strings.ToLower(strings.TrimSpace(p.ID))
 		if id == "" {
@@ -309,65 +333,83 @@ func (in *Input) scan(ctx context.Context, emit func(context.Context, *batch.Bat
 		wanted[id] = &p
 		order = append(order, id)
 	}
+	return wanted, order
+}
 
-	users := map[string]*user{}
-	if len(wanted) > 0 {
-		q := url.Values{"$select": {usersSelect}, "$top": {strconv.Itoa(in.cfg.UsersPageSize)}}
-		err := in.client.Pages(ctx, usersPath, q, func(p *graphapi.Page) error {
-			for _, raw := range p.Values {
-				u, err := parseUser(raw)
-				if err != nil {
-					in.log.Warn("skipping a user Graph returned", "input", in.name, "error", err)
-					continue
-				}
-				if wanted[strings.ToLower(u.ID)] != nil {
-					users[strings.ToLower(u.ID)] = u
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			if graphapi.IsForbidden(err) {
-				return at, fmt.Errorf("GET %s: %w (grant the application permissions User.Read.All and AuditLog.Read.All)", usersPath, err)
-			}
-			return at, fmt.Errorf("GET %s: %w", usersPath, err)
-		}
+// readUsers lists the directory's users and keeps the wanted ones, by
+// lower-case object id.
+func (in *Input) readUsers(ctx context.Context, wanted map[string]*Principal) (map[string]*user, error) {
+	if len(wanted) == 0 {
+		return map[string]*user{}, nil
 	}
+	q := url.Values{"$select": {usersSelect}, "$top": {strconv.Itoa(in.cfg.UsersPageSize)}}
+	users, err := readByID(ctx, in, usersPath, q, "user", parseUser,
+		func(id string) bool { return wanted[id] != nil })
+	if err != nil {
+		if graphapi.IsForbidden(err) {
+			return nil, fmt.Errorf("GET %s: %w (grant the application permissions User.Read.All and AuditLog.Read.All)", usersPath, err)
+		}
+		return nil, fmt.Errorf("GET %s: %w", usersPath, err)
+	}
+	return users, nil
+}
 
-	var regs map[string]*registration // nil: the report is not readable
-	if len(users) > 0 {
-		regs = map[string]*registration{}
-		err := in.client.Pages(ctx, registrationPath, nil, func(p *graphapi.Page) error {
-			for _, raw := range p.Values {
-				r, err := parseRegistration(raw)
-				if err != nil {
-					in.log.Warn("skipping a registration Graph returned", "input", in.name, "error", err)
-					continue
-				}
-				if users[strings.ToLower(r.ID)] != nil {
-					regs[strings.ToLower(r.ID)] = r
-				}
+// readRegistrations reads the MFA registrations of users, by lower-case
+// object id. It returns nil, not an error, when the report is forbidden:
+// the documents are still worth sending, without MFA registration.
+func (in *Input) readRegistrations(ctx context.Context, users map[string]*user) (map[string]*registration, error) {
+	if len(users) == 0 {
+		return nil, nil
+	}
+	regs, err := readByID(ctx, in, registrationPath, nil, "registration", parseRegistration,
+		func(id string) bool { return users[id] != nil })
+	switch {
+	case graphapi.IsForbidden(err):
+		if !in.forbiddenLogged {
+			in.forbiddenLogged = true
+			in.log.Warn("the MFA registration report is forbidden: documents carry mfaRegistered null and directory.mfa_not_registered cannot fire; grant the application permission AuditLog.Read.All",
+				"input", in.name, "request", "GET "+registrationPath, "error", err)
+		}
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("GET %s: %w", registrationPath, err)
+	}
+	if in.forbiddenLogged {
+		in.forbiddenLogged = false
+		in.log.Info("the MFA registration report is readable again", "input", in.name)
+	}
+	return regs, nil
+}
+
+// readByID pages through a Graph listing and keeps, by lower-case object
+// id, the elements whose id keep accepts. An element that does not parse
+// is logged, as a kind, and skipped: one odd entry must not stop a scan.
+func readByID[T interface{ objectID() string }](ctx context.Context, in *Input, path string, q url.Values,
+	kind string, parse func([]byte) (T, error), keep func(id string) bool) (map[string]T, error) {
+	byID := map[string]T{}
+	err := in.client.Pages(ctx, path, q, func(p *graphapi.Page) error {
+		for _, raw := range p.Values {
+			v, err := parse(raw)
+			if err != nil {
+				in.log.Warn("skipping a "+kind+" Graph returned", "input", in.name, "error", err)
+				continue
 			}
-			return nil
-		})
-		switch {
-		case graphapi.IsForbidden(err):
-			regs = nil
-			if !in.forbiddenLogged {
-				in.forbiddenLogged = true
-				in.log.Warn("the MFA registration report is forbidden: documents carry mfaRegistered null and directory.mfa_not_registered cannot fire; grant the application permission AuditLog.Read.All",
-					"input", in.name, "request", "GET "+registrationPath, "error", err)
-			}
-		case err != nil:
-			return at, fmt.Errorf("GET %s: %w", registrationPath, err)
-		default:
-			if in.forbiddenLogged {
-				in.forbiddenLogged = false
-				in.log.Info("the MFA registration report is readable again", "input", in.name)
+			if id := strings.ToLower(v.objectID()); keep(id) {
+				byID[id] = v
 			}
 		}
-	}
+		return nil
+	})
+	return byID, err
+}
 
+func (u *user) objectID() string         { return u.ID }
+func (r *registration) objectID() string { return r.ID }
+
+// documentItems builds the document of each wanted principal found among the
+// users, in order, and reports the ones that were not found. regs nil
+// means MFA registration is unknown.
+func (in *Input) documentItems(at time.Time, order []string, wanted map[string]*Principal, users map[string]*user, regs map[string]*registration) ([]batch.Item, error) {
 	var items []batch.Item
 	var missing, missingEmergency []string
 	for _, id := range order {
@@ -387,27 +429,35 @@ func (in *Input) scan(ctx context.Context, emit func(context.Context, *batch.Bat
 		}
 		doc, err := document(at, in.cfg.TenantID, p, u, r)
 		if err != nil {
-			return at, err
+			return nil, err
 		}
 		items = append(items, batch.Item{Data: doc, Origin: "dirscan:" + in.name + " userId=" + u.ID})
 	}
-	if n := len(missing) + len(missingEmergency); n > 0 {
-		in.stats.missing.Add(int64(n))
-		if len(missingEmergency) > 0 {
-			in.log.Error("emergency access accounts of the role map are not users in the directory (deleted?); no document for them",
-				"input", in.name, "principals", missingEmergency)
-		}
-		if len(missing) > 0 {
-			in.log.Warn("privileged principals of the role map are not users in the directory (deleted, or service principals or groups); no document for them",
-				"input", in.name, "count", len(missing), "principals", missing[:min(len(missing), maxListed)])
-		}
-	}
-	in.log.Info("directory scan read", "input", in.name, "scan", at, "privileged", len(order),
-		"documents", len(items), "mfa_known", regs != nil)
+	in.reportMissing(missing, missingEmergency)
+	return items, nil
+}
 
-	if len(items) == 0 {
-		return at, in.completed(at)
+// reportMissing logs the privileged principals that are not users in the
+// directory; an emergency access account missing is an error.
+func (in *Input) reportMissing(missing, missingEmergency []string) {
+	n := len(missing) + len(missingEmergency)
+	if n == 0 {
+		return
 	}
+	in.stats.missing.Add(int64(n))
+	if len(missingEmergency) > 0 {
+		in.log.Error("emergency access accounts of the role map are not users in the directory (deleted?); no document for them",
+			"input", in.name, "principals", missingEmergency)
+	}
+	if len(missing) > 0 {
+		in.log.Warn("privileged principals of the role map are not users in the directory (deleted, or service principals or groups); no document for them",
+			"input", in.name, "count", len(missing), "principals", missing[:min(len(missing), maxListed)])
+	}
+}
+
+// emitScan emits a scan's documents in batches; the last batch's Commit
+// records the scan as completed.
+func (in *Input) emitScan(ctx context.Context, emit func(context.Context, *batch.Batch) error, at time.Time, items []batch.Item) error {
 	for start := 0; start < len(items); start += in.batchSize {
 		end := min(start+in.batchSize, len(items))
 		b := &batch.Batch{Input: in.name, Items: items[start:end:end], Commit: func() error { return nil }}
@@ -416,14 +466,14 @@ func (in *Input) scan(ctx context.Context, emit func(context.Context, *batch.Bat
 		}
 		if err := emit(ctx, b); err != nil {
 			if ctx.Err() != nil {
-				return at, ctx.Err()
+				return ctx.Err()
 			}
-			return at, &emitError{err}
+			return &emitError{err}
 		}
 		in.stats.batches.Add(1)
 		in.stats.emitted.Add(int64(end - start))
 	}
-	return at, nil
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

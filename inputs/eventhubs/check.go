@@ -108,11 +108,20 @@ func (in *Input) check(ctx context.Context) (string, error) {
 // committed yet, from its committed offsets and the partitions' end
 // offsets.
 func (in *Input) lag(ctx context.Context, cl *kgo.Client, parts map[string][]int32) (map[string]string, error) {
+	ends, err := endOffsets(ctx, cl, parts)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := in.committedOffsets(ctx, cl, parts)
+	if err != nil {
+		return nil, err
+	}
+	return in.describeLag(parts, ends, cs), nil
+}
+
+// endOffsets asks for the end offset of each partition, by topic.
+func endOffsets(ctx context.Context, cl *kgo.Client, parts map[string][]int32) (map[string]map[int32]int64, error) {
 	lo := kmsg.NewPtrListOffsetsRequest()
-	of := kmsg.NewPtrOffsetFetchRequest()
-	of.Group = in.cfg.ConsumerGroup
-	og := kmsg.NewOffsetFetchRequestGroup()
-	og.Group = in.cfg.ConsumerGroup
 	for t, ps := range parts {
 		lt := kmsg.NewListOffsetsRequestTopic()
 		lt.Topic = t
@@ -122,20 +131,12 @@ func (in *Input) lag(ctx context.Context, cl *kgo.Client, parts map[string][]int
 			lt.Partitions = append(lt.Partitions, lp)
 		}
 		lo.Topics = append(lo.Topics, lt)
-		ot := kmsg.NewOffsetFetchRequestTopic() // before v8
-		ot.Topic, ot.Partitions = t, ps
-		of.Topics = append(of.Topics, ot)
-		ogt := kmsg.NewOffsetFetchRequestGroupTopic() // v8+
-		ogt.Topic, ogt.Partitions = t, ps
-		og.Topics = append(og.Topics, ogt)
 	}
-	of.Groups = append(of.Groups, og)
-
-	ends := map[string]map[int32]int64{}
 	lresp, err := lo.RequestWith(ctx, cl)
 	if err != nil {
 		return nil, fmt.Errorf("end offsets: %w", err)
 	}
+	ends := map[string]map[int32]int64{}
 	for _, t := range lresp.Topics {
 		ends[t.Topic] = map[int32]int64{}
 		for _, p := range t.Partitions {
@@ -145,49 +146,83 @@ func (in *Input) lag(ctx context.Context, cl *kgo.Client, parts map[string][]int
 			ends[t.Topic][p.Partition] = p.Offset
 		}
 	}
+	return ends, nil
+}
 
+// committed is the group's committed offset of one partition.
+type committed struct {
+	topic     string
+	partition int32
+	offset    int64 // negative: none
+	code      int16
+}
+
+// committedOffsets asks for the group's committed offsets of the
+// partitions; a group that does not exist has committed none.
+func (in *Input) committedOffsets(ctx context.Context, cl *kgo.Client, parts map[string][]int32) ([]committed, error) {
+	of := kmsg.NewPtrOffsetFetchRequest()
+	of.Group = in.cfg.ConsumerGroup
+	og := kmsg.NewOffsetFetchRequestGroup()
+	og.Group = in.cfg.ConsumerGroup
+	for t, ps := range parts {
+		ot := kmsg.NewOffsetFetchRequestTopic() // before v8
+		ot.Topic, ot.Partitions = t, ps
+		of.Topics = append(of.Topics, ot)
+		ogt := kmsg.NewOffsetFetchRequestGroupTopic() // v8+
+		ogt.Topic, ogt.Partitions = t, ps
+		og.Topics = append(og.Topics, ogt)
+	}
+	of.Groups = append(of.Groups, og)
 	oresp, err := of.RequestWith(ctx, cl)
 	if err != nil {
 		return nil, fmt.Errorf("committed offsets: %w", err)
 	}
-	type committed struct {
-		topic     string
-		partition int32
-		offset    int64
-		code      int16
+	cs, code := committedIn(oresp)
+	switch err := kerr.ErrorForCode(code); {
+	case errors.Is(err, kerr.GroupIDNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("committed offsets: %w", err)
 	}
-	var cs []committed
-	// The answer is in Groups from v8 on, else at the top level (the
-	// client fills both when it can).
-	code := oresp.ErrorCode
-	for _, t := range oresp.Topics {
-		for _, p := range t.Partitions {
-			cs = append(cs, committed{t.Topic, p.Partition, p.Offset, p.ErrorCode})
+	for _, c := range cs {
+		if err := kerr.ErrorForCode(c.code); err != nil {
+			return nil, fmt.Errorf("committed offset of %s/%d: %w", c.topic, c.partition, err)
 		}
 	}
-	if len(oresp.Groups) == 1 {
-		cs, code = nil, oresp.Groups[0].ErrorCode
-		for _, t := range oresp.Groups[0].Topics {
+	return cs, nil
+}
+
+// committedIn reads the offsets and the group's error code out of an
+// OffsetFetch answer: in Groups from v8 on, else at the top level (the
+// client fills both when it can).
+func committedIn(resp *kmsg.OffsetFetchResponse) ([]committed, int16) {
+	var cs []committed
+	if len(resp.Groups) == 1 {
+		g := resp.Groups[0]
+		for _, t := range g.Topics {
 			for _, p := range t.Partitions {
 				cs = append(cs, committed{t.Topic, p.Partition, p.Offset, p.ErrorCode})
 			}
 		}
+		return cs, g.ErrorCode
 	}
-	switch err := kerr.ErrorForCode(code); {
-	case errors.Is(err, kerr.GroupIDNotFound):
-		cs = nil // no group: nothing committed
-	case err != nil:
-		return nil, fmt.Errorf("committed offsets: %w", err)
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			cs = append(cs, committed{t.Topic, p.Partition, p.Offset, p.ErrorCode})
+		}
 	}
+	return cs, resp.ErrorCode
+}
+
+// describeLag puts in words, per topic, how far the committed offsets cs
+// are behind the end offsets.
+func (in *Input) describeLag(parts map[string][]int32, ends map[string]map[int32]int64, cs []committed) map[string]string {
 	behind := map[string]int64{}
 	never := map[string]int{}
 	for t, ps := range parts {
 		never[t] = len(ps)
 	}
 	for _, c := range cs {
-		if err := kerr.ErrorForCode(c.code); err != nil {
-			return nil, fmt.Errorf("committed offset of %s/%d: %w", c.topic, c.partition, err)
-		}
 		if c.offset < 0 {
 			continue
 		}
@@ -205,7 +240,7 @@ func (in *Input) lag(ctx context.Context, cl *kgo.Client, parts map[string][]int
 			out[t] = fmt.Sprintf("%d messages behind", behind[t])
 		}
 	}
-	return out, nil
+	return out
 }
 
 // checkHint says what to fix for the errors an operator can fix.

@@ -271,14 +271,45 @@ func (in *Input) read(ctx context.Context, t target, emit func(context.Context, 
 		in.current.Store(0)
 		in.finished.Add(size)
 	}()
-	prefix := in.fp[:min(size, fingerprintBytes)]
+	prefix, ok := in.readPrefix(f, t, size)
+	if !ok {
+		return nil
+	}
+	st := in.stateOf(t)
+	if st == nil {
+		return nil
+	}
+	resume, unchanged := in.resumable(st, t, prefix, size)
+	if unchanged {
+		return nil
+	}
+	p := &pass{in: in, ctx: ctx, emit: emit, t: t, st: st}
+	p.cp.FingerprintLen, p.cp.Fingerprint = fingerprint(prefix)
+	p.cp.Size = size
+	p.items = make([]batch.Item, 0, min(in.cfg.BatchSize, 1024))
+	if resume && st.cp.seekable() {
+		return p.resumeLines(f)
+	}
+	return p.fromStart(f, resume)
+}
+
+// readPrefix reads the first bytes of f, whose fingerprint tells whether
+// the file is still the one a checkpoint was taken of. ok is false when f
+// cannot be read.
+func (in *Input) readPrefix(f *os.File, t target, size int64) (prefix []byte, ok bool) {
+	prefix = in.fp[:min(size, fingerprintBytes)]
 	n, err := f.ReadAt(prefix, 0)
 	if err != nil && err != io.EOF {
 		in.warnOnce(t.abs, "cannot read file", "path", t.path, "err", err)
-		return nil
+		return nil, false
 	}
-	prefix = prefix[:n]
+	return prefix[:n], true
+}
 
+// stateOf returns what Run knows of the file, loading its checkpoint when
+// it is first seen, and marks it present. It returns nil when the
+// checkpoint cannot be read.
+func (in *Input) stateOf(t target) *fileState {
 	st := in.files[t.abs]
 	if st == nil {
 		cp, err := in.load(t.abs)
@@ -292,17 +323,23 @@ func (in *Input) read(ctx context.Context, t target, emit func(context.Context, 
 	}
 	st.present = true
 	delete(in.warned, t.abs)
+	return st
+}
 
+// resumable compares the file, by its prefix and size, with where the
+// last pass left it: resume when reading may go on from st.cp, unchanged
+// when there is nothing new to read.
+func (in *Input) resumable(st *fileState, t target, prefix []byte, size int64) (resume, unchanged bool) {
 	prev := st.cp
-	resume := prev != nil && prev.matches(prefix)
+	resume = prev != nil && prev.matches(prefix)
 	switch {
 	case prev != nil && !resume:
 		in.log.Info("file content changed since it was read; reading it from the start", "path", t.path)
 	case !resume:
 	case prev.Complete && size == prev.Size:
-		return nil
+		return resume, true
 	case st.stalled && size == prev.Size:
-		return nil // still unfinished: wait for the writer
+		return resume, true // still unfinished: wait for the writer
 	case prev.seekable() && size < prev.Offset:
 		in.log.Info("file shrank; reading it from the start", "path", t.path)
 		resume = false
@@ -310,70 +347,87 @@ func (in *Input) read(ctx context.Context, t target, emit func(context.Context, 
 		in.log.Info("file size changed since it was read; reading it from the start", "path", t.path)
 		resume = false
 	}
+	return resume, false
+}
 
-	p := &pass{in: in, ctx: ctx, emit: emit, t: t, st: st}
-	p.cp.FingerprintLen, p.cp.Fingerprint = fingerprint(prefix)
-	p.cp.Size = size
-	p.items = make([]batch.Item, 0, min(in.cfg.BatchSize, 1024))
-
-	if resume && prev.seekable() {
-		if _, err := f.Seek(prev.Offset, io.SeekStart); err != nil {
-			in.warnOnce(t.abs, "cannot seek in file", "path", t.path, "err", err)
-			return nil
-		}
-		in.current.Store(prev.Offset)
-		in.raw.Reset(&sticky{r: f, n: &in.current})
-		in.br.Reset(in.raw)
-		p.cp.Format = formatLines
-		p.pos = position{Records: prev.Records - prev.Skip, Offset: prev.Offset, Line: prev.Line}
-		p.skip = prev.Skip
-		in.log.Debug("resuming file", "path", t.path, "offset", prev.Offset, "line", prev.Line)
-		o, err := p.lines(prev.Offset, max(prev.Line, 1)-1)
-		return p.end(o, err)
+// resumeLines reads a file of JSON lines on from the byte its checkpoint
+// stands at.
+func (p *pass) resumeLines(f *os.File) error {
+	in, prev := p.in, p.st.cp
+	if _, err := f.Seek(prev.Offset, io.SeekStart); err != nil {
+		in.warnOnce(p.t.abs, "cannot seek in file", "path", p.t.path, "err", err)
+		return nil
 	}
-
+	in.current.Store(prev.Offset)
 	in.raw.Reset(&sticky{r: f, n: &in.current})
-	var src io.Reader = in.raw
-	if magic, _ := in.raw.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		p.cp.Gzip = true
-		p.cp.Format = formatDocument
-		if in.gz == nil {
-			in.gz, err = gzip.NewReader(in.raw)
-		} else {
-			err = in.gz.Reset(in.raw)
-		}
-		if err != nil {
-			o, err := p.readFailure(err, t.path)
-			return p.end(o, err)
-		}
-		src = &sticky{r: in.gz}
+	in.br.Reset(in.raw)
+	p.cp.Format = formatLines
+	p.pos = position{Records: prev.Records - prev.Skip, Offset: prev.Offset, Line: prev.Line}
+	p.skip = prev.Skip
+	in.log.Debug("resuming file", "path", p.t.path, "offset", prev.Offset, "line", prev.Line)
+	return p.end(p.lines(prev.Offset, max(prev.Line, 1)-1))
+}
+
+// fromStart reads f from its first byte. When resuming a file that cannot
+// be sought in (gzipped, or a document), the records its checkpoint
+// counts were delivered already and are dropped.
+func (p *pass) fromStart(f *os.File, resume bool) error {
+	in := p.in
+	src, err := p.decompressed(f)
+	if err != nil {
+		return p.end(p.readFailure(err, p.t.path))
 	}
 	in.br.Reset(src)
 	if resume {
-		p.skip = prev.Records
-		in.log.Debug("resuming file", "path", t.path, "records", prev.Records)
+		p.skip = p.st.cp.Records
+		in.log.Debug("resuming file", "path", p.t.path, "records", p.st.cp.Records)
 	} else {
-		in.log.Debug("reading file", "path", t.path)
+		in.log.Debug("reading file", "path", p.t.path)
 	}
+	return p.end(p.frame())
+}
 
+// decompressed points the shared readers at f and returns the stream to
+// frame: f as stored, or what its gzip data decompresses to.
+func (p *pass) decompressed(f *os.File) (io.Reader, error) {
+	in := p.in
+	in.raw.Reset(&sticky{r: f, n: &in.current})
+	if magic, _ := in.raw.Peek(2); len(magic) < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
+		return in.raw, nil
+	}
+	p.cp.Gzip = true
+	p.cp.Format = formatDocument
+	var err error
+	if in.gz == nil {
+		in.gz, err = gzip.NewReader(in.raw)
+	} else {
+		err = in.gz.Reset(in.raw)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &sticky{r: in.gz}, nil
+}
+
+// frame reads the records of in.br's stream as the format detect finds.
+func (p *pass) frame() (outcome, error) {
+	in := p.in
 	format, bom := in.detect()
 	p.cp.Format = format
 	if bom > 0 {
 		_, _ = in.br.Discard(bom)
 	}
-	var o outcome
 	switch format {
 	case formatLines:
 		p.pos.Offset, p.pos.Line = int64(bom), 1
-		o, err = p.lines(int64(bom), 0)
+		return p.lines(int64(bom), 0)
 	case formatDocument:
-		o, err = p.document(int64(bom))
+		return p.document(int64(bom))
 	default:
 		p.cp.Format = formatDocument
-		p.broken(t.path, nil, format)
-		o = atEnd
+		p.broken(p.t.path, nil, format)
+		return atEnd, nil
 	}
-	return p.end(o, err)
 }
 
 var utf8BOM = []byte{0xef, 0xbb, 0xbf}
@@ -624,88 +678,114 @@ func (p *pass) lines(off, line int64) (outcome, error) {
 			}
 		}
 		start := off
-		frag, err := in.br.ReadSlice('\n')
-		off += int64(len(frag))
-		var preview []byte
-		long := false
-		if err == bufio.ErrBufferFull {
-			long = true
-			preview = bytes.Clone(trimSpace(frag)[:min(len(trimSpace(frag)), previewBytes)])
-			for err == bufio.ErrBufferFull {
-				frag, err = in.br.ReadSlice('\n')
-				off += int64(len(frag))
-			}
-		}
+		text, long, n, err := p.nextLine()
+		off += n
 		if err != nil && err != io.EOF {
 			return p.readFailure(err, p.t.path+":"+strconv.FormatInt(line+1, 10))
 		}
 		eof := err == io.EOF
 		if eof && off == start {
-			p.eofOff = off
-			p.pos.Offset, p.pos.Line, p.pos.Skip = off, line+1, 0
-			return atEnd, nil
+			return p.linesEnd(off, line+1)
 		}
 		line++
 		origin := p.t.path + ":" + strconv.FormatInt(line, 10)
 		next := position{Offset: off, Line: line + 1}
-		var text []byte
-		if !long {
-			text = trimSpace(frag)
-			if len(text) > limit {
-				long = true
-				preview = bytes.Clone(text[:min(len(text), previewBytes)])
-			}
-		}
 		// A last line that does not parse may still be being written:
 		// when watching, leave it for a later scan.
 		hold := eof && holdTail
 		switch {
+		case long && hold:
+			return p.hold(start, line, off)
 		case long:
-			if hold {
-				return p.hold(start, line, off)
-			}
-			p.reject(origin, preview, fmt.Sprintf("line is longer than max_record_bytes (%d)", limit), next)
+			p.reject(origin, text, fmt.Sprintf("line is longer than max_record_bytes (%d)", limit), next)
 		case len(text) == 0:
 		case plainRecordLine(text):
 			if err := p.take(text, origin, next); err != nil {
 				return 0, err
 			}
 		default:
-			in.spans = in.spans[:0]
-			err := in.sc.line(text, limit, func(d []byte, _ bool) error {
-				in.spans = append(in.spans, d)
-				return nil
-			})
-			var se *syntaxError
+			se, err := p.framedLine(text, origin, start, line, next)
 			switch {
-			case errors.As(err, &se):
-				if hold {
-					return p.hold(start, line, off)
-				}
-				p.reject(origin, text, fmt.Sprintf("not valid JSON: %s at column %d", se.msg, se.off+1), next)
 			case err != nil:
 				return 0, err
-			case !in.sc.split:
-				if err := p.take(in.spans[0], origin, next); err != nil {
-					return 0, err
-				}
-			default:
-				// An envelope line: a checkpoint inside it says how many of
-				// its records were consumed, so resuming re-reads the line.
-				for k, d := range in.spans {
-					at := position{Offset: start, Line: line, Skip: int64(k + 1)}
-					if err := p.take(d, fmt.Sprintf("%s:%d record %d", p.t.path, line, k+1), at); err != nil {
-						return 0, err
-					}
-				}
+			case se != nil && hold:
+				return p.hold(start, line, off)
+			case se != nil:
+				p.reject(origin, text, fmt.Sprintf("not valid JSON: %s at column %d", se.msg, se.off+1), next)
 			}
 		}
 		if eof {
-			p.eofOff = off
-			p.pos.Offset, p.pos.Line, p.pos.Skip = off, line+1, 0
-			return atEnd, nil
+			return p.linesEnd(off, line+1)
 		}
 	}
+}
+
+// nextLine reads the next line from in.br and returns it trimmed, with n,
+// the bytes it takes up in the stream. A line longer than max_record_bytes
+// is read to its end, but only a copy of its start, for the bad-record
+// report, is returned, and long is set: in.br holds one record, not any
+// line.
+func (p *pass) nextLine() (text []byte, long bool, n int64, err error) {
+	br := p.in.br
+	frag, err := br.ReadSlice('\n')
+	n = int64(len(frag))
+	if err == bufio.ErrBufferFull {
+		preview := previewOf(trimSpace(frag))
+		for err == bufio.ErrBufferFull {
+			frag, err = br.ReadSlice('\n')
+			n += int64(len(frag))
+		}
+		return preview, true, n, err
+	}
+	text = trimSpace(frag)
+	if len(text) > p.in.cfg.MaxRecordBytes {
+		return previewOf(text), true, n, err
+	}
+	return text, false, n, err
+}
+
+// previewOf copies the start of a record too long to hand over whole: the
+// original is in a buffer about to be reused.
+func previewOf(b []byte) []byte {
+	return bytes.Clone(b[:min(len(b), previewBytes)])
+}
+
+// framedLine hands over the records of a line that needs the scanner: one
+// record, validated, or an envelope's records. A line that is not valid
+// JSON hands over nothing and returns its syntax error.
+func (p *pass) framedLine(text []byte, origin string, start, line int64, next position) (*syntaxError, error) {
+	in := p.in
+	in.spans = in.spans[:0]
+	err := in.sc.line(text, in.cfg.MaxRecordBytes, func(d []byte, _ bool) error {
+		in.spans = append(in.spans, d)
+		return nil
+	})
+	var se *syntaxError
+	switch {
+	case errors.As(err, &se):
+		return se, nil
+	case err != nil:
+		return nil, err
+	case !in.sc.split:
+		return nil, p.take(in.spans[0], origin, next)
+	}
+	// An envelope line: a checkpoint inside it says how many of its
+	// records were consumed, so resuming re-reads the line.
+	for k, d := range in.spans {
+		at := position{Offset: start, Line: line, Skip: int64(k + 1)}
+		if err := p.take(d, fmt.Sprintf("%s:%d record %d", p.t.path, line, k+1), at); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// linesEnd ends a pass at the end of the stream, off bytes in, where line
+// number line would start.
+func (p *pass) linesEnd(off, line int64) (outcome, error) {
+	p.eofOff = off
+	p.pos.Offset, p.pos.Line, p.pos.Skip = off, line, 0
+	return atEnd, nil
 }
 
 // hold ends a pass before the line at start, number line, unread.
