@@ -23,7 +23,7 @@ import (
 )
 
 func runGenerate(args []string, stdout, stderr io.Writer) error {
-	fs, _ := flags("generate", "privtrail generate [-n N] [-seed S] -o FILE: write N synthetic Entra records (both wire shapes, ~80% sign-ins) as JSON lines, and the matching role map beside them.", stderr)
+	fs := commandFlags("generate", "privtrail generate [-n N] [-seed S] -o FILE: write N synthetic Entra records (both wire shapes, ~80% sign-ins) as JSON lines, and the matching role map beside them.", stderr)
 	n := fs.Int("n", 1_000_000, "records to write")
 	seed := fs.Int64("seed", 1, "random seed (same seed, same bytes)")
 	out := fs.String("o", "", "output file (- for stdout)")
@@ -61,7 +61,7 @@ func writeGenerated(path string, seed int64, n int) error {
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, _ := flags("bench", "privtrail bench [-n N]: generate N records, then time the baseline loop and the full pipeline (file input → decode → privilege → monitors → encode → file output) over them.", stderr)
+	fs := commandFlags("bench", "privtrail bench [-n N]: generate N records, then time the baseline loop and the full pipeline (file input → decode → privilege → monitors → encode → file output) over them.", stderr)
 	n := fs.Int("n", 1_000_000, "records to generate")
 	dir := fs.String("dir", "", "work folder (default: a temporary one, removed afterwards)")
 	keep := fs.Bool("keep", false, "keep the work folder")
@@ -80,6 +80,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if !*keep {
 			defer os.RemoveAll(tmp)
 		}
+	}
+	// A second run in the same folder starts from empty state too: the
+	// first run's checkpoints would skip the whole file.
+	if err := os.RemoveAll(filepath.Join(*dir, "data")); err != nil {
+		return err
 	}
 	input := filepath.Join(*dir, "records.jsonl")
 	roleMap := filepath.Join(*dir, "rolemap.yaml")

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -47,20 +49,24 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	enriched := filepath.Join(tmp, "enriched.jsonl")
 	cfg.Outputs = []outputs.Entry{{Name: "enriched", Type: "file", Config: &fileoutput.Config{Path: enriched}}}
 
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return replaySummary(ctx, cfg, log, stdout, "privtrail demo", func() {
+	// The demo's two bad records are planted (its README says why): the
+	// summary says so instead of two warnings on the terminal.
+	status := terminalStatus(stderr)
+	log := slog.New(slog.NewTextHandler(logTo(status, stderr), &slog.HandlerOptions{Level: slog.LevelError}))
+	return replaySummary(ctx, cfg, log, status, stdout, "privtrail demo", ", planted in the demo data to show the dead-letter file", func() {
 		fmt.Fprintf(stdout, "\nEnriched records (original document + \"privtrail\" object), one per line:\n  %s\n", enriched)
 		fmt.Fprintf(stdout, "e.g.  grep -m1 breakglass.signin %s\n", enriched)
 	})
 }
 
 // replaySummary runs cfg to the end with a Summary output and prints it.
-func replaySummary(ctx context.Context, cfg *agent.Config, log *slog.Logger, stdout io.Writer, title string, after func()) error {
+// badNote follows the count of bad records (the demo's are planted).
+func replaySummary(ctx context.Context, cfg *agent.Config, log *slog.Logger, status *statusLine, stdout io.Writer, title, badNote string, after func()) error {
 	a := agent.New(cfg, log)
 	sum := agent.NewSummary()
 	a.AddOutput("summary", sum)
 	start := time.Now()
-	stopProgress := progress(os.Stderr, a, start)
+	stopProgress := progress(status, a, start)
 	err := a.Run(ctx)
 	stopProgress()
 	if err != nil {
@@ -68,6 +74,10 @@ func replaySummary(ctx context.Context, cfg *agent.Config, log *slog.Logger, std
 	}
 	elapsed := time.Since(start)
 	st := a.Stats()
+	if st.Read.Load() == 0 {
+		// A typo in a script's path must not pass as a replay of nothing.
+		return errors.New("read no record: the files are empty or none could be read (see the warnings above)")
+	}
 	fmt.Fprintf(stdout, "%s: %d records read in %s (%.0f records/s)\n", title, st.Read.Load(), elapsed.Round(time.Millisecond), float64(st.Read.Load())/elapsed.Seconds())
 	var parts []string
 	for _, s := range entra.Streams {
@@ -75,16 +85,19 @@ func replaySummary(ctx context.Context, cfg *agent.Config, log *slog.Logger, std
 	}
 	fmt.Fprintf(stdout, "  decoded: %s\n", strings.Join(parts, ", "))
 	if bad := st.Bad.Load(); bad > 0 {
-		fmt.Fprintf(stdout, "  bad records: %d (reasons in %s)\n", bad, a.DeadLetterPath())
+		fmt.Fprintf(stdout, "  bad records: %d%s (reasons in %s)\n", bad, badNote, a.DeadLetterPath())
 	} else {
 		fmt.Fprintf(stdout, "  bad records: 0\n")
 	}
 	fmt.Fprintf(stdout, "  privileged users seen: %d\n", sum.PrivilegedUsers())
 	hits := 0
-	for _, n := range sum.Hits() {
+	var fired []string
+	for id, n := range sum.Hits() {
 		hits += n
+		fired = append(fired, id)
 	}
-	fmt.Fprintf(stdout, "  monitor hits: %d across %d monitors\n\n", hits, len(sum.Hits()))
+	slices.Sort(fired)
+	fmt.Fprintf(stdout, "  monitor hits: %d, from monitors: %s\n\n", hits, monitor.DescribeCount(fired))
 	sum.WriteTable(stdout)
 	if after != nil {
 		after()
@@ -108,6 +121,16 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	for _, p := range fs.Args() {
+		if m, _ := filepath.Glob(p); len(m) == 0 {
+			if _, err := os.Stat(p); err != nil {
+				if strings.ContainsAny(p, "*?[") {
+					return fmt.Errorf("replay: nothing matches %s", p)
+				}
+				return fmt.Errorf("replay: %w", err)
+			}
+		}
+	}
 	if err := cfg.Replay(fs.Args(), *pipeline); err != nil {
 		return err
 	}
@@ -117,6 +140,12 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		*dataDir = tmp
+		// Nothing in it is worth keeping but the dead letters.
+		defer func() {
+			if fi, err := os.Stat(filepath.Join(tmp, "dead-letter.jsonl")); err != nil || fi.Size() == 0 {
+				os.RemoveAll(tmp)
+			}
+		}()
 	}
 	cfg.DataDir = *dataDir
 	cfg.DeadLetter = filepath.Join(*dataDir, "dead-letter.jsonl")
@@ -131,7 +160,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *out == "-" {
 		summaryTo = stderr
 	}
-	return replaySummary(ctx, cfg, newLogger(cfg, stderr), summaryTo, "privtrail replay", nil)
+	status := terminalStatus(stderr)
+	return replaySummary(ctx, cfg, newLogger(cfg, logTo(status, stderr)), status, summaryTo, "privtrail replay", "", nil)
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) error {
@@ -158,9 +188,11 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	n := 0
+	var enabled []string
 	for _, p := range topo.Pipelines {
-		n += len(p.Engine.Monitors())
+		for _, m := range p.Engine.Monitors() {
+			enabled = append(enabled, m.ID)
+		}
 	}
 	checkState(cfg.DataDir, stdout)
 	var failed []string
@@ -175,7 +207,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if len(failed) > 0 {
 		return errors.New(strings.Join(failed, "; "))
 	}
-	fmt.Fprintf(stdout, "%s: OK (%d inputs, %d outputs, %d pipelines, %d monitors enabled)\n", cfg.File(), len(cfg.Inputs), len(cfg.Outputs), len(topo.Pipelines), n)
+	fmt.Fprintf(stdout, "%s: OK (%d inputs, %d outputs, %d pipelines, monitors enabled: %s)\n", cfg.File(), len(cfg.Inputs), len(cfg.Outputs), len(topo.Pipelines), monitor.DescribeCount(enabled))
 	return nil
 }
 
@@ -498,12 +530,66 @@ func dataNeeded(cfg *agent.Config, d *monitor.Definition) string {
 // progress redraws one status line on a terminal every half second while a
 // replay runs (records, rate, elapsed), and stays quiet when stderr is not a
 // terminal, as well-behaved CLI tools do. The returned func clears it.
-func progress(w *os.File, a *agent.Agent, start time.Time) func() {
-	st := a.Stats()
-	fi, err := w.Stat()
-	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+// statusLine is a terminal's stderr shared by the log and a progress line
+// that redraws itself: a log line clears the progress line, is written on
+// a line of its own, and the progress line is drawn again below it.
+type statusLine struct {
+	mu   sync.Mutex
+	w    io.Writer
+	line string
+}
+
+// terminalStatus returns a statusLine over stderr when stderr is a
+// terminal, else nil (no progress line: logs go to stderr as they are).
+func terminalStatus(stderr io.Writer) *statusLine {
+	f, ok := stderr.(*os.File)
+	if !ok {
+		return nil
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return &statusLine{w: f}
+}
+
+// Write writes a log line above the progress line.
+func (s *statusLine) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.line != "" {
+		io.WriteString(s.w, "\r\033[K")
+	}
+	n, err := s.w.Write(p)
+	if s.line != "" {
+		io.WriteString(s.w, s.line)
+	}
+	return n, err
+}
+
+// set draws line as the progress line; "" clears it.
+func (s *statusLine) set(line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.line = line
+	io.WriteString(s.w, "\r\033[K"+line)
+}
+
+// logTo is where a command that draws a progress line logs: through the
+// status line on a terminal, else stderr.
+func logTo(status *statusLine, stderr io.Writer) io.Writer {
+	if status != nil {
+		return status
+	}
+	return stderr
+}
+
+// progress redraws the status line every half second until the returned
+// func is called; without a terminal (status nil) it does nothing.
+func progress(status *statusLine, a *agent.Agent, start time.Time) func() {
+	if status == nil {
 		return func() {}
 	}
+	st := a.Stats()
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
@@ -513,7 +599,7 @@ func progress(w *os.File, a *agent.Agent, start time.Time) func() {
 		for {
 			select {
 			case <-done:
-				fmt.Fprint(w, "\r\033[K")
+				status.set("")
 				return
 			case <-t.C:
 				n := st.Read.Load()
@@ -523,7 +609,7 @@ func progress(w *os.File, a *agent.Agent, start time.Time) func() {
 					eta := time.Duration(float64(el) * float64(total-done) / float64(done))
 					line += fmt.Sprintf("  %.0f%% of %s  ETA %s", 100*float64(done)/float64(total), mb(total), eta.Round(time.Second))
 				}
-				fmt.Fprint(w, "\r\033[K"+line)
+				status.set(line)
 			}
 		}
 	}()

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -81,9 +82,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "bench":
 		err = runBench(ctx, args, stdout, stderr)
 	case "health":
-		err = runHealth(args, stdout)
+		err = runHealth(args, stdout, stderr)
 	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, "privtrail", version())
+		fmt.Fprintln(stdout, versionLine())
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -109,6 +110,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 // stored): nothing is lost, the next start reads it again.
 const exitUnfinished = 3
 
+// version is the module version of the build ("v1.4.0"), or "dev" for a
+// build from a checkout.
 func version() string {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
@@ -116,16 +119,50 @@ func version() string {
 	return "dev"
 }
 
+// versionLine is what `privtrail version` prints: the version, the commit
+// and its time (with "+modified" for a build from a changed checkout),
+// and the Go that built it, from what the binary carries.
+func versionLine() string {
+	line := "privtrail " + version()
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return line
+	}
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	if rev := settings["vcs.revision"]; rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if settings["vcs.modified"] == "true" {
+			rev += "+modified"
+		}
+		line += " commit " + rev
+		if at := settings["vcs.time"]; at != "" {
+			line += " (" + at + ")"
+		}
+	}
+	return line + " " + bi.GoVersion + " " + runtime.GOOS + "/" + runtime.GOARCH
+}
+
 // flags makes a command's flag set with the shared -c flag.
 func flags(name, help string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := commandFlags(name, help, stderr)
+	cfg := fs.String("c", "configs/privtrail.yaml", "config file")
+	return fs, cfg
+}
+
+// commandFlags makes the flag set of a command that reads no config.
+func commandFlags(name, help string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "%s\n\nFlags:\n", help)
 		fs.PrintDefaults()
 	}
-	cfg := fs.String("c", "configs/privtrail.yaml", "config file")
-	return fs, cfg
+	return fs
 }
 
 func newLogger(cfg *agent.Config, w io.Writer) *slog.Logger {
@@ -165,10 +202,14 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 // runHealth is the container health check: distroless images have no curl.
-func runHealth(args []string, stdout io.Writer) error {
+func runHealth(args []string, stdout, stderr io.Writer) error {
+	fs := commandFlags("health", "privtrail health [URL]: exit 0 when the agent's /readyz answers 200 (default http://127.0.0.1:9464/readyz); the container's health check.", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	url := "http://127.0.0.1:9464/readyz"
-	if len(args) > 0 {
-		url = args[0]
+	if fs.NArg() > 0 {
+		url = fs.Arg(0)
 	}
 	client := &http.Client{Timeout: 4 * time.Second}
 	resp, err := client.Get(url)

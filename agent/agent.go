@@ -2,8 +2,10 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -110,8 +112,11 @@ func (a *Agent) DeadLetterPath() string { return a.cfg.DeadLetter }
 func LoadPipelines(cfg *Config, roles monitor.RoleChecker, log *slog.Logger) ([]*monitor.Pipeline, []*monitor.Engine, error) {
 	var ps []*monitor.Pipeline
 	var es []*monitor.Engine
-	for _, path := range cfg.Pipelines {
+	for i, path := range cfg.Pipelines {
 		p, err := monitor.LoadPipeline(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, cfg.errAt(fmt.Sprintf("$.pipelines[%d]", i), fmt.Sprintf("pipelines[%d]: %v%s", i, err, cfg.relativeHint(err)))
+		}
 		if err != nil {
 			return nil, nil, err
 		}
@@ -352,7 +357,7 @@ func (a *Agent) open(ctx context.Context, topo *Topology, r *runner, st *store.S
 				read: a.m.inputRecords.WithLabelValues(ic.Name)})
 		}
 		r.pipelines = append(r.pipelines, pr)
-		a.log.Info("pipeline ready", "pipeline", p.Name, "monitors", len(pp.Engine.Monitors()), "outputs", len(pr.outputs))
+		a.log.Info("pipeline ready", "pipeline", p.Name, "monitors", len(pp.Engine.Monitors()), "outputs", len(pp.Outputs))
 	}
 	return nil
 }

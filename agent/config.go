@@ -6,6 +6,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -179,6 +180,20 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// relativeHint follows a "no such file" error about a path of the config
+// that was written relative: such paths are read from the config file's
+// folder, which is not where a user who copied the file may think.
+func (c *Config) relativeHint(err error) string {
+	if c.file == "" {
+		return ""
+	}
+	dir, aerr := filepath.Abs(filepath.Dir(c.file))
+	if aerr != nil || !errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	return " (paths written relative in " + filepath.Base(c.file) + " are read from its folder, " + dir + ")"
 }
 
 // File is the path the config was read from.

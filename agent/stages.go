@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 
@@ -46,6 +47,9 @@ func buildStages(cfg *Config, log *slog.Logger, persist bool) (*Stages, error) {
 	s := &Stages{}
 	fail := func(key string, err error) (*Stages, error) {
 		s.Close()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, cfg.errAt("$.context."+key, fmt.Sprintf("context.%s: %v%s", key, err, cfg.relativeHint(err)))
+		}
 		return nil, fmt.Errorf("%s: context.%s: %w", cfg.file, key, err)
 	}
 	c := cfg.Context

@@ -1,5 +1,10 @@
 package monitor
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Catalog lists every monitor that Microsoft's "Security operations for
 // privileged accounts in Microsoft Entra ID" asks to alert on, with the
 // stable ID privtrail uses for it and the guide's risk: what `privtrail
@@ -52,4 +57,37 @@ var Catalog = []CatalogEntry{
 // CatalogEntry is one monitor of the guide.
 type CatalogEntry struct {
 	ID, Risk, Source string
+}
+
+// InGuide tells whether id is one of the guide's monitors (Catalog), as
+// opposed to privtrail's own additions and a team's monitors.
+func InGuide(id string) bool {
+	for _, c := range Catalog {
+		if c.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// DescribeCount says how many of ids are the guide's and how many are
+// not: "41 (40 of the guide's 40, 1 more: signin.not_paw)".
+func DescribeCount(ids []string) string {
+	var guide int
+	var more []string
+	for _, id := range ids {
+		if InGuide(id) {
+			guide++
+		} else {
+			more = append(more, id)
+		}
+	}
+	s := fmt.Sprintf("%d (%d of the guide's %d", len(ids), guide, len(Catalog))
+	switch {
+	case len(more) == 0:
+		return s + ")"
+	case len(more) <= 3:
+		return s + fmt.Sprintf(", %d more: %s)", len(more), strings.Join(more, ", "))
+	}
+	return s + fmt.Sprintf(", %d more)", len(more))
 }

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// What a new user types, and what privtrail must answer: exit code and
+// the words that matter.
+func TestFirstHourCommands(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.jsonl")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want []string // in stdout or stderr
+		not  []string
+	}{
+		{[]string{"version"}, 0, []string{"privtrail ", runtime.Version(), runtime.GOOS + "/" + runtime.GOARCH}, nil},
+		{[]string{"health", "-h"}, 0, []string{"privtrail health [URL]"}, []string{"unsupported protocol scheme"}},
+		{[]string{"generate", "-h"}, 0, []string{"-seed"}, []string{"-c string", "config file"}},
+		{[]string{"bench", "-h"}, 0, []string{"-baseline"}, []string{"config file"}},
+		{[]string{"replay", "-c", "configs/demo.yaml", filepath.Join(dir, "nope.json")}, 1, []string{"no such file"}, nil},
+		{[]string{"replay", "-c", "configs/demo.yaml", filepath.Join(dir, "*.gz")}, 1, []string{"nothing matches"}, nil},
+		{[]string{"replay", "-c", "configs/demo.yaml", empty}, 1, []string{"read no record"}, nil},
+		{[]string{"check", "-offline", "-c", "configs/demo.yaml"}, 0, []string{"monitors enabled: 41 (40 of the guide's 40, 1 more: signin.not_paw)"}, nil},
+		{[]string{"demo"}, 0, []string{"bad records: 2, planted in the demo data", "from monitors: 41 (40 of the guide's 40"}, []string{"level=WARN"}},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out bytes.Buffer
+			code := run(tc.args, &out, &out)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d:\n%s", code, tc.code, out.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(out.String(), w) {
+					t.Errorf("output has %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}
+
+// A bench run twice in the same folder measures the pipeline both times
+// (the first run's checkpoints used to skip the whole file).
+func TestBenchTwiceInOneFolder(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 2 {
+		var out bytes.Buffer
+		if code := run([]string{"bench", "-n", "2000", "-baseline=false", "-dir", dir}, &out, &out); code != 0 {
+			t.Fatalf("run %d: exit %d\n%s", i+1, code, out.String())
+		}
+		if !strings.Contains(out.String(), "(2000 records in") {
+			t.Errorf("run %d measured something else:\n%s", i+1, out.String())
+		}
+	}
+}
+
+// On a terminal a log line never lands on the progress line: it clears
+// it, takes a line of its own, and the progress is drawn again below.
+func TestStatusLineKeepsLogsApart(t *testing.T) {
+	var term bytes.Buffer
+	s := &statusLine{w: &term}
+	s.set("12 records  6/s")
+	if _, err := s.Write([]byte("time=… level=WARN msg=x\n")); err != nil {
+		t.Fatal(err)
+	}
+	s.set("")
+	want := "\r\033[K12 records  6/s" + "\r\033[K" + "time=… level=WARN msg=x\n" + "12 records  6/s" + "\r\033[K"
+	if term.String() != want {
+		t.Errorf("terminal got %q\nwant %q", term.String(), want)
+	}
+}
