@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/valyala/fastjson"
 
@@ -31,7 +30,7 @@ import (
 // Send keeps that mapping exact. The client's own retries are off for the
 // same reason.
 type sender struct {
-	es      *elasticsearch.Client
+	es      *esapi.API
 	tr      *http.Transport
 	log     *slog.Logger
 	name    string

@@ -111,3 +111,17 @@ func TestNaming(t *testing.T) {
 		}
 	}
 }
+
+// An Elastic Cloud ID names the deployment's Elasticsearch endpoint.
+func TestCloudURL(t *testing.T) {
+	// "eu-west-1.aws.found.io$es123$kb456", as Elastic Cloud shows it.
+	id := "prod:ZXUtd2VzdC0xLmF3cy5mb3VuZC5pbyRlczEyMyRrYjQ1Ng=="
+	if got, err := cloudURL(id); err != nil || got != "https://es123.eu-west-1.aws.found.io" {
+		t.Errorf("cloudURL = %q, %v", got, err)
+	}
+	for _, bad := range []string{"no-colon", "x:%%%", "x:eA=="} {
+		if _, err := cloudURL(bad); err == nil {
+			t.Errorf("cloudURL(%q) accepted", bad)
+		}
+	}
+}

@@ -9,12 +9,18 @@
 package elastic
 
 import (
+	"encoding/base64"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
+	"sync/atomic"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/elastic-transport-go/v8/elastictransport"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"github.com/privtrail/privtrail/internal/delivery"
 )
@@ -54,20 +60,34 @@ func newSender(name string, cfg *Config, deps delivery.Deps) (*sender, error) {
 			log.Warn("elasticsearch URL is plain http: credentials and records travel unencrypted", "output", name, "url", u)
 		}
 	}
-	esCfg := elasticsearch.Config{
-		Addresses:    cfg.URLs,
-		CloudID:      cfg.CloudID,
+	addrs := cfg.URLs
+	if cfg.CloudID != "" {
+		u, err := cloudURL(cfg.CloudID)
+		if err != nil {
+			return nil, fmt.Errorf("cloud_id: %w", err)
+		}
+		addrs = []string{u}
+	}
+	tcfg := elastictransport.Config{
 		APIKey:       cfg.APIKey.Value(),
-		Transport:    tr,
+		Transport:    &productCheck{next: tr},
 		DisableRetry: true, // delivery retries, with back-off and Retry-After
 	}
-	if cfg.APIKey.Value() == "" {
-		esCfg.Username, esCfg.Password = cfg.Username, cfg.Password.Value()
+	for _, a := range addrs {
+		u, err := url.Parse(strings.TrimRight(a, "/"))
+		if err != nil {
+			return nil, fmt.Errorf("url %q: %w", a, err)
+		}
+		tcfg.URLs = append(tcfg.URLs, u)
 	}
-	es, err := elasticsearch.NewClient(esCfg)
+	if cfg.APIKey.Value() == "" {
+		tcfg.Username, tcfg.Password = cfg.Username, cfg.Password.Value()
+	}
+	client, err := elastictransport.New(tcfg)
 	if err != nil {
 		return nil, err
 	}
+	es := esapi.New(client)
 	s := &sender{es: es, tr: tr, log: log, name: name, timeout: cfg.Timeout, now: time.Now}
 	if cfg.installTemplates() {
 		if s.templates, err = templatesFor(cfg.naming()); err != nil {
@@ -75,4 +95,51 @@ func newSender(name string, cfg *Config, deps delivery.Deps) (*sender, error) {
 		}
 	}
 	return s, nil
+}
+
+// The low-level client (esapi over elastictransport) is what privtrail
+// uses of go-elasticsearch; the module's root package would add its typed
+// API, 860 packages that were half of a cold build's compile time. These
+// two are what the root package added that privtrail needs.
+
+// productCheck refuses answers that do not come from Elasticsearch, as
+// go-elasticsearch's root client does: a proxy or another product
+// answering 2xx to a bulk request would swallow records. It checks until
+// the first genuine answer.
+type productCheck struct {
+	next http.RoundTripper
+	ok   atomic.Bool
+}
+
+var errNotElasticsearch = errors.New("the server is not Elasticsearch (no X-Elastic-Product header): a proxy or another product answered")
+
+func (p *productCheck) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := p.next.RoundTrip(req)
+	if err != nil || p.ok.Load() || res.StatusCode < 200 || res.StatusCode > 299 {
+		return res, err
+	}
+	if res.Header.Get("X-Elastic-Product") != "Elasticsearch" {
+		res.Body.Close()
+		return nil, errNotElasticsearch
+	}
+	p.ok.Store(true)
+	return res, nil
+}
+
+// cloudURL is the Elasticsearch endpoint of an Elastic Cloud ID:
+// "name:base64(host$es-id$kibana-id)" is https://es-id.host.
+func cloudURL(id string) (string, error) {
+	_, enc, ok := strings.Cut(id, ":")
+	if !ok {
+		return "", errors.New("want name:base64 as Elastic Cloud shows it")
+	}
+	data, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return "", fmt.Errorf("not base64: %w", err)
+	}
+	parts := strings.Split(string(data), "$")
+	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+		return "", errors.New("the decoded value is not host$es-id$kibana-id")
+	}
+	return "https://" + parts[1] + "." + parts[0], nil
 }
