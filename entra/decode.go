@@ -4,17 +4,23 @@ import (
 	"strconv"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/privtrail/privtrail/internal/deadletter"
 )
 
 // DecodeError is the error Decode returns for a document it cannot turn
-// into a Record. Reason is a short human-readable message.
+// into a Record. Reason is a short human-readable message: at most
+// deadletter.MaxReason bytes, its start and end when the parser said more
+// (the document is where the detail is).
 type DecodeError struct {
 	Reason string
 }
 
 func (e *DecodeError) Error() string { return e.Reason }
 
-func decodeError(reason string) error { return &DecodeError{Reason: reason} }
+func decodeError(reason string) error {
+	return &DecodeError{Reason: deadletter.CutReason(reason)}
+}
 
 // Decoder decodes raw documents into Records. Not safe for concurrent use:
 // one per goroutine (it reuses a fastjson.Parser).

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/privtrail/privtrail/internal/deadletter"
 )
 
 func decodeOK(t *testing.T, doc string) *Record {
@@ -386,6 +389,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"impossible date", `{"createdDateTime":"2024-02-30T00:00:00Z"}`, `invalid event time "2024-02-30T00:00:00Z"`},
 		{"time as a number", `{"activityDateTime":1700000000}`, `invalid event time "1700000000"`},
 		{"time as an object", `{"activityDateTime":{}}`, `invalid event time "{}"`},
+		// Long reasons are cut to their start and end (TestDecodeErrorsAreShort).
+		{"10,000-deep array", strings.Repeat("[", 10000) + strings.Repeat("]", 10000), "invalid JSON: cannot parse JSON: cannot parse array..."},
+		{"long category", `{"time":"2024-01-01T00:00:00Z","category":"` + strings.Repeat("x", 5000) + `"}`, `unsupported category "xxx...`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -406,11 +412,37 @@ func TestDecodeErrors(t *testing.T) {
 			if de.Error() != de.Reason {
 				t.Errorf("Error() = %q", de.Error())
 			}
+			if len(de.Reason) > deadletter.MaxReason {
+				t.Errorf("reason is %d bytes, over %d", len(de.Reason), deadletter.MaxReason)
+			}
 			// On error the record holds only Raw and Origin.
 			if rec.Origin != "o" || string(rec.Raw) != tt.doc || rec.Stream != "" {
 				t.Errorf("record after error: %+v", rec)
 			}
 		})
+	}
+}
+
+// TestDecodeErrorsAreShort: a 10,000-deep array makes fastjson repeat
+// "cannot parse array value: " for 14 KB; the reason (logged and
+// dead-lettered by the runner) keeps the start and the end, which says
+// what went wrong.
+func TestDecodeErrorsAreShort(t *testing.T) {
+	var d Decoder
+	var rec Record
+	err := d.Decode([]byte(strings.Repeat("[", 10000)+strings.Repeat("]", 10000)), &rec)
+	if err == nil {
+		t.Fatal("decoded")
+	}
+	r := err.Error()
+	if len(r) > deadletter.MaxReason || !strings.HasPrefix(r, "invalid JSON: ") || !strings.Contains(r, "…") ||
+		!strings.Contains(r, "too big depth for the nested JSON; it exceeds 300; unparsed tail: ") {
+		t.Errorf("reason (%d bytes): %q", len(r), r)
+	}
+	err = d.Decode([]byte(`{"time":"2024-01-01T00:00:00Z","category":"`+strings.Repeat("é", 3000)+`"}`), &rec)
+	if r := err.Error(); len(r) > deadletter.MaxReason || !strings.HasPrefix(r, `unsupported category "é`) ||
+		!strings.HasSuffix(r, `é"`) || !utf8.ValidString(r) {
+		t.Errorf("reason (%d bytes): %q", len(r), r)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // AppendJSON appends the enriched record: the original document unchanged
@@ -18,31 +19,42 @@ import (
 // accepted; if it is not an object the result is
 // {"raw":"<Raw as a string>","privtrail":{…}} (or just the privtrail
 // member when Raw is empty).
+//
+// The result is valid UTF-8: every byte of Raw or of a string of the
+// privtrail object that is not part of a valid UTF-8 sequence is replaced
+// by U+FFFD (one per byte, as encoding/json and the QRadar output do), and
+// then the privtrail object ends with "replaced_invalid_utf8":true. Valid
+// input, the usual case, costs one utf8.Valid over Raw and no copy.
 func (r *Record) AppendJSON(dst []byte) []byte {
 	raw := trimWS(r.Raw)
+	var w ptWriter
+	if !utf8.Valid(raw) {
+		raw = appendValidUTF8(make([]byte, 0, len(raw)+16), raw)
+		w.replaced = true
+	}
 	if len(raw) < 2 || raw[0] != '{' || raw[len(raw)-1] != '}' {
-		return r.appendWrapped(dst, raw)
+		return r.appendWrapped(dst, raw, &w)
 	}
 	if bytes.IndexByte(raw, '\n') >= 0 || bytes.IndexByte(raw, '\r') >= 0 || mayHavePrivtrail(raw) {
-		return r.appendRewritten(dst, raw)
+		return r.appendRewritten(dst, raw, &w)
 	}
-	return r.appendSpliced(dst, raw)
+	return r.appendSpliced(dst, raw, &w)
 }
 
 // appendSpliced is the fast path: raw minus its closing brace, then the
 // privtrail member.
-func (r *Record) appendSpliced(dst, raw []byte) []byte {
+func (r *Record) appendSpliced(dst, raw []byte, w *ptWriter) []byte {
 	body := trimWS(raw[1 : len(raw)-1])
 	dst = append(dst, raw[:len(raw)-1]...)
 	if len(body) > 0 {
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"privtrail":`...)
-	dst = r.appendPrivtrail(dst)
+	dst = r.appendPrivtrail(dst, w)
 	return append(dst, '}')
 }
 
-func (r *Record) appendWrapped(dst, raw []byte) []byte {
+func (r *Record) appendWrapped(dst, raw []byte, w *ptWriter) []byte {
 	dst = append(dst, '{')
 	if len(raw) > 0 {
 		dst = append(dst, `"raw":`...)
@@ -50,24 +62,24 @@ func (r *Record) appendWrapped(dst, raw []byte) []byte {
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"privtrail":`...)
-	dst = r.appendPrivtrail(dst)
+	dst = r.appendPrivtrail(dst, w)
 	return append(dst, '}')
 }
 
 // appendRewritten is the slow path: compact a multi-line original and drop
 // any top-level "privtrail" member.
-func (r *Record) appendRewritten(dst, raw []byte) []byte {
+func (r *Record) appendRewritten(dst, raw []byte, w *ptWriter) []byte {
 	src := raw
 	if bytes.IndexByte(raw, '\n') >= 0 || bytes.IndexByte(raw, '\r') >= 0 {
 		var buf bytes.Buffer
 		buf.Grow(len(raw))
 		if err := json.Compact(&buf, raw); err != nil {
-			return r.appendWrapped(dst, raw)
+			return r.appendWrapped(dst, raw, w)
 		}
 		src = buf.Bytes()
 	}
 	if !mayHavePrivtrail(src) {
-		return r.appendSpliced(dst, src)
+		return r.appendSpliced(dst, src, w)
 	}
 	mark := len(dst)
 	dst = append(dst, '{')
@@ -83,13 +95,13 @@ func (r *Record) appendRewritten(dst, raw []byte) []byte {
 		n++
 	})
 	if !ok {
-		return r.appendWrapped(dst[:mark], raw)
+		return r.appendWrapped(dst[:mark], raw, w)
 	}
 	if n > 0 {
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"privtrail":`...)
-	dst = r.appendPrivtrail(dst)
+	dst = r.appendPrivtrail(dst, w)
 	return append(dst, '}')
 }
 
@@ -235,19 +247,29 @@ func skipValue(b []byte, i int) int {
 	}
 }
 
+// ptWriter writes the strings of the privtrail object and notes whether
+// the record needed invalid UTF-8 replaced (in Raw, or in one of them).
+type ptWriter struct{ replaced bool }
+
+func (w *ptWriter) str(dst []byte, s string) []byte {
+	return AppendJSONStringNoting(dst, s, &w.replaced)
+}
+
 // appendPrivtrail appends the privtrail object. Field order is fixed;
 // empty parts are omitted. Directory records get a "directory" object
-// with what privtrail computed (days_since_sign_in, -1 when unknown).
-func (r *Record) appendPrivtrail(dst []byte) []byte {
+// with what privtrail computed (days_since_sign_in, -1 when unknown). The
+// last member, "replaced_invalid_utf8":true, is there only when w noted a
+// replacement.
+func (r *Record) appendPrivtrail(dst []byte, w *ptWriter) []byte {
 	dst = append(dst, '{')
 	first := true
 	if r.Stream != "" {
 		dst = appendKey(dst, &first, "stream")
-		dst = AppendJSONString(dst, string(r.Stream))
+		dst = w.str(dst, string(r.Stream))
 	}
 	if r.Shape != "" {
 		dst = appendKey(dst, &first, "shape")
-		dst = AppendJSONString(dst, string(r.Shape))
+		dst = w.str(dst, string(r.Shape))
 	}
 	if !r.Time.IsZero() {
 		dst = appendKey(dst, &first, "event_time")
@@ -257,7 +279,7 @@ func (r *Record) appendPrivtrail(dst []byte) []byte {
 	}
 	if !r.Actor.isEmpty() {
 		dst = appendKey(dst, &first, "user")
-		dst = appendPrincipal(dst, &r.Actor)
+		dst = w.appendPrincipal(dst, &r.Actor)
 	}
 	n := 0
 	for i := range r.Audit.Targets {
@@ -271,7 +293,7 @@ func (r *Record) appendPrivtrail(dst []byte) []byte {
 		} else {
 			dst = append(dst, ',')
 		}
-		dst = appendPrincipal(dst, t)
+		dst = w.appendPrincipal(dst, t)
 		n++
 	}
 	if n > 0 {
@@ -286,20 +308,20 @@ func (r *Record) appendPrivtrail(dst []byte) []byte {
 	}
 	if g := r.Context.Geo; g != nil {
 		dst = appendKey(dst, &first, "geo")
-		dst = appendGeo(dst, g)
+		dst = w.appendGeo(dst, g)
 	}
 	if dv := r.Context.Device; dv != nil {
 		dst = appendKey(dst, &first, "device")
-		dst = appendDevice(dst, dv)
+		dst = w.appendDevice(dst, dv)
 	}
-	if w := r.Context.WorkHours; w != nil {
+	if wh := r.Context.WorkHours; wh != nil {
 		dst = appendKey(dst, &first, "work_hours")
 		dst = append(dst, `{"inside":`...)
-		dst = strconv.AppendBool(dst, w.Inside)
+		dst = strconv.AppendBool(dst, wh.Inside)
 		dst = append(dst, `,"local_time":`...)
-		dst = AppendJSONString(dst, w.LocalTime)
+		dst = w.str(dst, wh.LocalTime)
 		dst = append(dst, `,"schedule":`...)
-		dst = AppendJSONString(dst, w.Schedule)
+		dst = w.str(dst, wh.Schedule)
 		dst = append(dst, '}')
 	}
 	if len(r.Hits) > 0 {
@@ -309,9 +331,13 @@ func (r *Record) appendPrivtrail(dst []byte) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendHit(dst, &r.Hits[i])
+			dst = w.appendHit(dst, &r.Hits[i])
 		}
 		dst = append(dst, ']')
+	}
+	if w.replaced {
+		dst = appendKey(dst, &first, "replaced_invalid_utf8")
+		dst = append(dst, "true"...)
 	}
 	return append(dst, '}')
 }
@@ -330,20 +356,20 @@ func (p *Principal) isEmpty() bool {
 	return p.ID == "" && p.UPN == "" && p.DisplayName == "" && !p.Privileged && !p.Emergency && len(p.Roles) == 0
 }
 
-func appendPrincipal(dst []byte, p *Principal) []byte {
+func (w *ptWriter) appendPrincipal(dst []byte, p *Principal) []byte {
 	dst = append(dst, '{')
 	first := true
 	if p.ID != "" {
 		dst = appendKey(dst, &first, "id")
-		dst = AppendJSONString(dst, p.ID)
+		dst = w.str(dst, p.ID)
 	}
 	if p.UPN != "" {
 		dst = appendKey(dst, &first, "upn")
-		dst = AppendJSONString(dst, p.UPN)
+		dst = w.str(dst, p.UPN)
 	}
 	if p.DisplayName != "" {
 		dst = appendKey(dst, &first, "display_name")
-		dst = AppendJSONString(dst, p.DisplayName)
+		dst = w.str(dst, p.DisplayName)
 	}
 	dst = appendKey(dst, &first, "privileged")
 	dst = strconv.AppendBool(dst, p.Privileged)
@@ -357,13 +383,13 @@ func appendPrincipal(dst []byte, p *Principal) []byte {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `{"name":`...)
-			dst = AppendJSONString(dst, ro.Name)
+			dst = w.str(dst, ro.Name)
 			dst = append(dst, `,"template_id":`...)
-			dst = AppendJSONString(dst, ro.TemplateID)
+			dst = w.str(dst, ro.TemplateID)
 			dst = append(dst, `,"assignment":`...)
-			dst = AppendJSONString(dst, ro.Assignment)
+			dst = w.str(dst, ro.Assignment)
 			dst = append(dst, `,"via":`...)
-			dst = AppendJSONString(dst, ro.Via)
+			dst = w.str(dst, ro.Via)
 			dst = append(dst, `,"privileged":`...)
 			dst = strconv.AppendBool(dst, ro.Privileged)
 			dst = append(dst, '}')
@@ -373,16 +399,16 @@ func appendPrincipal(dst []byte, p *Principal) []byte {
 	return append(dst, '}')
 }
 
-func appendGeo(dst []byte, g *Geo) []byte {
+func (w *ptWriter) appendGeo(dst []byte, g *Geo) []byte {
 	dst = append(dst, '{')
 	if g.CountryISO != "" {
 		dst = append(dst, `"country_iso":`...)
-		dst = AppendJSONString(dst, g.CountryISO)
+		dst = w.str(dst, g.CountryISO)
 		dst = append(dst, ',')
 	}
 	if g.City != "" {
 		dst = append(dst, `"city":`...)
-		dst = AppendJSONString(dst, g.City)
+		dst = w.str(dst, g.City)
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"lat":`...)
@@ -395,7 +421,7 @@ func appendGeo(dst []byte, g *Geo) []byte {
 	}
 	if g.ASOrg != "" {
 		dst = append(dst, `,"as_org":`...)
-		dst = AppendJSONString(dst, g.ASOrg)
+		dst = w.str(dst, g.ASOrg)
 	}
 	return append(dst, '}')
 }
@@ -409,14 +435,14 @@ func appendFloat(dst []byte, f float64) []byte {
 	return strconv.AppendFloat(dst, f, 'f', -1, 64)
 }
 
-func appendDevice(dst []byte, d *Device) []byte {
+func (w *ptWriter) appendDevice(dst []byte, d *Device) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = AppendJSONString(dst, d.ID)
+	dst = w.str(dst, d.ID)
 	dst = append(dst, `,"paw":`...)
 	dst = strconv.AppendBool(dst, d.PAW)
 	if d.Reason != "" {
 		dst = append(dst, `,"reason":`...)
-		dst = AppendJSONString(dst, d.Reason)
+		dst = w.str(dst, d.Reason)
 	}
 	dst = append(dst, `,"compliant":`...)
 	dst = strconv.AppendBool(dst, d.Compliant)
@@ -424,33 +450,33 @@ func appendDevice(dst []byte, d *Device) []byte {
 	dst = strconv.AppendBool(dst, d.Managed)
 	if d.TrustType != "" {
 		dst = append(dst, `,"trust_type":`...)
-		dst = AppendJSONString(dst, d.TrustType)
+		dst = w.str(dst, d.TrustType)
 	}
 	if d.Browser != "" {
 		dst = append(dst, `,"browser":`...)
-		dst = AppendJSONString(dst, d.Browser)
+		dst = w.str(dst, d.Browser)
 	}
 	if d.OS != "" {
 		dst = append(dst, `,"os":`...)
-		dst = AppendJSONString(dst, d.OS)
+		dst = w.str(dst, d.OS)
 	}
 	return append(dst, '}')
 }
 
-func appendHit(dst []byte, h *Hit) []byte {
+func (w *ptWriter) appendHit(dst []byte, h *Hit) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = AppendJSONString(dst, h.ID)
+	dst = w.str(dst, h.ID)
 	dst = append(dst, `,"title":`...)
-	dst = AppendJSONString(dst, h.Title)
+	dst = w.str(dst, h.Title)
 	dst = append(dst, `,"risk":`...)
-	dst = AppendJSONString(dst, h.Risk)
+	dst = w.str(dst, h.Risk)
 	dst = append(dst, `,"source":`...)
-	dst = AppendJSONString(dst, h.Source)
+	dst = w.str(dst, h.Source)
 	dst = append(dst, `,"reason":`...)
-	dst = AppendJSONString(dst, h.Reason)
+	dst = w.str(dst, h.Reason)
 	if h.Notes != "" {
 		dst = append(dst, `,"notes":`...)
-		dst = AppendJSONString(dst, h.Notes)
+		dst = w.str(dst, h.Notes)
 	}
 	return append(dst, '}')
 }

@@ -7,7 +7,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
+	"unicode/utf8"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -377,5 +379,93 @@ func TestAppendString(t *testing.T) {
 		} else if back != string([]rune(tt.in)) {
 			t.Errorf("round trip of %q gave %q", tt.in, back)
 		}
+	}
+}
+
+// probeUPN is the user name of a fault probe's record: two bytes that are
+// never UTF-8 and a lead byte cut short by "(".
+const probeUPN = "\xff\xfe\xc3("
+
+// TestAppendJSONInvalidUTF8: every invalid byte becomes U+FFFD, in the
+// original document (copied as U+FFFD itself) and in the privtrail object
+// (escaped, as AppendJSONString writes it), and the object says so. The
+// result reads, minus the privtrail object, as encoding/json reads the
+// original.
+func TestAppendJSONInvalidUTF8(t *testing.T) {
+	const fffd = "\uFFFD"
+	const flag = `,"replaced_invalid_utf8":true}`
+	probe := `{"id":"1","createdDateTime":"2026-03-02T08:00:00Z","userPrincipalName":"` + probeUPN + `","userId":"u1"}`
+	decoded := func(doc string) func(t *testing.T) *Record {
+		return func(t *testing.T) *Record {
+			var d Decoder
+			rec := &Record{}
+			if err := d.Decode([]byte(doc), rec); err != nil {
+				t.Fatal(err)
+			}
+			return rec
+		}
+	}
+	raw := func(doc string) func(*testing.T) *Record {
+		return func(*testing.T) *Record { return &Record{Raw: []byte(doc), Stream: StreamAudit} }
+	}
+	const pt = `"privtrail":{"stream":"audit"`
+	tests := []struct {
+		name string
+		rec  func(*testing.T) *Record
+		want string
+	}{
+		{"fault probe, decoded", decoded(probe),
+			`{"id":"1","createdDateTime":"2026-03-02T08:00:00Z","userPrincipalName":"` + fffd + fffd + fffd + `(","userId":"u1",` +
+				`"privtrail":{"stream":"signin","shape":"graph","event_time":"2026-03-02T08:00:00Z",` +
+				`"user":{"id":"u1","upn":"\ufffd\ufffd\ufffd(","privileged":false,"emergency_access":false}` + flag + `}`},
+		{"surrogate encoded in UTF-8", raw("{\"a\":\"\xed\xa0\x80\"}"), `{"a":"` + fffd + fffd + fffd + `",` + pt + flag + `}`},
+		{"overlong slash", raw("{\"a\":\"\xc0\xaf\"}"), `{"a":"` + fffd + fffd + `",` + pt + flag + `}`},
+		{"cut at the end of a string", raw("{\"a\":\"x\xe2\x82\"}"), `{"a":"x` + fffd + fffd + `",` + pt + flag + `}`},
+		{"in a key", raw("{\"k\xff\":1}"), `{"k` + fffd + `":1,` + pt + flag + `}`},
+		{"Latin-1", raw("{\"a\":\"Ren\xe9\"}"), `{"a":"Ren` + fffd + `",` + pt + flag + `}`},
+		{"pretty printed", raw("{\n  \"a\": \"\xff\"\n}"), `{"a":"` + fffd + `",` + pt + flag + `}`},
+		{"with a privtrail member", raw("{\"privtrail\":{\"x\":\"\xff\"},\"a\":\"\xfe\"}"), `{"a":"` + fffd + `",` + pt + flag + `}`},
+		{"not an object", raw("[\"\xff\"]"), `{"raw":"[\"` + fffd + `\"]",` + pt + flag + `}`},
+		{"valid non-ASCII is kept", raw(`{"a":"héllo 😀 ` + fffd + `"}`), `{"a":"héllo 😀 ` + fffd + `",` + pt + `}}`},
+		{"only in a privtrail string", func(*testing.T) *Record {
+			return &Record{Raw: []byte(`{"a":1}`), Stream: StreamAudit, Hits: []Hit{{ID: "m", Reason: "upn=" + probeUPN}}}
+		}, `{"a":1,` + pt + `,"monitors":[{"id":"m","title":"","risk":"","source":"","reason":"upn=\ufffd\ufffd\ufffd("}]` + flag + `}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.rec(t)
+			got := r.AppendJSON([]byte("prefix"))
+			if string(got[:6]) != "prefix" {
+				t.Fatal("AppendJSON did not append")
+			}
+			got = got[6:]
+			if string(got) != tt.want {
+				t.Errorf("AppendJSON(%q)\n got %s\nwant %s", r.Raw, got, tt.want)
+			}
+			if !utf8.Valid(got) || !json.Valid(got) {
+				t.Fatalf("not valid UTF-8 JSON: %q", got)
+			}
+			checkAsEncodingJSONReads(t, r.Raw, got)
+		})
+	}
+}
+
+// checkAsEncodingJSONReads asserts that out, the enriched JSON of raw,
+// minus its privtrail member reads as encoding/json reads raw (which
+// decodes each invalid byte as U+FFFD) minus any privtrail member, when
+// raw is a JSON object.
+func checkAsEncodingJSONReads(t *testing.T, raw, out []byte) {
+	t.Helper()
+	var want, got map[string]any
+	if json.Unmarshal(raw, &want) != nil {
+		return
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	delete(want, "privtrail")
+	delete(got, "privtrail")
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("output reads as\n%#v\nencoding/json reads the original as\n%#v", got, want)
 	}
 }

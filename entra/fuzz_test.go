@@ -7,6 +7,9 @@ import (
 	"math"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/privtrail/privtrail/internal/deadletter"
 )
 
 var fuzzSeeds = []string{
@@ -21,6 +24,8 @@ var fuzzSeeds = []string{
 	`{"scanDateTime":null,"RecordType":15,"createdDateTime":"2024-01-01T00:00:00Z"}`,
 	`[1,2]`,
 	`{"a":NaN}`,
+	"{\"id\":\"1\",\"createdDateTime\":\"2026-03-02T08:00:00Z\",\"userPrincipalName\":\"\xff\xfe\xc3(\",\"userId\":\"u1\"}",
+	"{\n \"time\":\"2024-01-01T00:00:00Z\",\"category\":\"AuditLogs\",\"privtrail\":\"\xed\xa0\x80\",\"k\xe2\x82\":\"Ren\xe9\"\n}",
 }
 
 func FuzzDecode(f *testing.F) {
@@ -53,18 +58,17 @@ func FuzzDecode(f *testing.F) {
 			if !errors.As(err, &de) {
 				t.Fatalf("error %v is a %T, not a *DecodeError", err, err)
 			}
+			if len(de.Reason) > deadletter.MaxReason {
+				t.Fatalf("reason is %d bytes: %q", len(de.Reason), de.Reason)
+			}
 			return
 		}
 		if !json.Valid(data) {
 			t.Fatalf("Decode accepted invalid JSON %q", data)
 		}
 		out := rec.AppendJSON(nil)
-		if !json.Valid(out) {
-			t.Fatalf("AppendJSON output is not valid JSON:\n in %q\nout %q", data, out)
-		}
-		if bytes.IndexByte(out, '\n') >= 0 {
-			t.Fatalf("AppendJSON output spans several lines: %q", out)
-		}
+		checkLine(t, data, out, !utf8.Valid(data))
+		checkAsEncodingJSONReads(t, data, out)
 		if n := countPrivtrail(t, out); n != 1 {
 			t.Fatalf("output has %d privtrail keys: %q", n, out)
 		}
@@ -157,9 +161,11 @@ func FuzzAppendJSON(f *testing.F) {
 		rec.Hits = []Hit{{ID: upn, Title: name, Risk: city, Source: notes, Reason: reason, Notes: notes}}
 
 		out := rec.AppendJSON(nil)
-		if !json.Valid(out) {
-			t.Fatalf("not valid JSON: %q", out)
+		valid := true
+		for _, s := range []string{upn, name, reason, notes, city} {
+			valid = valid && utf8.ValidString(s) // not of the concatenation: halves join
 		}
+		checkLine(t, doc.data, out, !valid)
 		var v struct {
 			Privtrail struct {
 				User struct {
@@ -204,6 +210,67 @@ func FuzzAppendJSON(f *testing.F) {
 			}
 		case p.Geo.Lat == nil || *p.Geo.Lat != lat:
 			t.Errorf("lat %v read back as %v", lat, p.Geo.Lat)
+		}
+	})
+}
+
+// checkLine asserts what every line AppendJSON writes satisfies: valid
+// UTF-8, valid JSON, one line, and "replaced_invalid_utf8":true in the
+// privtrail object exactly when replaced.
+func checkLine(t *testing.T, raw, out []byte, replaced bool) {
+	t.Helper()
+	if !utf8.Valid(out) {
+		t.Fatalf("AppendJSON output is not valid UTF-8:\n in %q\nout %q", raw, out)
+	}
+	if !json.Valid(out) {
+		t.Fatalf("AppendJSON output is not valid JSON:\n in %q\nout %q", raw, out)
+	}
+	if bytes.IndexByte(out, '\n') >= 0 {
+		t.Fatalf("AppendJSON output spans several lines: %q", out)
+	}
+	var v struct {
+		Privtrail struct {
+			Replaced *bool `json:"replaced_invalid_utf8"`
+		} `json:"privtrail"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatal(err)
+	}
+	if got := v.Privtrail.Replaced; (got != nil) != replaced || (got != nil && !*got) {
+		t.Fatalf("replaced_invalid_utf8 %v, want %v:\n in %q\nout %q", got, replaced, raw, out)
+	}
+}
+
+// FuzzAppendJSONRaw gives AppendJSON any bytes as the original document,
+// decoded or not, and a monitor reason: the line is valid UTF-8 and says
+// whether it replaced invalid bytes; when the original is a JSON object
+// (as encoding/json sees it, which does not check UTF-8) the line is valid
+// JSON and reads, minus the privtrail object, as encoding/json reads the
+// original.
+func FuzzAppendJSONRaw(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s), "")
+	}
+	f.Add([]byte("{\"a\":\"\xff\xfe\xc3(\"}"), "upn=\xff")
+	f.Add([]byte("{\"\xc0\xaf\":[\"\xed\xa0\x80\",{\"privtrail\":\"\xe2\x82\"}],\"privtrail\":1}"), "")
+	f.Add([]byte("{\r\n\"a\":\"Ren\xe9\"\r\n}"), "ok")
+	f.Add([]byte("\xff not json {"), "\xf4\x90\x80\x80")
+	f.Add([]byte("  {\"a\":\"\xf0\x9f\x98\"}\t"), "\U0001F600")
+	f.Fuzz(func(t *testing.T, raw []byte, reason string) {
+		rec := Record{Raw: raw, Stream: StreamAudit, Hits: []Hit{{ID: "m", Reason: reason}}}
+		out := rec.AppendJSON(nil)
+		if !utf8.Valid(out) {
+			t.Fatalf("not valid UTF-8:\n in %q\nout %q", raw, out)
+		}
+		if bytes.IndexByte(out, '\n') >= 0 {
+			t.Fatalf("several lines: %q", out)
+		}
+		if !json.Valid(raw) {
+			return // Raw is expected to be what Decode accepted.
+		}
+		checkLine(t, raw, out, !utf8.Valid(raw) || !utf8.ValidString(reason))
+		if doc := trimWS(raw); len(doc) > 0 && doc[0] == '{' {
+			checkAsEncodingJSONReads(t, raw, out)
 		}
 	})
 }

@@ -15,6 +15,15 @@ const hexDigits = "0123456789abcdef"
 // JSON encoder of privtrail (the enriched record, output formats, the
 // synthetic logs) uses it, so none can be tricked by a user name.
 func AppendJSONString[T string | []byte](dst []byte, s T) []byte {
+	return AppendJSONStringNoting(dst, s, nil)
+}
+
+// AppendJSONStringNoting is AppendJSONString that also sets *replaced
+// (when replaced is not nil) if s held invalid UTF-8, so that an encoder
+// can say in the record that it replaced some (entra's "privtrail" object
+// and the Elasticsearch document have "replaced_invalid_utf8": true then).
+// It never sets *replaced to false.
+func AppendJSONStringNoting[T string | []byte](dst []byte, s T, replaced *bool) []byte {
 	dst = append(dst, '"')
 	// Most strings are plain ASCII: copy them in one go.
 	i := 0
@@ -56,6 +65,9 @@ func AppendJSONString[T string | []byte](dst []byte, s T) []byte {
 		if r == utf8.RuneError && size == 1 {
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, `\ufffd`...)
+			if replaced != nil {
+				*replaced = true
+			}
 			i++
 			start = i
 			continue
@@ -220,4 +232,28 @@ func appendCompact(dst, src []byte) []byte {
 		}
 	}
 	return append(dst, src[start:]...)
+}
+
+// appendValidUTF8 appends b with every byte that does not belong to a
+// valid UTF-8 sequence replaced by U+FFFD, one per byte (each byte
+// utf8.DecodeRune reads as RuneError of size 1): the rule of
+// AppendJSONString, of encoding/json and of the QRadar output's LEEF.
+// Bytes ≥ 0x80 stand only inside strings in a JSON document, so the
+// result is the same document with its invalid bytes replaced.
+func appendValidUTF8(dst, b []byte) []byte {
+	start := 0
+	for i := 0; i < len(b); {
+		if b[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, b[start:i]...)
+			dst = append(dst, "\uFFFD"...)
+			start = i + 1
+		}
+		i += size
+	}
+	return append(dst, b[start:]...)
 }

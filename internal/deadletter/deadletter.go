@@ -5,12 +5,14 @@ package deadletter
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Entry is one dead letter.
@@ -19,8 +21,9 @@ type Entry struct {
 	Stage  string    `json:"stage"`  // "input:<name>", "decode", "output:<name>"
 	Origin string    `json:"origin"` // file:line, record id, …
 	Reason string    `json:"reason"`
-	// Record is the document when it is valid JSON; otherwise RawText holds
-	// it as a string so the file stays valid JSON lines.
+	// Record is the document when it is valid JSON nested at most
+	// maxRecordDepth deep; otherwise RawText holds it as a string so the
+	// file stays JSON lines that any reader can read.
 	Record  json.RawMessage `json:"record,omitempty"`
 	RawText string          `json:"raw_text,omitempty"`
 }
@@ -53,10 +56,11 @@ func (w *Writer) Path() string { return w.path }
 func (w *Writer) Count() int64 { return w.count.Load() }
 
 // Write records one dead letter and flushes it to the file, so that an
-// entry is on disk before the record is acknowledged upstream.
+// entry is on disk before the record is acknowledged upstream. The reason
+// is cut to CutReason's bound; data is kept whole.
 func (w *Writer) Write(stage, origin, reason string, data []byte) error {
-	e := Entry{Time: time.Now().UTC(), Stage: stage, Origin: origin, Reason: reason}
-	if json.Valid(data) {
+	e := Entry{Time: time.Now().UTC(), Stage: stage, Origin: origin, Reason: CutReason(reason)}
+	if json.Valid(data) && !deeperThan(data, maxRecordDepth) {
 		e.Record = data
 	} else {
 		e.RawText = string(data)
@@ -87,4 +91,65 @@ func (w *Writer) Close() error {
 		return err
 	}
 	return w.f.Close()
+}
+
+// maxRecordDepth is how deeply nested a record may be to be written as
+// JSON. JSON readers limit nesting (encoding/json at 10,000 levels, which
+// the entry's own object makes 10,001 for a 10,000-deep record; Python's
+// json at about 1,000), and a line one of them cannot read hides its
+// whole entry. Decode never accepts more than 300 levels.
+const maxRecordDepth = 512
+
+// deeperThan reports whether the JSON document b nests objects and arrays
+// more than max deep.
+func deeperThan(b []byte, max int) bool {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			if depth++; depth > max {
+				return true
+			}
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+	}
+}
+
+// A reason keeps its first reasonHead and last reasonTail bytes: the start
+// says what was being done, the end what went wrong (a parser's error
+// about a deeply nested document repeats "cannot parse array value: "
+// for kilobytes between the two).
+const (
+	reasonHead = 160
+	reasonTail = 200
+	reasonCut  = "…"
+)
+
+// MaxReason is the length in bytes of the longest reason CutReason
+// returns.
+const MaxReason = reasonHead + len(reasonCut) + reasonTail
+
+// CutReason returns reason if it has at most MaxReason bytes, else its
+// start and end joined by "…", cut between UTF-8 sequences. Every reason
+// in the dead-letter file, and every decode error (entra.DecodeError) the
+// runner logs, is cut by it; the record itself is kept whole.
+func CutReason(reason string) string {
+	if len(reason) <= MaxReason {
+		return reason
+	}
+	head := reasonHead
+	for i := 0; i < utf8.UTFMax-1 && head > 0 && !utf8.RuneStart(reason[head]); i++ {
+		head--
+	}
+	tail := len(reason) - reasonTail
+	for i := 0; i < utf8.UTFMax-1 && tail < len(reason) && !utf8.RuneStart(reason[tail]); i++ {
+		tail++
+	}
+	return reason[:head] + reasonCut + reason[tail:]
 }

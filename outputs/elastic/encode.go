@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 
@@ -904,6 +905,11 @@ func (d *doc) privtrail() {
 		w.end()
 	}
 	w.endArr()
+	// Last, once every string is written: as in the enriched JSON of the
+	// other outputs (entra.Record.AppendJSON).
+	if w.replaced || !utf8.Valid(rec.Raw) {
+		w.boolean("replaced_invalid_utf8", true)
+	}
 	w.end()
 }
 

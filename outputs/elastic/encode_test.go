@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/privtrail/privtrail/entra"
 )
@@ -83,6 +84,12 @@ var goldenCases = []struct {
 	}},
 	{"directory_never_signed_in", nil},
 	{"directory_pretty", nil},
+	// Invalid UTF-8 in the user's name (a fault probe's bytes) and a
+	// Latin-1 display name: U+FFFD, and privtrail.replaced_invalid_utf8.
+	{"signin_invalid_utf8", func(r *entra.Record) {
+		r.Actor.Privileged, r.Actor.Known = true, true
+		r.Actor.Roles = []entra.RoleHeld{globalAdmin}
+	}},
 }
 
 func TestEncodeGolden(t *testing.T) {
@@ -121,6 +128,9 @@ func checkItem(t testing.TB, item []byte, index string) map[string]any {
 	t.Helper()
 	if !bytes.HasSuffix(item, []byte("\n")) || bytes.Count(item, []byte("\n")) != 2 {
 		t.Fatalf("item is not two lines: %q", item)
+	}
+	if !utf8.Valid(item) {
+		t.Fatalf("item is not valid UTF-8: %q", item)
 	}
 	lines := bytes.SplitN(item, []byte("\n"), 3)
 	var action map[string]map[string]string

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/privtrail/privtrail/entra"
 )
@@ -64,7 +65,16 @@ func FuzzEncode(f *testing.F) {
 			if string(out[:6]) != "prefix" {
 				t.Fatal("dst was not appended to")
 			}
-			checkItem(t, out[6:], defaultNaming.DataStream(rec.Stream))
+			doc := checkItem(t, out[6:], defaultNaming.DataStream(rec.Stream))
+			// Invalid UTF-8 was replaced (checkItem) and the document says so.
+			flagged := get(doc, "privtrail.replaced_invalid_utf8") == true
+			switch {
+			case !utf8.Valid(raw) && !flagged:
+				t.Fatalf("invalid UTF-8 in the original, no privtrail.replaced_invalid_utf8: %s", out[6:])
+			case utf8.Valid(raw) && utf8.ValidString(s1) && utf8.ValidString(s2) && utf8.ValidString(risk) &&
+				get(doc, "privtrail.replaced_invalid_utf8") != nil:
+				t.Fatalf("privtrail.replaced_invalid_utf8 without invalid UTF-8: %s", out[6:])
+			}
 		}
 	})
 }

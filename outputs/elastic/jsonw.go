@@ -10,10 +10,12 @@ import (
 // jw appends one JSON document. Objects and arrays opened with begin and
 // beginArr are dropped again, key and all, when nothing was written into
 // them, so the encoder never emits "user":{} or "related":{"ip":[]}.
-// Every string goes through entra.AppendJSONString.
+// Every string goes through entra.AppendJSONStringNoting, which replaces
+// invalid UTF-8 by U+FFFD and sets replaced.
 type jw struct {
-	b      []byte
-	frames []frame
+	b        []byte
+	frames   []frame
+	replaced bool
 }
 
 type frame struct {
@@ -45,7 +47,7 @@ func (w *jw) key(k string) {
 	}
 	f.empty = false
 	if k != "" {
-		w.b = entra.AppendJSONString(w.b, k)
+		w.b = entra.AppendJSONStringNoting(w.b, k, &w.replaced)
 		w.b = append(w.b, ':')
 	}
 }
@@ -87,7 +89,7 @@ func (w *jw) str(k, v string) {
 		return
 	}
 	w.key(k)
-	w.b = entra.AppendJSONString(w.b, v)
+	w.b = entra.AppendJSONStringNoting(w.b, v, &w.replaced)
 }
 
 // strs writes k: [v…] of the non-empty vs.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/entra"
@@ -116,5 +117,34 @@ func TestDeviceIsNotSynced(t *testing.T) {
 	}
 	if err := o.Close(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A fault probe's record whose user name holds bytes that are not UTF-8:
+// the line is valid UTF-8 JSON, the bytes are U+FFFD, and the privtrail
+// object says it replaced them.
+func TestInvalidUTF8IsReplaced(t *testing.T) {
+	var buf bytes.Buffer
+	o := NewStdout(&buf)
+	b := decoded(t, strings.Replace(doc, "breakglass1@", "\xff\xfe\xc3(@", 1))
+	b.Arm(1, 1, func(uint64) {})
+	if err := o.Consume(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	line := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if !utf8.Valid(line) || !json.Valid(line) || bytes.IndexByte(line, '\n') >= 0 {
+		t.Fatalf("not one line of valid UTF-8 JSON: %q", line)
+	}
+	var v struct {
+		UPN       string `json:"userPrincipalName"`
+		Privtrail struct {
+			Replaced bool `json:"replaced_invalid_utf8"`
+		} `json:"privtrail"`
+	}
+	if err := json.Unmarshal(line, &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.UPN != "\uFFFD\uFFFD\uFFFD(@contoso.example" || !v.Privtrail.Replaced {
+		t.Errorf("line %s", line)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/privtrail/privtrail/entra"
 )
@@ -63,6 +64,9 @@ func FuzzEncode(f *testing.F) {
 					}
 					if !bytes.Equal(m.Value, enriched) {
 						t.Fatalf("value %q, want %q", m.Value, enriched)
+					}
+					if !utf8.Valid(m.Value) {
+						t.Fatalf("value is not valid UTF-8: %q", m.Value)
 					}
 					wantKey := ""
 					switch key {

@@ -2,6 +2,7 @@ package qradar
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -312,4 +313,62 @@ func BenchmarkEncodeLEEF(b *testing.B) {
 		buf, _ = enc.Encode(buf[:0], rec, nil)
 	}
 	b.SetBytes(int64(len(buf)))
+}
+
+// TestInvalidUTF8SameRuleLEEFAndJSON: a fault probe's record whose user
+// name holds bytes that are not UTF-8 comes out the same in both formats:
+// each invalid byte is U+FFFD, and the JSON says it replaced some. The
+// JSON message is the enriched record the runner hands every JSON output,
+// unchanged.
+func TestInvalidUTF8SameRuleLEEFAndJSON(t *testing.T) {
+	const probeUPN = "\xff\xfe\xc3(@contoso.example"
+	const want = "\uFFFD\uFFFD\uFFFD(@contoso.example"
+	doc := `{"id":"1","createdDateTime":"2026-03-02T08:00:00Z","userPrincipalName":"` + probeUPN +
+		`","userDisplayName":"Ren` + "\xe9" + `","userId":"u1","status":{"errorCode":0}}`
+	var dec entra.Decoder
+	rec := &entra.Record{}
+	if err := dec.Decode([]byte(doc), rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Hits = []entra.Hit{{ID: "signin.test", Risk: "high", Reason: "upn=" + rec.Actor.UPN}}
+
+	leef := parseLEEF(t, checkOneMessage(t, NewEncoder(testConfig(nil)), rec, "lf").msg)
+	if got := leef.attrs["usrName"]; got != want {
+		t.Errorf("LEEF usrName %q, want %q", got, want)
+	}
+	if got := leef.attrs["privtrailReason"]; got != "upn="+want {
+		t.Errorf("LEEF privtrailReason %q, want %q", got, "upn="+want)
+	}
+
+	enriched := rec.AppendJSON(nil)
+	for _, in := range [][]byte{enriched, nil} {
+		enc := NewEncoder(testConfig(func(c *Config) { c.Format = "json" }))
+		out := mustEncode(t, enc, rec, in)
+		msg := parseSyslog(t, unframe(t, out, false)[0]).msg
+		if msg != string(enriched) {
+			t.Errorf("JSON message is not the enriched record:\n got %q\nwant %q", msg, enriched)
+		}
+		var v struct {
+			UPN       string `json:"userPrincipalName"`
+			Name      string `json:"userDisplayName"`
+			Privtrail struct {
+				User     struct{ UPN string }
+				Monitors []struct{ Reason string }
+				Replaced bool `json:"replaced_invalid_utf8"`
+			}
+		}
+		if !utf8.ValidString(msg) {
+			t.Fatalf("JSON message is not valid UTF-8: %q", msg)
+		}
+		if err := json.Unmarshal([]byte(msg), &v); err != nil {
+			t.Fatal(err)
+		}
+		p := v.Privtrail
+		if v.UPN != want || p.User.UPN != want || v.Name != "Ren\uFFFD" || p.Monitors[0].Reason != "upn="+want || !p.Replaced {
+			t.Errorf("JSON: %+v", v)
+		}
+		if !strings.Contains(msg, `"userPrincipalName":"`+want+`"`) {
+			t.Errorf("the original's bytes are not U+FFFD in place: %q", msg)
+		}
+	}
 }

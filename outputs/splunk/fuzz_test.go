@@ -67,6 +67,9 @@ func FuzzEncode(f *testing.F) {
 			}
 		}
 
+		if !utf8.Valid(body) {
+			t.Fatalf("body is not valid UTF-8: %q", body)
+		}
 		dec := json.NewDecoder(bytes.NewReader(body))
 		for i := 0; ; i++ {
 			var env struct {
