@@ -68,22 +68,25 @@ func newSender(name string, cfg *Config, deps delivery.Deps) (*sender, error) {
 		}
 		addrs = []string{u}
 	}
-	tcfg := elastictransport.Config{
-		APIKey:       cfg.APIKey.Value(),
-		Transport:    &productCheck{next: tr},
-		DisableRetry: true, // delivery retries, with back-off and Retry-After
+	opts := []elastictransport.Option{
+		elastictransport.WithTransport(&productCheck{next: tr}),
+		elastictransport.WithDisableRetry(), // delivery retries, with back-off and Retry-After
 	}
+	var urls []*url.URL
 	for _, a := range addrs {
 		u, err := url.Parse(strings.TrimRight(a, "/"))
 		if err != nil {
 			return nil, fmt.Errorf("url %q: %w", a, err)
 		}
-		tcfg.URLs = append(tcfg.URLs, u)
+		urls = append(urls, u)
 	}
-	if cfg.APIKey.Value() == "" {
-		tcfg.Username, tcfg.Password = cfg.Username, cfg.Password.Value()
+	opts = append(opts, elastictransport.WithURLs(urls...))
+	if key := cfg.APIKey.Value(); key != "" {
+		opts = append(opts, elastictransport.WithAPIKey(key))
+	} else if cfg.Username != "" {
+		opts = append(opts, elastictransport.WithBasicAuth(cfg.Username, cfg.Password.Value()))
 	}
-	client, err := elastictransport.New(tcfg)
+	client, err := elastictransport.NewClient(opts...)
 	if err != nil {
 		return nil, err
 	}
