@@ -213,6 +213,9 @@ func (a *Agent) openData() (*store.Store, *deadletter.Writer, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("dead-letter file: %w", err)
 	}
+	if dead.Repaired > 0 {
+		a.log.Warn("cut off a torn last entry of the dead-letter file left by a crash; its record is rejected again", "path", a.cfg.DeadLetter, "bytes", dead.Repaired)
+	}
 	a.onClose(func() { dead.Close() })
 	return st, dead, nil
 }

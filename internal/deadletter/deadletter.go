@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/privtrail/privtrail/internal/linefile"
 	"unicode/utf8"
 )
 
@@ -31,22 +33,25 @@ type Entry struct {
 // Writer appends entries to a JSON-lines file. Safe for concurrent use.
 type Writer struct {
 	mu    sync.Mutex
-	f     *os.File
-	w     *bufio.Writer
+	file  *linefile.File
 	path  string
 	count atomic.Int64
+	// Repaired is how many bytes of a torn last entry Open cut off (a
+	// crash in the middle of a write; its record is rejected again).
+	Repaired int64
 }
 
-// Open opens (appending) the dead-letter file at path.
+// Open opens (appending) the dead-letter file at path. A write that fails
+// leaves no partial entry behind, nor does a crash (internal/linefile).
 func Open(path string) (*Writer, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	f, repaired, err := linefile.Open(path, 0o600, 64<<10)
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{f: f, w: bufio.NewWriter(f), path: path}, nil
+	return &Writer{file: f, path: path, Repaired: repaired}, nil
 }
 
 // Path is where the entries go.
@@ -69,28 +74,24 @@ func (w *Writer) Write(stage, origin, reason string, data []byte) error {
 	if err != nil {
 		return err
 	}
+	line = append(line, '\n')
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, err := w.w.Write(append(line, '\n')); err != nil {
+	err = w.file.Append(func(bw *bufio.Writer) error {
+		_, err := bw.Write(line)
 		return err
+	}, false)
+	if err == nil {
+		w.count.Add(1)
 	}
-	w.count.Add(1)
-	return w.w.Flush()
+	return err
 }
 
 // Close syncs and closes the file.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err := w.w.Flush(); err != nil {
-		w.f.Close()
-		return err
-	}
-	if err := w.f.Sync(); err != nil {
-		w.f.Close()
-		return err
-	}
-	return w.f.Close()
+	return w.file.Close(true)
 }
 
 // maxRecordDepth is how deeply nested a record may be to be written as

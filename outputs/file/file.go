@@ -8,35 +8,37 @@ import (
 	"context"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/privtrail/privtrail/batch"
+	"github.com/privtrail/privtrail/internal/linefile"
 )
 
-// Output appends the batches it consumes, in order, to one file.
+// Output appends the batches it consumes, in order, to one file, or to
+// standard output. A file never holds a partial record: a batch whose
+// write fails is cut back before the runner retries it, and a torn last
+// line a crash left is cut off at start (internal/linefile).
 type Output struct {
-	f    *os.File // nil for stdout
-	w    *bufio.Writer
+	file *linefile.File // nil for stdout
+	w    *bufio.Writer  // stdout
 	sync bool
 	buf  []byte
+	// Repaired is how many bytes of a torn last line New cut off.
+	Repaired int64
 }
 
 // New opens (appending) the file of cfg.
 func New(cfg Config) (*Output, error) {
-	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(cfg.Path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+	f, repaired, err := linefile.Open(cfg.Path, 0o640, 256<<10)
 	if err != nil {
 		return nil, err
 	}
 	sync := cfg.sync()
 	// fsync is for files: on /dev/null, a pipe or a terminal it fails
 	// (EINVAL) and would make every batch look undeliverable.
-	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
+	if fi, err := os.Stat(cfg.Path); err == nil && !fi.Mode().IsRegular() {
 		sync = false
 	}
-	return &Output{f: f, w: bufio.NewWriterSize(f, 256<<10), sync: sync}, nil
+	return &Output{file: f, sync: sync, Repaired: repaired}, nil
 }
 
 // NewStdout writes to w (os.Stdout in the agent) without syncing.
@@ -47,6 +49,21 @@ func NewStdout(w io.Writer) *Output {
 // Consume writes the batch and acknowledges it once it is written (and
 // synced, for files).
 func (o *Output) Consume(_ context.Context, b *batch.Batch) error {
+	write := func(w *bufio.Writer) error { return o.writeBatch(w, b) }
+	var err error
+	if o.file != nil {
+		err = o.file.Append(write, o.sync)
+	} else if err = write(o.w); err == nil {
+		err = o.w.Flush()
+	}
+	if err != nil {
+		return err
+	}
+	b.Ack()
+	return nil
+}
+
+func (o *Output) writeBatch(w *bufio.Writer, b *batch.Batch) error {
 	for i, rec := range b.Records {
 		var line []byte
 		if i < len(b.JSON) && b.JSON[i] != nil {
@@ -55,37 +72,20 @@ func (o *Output) Consume(_ context.Context, b *batch.Batch) error {
 			o.buf = rec.AppendJSON(o.buf[:0])
 			line = o.buf
 		}
-		if _, err := o.w.Write(line); err != nil {
+		if _, err := w.Write(line); err != nil {
 			return err
 		}
-		if err := o.w.WriteByte('\n'); err != nil {
-			return err
-		}
-	}
-	if err := o.w.Flush(); err != nil {
-		return err
-	}
-	if o.sync && o.f != nil {
-		if err := o.f.Sync(); err != nil {
+		if err := w.WriteByte('\n'); err != nil {
 			return err
 		}
 	}
-	b.Ack()
 	return nil
 }
 
-// Close flushes and closes the file.
+// Close syncs and closes the file (flushes standard output).
 func (o *Output) Close(context.Context) error {
-	err := o.w.Flush()
-	if o.f != nil {
-		if o.sync {
-			if serr := o.f.Sync(); err == nil {
-				err = serr
-			}
-		}
-		if cerr := o.f.Close(); err == nil {
-			err = cerr
-		}
+	if o.file == nil {
+		return o.w.Flush()
 	}
-	return err
+	return o.file.Close(o.sync)
 }

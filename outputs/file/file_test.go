@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/internal/tmpfs"
 )
 
 func decoded(t *testing.T, docs ...string) *batch.Batch {
@@ -147,4 +149,80 @@ func TestInvalidUTF8IsReplaced(t *testing.T) {
 	if v.UPN != "\uFFFD\uFFFD\uFFFD(@contoso.example" || !v.Privtrail.Replaced {
 		t.Errorf("line %s", line)
 	}
+}
+
+// The disk under the output fills in the middle of the stream, as the
+// faults issue reproduced it: the failed batch leaves no partial line,
+// the runner's retry after space returns writes it whole, and at the end
+// every line is valid JSON and every record is there exactly once.
+func TestFullDiskLeavesEveryLineWhole(t *testing.T) {
+	disk := tmpfs.Mount(t, 4<<20)
+	path := filepath.Join(disk.Dir, "out.jsonl")
+	o, err := New(Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := strings.Repeat("p", 1500)
+	batchOf := func(n int) *batch.Batch {
+		var docs []string
+		for i := range 40 {
+			docs = append(docs, fmt.Sprintf(`{"id":"%d-%d","createdDateTime":"2026-03-02T08:00:00Z","userPrincipalName":"u@contoso.example","userId":"u","status":{"errorCode":0},"appDisplayName":%q}`, n, i, pad))
+		}
+		return decoded(t, docs...)
+	}
+	failed := 0
+	for n := range 12 {
+		b := batchOf(n)
+		if n == 3 {
+			disk.Fill()
+		}
+		for o.Consume(context.Background(), b) != nil {
+			if failed++; failed > 3 {
+				t.Fatal("writes still fail after space returned")
+			}
+			// What a tailing reader sees while the disk is full.
+			assertWholeLines(t, path)
+			disk.Free()
+		}
+	}
+	o.Close(context.Background())
+	if failed == 0 {
+		t.Fatal("no write failed: the disk never filled")
+	}
+	ids := assertWholeLines(t, path)
+	if len(ids) != 12*40 {
+		t.Errorf("%d records in the file, want %d", len(ids), 12*40)
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			t.Errorf("record %s written twice", id)
+		}
+		seen[id] = true
+	}
+}
+
+// assertWholeLines checks that the file is complete JSON lines and returns
+// their ids.
+func assertWholeLines(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		t.Fatalf("the file ends in a partial line: %.60q", data[max(0, len(data)-60):])
+	}
+	var ids []string
+	for _, l := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		if len(l) == 0 {
+			continue
+		}
+		var rec struct{ ID string }
+		if err := json.Unmarshal(l, &rec); err != nil {
+			t.Fatalf("a line is not JSON (%v): %.80q", err, l)
+		}
+		ids = append(ids, rec.ID)
+	}
+	return ids
 }

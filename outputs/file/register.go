@@ -10,7 +10,13 @@ import (
 )
 
 func init() {
-	f := plugin.New("file", func(_ string, c *Config, _ outputs.Env) (batch.Output, error) { return New(*c) },
+	f := plugin.New("file", func(_ string, c *Config, env outputs.Env) (batch.Output, error) {
+		o, err := New(*c)
+		if err == nil && o.Repaired > 0 && env.Log != nil {
+			env.Log.Warn("cut off a torn last line left by a crash; its batch was not acknowledged and is written again", "path", c.Path, "bytes", o.Repaired)
+		}
+		return o, err
+	},
 		func(ctx context.Context, c *Config, log *slog.Logger) (string, error) { return Check(ctx, *c, log) })
 	f.Local = true
 	outputs.Register(f)
