@@ -1,12 +1,18 @@
 package buffer
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func items(from, n int) [][]byte {
@@ -64,21 +70,35 @@ func TestOrderRemoveAndRestart(t *testing.T) {
 }
 
 func TestFullQueueBlocksUntilRemove(t *testing.T) {
-	q := open(t, filepath.Join(t.TempDir(), "buf.db"), 30) // three 10-byte items
+	path := filepath.Join(t.TempDir(), "buf.db")
+	q := open(t, path, MinMaxBytes)
 	defer q.Close()
 	ctx := context.Background()
-	if err := q.Append(ctx, items(0, 3)); err != nil {
-		t.Fatal(err)
+	item := func(i int) [][]byte { return [][]byte{bytes.Repeat([]byte{byte(i)}, 64<<10)} }
+	n := 0
+	for ; ; n++ {
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		err := q.Append(cctx, item(n))
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n < 8 {
+		t.Fatalf("1MiB took %d items of 64KiB", n)
 	}
 	done := make(chan error, 1)
-	go func() { done <- q.Append(ctx, items(3, 1)) }()
+	go func() { done <- q.Append(ctx, item(n)) }()
 	select {
 	case err := <-done:
 		t.Fatalf("append to a full queue returned %v instead of waiting", err)
 	case <-time.After(50 * time.Millisecond):
 	}
-	got, _ := q.Read(ctx, 1, 100, 0)
-	if err := q.Remove(got[0].Seq); err != nil {
+	got, _ := q.Read(ctx, n/2, 1<<20, 0)
+	if err := q.Remove(got[len(got)-1].Seq); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -89,17 +109,103 @@ func TestFullQueueBlocksUntilRemove(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("append still blocked after room was made")
 	}
-	if q.Len() != 3 {
-		t.Fatalf("len = %d, want 3", q.Len())
+	if q.Len() != n-len(got)+1 {
+		t.Fatalf("len = %d, want %d", q.Len(), n-len(got)+1)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() > MinMaxBytes {
+		t.Fatalf("file %v over the bound (%v)", fi.Size(), err)
 	}
 	// A waiting append gives up with its context.
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if err := q.Append(cctx, items(9, 1)); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want deadline exceeded", err)
+	for err := error(nil); !errors.Is(err, context.DeadlineExceeded); {
+		if err = q.Append(cctx, item(0)); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want deadline exceeded", err)
+		}
 	}
-	if err := q.Append(ctx, [][]byte{make([]byte, 31)}); !errors.Is(err, ErrTooLarge) {
+	if err := q.Append(ctx, [][]byte{make([]byte, MinMaxBytes)}); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+}
+
+// An item that fits the capacity by its bytes but not by the pages it takes
+// is too large once the queue is empty: waiting would not help.
+func TestTooLargeForTheEmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "buf.db")
+	q := open(t, path, MinMaxBytes)
+	defer q.Close()
+	ctx := context.Background()
+	_, capacity := q.Usage()
+	if err := q.Append(ctx, [][]byte{make([]byte, capacity-1024)}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() > MinMaxBytes {
+		t.Fatalf("file %v over the bound (%v)", fi.Size(), err)
+	}
+	if err := q.Append(ctx, items(0, 2)); err != nil || q.Len() != 2 {
+		t.Fatalf("after ErrTooLarge: %v, len %d", err, q.Len())
+	}
+	if _, err := Open(path+"2", MinMaxBytes-1); err == nil {
+		t.Fatal("a bound under MinMaxBytes was taken")
+	}
+}
+
+// A file that outgrew the bound (an older version's layout, or a larger
+// bound before) is rewritten at open to what its entries take; one within
+// the bound is read as it is.
+func TestOpenRewritesAFileOverTheBound(t *testing.T) {
+	for _, bound := range []int64{2 << 20, 64 << 20} {
+		path := filepath.Join(t.TempDir(), "buf.db")
+		db, err := bolt.Open(path, 0o600, nil) // the layout before: one key per entry, any size
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want [][]byte
+		err = db.Update(func(tx *bolt.Tx) error {
+			b, _ := tx.CreateBucket(entriesBucket)
+			for seq := uint64(1); seq <= 120; seq++ {
+				v := bytes.Repeat([]byte{byte(seq)}, 50<<10+int(seq)*100)
+				if seq%10 == 0 {
+					v = v[:300]
+				}
+				if seq > 100 {
+					want = append(want, v)
+				}
+				if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			err = db.Update(func(tx *bolt.Tx) error { return purge(tx.Bucket(entriesBucket), 101) })
+		}
+		db.Close()
+		fi, _ := os.Stat(path)
+		if err != nil || fi.Size() <= 2<<20 {
+			t.Fatalf("old file of %d bytes (%v)", fi.Size(), err)
+		}
+
+		q := open(t, path, bound)
+		if fi, _ := os.Stat(path); fi.Size() > bound {
+			t.Fatalf("bound %d: reopened file is %d bytes", bound, fi.Size())
+		}
+		got, err := q.Read(context.Background(), 100, 64<<20, 0)
+		if err != nil || len(got) != len(want) {
+			t.Fatalf("bound %d: read %d entries (%v), want %d", bound, len(got), err, len(want))
+		}
+		for i, e := range got {
+			if e.Seq != uint64(101+i) || !bytes.Equal(e.Data, want[i]) {
+				t.Fatalf("bound %d: entry %d is seq %d, %d bytes", bound, i, e.Seq, len(e.Data))
+			}
+		}
+		if err := q.Append(context.Background(), items(0, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := q.Read(context.Background(), 100, 1<<20, 0); len(got) != 1 || got[0].Seq != 121 {
+			t.Fatalf("appended after reopening: %v", got)
+		}
+		q.Close()
 	}
 }
 
@@ -136,5 +242,81 @@ func TestCloseWakesWaiters(t *testing.T) {
 	q.Close()
 	if err := <-done; !errors.Is(err, ErrClosed) {
 		t.Fatalf("err = %v, want ErrClosed", err)
+	}
+}
+
+// An append's entries are in the file a moment before the queue counts
+// them; a Read in that moment must not hand them out, or Remove would not
+// remove them and the queue would not drain.
+func TestEverythingReadIsRemoved(t *testing.T) {
+	q := open(t, filepath.Join(t.TempDir(), "buf.db"), 64<<20)
+	defer q.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		for {
+			es, err := q.Read(ctx, 500, 4<<20, time.Millisecond)
+			if err != nil {
+				return
+			}
+			last := es[len(es)-1].Seq
+			if err := q.Remove(last); err != nil {
+				t.Error(err)
+			}
+			q.mu.Lock()
+			oldest := q.oldest
+			q.mu.Unlock()
+			if oldest <= last {
+				t.Errorf("Read handed out entry %d, and Remove(%d) stopped at %d", last, last, oldest)
+				return
+			}
+		}
+	})
+	for i := range 1000 {
+		if t.Failed() {
+			return
+		}
+		if err := q.Append(ctx, items(i*3, 3)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for q.Len() > 0 {
+		if time.Now().After(deadline) {
+			q.mu.Lock()
+			oldest, read, next := q.oldest, q.read, q.next
+			q.mu.Unlock()
+			t.Fatalf("entries read and never removed: oldest %d, read %d, next %d", oldest, read, next)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// purge walks backwards from the first entry it keeps, chunks and all.
+func TestPurgeDeletesEverythingBelow(t *testing.T) {
+	q := open(t, filepath.Join(t.TempDir(), "buf.db"), MinMaxBytes)
+	defer q.Close()
+	for i := range 50 {
+		if err := q.Append(context.Background(), [][]byte{make([]byte, i*97%3000)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, below := range []uint64{1, 2, 37, 37, 51} {
+		if err := q.purgeNow(below); err != nil {
+			t.Fatal(err)
+		}
+		var seqs []uint64
+		q.db.View(func(tx *bolt.Tx) error {
+			each(tx.Bucket(entriesBucket).Cursor(), 0, func(seq uint64, parts [][]byte) bool {
+				seqs = append(seqs, seq)
+				return true
+			})
+			return nil
+		})
+		if len(seqs) != 51-int(below) || len(seqs) > 0 && seqs[0] != below {
+			t.Fatalf("purge below %d left %v", below, seqs)
+		}
 	}
 }

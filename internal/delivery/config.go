@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/privtrail/privtrail/internal/buffer"
 )
 
 // Config is the delivery part every SIEM output's config embeds
@@ -22,8 +24,13 @@ type Config struct {
 
 // BufferConfig bounds the output's disk buffer.
 type BufferConfig struct {
-	// MaxBytes is how much may wait on disk for the destination; beyond it
-	// the output pushes back and the inputs stop reading. Default 1GiB.
+	// MaxBytes bounds the size of the buffer file on disk
+	// (<data_dir>/buffers/<output>.db), everything in it counted: bbolt's
+	// pages and their headers, keys, partly filled pages, its growth step
+	// and a few pages kept free for deleting. Records take about 75–90% of
+	// it (the smaller they are, the less); once the next batch would not
+	// fit, the output pushes back and the inputs stop reading. Default
+	// 1GiB, at least 1MiB. See internal/buffer's README.
 	MaxBytes Size `yaml:"max_bytes"`
 }
 
@@ -57,6 +64,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("flush_interval: must not be negative")
 	case c.MaxBackoff < 100*time.Millisecond:
 		return fmt.Errorf("max_backoff: must be at least 100ms")
+	case c.Buffer.MaxBytes < buffer.MinMaxBytes:
+		return fmt.Errorf("buffer.max_bytes: must be at least 1MiB (the file's own pages and growth step come out of it), got %d", c.Buffer.MaxBytes)
 	case c.Buffer.MaxBytes < c.BatchBytes:
 		return fmt.Errorf("buffer.max_bytes: must be at least batch_bytes (%d)", c.BatchBytes)
 	}

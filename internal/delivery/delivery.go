@@ -181,7 +181,7 @@ func (o *Output) Consume(ctx context.Context, b *batch.Batch) error {
 	if len(items) > 0 {
 		if err := o.q.Append(ctx, items); err != nil {
 			if errors.Is(err, buffer.ErrTooLarge) {
-				return fmt.Errorf("a batch of %d records is larger than buffer.max_bytes: raise it", len(items))
+				return fmt.Errorf("a batch of %d records does not fit in buffer.max_bytes even with the buffer empty: raise it", len(items))
 			}
 			return err
 		}
@@ -346,11 +346,17 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // Health is nil while the output delivers or buffers within bounds, and
 // says why not once its disk buffer is 90% full (the destination has been
-// failing for a while and back-pressure is near).
+// failing for a while and back-pressure is near). Full is what the buffer
+// pushes back at: the file's pages in use against what buffer.max_bytes
+// leaves them (BufferUsage), not the records' bytes.
 func (o *Output) Health() error {
-	n, b := o.q.Len(), o.q.Bytes()
-	if max := int64(o.cfg.Buffer.MaxBytes); b*10 >= max*9 {
-		return fmt.Errorf("disk buffer %d%% full (%d records): the destination is not taking them", b*100/max, n)
+	if used, capacity := o.q.Usage(); used*10 >= capacity*9 {
+		return fmt.Errorf("disk buffer %d%% full (%d records): the destination is not taking them", used*100/capacity, o.q.Len())
 	}
 	return nil
 }
+
+// BufferUsage is what the buffer file's pages in use take on disk and the
+// most they may (buffer.max_bytes less bbolt's growth step and the pages
+// kept for deleting); Buffered's bytes are the records' alone.
+func (o *Output) BufferUsage() (used, capacity int64) { return o.q.Usage() }

@@ -7,6 +7,8 @@ import (
 	"github.com/privtrail/privtrail/internal/delivery/deliverytest"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -180,21 +182,30 @@ func TestPermanentFailureDeadLettersTheBatch(t *testing.T) {
 func TestDownDestinationBuffersThenPushesBack(t *testing.T) {
 	dir := t.TempDir()
 	s := &scriptSender{down: true}
-	// A buffered item is the origin's length, the origin ("x.jsonl:N") and
-	// the four-byte record: 240 of them take 3,732 bytes, the next 20 do not
-	// fit in 3,800.
-	o := newOut(t, dir, s, &deadList{}, Config{BatchSize: 2, BatchBytes: 1024, Buffer: BufferConfig{MaxBytes: 3800}})
-	for i := 0; i < 240; i += 20 {
-		consume(t, o, mkBatch(i, 20))
+	o := newOut(t, dir, s, &deadList{}, Config{BatchSize: 2, BatchBytes: 1024, Buffer: BufferConfig{MaxBytes: 1 << 20}})
+	n := 0
+	for ; ; n += 20 {
+		b := fatBatch(n, 20, 2000)
+		acked := false
+		b.Arm(1, 1, func(uint64) { acked = true })
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		err := o.Consume(ctx, b)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			if acked {
+				t.Fatal("a batch that did not fit was acknowledged")
+			}
+			break
+		}
+		if err != nil || !acked {
+			t.Fatalf("Consume on a buffer with room: %v (acked %v)", err, acked)
+		}
+		if n > 1000 {
+			t.Fatal("1MiB of buffer took 1000 records of 2KB: no back-pressure")
+		}
 	}
-	blocked := make(chan error, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	b := mkBatch(240, 20)
-	b.Arm(1, 1, func(uint64) { t.Error("a batch that did not fit was acknowledged") })
-	go func() { blocked <- o.Consume(ctx, b) }()
-	if err := <-blocked; !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Consume on a full buffer returned %v, want it to wait until its context ended", err)
+	if fi, err := os.Stat(filepath.Join(dir, "buffers", "test.db")); err != nil || fi.Size() > 1<<20 {
+		t.Fatalf("buffer file over buffer.max_bytes: %v", err)
 	}
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancelClose()
@@ -205,14 +216,24 @@ func TestDownDestinationBuffersThenPushesBack(t *testing.T) {
 
 	up := &scriptSender{}
 	o = newOut(t, dir, up, &deadList{}, Config{BatchSize: 50})
-	waitUntil(t, func() bool { return len(up.got()) == 240 })
+	waitUntil(t, func() bool { return len(up.got()) == n })
 	o.Close(context.Background())
-	got := up.got()
-	for i, r := range got {
-		if r != fmt.Sprintf("r%03d", i) {
-			t.Fatalf("record %d is %s: out of order after restart", i, r)
+	for i, r := range up.got() {
+		if !strings.HasPrefix(r, fmt.Sprintf("r%05d.", i)) {
+			t.Fatalf("record %d is %.6s: out of order after restart", i, r)
 		}
 	}
+}
+
+// fatBatch is n records of size bytes each, the first numbered from.
+func fatBatch(from, n, size int) *batch.Batch {
+	b := &batch.Batch{}
+	for i := from; i < from+n; i++ {
+		raw := fmt.Appendf(nil, "r%05d.", i)
+		raw = append(raw, strings.Repeat("x", size-len(raw))...)
+		b.Records = append(b.Records, &entra.Record{Raw: raw, Origin: fmt.Sprintf("x.jsonl:%d", i+1)})
+	}
+	return b
 }
 
 func TestSizeParsing(t *testing.T) {
@@ -248,9 +269,11 @@ func TestBackoffGrowsAndHonoursRetryAfter(t *testing.T) {
 	}
 }
 
+// Health reads the buffer's own measure of full — pages in use against
+// what the bound leaves them — and speaks up before the buffer pushes back.
 func TestHealthReportsANearlyFullBuffer(t *testing.T) {
 	s := &scriptSender{down: true}
-	o := newOut(t, t.TempDir(), s, &deadList{}, Config{BatchSize: 1, BatchBytes: 1024, Buffer: BufferConfig{MaxBytes: 1024}})
+	o := newOut(t, t.TempDir(), s, &deadList{}, Config{BatchSize: 1, BatchBytes: 1024, Buffer: BufferConfig{MaxBytes: 4 << 20}})
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
@@ -259,16 +282,28 @@ func TestHealthReportsANearlyFullBuffer(t *testing.T) {
 	if err := o.Health(); err != nil {
 		t.Fatalf("empty buffer: %v", err)
 	}
-	i := 0
-	for ; o.Health() == nil && i < 100; i++ {
-		consume(t, o, mkBatch(i, 1))
+	var before int64
+	for i := 0; o.Health() == nil; i += 20 {
+		before, _ = o.BufferUsage()
+		consume(t, o, fatBatch(i, 20, 4000))
+		if i > 2000 {
+			t.Fatal("4MiB of buffer took 2000 records of 4KB without Health saying it is nearly full")
+		}
 	}
-	// 90% of 1024 bytes is reached with the 62nd item of 15 bytes, not before.
-	if b := o.q.Bytes(); b*10 < 1024*9 || (b-15)*10 >= 1024*9 {
-		t.Fatalf("Health failed at %d bytes", b)
+	used, capacity := o.BufferUsage()
+	if used*10 < capacity*9 || before*10 >= capacity*9 {
+		t.Fatalf("Health failed at %d of %d bytes, after %d", used, capacity, before)
 	}
 	if err := o.Health(); err == nil || !strings.Contains(err.Error(), "% full") {
 		t.Fatalf("Health() = %v, want a nearly-full buffer", err)
+	}
+	// Nearly full, not yet full: the buffer still takes a batch.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	b := fatBatch(5000, 20, 4000)
+	b.Arm(1, 1, func(uint64) {})
+	if err := o.Consume(ctx, b); err != nil {
+		t.Fatalf("Consume at %d%% full: %v", used*100/capacity, err)
 	}
 }
 
