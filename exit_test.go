@@ -6,31 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/privtrail/privtrail/internal/logbuf"
 	"github.com/privtrail/privtrail/internal/tmpfs"
 )
-
-// lockedBuffer is a stderr the test reads while privtrail writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // `privtrail run` stopped by SIGTERM while its data directory is full,
 // with batches it could not finish, exits 3 (work left for the next
@@ -63,7 +45,7 @@ func TestRunExitsThreeWhenStoppedWithWorkLeft(t *testing.T) {
 		}
 		return p
 	}
-	var stderr lockedBuffer
+	var stderr logbuf.Buffer
 	if code := run([]string{"run", "-c", config("first.jsonl")}, &stderr, &stderr); code != 0 {
 		t.Fatalf("a clean run exits %d:\n%s", code, stderr.String())
 	}

@@ -10,10 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/privtrail/privtrail/internal/logbuf"
 	"github.com/privtrail/privtrail/internal/tmpfs"
 )
 
@@ -28,24 +28,6 @@ monitors:
     reason: [actor.upn]
     threshold: {count: 3, window: 10m}
 `
-
-// syncBuffer is a log destination a test can read while the agent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // outputIDs are the record IDs of an output file, in order, and the IDs of
 // those that carry the monitor's hit.
@@ -114,11 +96,11 @@ pipelines: [full.yaml]
 		}
 		return cfg
 	}
-	run := func(ctx context.Context, input string, log *syncBuffer) error {
+	run := func(ctx context.Context, input string, log *logbuf.Buffer) error {
 		return New(config(input), slog.New(slog.NewTextHandler(log, nil))).Run(ctx)
 	}
 
-	var log syncBuffer
+	var log logbuf.Buffer
 	if err := run(context.Background(), "first.jsonl", &log); err != nil {
 		t.Fatalf("first run: %v\n%s", err, log.String())
 	}
@@ -195,7 +177,7 @@ func TestLostStoreIsSaidLoudly(t *testing.T) {
 		t.Fatal(err)
 	}
 	runOnce := func() (string, *Agent) {
-		var log syncBuffer
+		var log logbuf.Buffer
 		a := New(cfg, slog.New(slog.NewTextHandler(&log, nil)))
 		if err := a.Run(context.Background()); err != nil {
 			t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/internal/logbuf"
 )
 
 const (
@@ -127,7 +128,7 @@ func TestReload(t *testing.T) {
 	}
 	base := time.Now().Add(-time.Hour)
 	write("devices:\n  - id: "+alicePAW+"\n", base)
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	s, err := New(Config{Devices: path, ReloadInterval: 5 * time.Millisecond}, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -307,23 +308,4 @@ func BenchmarkEnrich(b *testing.B) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer the watcher goroutine can log into while
-// the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
