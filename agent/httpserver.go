@@ -76,19 +76,44 @@ func (o *ops) readyz(w http.ResponseWriter, r *http.Request) {
 	if p := o.outputs.Load(); p != nil {
 		outs = *p
 	}
+	var failing []string
 	for _, out := range outs {
 		if hc, ok := out.out.(healthChecker); ok {
 			if err := hc.Health(); err != nil {
 				problems = append(problems, "output "+out.name+": "+err.Error())
 			}
 		}
+		if d, ok := out.out.(deliveryOutput); ok {
+			if f := failingFor(out.name, d); f != "" {
+				failing = append(failing, f)
+			}
+		}
 	}
+	// A destination that is down does not make the agent unready while
+	// its buffer takes the records; the body says which one, since when.
 	if len(problems) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, strings.Join(problems, "\n"))
+		fmt.Fprintln(w, strings.Join(append(problems, failing...), "\n"))
 		return
 	}
-	fmt.Fprintln(w, "ready")
+	fmt.Fprintln(w, strings.Join(append([]string{"ready"}, failing...), "\n"))
+}
+
+// failingFor describes an output whose destination is failing: for how
+// long, how many requests in a row, its last success and the oldest
+// buffered record's age; "" when its last request succeeded.
+func failingFor(name string, d deliveryOutput) string {
+	st := d.Stats()
+	since := st.FailingSince.Load()
+	if since == 0 {
+		return ""
+	}
+	last := "never since start"
+	if ls := st.LastSuccess.Load(); ls != 0 {
+		last = time.Unix(0, ls).UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("output %s: destination failing for %s (%d requests in a row; last success %s; oldest buffered record %s old)",
+		name, time.Since(time.Unix(0, since)).Round(time.Second), st.ConsecutiveFailures.Load(), last, d.OldestBuffered().Round(time.Second))
 }
 
 func (o *ops) close() {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/privtrail/privtrail/internal/delivery"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -112,3 +114,29 @@ pipelines: [` + pipeline + `]
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// failingOutput is a buffering output whose destination has been down.
+type failingOutput struct {
+	st  delivery.Stats
+	age time.Duration
+}
+
+func (f *failingOutput) Stats() *delivery.Stats        { return &f.st }
+func (f *failingOutput) Buffered() (int, int64)        { return 0, 0 }
+func (f *failingOutput) OldestBuffered() time.Duration { return f.age }
+
+// /readyz names a failing destination, since when and how far behind it
+// is, while it stays ready (the buffer takes the records).
+func TestReadyzNamesAFailingDestination(t *testing.T) {
+	f := &failingOutput{age: 5*time.Minute + 10*time.Second}
+	if got := failingFor("splunk", f); got != "" {
+		t.Errorf("a healthy destination: %q", got)
+	}
+	f.st.LastSuccess.Store(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC).UnixNano())
+	f.st.FailingSince.Store(time.Now().Add(-5 * time.Minute).UnixNano())
+	f.st.ConsecutiveFailures.Store(14)
+	want := "output splunk: destination failing for 5m0s (14 requests in a row; last success 2026-12-06T12:00:00Z; oldest buffered record 5m10s old)"
+	if got := failingFor("splunk", f); got != want {
+		t.Errorf("failingFor = %q\nwant %q", got, want)
+	}
+}

@@ -92,6 +92,7 @@ func (m *metrics) queueDepth(pipeline string, depth func() int) {
 type deliveryOutput interface {
 	Stats() *delivery.Stats
 	Buffered() (int, int64)
+	OldestBuffered() time.Duration
 }
 
 // output registers a buffering output's counters and buffer gauges, read
@@ -116,6 +117,12 @@ func (m *metrics) output(name string, o deliveryOutput) {
 		func() float64 { n, _ := o.Buffered(); return float64(n) }))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "privtrail_output_buffer_bytes", Help: "Bytes waiting in the output's disk buffer.", ConstLabels: l},
 		func() float64 { _, b := o.Buffered(); return float64(b) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "privtrail_output_oldest_buffered_seconds", Help: "How long the oldest record in the output's disk buffer has waited for the destination (0: empty). Alert when it passes what the SIEM's searches can wait.", ConstLabels: l},
+		func() float64 { return o.OldestBuffered().Seconds() }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "privtrail_output_last_success_timestamp_seconds", Help: "When the destination last accepted a request (Unix time; 0: not since start).", ConstLabels: l},
+		func() float64 { return float64(st.LastSuccess.Load()) / 1e9 }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "privtrail_output_consecutive_failures", Help: "Requests to the destination that failed in a row (0: the last one succeeded).", ConstLabels: l},
+		func() float64 { return float64(st.ConsecutiveFailures.Load()) }))
 }
 
 // newestEventTime is the latest event time among a batch's records.

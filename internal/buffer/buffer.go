@@ -66,8 +66,12 @@ type Queue struct {
 	next    uint64  // sequence number of the next append
 	oldest  uint64  // the oldest entry still queued; next-oldest are queued
 	sizes   []int32 // sizes of the queued entries, oldest first
-	read    uint64  // entries below this were handed out by Read
-	closed  bool
+	// appended marks when entries came in, one mark per Append (entries
+	// found at open count from the open): the oldest queued record's age
+	// is what tells an operator how far behind a destination is.
+	appended []appendMark
+	read     uint64 // entries below this were handed out by Read
+	closed   bool
 
 	// Removed entries are deleted from the file lazily: with the next
 	// append's transaction (which syncs anyway), at most once a second, or
@@ -132,6 +136,8 @@ func openPaged(path string, maxBytes int64, page int) (*Queue, error) {
 		})
 		if first {
 			q.oldest = q.next
+		} else {
+			q.appended = []appendMark{{seq: q.oldest, at: time.Now()}}
 		}
 		q.read = q.oldest
 		return nil
@@ -241,6 +247,7 @@ func (q *Queue) Append(ctx context.Context, items [][]byte) error {
 		}
 		q.mu.Lock()
 		q.next = first + uint64(len(items))
+		q.appended = append(q.appended, appendMark{seq: first, at: time.Now()})
 		q.bytes += size
 		for _, it := range items {
 			q.sizes = append(q.sizes, int32(len(it)))
@@ -404,6 +411,9 @@ func (q *Queue) Remove(seq uint64) error {
 	if len(q.sizes) == 0 {
 		q.sizes = nil // let the backing array go
 	}
+	for len(q.appended) > 0 && (q.oldest == q.next || len(q.appended) > 1 && q.appended[1].seq <= q.oldest) {
+		q.appended = q.appended[1:]
+	}
 	q.read = max(q.read, q.oldest)
 	q.unpurged = true
 	due := time.Since(q.purgedAt) >= time.Second
@@ -437,6 +447,25 @@ func (q *Queue) Rewind() {
 	q.mu.Lock()
 	q.read = q.oldest
 	q.mu.Unlock()
+}
+
+// appendMark is when the entries from seq on (until the next mark) were
+// appended.
+type appendMark struct {
+	seq uint64
+	at  time.Time
+}
+
+// OldestAge is how long the oldest queued entry has waited (since it was
+// appended, or since the queue was opened for entries found on disk); 0
+// when the queue is empty.
+func (q *Queue) OldestAge() time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.oldest == q.next || len(q.appended) == 0 {
+		return 0
+	}
+	return time.Since(q.appended[0].at)
 }
 
 // Len and Bytes report what is queued.

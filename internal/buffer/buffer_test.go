@@ -320,3 +320,39 @@ func TestPurgeDeletesEverythingBelow(t *testing.T) {
 		}
 	}
 }
+
+// The oldest queued entry's age follows removals, is 0 when the queue is
+// empty, and counts from the open for entries found on disk.
+func TestOldestAge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	q := open(t, path, 8<<20)
+	if q.OldestAge() != 0 {
+		t.Fatal("an empty queue has an age")
+	}
+	if err := q.Append(context.Background(), [][]byte{[]byte("a"), []byte("b")}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond)
+	if err := q.Append(context.Background(), [][]byte{[]byte("c")}); err != nil {
+		t.Fatal(err)
+	}
+	if age := q.OldestAge(); age < 30*time.Millisecond {
+		t.Errorf("oldest of a, b, c is %v old, want ≥ 30ms", age)
+	}
+	entries, err := q.Read(context.Background(), 2, 1<<20, 0)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("Read = %d entries, %v", len(entries), err)
+	}
+	if err := q.Remove(entries[1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if age := q.OldestAge(); age <= 0 || age >= 30*time.Millisecond {
+		t.Errorf("with only c left the oldest is %v old, want c's age (< 30ms)", age)
+	}
+	q.Close()
+	q = open(t, path, 8<<20)
+	defer q.Close()
+	if age := q.OldestAge(); age <= 0 || age > time.Second {
+		t.Errorf("after a reopen c is %v old, want its age since the open", age)
+	}
+}

@@ -82,6 +82,24 @@ type DeadLetters interface {
 // Stats are an output's counters.
 type Stats struct {
 	Sent, Retries, Throttled, DeadLettered atomic.Int64
+	// LastSuccess is when the destination last accepted a request
+	// (UnixNano; 0: not since start). FailingSince is when the current
+	// run of failed requests began (0: the last request succeeded), and
+	// ConsecutiveFailures how many failed in a row (refusals for good
+	// included: an invalid token fails every batch).
+	LastSuccess, FailingSince, ConsecutiveFailures atomic.Int64
+}
+
+// succeeded and failed keep the destination's health.
+func (s *Stats) succeeded() {
+	s.LastSuccess.Store(time.Now().UnixNano())
+	s.FailingSince.Store(0)
+	s.ConsecutiveFailures.Store(0)
+}
+
+func (s *Stats) failed() {
+	s.FailingSince.CompareAndSwap(0, time.Now().UnixNano())
+	s.ConsecutiveFailures.Add(1)
 }
 
 // Output is a buffered, retrying output for the runner.
@@ -274,6 +292,11 @@ func (o *Output) deliver(ctx context.Context, entries []buffer.Entry) bool {
 		if ctx.Err() != nil && res.Err != nil {
 			return false
 		}
+		if res.Err != nil {
+			o.stats.failed()
+		} else {
+			o.stats.succeeded()
+		}
 		switch {
 		case res.Err != nil && IsPermanent(res.Err):
 			for _, i := range pending {
@@ -355,6 +378,10 @@ func (o *Output) Health() error {
 	}
 	return nil
 }
+
+// OldestBuffered is how long the oldest record still in the disk buffer
+// has waited for the destination (0: the buffer is empty).
+func (o *Output) OldestBuffered() time.Duration { return o.q.OldestAge() }
 
 // BufferUsage is what the buffer file's pages in use take on disk and the
 // most they may (buffer.max_bytes less bbolt's growth step and the pages

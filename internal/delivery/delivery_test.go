@@ -308,3 +308,35 @@ func TestHealthReportsANearlyFullBuffer(t *testing.T) {
 }
 
 type deadList = deliverytest.DeadLetters
+
+// While the destination is down the output says since when, how many
+// requests failed in a row and how long the oldest buffered record has
+// waited; once it answers, the failure count and start clear and the
+// last success is set.
+func TestDestinationHealthWhileDownAndAfter(t *testing.T) {
+	s := &scriptSender{down: true}
+	o := newOut(t, t.TempDir(), s, &deadList{}, Config{})
+	defer o.Close(context.Background())
+	st := o.Stats()
+	if o.OldestBuffered() != 0 || st.LastSuccess.Load() != 0 || st.FailingSince.Load() != 0 {
+		t.Fatal("a new output reports a history")
+	}
+	start := time.Now()
+	consume(t, o, mkBatch(0, 3))
+	waitUntil(t, func() bool { return st.ConsecutiveFailures.Load() >= 3 })
+	time.Sleep(20 * time.Millisecond)
+	if since := time.Unix(0, st.FailingSince.Load()); since.Before(start) || time.Since(since) < 20*time.Millisecond {
+		t.Errorf("failing since %v, want after %v and at least 20ms ago", since, start)
+	}
+	if age := o.OldestBuffered(); age < 20*time.Millisecond || age > time.Since(start) {
+		t.Errorf("oldest buffered record %v old, want between 20ms and %v", age, time.Since(start))
+	}
+	s.mu.Lock()
+	s.down = false
+	s.mu.Unlock()
+	waitUntil(t, func() bool { return len(s.got()) == 3 })
+	waitUntil(t, func() bool { return o.OldestBuffered() == 0 })
+	if st.ConsecutiveFailures.Load() != 0 || st.FailingSince.Load() != 0 || st.LastSuccess.Load() < start.UnixNano() {
+		t.Errorf("after recovery: %d failures, failing since %d, last success %d", st.ConsecutiveFailures.Load(), st.FailingSince.Load(), st.LastSuccess.Load())
+	}
+}
