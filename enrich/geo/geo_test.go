@@ -18,6 +18,7 @@ import (
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/internal/logbuf"
 )
 
 // cityNet is one network of a test City database.
@@ -143,26 +144,8 @@ func bump(t testing.TB, path string, by time.Duration) {
 	}
 }
 
-// logBuffer collects log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func testLogger() (*slog.Logger, *logBuffer) {
-	lb := &logBuffer{}
+func testLogger() (*slog.Logger, *logbuf.Buffer) {
+	lb := &logbuf.Buffer{}
 	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
 }
 

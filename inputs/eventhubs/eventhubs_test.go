@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/privtrail/privtrail/batch"
+	"github.com/privtrail/privtrail/internal/logbuf"
 )
 
 // Every log record of every message arrives as one item, byte for byte,
@@ -138,7 +139,7 @@ func TestConnectionString(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	run := func(cs string, logs *logBuf) (*sink, func() []string, func() error) {
+	run := func(cs string, logs *logbuf.Buffer) (*sink, func() []string, func() error) {
 		in, err := New("hub", Config{ConnectionString: mustSecret(t, cs), MaxWait: 50 * time.Millisecond},
 			slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), nil)
 		if err != nil {
@@ -169,7 +170,7 @@ func TestConnectionString(t *testing.T) {
 		}, stop
 	}
 
-	logs := &logBuf{}
+	logs := &logbuf.Buffer{}
 	s, dialed, stop := run(testCS, logs)
 	waitFor(t, 10*time.Second, "the records", func() bool { return s.count() == 3 })
 	if d := dialed(); len(d) == 0 || d[0] != "privtrail-test.servicebus.windows.net:9093" {
@@ -222,7 +223,7 @@ func TestConnectionString(t *testing.T) {
 
 	// The same namespace with a wrong key is refused: nothing arrives.
 	wrong := strings.Replace(testCS, testKey, "d3Jvbmcta2V5", 1)
-	logs = &logBuf{}
+	logs = &logbuf.Buffer{}
 	s, _, stop = run(wrong, logs)
 	time.Sleep(1500 * time.Millisecond)
 	if err := stop(); err != nil {
@@ -441,7 +442,7 @@ func TestCommitRetried(t *testing.T) {
 	e.produceEnvelopes(0, 3, 2)
 	e.produceEnvelopes(1, 3, 2)
 	faults := e.c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.OffsetCommit}, Group: "g-retry", Count: 3})
-	logs := &logBuf{}
+	logs := &logbuf.Buffer{}
 	s := newSink(t, true, 0)
 	start(t, e.input("retry", "g-retry", logs, nil), s.emit)
 	admin := e.client()
@@ -766,7 +767,7 @@ func TestBrokerRestart(t *testing.T) {
 		return ids
 	}
 	want := produce("before")
-	logs := &logBuf{}
+	logs := &logbuf.Buffer{}
 	in, err := New("restart", Config{Brokers: addr, Topics: []string{testTopic}, ConsumerGroup: "g-restart", MaxWait: 50 * time.Millisecond, RebalanceWait: time.Second},
 		slog.New(slog.NewTextHandler(logs, nil)), nil)
 	if err != nil {

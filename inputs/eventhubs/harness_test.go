@@ -1,7 +1,6 @@
 package eventhubs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/privtrail/privtrail/batch"
+	"github.com/privtrail/privtrail/internal/logbuf"
 )
 
 const testTopic = "entra"
@@ -188,32 +188,14 @@ func fastGroup() []kgo.Opt {
 	}
 }
 
-// logBuf collects an input's log lines.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (e *env) input(name, group string, logs *logBuf, mod func(*Config)) *Input {
+func (e *env) input(name, group string, logs *logbuf.Buffer, mod func(*Config)) *Input {
 	e.t.Helper()
 	cfg := Config{Brokers: e.addrs, Topics: []string{testTopic}, ConsumerGroup: group, BatchSize: 50, MaxWait: 100 * time.Millisecond, RebalanceWait: 2 * time.Second}
 	if mod != nil {
 		mod(&cfg)
 	}
 	if logs == nil {
-		logs = &logBuf{}
+		logs = &logbuf.Buffer{}
 	}
 	in, err := New(name, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), nil)
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
+	"github.com/privtrail/privtrail/internal/logbuf"
 	"github.com/privtrail/privtrail/monitor"
 )
 
@@ -32,24 +32,6 @@ const (
 	testUser   = "privtrail"
 	testPass   = "ch4ngel0g-s3cr3t"
 )
-
-// logBuf collects a Log's log lines.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // env is a kfake cluster and how a processor connects to it.
 type env struct {
@@ -75,7 +57,7 @@ func newEnv(tb testing.TB, parts int32, more ...kfake.Opt) *env {
 	}}
 }
 
-func (e *env) open(tb testing.TB, lb *logBuf) *Log {
+func (e *env) open(tb testing.TB, lb *logbuf.Buffer) *Log {
 	tb.Helper()
 	l, err := e.tryOpen(lb)
 	if err != nil {
@@ -85,9 +67,9 @@ func (e *env) open(tb testing.TB, lb *logBuf) *Log {
 	return l
 }
 
-func (e *env) tryOpen(lb *logBuf) (*Log, error) {
+func (e *env) tryOpen(lb *logbuf.Buffer) (*Log, error) {
 	if lb == nil {
-		lb = &logBuf{}
+		lb = &logbuf.Buffer{}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -284,7 +266,7 @@ func FuzzKey(f *testing.F) {
 
 func TestOpenCreatesCompactedTopic(t *testing.T) {
 	e := newEnv(t, 6)
-	lb := &logBuf{}
+	lb := &logbuf.Buffer{}
 	l := e.open(t, lb)
 	if n := e.partitions(t, stateTopic); n != 6 {
 		t.Errorf("changelog has %d partitions, want 6", n)
@@ -299,7 +281,7 @@ func TestOpenCreatesCompactedTopic(t *testing.T) {
 	l.Close() // idempotent
 
 	// A second processor finds it and says nothing.
-	lb2 := &logBuf{}
+	lb2 := &logbuf.Buffer{}
 	e.open(t, lb2)
 	if s := lb2.String(); s != "" {
 		t.Errorf("opening an existing, compacted changelog logged:\n%s", s)
@@ -358,7 +340,7 @@ func TestOpenBadOptions(t *testing.T) {
 
 func TestOpenWarnsNotCompacted(t *testing.T) {
 	e := newEnv(t, 2, kfake.SeedTopics(2, stateTopic)) // cleanup.policy=delete, the default
-	lb := &logBuf{}
+	lb := &logbuf.Buffer{}
 	e.open(t, lb)
 	if s := lb.String(); !strings.Contains(s, "level=WARN") || !strings.Contains(s, "not compacted") {
 		t.Errorf("no warning about cleanup.policy:\n%s", s)
@@ -378,7 +360,7 @@ func TestOpenWarnsWhenConfigsHidden(t *testing.T) {
 		}
 		return resp, nil, true
 	})
-	lb := &logBuf{}
+	lb := &logbuf.Buffer{}
 	l := e.open(t, lb) // a warning, not a failure
 	if s := lb.String(); !strings.Contains(s, "cannot check") {
 		t.Errorf("no warning about the failed check:\n%s", s)
@@ -532,7 +514,7 @@ func TestRestoreMatchesModel(t *testing.T) {
 
 func TestRestoreSkipsUndecodableKeys(t *testing.T) {
 	e := newEnv(t, 2)
-	lb := &logBuf{}
+	lb := &logbuf.Buffer{}
 	l := e.open(t, lb)
 	replicate(t, l, ch(1, "p", "m", "k", "v"))
 	// Records of a future version, and of no key at all.
