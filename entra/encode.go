@@ -406,6 +406,15 @@ func (w *ptWriter) appendGeo(dst []byte, g *Geo) []byte {
 		dst = w.str(dst, g.CountryISO)
 		dst = append(dst, ',')
 	}
+	for _, f := range [...]struct{ key, v string }{
+		{`"country_name":`, g.CountryName}, {`"region_name":`, g.RegionName}, {`"continent_name":`, g.ContinentName},
+	} {
+		if f.v != "" {
+			dst = append(dst, f.key...)
+			dst = w.str(dst, f.v)
+			dst = append(dst, ',')
+		}
+	}
 	if g.City != "" {
 		dst = append(dst, `"city":`...)
 		dst = w.str(dst, g.City)

@@ -326,6 +326,22 @@ func TestAppendJSONNonFinite(t *testing.T) {
 	}
 }
 
+// privtrail.geo is the Geo as encoding/json writes it (its json tags).
+func TestAppendJSONGeoNames(t *testing.T) {
+	for _, g := range []Geo{
+		{CountryISO: "DE", CountryName: "Germany", RegionName: "Land Berlin", ContinentName: "Europe", City: "Berlin",
+			Lat: 52.52, Lon: 13.405, ASN: 3320, ASOrg: "Deutsche Telekom AG"},
+		{CountryISO: "CH", CountryName: "Switzerland", ContinentName: "Europe"},
+		{RegionName: "Noord-Holland \"quoted\""},
+	} {
+		r := &Record{Raw: []byte(`{}`), Context: Context{Geo: &g}}
+		want, _ := json.Marshal(map[string]map[string]Geo{"privtrail": {"geo": g}})
+		if got := r.AppendJSON(nil); string(got) != string(want) {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	}
+}
+
 func TestAppendJSONTargets(t *testing.T) {
 	r := &Record{Raw: []byte(`{}`)}
 	r.Audit.Targets = []Target{

@@ -361,12 +361,17 @@ type Context struct {
 
 // Geo is the GeoIP result for the sign-in's IP address.
 type Geo struct {
-	CountryISO string  `expr:"countryIso" json:"country_iso,omitempty"`
-	City       string  `expr:"city" json:"city,omitempty"`
-	Lat        float64 `expr:"lat" json:"lat"`
-	Lon        float64 `expr:"lon" json:"lon"`
-	ASN        uint    `expr:"asn" json:"asn,omitempty"`
-	ASOrg      string  `expr:"asOrg" json:"as_org,omitempty"`
+	CountryISO string `expr:"countryIso" json:"country_iso,omitempty"`
+	// CountryName, RegionName (the first subdivision) and ContinentName
+	// are the database's English names, "" where it has none.
+	CountryName   string  `expr:"countryName" json:"country_name,omitempty"`
+	RegionName    string  `expr:"regionName" json:"region_name,omitempty"`
+	ContinentName string  `expr:"continentName" json:"continent_name,omitempty"`
+	City          string  `expr:"city" json:"city,omitempty"`
+	Lat           float64 `expr:"lat" json:"lat"`
+	Lon           float64 `expr:"lon" json:"lon"`
+	ASN           uint    `expr:"asn" json:"asn,omitempty"`
+	ASOrg         string  `expr:"asOrg" json:"as_org,omitempty"`
 }
 
 // Device is the PAW/SAW status of the device a sign-in came from.

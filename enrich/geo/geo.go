@@ -41,25 +41,34 @@ const (
 	keyASN  = "asn_db"
 )
 
+// name is a localised-names map of which privtrail reads the English
+// entry only.
+type name struct {
+	Names struct {
+		EN string `maxminddb:"en"`
+	} `maxminddb:"names"`
+}
+
+// place is a country or continent: its code and English name.
+type place struct {
+	ISOCode string `maxminddb:"iso_code"`
+	name
+}
+
 // cityRecord is the part of a City (or Country) record privtrail uses.
-// Decoding into it skips every other field (the localised names of
-// continent, country and subdivisions, postal codes, …) without
-// allocating them.
+// Decoding into it skips every other field (the names in other languages,
+// postal codes, …) without allocating them.
 type cityRecord struct {
-	Country struct {
-		ISOCode string `maxminddb:"iso_code"`
-	} `maxminddb:"country"`
+	Continent name  `maxminddb:"continent"`
+	Country   place `maxminddb:"country"`
 	// RegisteredCountry stands in when the network has no country (some
 	// anycast and satellite ranges).
-	RegisteredCountry struct {
-		ISOCode string `maxminddb:"iso_code"`
-	} `maxminddb:"registered_country"`
-	City struct {
-		Names struct {
-			EN string `maxminddb:"en"`
-		} `maxminddb:"names"`
-	} `maxminddb:"city"`
-	Location struct {
+	RegisteredCountry place `maxminddb:"registered_country"`
+	// Subdivisions, largest first: the first is the region (a US state, a
+	// German Land, an English constituent country).
+	Subdivisions []name `maxminddb:"subdivisions"`
+	City         name   `maxminddb:"city"`
+	Location     struct {
 		Latitude  float64 `maxminddb:"latitude"`
 		Longitude float64 `maxminddb:"longitude"`
 	} `maxminddb:"location"`
@@ -226,9 +235,14 @@ func (s *Stage) lookup(st *state, addr netip.Addr) *entra.Geo {
 				s.badRecord(db, addr, err)
 			} else {
 				found = true
-				g.CountryISO = c.Country.ISOCode
-				if g.CountryISO == "" {
-					g.CountryISO = c.RegisteredCountry.ISOCode
+				country := &c.Country
+				if country.ISOCode == "" {
+					country = &c.RegisteredCountry
+				}
+				g.CountryISO, g.CountryName = country.ISOCode, country.Names.EN
+				g.ContinentName = c.Continent.Names.EN
+				if len(c.Subdivisions) > 0 {
+					g.RegionName = c.Subdivisions[0].Names.EN
 				}
 				g.City = c.City.Names.EN
 				g.Lat, g.Lon = c.Location.Latitude, c.Location.Longitude

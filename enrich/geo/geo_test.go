@@ -206,6 +206,12 @@ func TestEnrich(t *testing.T) {
 			&entra.Geo{CountryISO: "GB", City: "London", Lat: 51.5142, Lon: -0.0931, ASN: 20712, ASOrg: "Andrews & Arnold Ltd"}},
 		{"audit without an IP", s, &entra.Record{Stream: entra.StreamAudit}, nil},
 	} {
+		if w := tc.want; w != nil && w.CountryISO != "" {
+			// The English names cityValue writes.
+			named := *w
+			named.CountryName, named.RegionName, named.ContinentName = "Country "+w.CountryISO, "Region of "+w.City, "Europe"
+			tc.want = &named
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			for pass := range 2 { // the second pass is served by the cache
 				rec := *tc.rec
@@ -215,6 +221,48 @@ func TestEnrich(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNames: the English names of a City record, and what a record
+// without them (a Country database, a network with only a registered
+// country, no subdivisions) gives.
+func TestNames(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "GeoIP2-Country.mmdb")
+	writeDB(t, path, "GeoIP2-Country", func(tree *mmdbwriter.Tree) error {
+		ch := mmdbtype.Map{"iso_code": mmdbtype.String("CH"), "names": names("Switzerland")}
+		for _, n := range []struct {
+			cidr string
+			v    mmdbtype.Map
+		}{
+			{"81.2.69.0/24", cityValue(testCities[0], 0)},
+			// Country database: continent and country, no subdivisions.
+			{"87.123.40.0/24", mmdbtype.Map{"continent": mmdbtype.Map{"code": mmdbtype.String("EU"), "names": names("Europe")}, "country": ch, "registered_country": ch}},
+			// Satellite range: a registered country only, and no English names.
+			{"72.229.28.0/24", mmdbtype.Map{"registered_country": mmdbtype.Map{"iso_code": mmdbtype.String("US"), "names": mmdbtype.Map{"de": mmdbtype.String("USA")}}}},
+			// Several subdivisions: the first is the region.
+			{"164.92.178.0/24", mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String("GB"), "names": names("United Kingdom")},
+				"subdivisions": mmdbtype.Slice{mmdbtype.Map{"names": names("England")}, mmdbtype.Map{"names": names("Greater London")}}}},
+		} {
+			if err := insertNet(tree, n.cidr, n.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s := newStage(t, Config{CityDB: path})
+	for ip, want := range map[string]entra.Geo{
+		"81.2.69.1": {CountryISO: "GB", CountryName: "Country GB", RegionName: "Region of London", ContinentName: "Europe",
+			City: "London", Lat: 51.5142, Lon: -0.0931},
+		"87.123.40.1":  {CountryISO: "CH", CountryName: "Switzerland", ContinentName: "Europe"},
+		"72.229.28.1":  {CountryISO: "US"},
+		"164.92.178.1": {CountryISO: "GB", CountryName: "United Kingdom", RegionName: "England"},
+	} {
+		rec := signIn(ip)
+		s.Enrich(rec)
+		if !geoEqual(rec.Context.Geo, &want) {
+			t.Errorf("%s: geo = %+v, want %+v", ip, deref(rec.Context.Geo), want)
+		}
 	}
 }
 

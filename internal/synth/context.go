@@ -186,6 +186,14 @@ var countryNames = map[string]string{
 	"IN": "India", "NL": "Netherlands", "PL": "Poland", "RO": "Romania", "US": "United States",
 }
 
+// continents are the MaxMind continent (code, English name) of the demo's
+// countries.
+var continents = map[string][2]string{
+	"BR": {"SA", "South America"}, "CA": {"NA", "North America"}, "US": {"NA", "North America"}, "IN": {"AS", "Asia"},
+	"CH": {"EU", "Europe"}, "DE": {"EU", "Europe"}, "FR": {"EU", "Europe"}, "GB": {"EU", "Europe"},
+	"NL": {"EU", "Europe"}, "PL": {"EU", "Europe"}, "RO": {"EU", "Europe"},
+}
+
 // GeoMMDB builds two MaxMind DB files of the tenant's locations: a
 // GeoLite2-City-shaped one (country, city, subdivision, coordinates) and a
 // GeoLite2-ASN-shaped one, both covering every location's CIDRs. The build
@@ -205,8 +213,10 @@ func (t *Tenant) GeoMMDB() (city, asn []byte, err error) {
 	}
 	for _, l := range t.Locations {
 		country := mmdbtype.Map{"iso_code": mmdbtype.String(l.Country), "names": mmdbtype.Map{"en": mmdbtype.String(countryNames[l.Country])}}
+		cont := continents[l.Country]
 		cityRec := mmdbtype.Map{
 			"city":               mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String(l.City)}},
+			"continent":          mmdbtype.Map{"code": mmdbtype.String(cont[0]), "names": mmdbtype.Map{"en": mmdbtype.String(cont[1])}},
 			"country":            country,
 			"registered_country": country,
 			"location":           mmdbtype.Map{"latitude": mmdbtype.Float64(l.Lat), "longitude": mmdbtype.Float64(l.Lon)},

@@ -137,7 +137,11 @@ func TestDemoGeoResolves(t *testing.T) {
 		}
 		rec := &entra.Record{Stream: entra.StreamSignIn, SignIn: entra.SignIn{IPAddress: s.IP}}
 		st.Enrich(rec)
-		want := entra.Geo{CountryISO: loc.Country, City: loc.City, Lat: loc.Lat, Lon: loc.Lon, ASN: uint(loc.ASN), ASOrg: loc.ASOrg}
+		want := entra.Geo{CountryISO: loc.Country, CountryName: countryNames[loc.Country], RegionName: loc.State,
+			ContinentName: continents[loc.Country][1], City: loc.City, Lat: loc.Lat, Lon: loc.Lon, ASN: uint(loc.ASN), ASOrg: loc.ASOrg}
+		if want.CountryName == "" || want.ContinentName == "" || want.RegionName == "" {
+			t.Errorf("location %s (%s): a name is missing: %+v", loc.City, loc.Country, want)
+		}
 		if rec.Context.Geo == nil || *rec.Context.Geo != want {
 			t.Errorf("sign-in %s: %s resolves to %+v, want %+v", s.ID, s.IP, rec.Context.Geo, want)
 			continue

@@ -430,20 +430,13 @@ func (d *doc) source() {
 		w.str("ip", addr.String())
 	}
 	w.str("address", text)
-	w.begin("geo")
-	if g := rec.Context.Geo; g != nil {
-		w.str("country_iso_code", g.CountryISO)
-		w.str("city_name", g.City)
-		if validLatLon(g.Lat, g.Lon) {
-			w.begin("location")
-			w.float("lat", g.Lat)
-			w.float("lon", g.Lon)
-			w.end()
-		}
-	} else if l := rec.SignIn.Location; rec.Stream == entra.StreamSignIn {
-		// No GeoIP stage: Entra's own location of the address.
-		writeEntraLocation(w, &l)
+	var l *entra.Location
+	if rec.Stream == entra.StreamSignIn {
+		l = &rec.SignIn.Location
 	}
+	p := sourceGeo(rec.Context.Geo, l)
+	w.begin("geo")
+	writePlace(w, &p)
 	w.end()
 	asn, org := int64(0), ""
 	if g := rec.Context.Geo; g != nil {
@@ -465,14 +458,60 @@ func (d *doc) source() {
 	w.end()
 }
 
-func writeEntraLocation(w *jw, l *entra.Location) {
-	w.str("country_iso_code", l.Country)
-	w.str("region_name", l.State)
-	w.str("city_name", l.City)
-	if validLatLon(l.Latitude, l.Longitude) {
+// place is an ECS geo object; lat and lon count only when validLatLon.
+type place struct {
+	countryISO, countryName, continentName, regionName, cityName string
+	lat, lon                                                     float64
+}
+
+// entraPlace is Entra's own location of a sign-in (it has ISO country
+// codes, no country or continent names).
+func entraPlace(l *entra.Location) place {
+	return place{countryISO: l.Country, regionName: l.State, cityName: l.City, lat: l.Latitude, lon: l.Longitude}
+}
+
+// sourceGeo is source.geo: the GeoIP stage's answer g, with what it lacks
+// taken from Entra's location of the sign-in l (nil for the other
+// streams), as long as the two agree on the country (or either does not
+// know it): a City database without the network's region (or a Country
+// database) still gives region_name, and an ASN-only answer still gives
+// Entra's place. Entra's fields are not mixed into an answer for another
+// country. Without g, it is Entra's location, as the integration's
+// pipeline writes it.
+func sourceGeo(g *entra.Geo, l *entra.Location) place {
+	var e place
+	if l != nil {
+		e = entraPlace(l)
+	}
+	if g == nil {
+		return e
+	}
+	p := place{countryISO: g.CountryISO, countryName: g.CountryName, continentName: g.ContinentName,
+		regionName: g.RegionName, cityName: g.City, lat: g.Lat, lon: g.Lon}
+	if e.countryISO != "" && p.countryISO != "" && !strings.EqualFold(e.countryISO, p.countryISO) {
+		return p
+	}
+	for _, f := range [...][2]*string{{&p.countryISO, &e.countryISO}, {&p.regionName, &e.regionName}, {&p.cityName, &e.cityName}} {
+		if *f[0] == "" {
+			*f[0] = *f[1]
+		}
+	}
+	if !validLatLon(p.lat, p.lon) {
+		p.lat, p.lon = e.lat, e.lon
+	}
+	return p
+}
+
+func writePlace(w *jw, p *place) {
+	w.str("country_iso_code", p.countryISO)
+	w.str("country_name", p.countryName)
+	w.str("continent_name", p.continentName)
+	w.str("region_name", p.regionName)
+	w.str("city_name", p.cityName)
+	if validLatLon(p.lat, p.lon) {
 		w.begin("location")
-		w.float("lat", l.Latitude)
-		w.float("lon", l.Longitude)
+		w.float("lat", p.lat)
+		w.float("lon", p.lon)
 		w.end()
 	}
 }
@@ -483,9 +522,9 @@ func (d *doc) entraGeo() {
 	if d.rec.Stream != entra.StreamSignIn {
 		return
 	}
-	l := d.rec.SignIn.Location
+	p := entraPlace(&d.rec.SignIn.Location)
 	d.w.begin("geo")
-	writeEntraLocation(d.w, &l)
+	writePlace(d.w, &p)
 	d.w.end()
 }
 

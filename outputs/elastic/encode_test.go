@@ -44,7 +44,9 @@ var goldenCases = []struct {
 	{"signin_diagnostic", func(r *entra.Record) {
 		r.Actor.Privileged, r.Actor.Emergency, r.Actor.Known = true, true, true
 		r.Actor.Roles = []entra.RoleHeld{globalAdmin}
-		r.Context.Geo = &entra.Geo{CountryISO: "NL", City: "Amsterdam", Lat: 52.3759, Lon: 4.8975, ASN: 64496, ASOrg: "Example Transit B.V."}
+		// No region in the City database: source.geo.region_name is Entra's.
+		r.Context.Geo = &entra.Geo{CountryISO: "NL", CountryName: "Netherlands", ContinentName: "Europe", City: "Amsterdam",
+			Lat: 52.3759, Lon: 4.8975, ASN: 64496, ASOrg: "Example Transit B.V."}
 		r.Context.Device = &entra.Device{PAW: false, Reason: "no device ID: not a registered PAW", Browser: "Edge 122.0.0", OS: "Windows10"}
 		r.Context.WorkHours = &entra.WorkHours{Inside: false, LocalTime: "2026-03-03T00:14:05+01:00", Schedule: "emea-office"}
 		r.Hits = []entra.Hit{
@@ -62,6 +64,9 @@ var goldenCases = []struct {
 	}},
 	{"audit_diagnostic", func(r *entra.Record) {
 		r.Actor.Known = true
+		// The geo stage's answer for the initiator's ipAddress.
+		r.Context.Geo = &entra.Geo{CountryISO: "DE", CountryName: "Germany", RegionName: "Hesse", ContinentName: "Europe",
+			City: "Frankfurt am Main", Lat: 50.1109, Lon: 8.6821, ASN: 64511, ASOrg: "Example Hosting GmbH"}
 		r.Audit.Targets[0].Privileged, r.Audit.Targets[0].Known = true, true
 		r.Audit.Targets[0].Roles = []entra.RoleHeld{{Name: "Global Administrator", TemplateID: "62e90394-69f5-4237-9190-012177145e10",
 			Assignment: "active", Via: "direct", Privileged: true}}
@@ -460,5 +465,47 @@ func TestEncodeDirectory(t *testing.T) {
 	out, _ = enc.Encode(nil, rec, nil)
 	if k := checkItem(t, out, "logs-azure.auditlogs-privtrail")["event"].(map[string]any)["kind"]; k != "event" {
 		t.Errorf("audit event.kind %v", k)
+	}
+}
+
+// TestSourceGeoFallback: source.geo is the geo stage's answer, completed
+// from Entra's location of the sign-in where the two agree on the country.
+func TestSourceGeoFallback(t *testing.T) {
+	entraAms := &entra.Location{City: "Amsterdam", State: "Noord-Holland", Country: "NL", Latitude: 52.3676, Longitude: 4.9041}
+	full := &entra.Geo{CountryISO: "NL", CountryName: "Netherlands", ContinentName: "Europe", RegionName: "North Holland",
+		City: "Amsterdam", Lat: 52.3759, Lon: 4.8975, ASN: 64496}
+	fromGeo := place{countryISO: "NL", countryName: "Netherlands", continentName: "Europe", regionName: "North Holland",
+		cityName: "Amsterdam", lat: 52.3759, lon: 4.8975}
+	for _, tc := range []struct {
+		name string
+		g    *entra.Geo
+		l    *entra.Location
+		want place
+	}{
+		{"no geo: Entra's location", nil, entraAms,
+			place{countryISO: "NL", regionName: "Noord-Holland", cityName: "Amsterdam", lat: 52.3676, lon: 4.9041}},
+		{"no geo, not a sign-in", nil, nil, place{}},
+		{"no geo, Entra knows nothing", nil, &entra.Location{}, place{}},
+		{"geo complete: Entra's fields unused", full, entraAms, fromGeo},
+		{"geo complete, not a sign-in", full, nil, fromGeo},
+		{"geo without region: Entra's region", &entra.Geo{CountryISO: "NL", CountryName: "Netherlands", ContinentName: "Europe",
+			City: "Amsterdam", Lat: 52.3759, Lon: 4.8975}, entraAms,
+			place{countryISO: "NL", countryName: "Netherlands", continentName: "Europe", regionName: "Noord-Holland",
+				cityName: "Amsterdam", lat: 52.3759, lon: 4.8975}},
+		{"country database: Entra's region, city and coordinates", &entra.Geo{CountryISO: "nl", CountryName: "Netherlands", ContinentName: "Europe"},
+			entraAms, place{countryISO: "nl", countryName: "Netherlands", continentName: "Europe", regionName: "Noord-Holland",
+				cityName: "Amsterdam", lat: 52.3676, lon: 4.9041}},
+		{"ASN-only answer: Entra's place", &entra.Geo{ASN: 64496, ASOrg: "Example Transit B.V."}, entraAms,
+			place{countryISO: "NL", regionName: "Noord-Holland", cityName: "Amsterdam", lat: 52.3676, lon: 4.9041}},
+		{"another country: nothing of Entra's", &entra.Geo{CountryISO: "BE", CountryName: "Belgium", ContinentName: "Europe"}, entraAms,
+			place{countryISO: "BE", countryName: "Belgium", continentName: "Europe"}},
+		{"Entra without a country fills in", &entra.Geo{CountryISO: "NL", CountryName: "Netherlands"}, &entra.Location{State: "Noord-Holland"},
+			place{countryISO: "NL", countryName: "Netherlands", regionName: "Noord-Holland"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := sourceGeo(tc.g, tc.l); got != tc.want {
+				t.Errorf("sourceGeo = %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }
