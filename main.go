@@ -123,11 +123,11 @@ func version() string {
 // and its time (with "+modified" for a build from a changed checkout),
 // and the Go that built it, from what the binary carries.
 func versionLine() string {
-	line := "privtrail " + version()
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return line
+		return "privtrail dev"
 	}
+	line := "privtrail " + version()
 	settings := map[string]string{}
 	for _, s := range bi.Settings {
 		settings[s.Key] = s.Value

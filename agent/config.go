@@ -96,15 +96,8 @@ type StageConfig struct {
 // UnmarshalYAML decodes privilege: and each stage type's block, as
 // strictly as the rest of the file.
 func (c *ContextConfig) UnmarshalYAML(node ast.Node) error {
-	var pairs []*ast.MappingValueNode
-	switch n := node.(type) {
-	case *ast.NullNode:
-		return nil
-	case *ast.MappingNode:
-		pairs = n.Values
-	case *ast.MappingValueNode:
-		pairs = []*ast.MappingValueNode{n}
-	default:
+	pairs, ok := yamlfile.Pairs(node)
+	if !ok {
 		return yamlfile.NodeError(node, "context: is a mapping of context stages")
 	}
 	for _, kv := range pairs {

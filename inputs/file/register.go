@@ -31,12 +31,16 @@ func (c *Config) ResolvePaths(abs func(*string)) {
 // watched folder may fill later.
 func Check(_ context.Context, c *Config, log *slog.Logger) (string, error) {
 	in := &Input{cfg: *c, log: log, warned: map[string]bool{}}
-	files := in.expand()
+	files := map[string]bool{} // each file once, as the input reads it
 	var empty []string
 	for _, p := range c.Paths {
 		in.cfg.Paths = []string{p}
-		if len(in.expand()) == 0 {
+		found := in.expand()
+		if len(found) == 0 {
 			empty = append(empty, p)
+		}
+		for _, t := range found {
+			files[t.abs] = true
 		}
 	}
 	what := fmt.Sprintf("%d files to read", len(files))

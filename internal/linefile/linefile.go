@@ -21,9 +21,23 @@ import (
 // safe for concurrent use; one process appends to a file at a time.
 type File struct {
 	f    *os.File
+	out  counter // f, counting what reaches it
 	w    *bufio.Writer
 	size int64 // bytes of complete lines: where the next append begins
 	path string
+}
+
+// counter counts the bytes written to the file since the last complete
+// append: what to add to size, without asking the file.
+type counter struct {
+	f *os.File
+	n int64
+}
+
+func (c *counter) Write(p []byte) (int, error) {
+	n, err := c.f.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // Open opens (creating, with its folder) the file at path for appending,
@@ -36,7 +50,9 @@ func Open(path string, perm os.FileMode, bufSize int) (*File, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	lf := &File{f: f, w: bufio.NewWriterSize(f, bufSize), path: path}
+	lf := &File{f: f, path: path}
+	lf.out.f = f
+	lf.w = bufio.NewWriterSize(&lf.out, bufSize)
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
@@ -85,6 +101,7 @@ func lastLineEnd(f *os.File, size int64) (int64, error) {
 // anything fails, the file is cut back to where Append began and the
 // error returned: the caller may retry the same lines.
 func (lf *File) Append(fill func(w *bufio.Writer) error, sync bool) error {
+	lf.out.n = 0
 	err := fill(lf.w)
 	if err == nil {
 		err = lf.w.Flush()
@@ -94,11 +111,11 @@ func (lf *File) Append(fill func(w *bufio.Writer) error, sync bool) error {
 	}
 	if err == nil {
 		if lf.size >= 0 {
-			lf.size += lf.written()
+			lf.size += lf.out.n
 		}
 		return nil
 	}
-	lf.w.Reset(lf.f)
+	lf.w.Reset(&lf.out)
 	if lf.size < 0 {
 		return err
 	}
@@ -106,15 +123,6 @@ func (lf *File) Append(fill func(w *bufio.Writer) error, sync bool) error {
 		return fmt.Errorf("%w; and cutting %s back to its last complete line failed: %v", err, lf.path, terr)
 	}
 	return err
-}
-
-// written is how far the file grew since the last complete append.
-func (lf *File) written() int64 {
-	fi, err := lf.f.Stat()
-	if err != nil {
-		return 0
-	}
-	return fi.Size() - lf.size
 }
 
 // Close flushes nothing (Append always flushes) and, with sync, makes the
@@ -129,6 +137,10 @@ func (lf *File) Close(sync bool) error {
 	}
 	return err
 }
+
+// Regular tells whether the file is a regular file (not /dev/null, a
+// pipe or a terminal: nothing to sync, cut back or repair there).
+func (lf *File) Regular() bool { return lf.size >= 0 }
 
 // Path is the file's path.
 func (lf *File) Path() string { return lf.path }

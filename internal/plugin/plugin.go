@@ -175,16 +175,8 @@ type Entry struct {
 // DecodeEntry reads an entry of r's kind from its node.
 func DecodeEntry[Env, T any](r *Registry[Env, T], node ast.Node) (Entry, error) {
 	var e Entry
-	if a, ok := node.(*ast.AnchorNode); ok {
-		node = a.Value
-	}
-	var pairs []*ast.MappingValueNode
-	switch n := node.(type) {
-	case *ast.MappingNode:
-		pairs = n.Values
-	case *ast.MappingValueNode:
-		pairs = []*ast.MappingValueNode{n}
-	default:
+	pairs, ok := yamlfile.Pairs(node)
+	if _, null := node.(*ast.NullNode); !ok || null {
 		return e, yamlfile.NodeError(node, fmt.Sprintf("an %s is a mapping: name and one %s type (%s)", r.kind, r.kind, listTypes(r)))
 	}
 	for _, kv := range pairs {

@@ -83,6 +83,24 @@ func DecodeNode(node ast.Node, v any) error {
 	return NodeError(node, err.Error())
 }
 
+// Pairs returns the key/value pairs of a mapping node (through an
+// anchor; a null node has none), for an UnmarshalYAML that reads keys
+// it only knows at run time; ok is false when node is not a mapping.
+func Pairs(node ast.Node) (pairs []*ast.MappingValueNode, ok bool) {
+	if a, isAnchor := node.(*ast.AnchorNode); isAnchor {
+		node = a.Value
+	}
+	switch n := node.(type) {
+	case *ast.NullNode:
+		return nil, true
+	case *ast.MappingNode:
+		return n.Values, true
+	case *ast.MappingValueNode:
+		return []*ast.MappingValueNode{n}, true
+	}
+	return nil, false
+}
+
 // NodeError is an error with msg at node's position, which Decode reports
 // as file:line:col.
 func NodeError(node ast.Node, msg string) error {

@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"os"
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/internal/linefile"
@@ -32,13 +31,9 @@ func New(cfg Config) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	sync := cfg.sync()
 	// fsync is for files: on /dev/null, a pipe or a terminal it fails
 	// (EINVAL) and would make every batch look undeliverable.
-	if fi, err := os.Stat(cfg.Path); err == nil && !fi.Mode().IsRegular() {
-		sync = false
-	}
-	return &Output{file: f, sync: sync, Repaired: repaired}, nil
+	return &Output{file: f, sync: cfg.sync() && f.Regular(), Repaired: repaired}, nil
 }
 
 // NewStdout writes to w (os.Stdout in the agent) without syncing.
