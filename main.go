@@ -113,7 +113,12 @@ const exitUnfinished = 3
 // version is the module version of the build ("v1.4.0"), or "dev" for a
 // build from a checkout.
 func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+	bi, _ := debug.ReadBuildInfo()
+	return moduleVersion(bi)
+}
+
+func moduleVersion(bi *debug.BuildInfo) string {
+	if bi != nil && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
 	return "dev"
@@ -127,7 +132,7 @@ func versionLine() string {
 	if !ok {
 		return "privtrail dev"
 	}
-	line := "privtrail " + version()
+	line := "privtrail " + moduleVersion(bi)
 	settings := map[string]string{}
 	for _, s := range bi.Settings {
 		settings[s.Key] = s.Value
