@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -84,6 +85,7 @@ func replaySummary(ctx context.Context, cfg *agent.Config, log *slog.Logger, sta
 		parts = append(parts, fmt.Sprintf("%s %d", s, st.Stream(s)))
 	}
 	fmt.Fprintf(stdout, "  decoded: %s\n", strings.Join(parts, ", "))
+	fmt.Fprintf(stdout, "  categories: %s\n", categoryLine(st.Categories()))
 	if bad := st.Bad.Load(); bad > 0 {
 		fmt.Fprintf(stdout, "  bad records: %d%s (reasons in %s)\n", bad, badNote, a.DeadLetterPath())
 	} else {
@@ -103,6 +105,28 @@ func replaySummary(ctx context.Context, cfg *agent.Config, log *slog.Logger, sta
 		after()
 	}
 	return nil
+}
+
+// categoryLine lists record counts per log category, most first.
+func categoryLine(counts map[string]int64) string {
+	names := make([]string, 0, len(counts))
+	for name := range counts {
+		names = append(names, name)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		if c := cmp.Compare(counts[b], counts[a]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	parts := make([]string, len(names))
+	for i, name := range names {
+		parts[i] = fmt.Sprintf("%s %d", name, counts[name])
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -506,6 +530,11 @@ func dataNeeded(cfg *agent.Config, d *monitor.Definition) string {
 			missing = append(missing, k+" (params)")
 		}
 	}
+	note := streamsMissing(cfg, d)
+	if rest, ok := strings.CutPrefix(note, "needs "); ok {
+		missing = append(missing, rest)
+		note = ""
+	}
 	if d.Source == "directory" {
 		// Directory records come from a dirscan input, or from exported
 		// scans a file input reads.
@@ -521,10 +550,68 @@ func dataNeeded(cfg *agent.Config, d *monitor.Definition) string {
 			return "ok (exported scans only: no dirscan input)"
 		}
 	}
-	if len(missing) == 0 {
-		return "ok"
+	switch {
+	case len(missing) > 0:
+		return "needs " + strings.Join(missing, ", ")
+	case note != "":
+		return note
 	}
-	return "needs " + strings.Join(missing, ", ")
+	return "ok"
+}
+
+// streamsMissing says which of the streams a monitor reads no input
+// delivers: "" when every one can arrive, else an "ok (…)" note when
+// some can (a monitor of sign-ins and risk records runs on sign-ins
+// alone), else "needs …". Files and Event Hubs may carry any stream;
+// the Graph input and directory scans say what they read.
+func streamsMissing(cfg *agent.Config, d *monitor.Definition) string {
+	streams, err := d.Streams()
+	if err != nil {
+		return ""
+	}
+	delivered := map[entra.Stream]bool{}
+	anything := false
+	for _, in := range cfg.Inputs {
+		src, ok := in.Config.(inputs.StreamSource)
+		if !ok {
+			anything = true
+			break
+		}
+		for _, s := range src.Delivers() {
+			delivered[s] = true
+		}
+	}
+	if anything {
+		return ""
+	}
+	var have, lack []string
+	for _, s := range streams {
+		if delivered[s] {
+			have = append(have, string(s))
+		} else {
+			lack = append(lack, string(s))
+		}
+	}
+	switch {
+	case len(lack) == 0 || streams[0] == entra.StreamDirectory:
+		return "" // directory: the dirscan check below says more
+	case len(have) == 0:
+		return "needs an input of " + strings.Join(lack, ", ") + " records" + streamHint(lack)
+	}
+	return "ok (" + strings.Join(have, ", ") + " only: no input of " + strings.Join(lack, ", ") + " records" + streamHint(lack) + ")"
+}
+
+// streamHint says where records of the streams come from.
+func streamHint(streams []string) string {
+	for _, s := range streams {
+		switch entra.Stream(s) {
+		case entra.StreamRisk:
+			return "; add the graph streams risk_detections and risky_users, or the ID Protection categories to the diagnostic setting"
+		case entra.StreamGraphActivity:
+			return "; add MicrosoftGraphActivityLogs to the diagnostic setting (Event Hubs or files)"
+		}
+	}
+	return ""
 }
 
 // progress redraws one status line on a terminal every half second while a

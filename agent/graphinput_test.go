@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,67 @@ outputs:
 	_, lines := alerts(t, filepath.Join(dir, "out.jsonl"), "")
 	if lines != 35 {
 		t.Errorf("%d records forwarded, want 35", lines)
+	}
+}
+
+// The Graph input's ID Protection streams: a risk detection and a risky-
+// user state of an admin fire signin.identity_protection_risk, a
+// dismissed state does not, and an item whose members have types Graph
+// does not document is forwarded, not dead-lettered (and judged on what
+// can be read of it: no state, no hit).
+func TestAgentReadsIDProtection(t *testing.T) {
+	srv := graphtest.New(t)
+	now := time.Now()
+	srv.Add(graphtest.RiskDetections, graphtest.RiskDetection("d-1", now.Add(-40*time.Minute), "adm_alice@contoso.example"))
+	srv.Add(graphtest.RiskyUsers,
+		graphtest.RiskyUser("u-alice", now.Add(-35*time.Minute), "adm_alice@contoso.example", "atRisk"),
+		graphtest.RiskyUser("u-carol", now.Add(-34*time.Minute), "carol@contoso.example", "atRisk"),
+		graphtest.RiskyUser("u-bob", now.Add(-33*time.Minute), "adm_bob@contoso.example", "dismissed"),
+		// A riskyUser whose state and level are not strings.
+		map[string]any{"id": "u-odd", "userPrincipalName": "adm_alice@contoso.example", "riskLastUpdatedDateTime": graphtest.Time(now.Add(-30 * time.Minute)),
+			"riskState": map[string]any{"value": "atRisk"}, "riskLevel": []any{"high"}, "isDeleted": "no"})
+	cfg, dir := graphConfig(t, srv, `inputs:
+  - name: entra
+    graph: {streams: [risk_detections, risky_users], backfill: 1h}
+outputs:
+  - name: archive
+    file: {path: out.jsonl}
+context:
+  privilege: {role_map: rolemap.yaml}
+`)
+	if err := os.WriteFile(filepath.Join(dir, "rolemap.yaml"), []byte(`users:
+  - {id: u-alice, upn: adm_alice@contoso.example, roles: [{name: Global Administrator}]}
+  - {id: u-bob, upn: adm_bob@contoso.example, roles: [{name: Security Administrator}]}
+  - {id: u-carol, upn: carol@contoso.example, roles: [{name: Reports Reader}]}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	stop := runAgent(t, a)
+	waitUntil(t, "not every risk record forwarded", func() bool {
+		return a.Stats().Stream("risk")+a.Stats().Stream("other") >= 5 && a.Stats().Committed.Load() >= 2
+	})
+	stop()
+	if bad := a.Stats().Bad.Load(); bad != 0 {
+		t.Errorf("%d records dead-lettered", bad)
+	}
+	hits, lines := alerts(t, filepath.Join(dir, "out.jsonl"), "signin.identity_protection_risk")
+	if lines != 5 {
+		t.Errorf("%d records forwarded, want 5", lines)
+	}
+	slices.Sort(hits)
+	if want := []string{"d-1", "u-alice"}; !slices.Equal(hits, want) {
+		t.Errorf("identity_protection_risk on %v, want %v (not the dismissed admin, not the unprivileged user)", hits, want)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "out.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `{"id":"u-odd","isDeleted":"no",`) {
+		t.Errorf("the odd riskyUser was not forwarded:\n%s", data)
+	}
+	if got := a.Stats().Categories(); got["UserRiskEvents"] != 1 || got["RiskyUsers"] != 4 {
+		t.Errorf("categories %v", got)
 	}
 }
 

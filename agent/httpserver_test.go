@@ -61,9 +61,9 @@ pipelines: [` + pipeline + `]
 	go func() { done <- a.Run(ctx) }()
 	base := "http://" + <-addr
 
-	// The demo's files: 5 data files, all committed.
+	// The demo's files: 6 data files, all committed.
 	deadline := time.Now().Add(10 * time.Second)
-	for a.Stats().Committed.Load() < 5 {
+	for a.Stats().Committed.Load() < 6 {
 		if time.Now().After(deadline) {
 			t.Fatalf("run did not settle: %+v", a.Stats())
 		}
@@ -84,6 +84,9 @@ pipelines: [` + pipeline + `]
 		"privtrail_input_records_total{input=\"demo\"} " + itoa(st.Read.Load()),
 		"privtrail_records_decoded_total{stream=\"signin\"} " + itoa(st.Stream("signin")),
 		"privtrail_records_decoded_total{stream=\"audit\"} " + itoa(st.Stream("audit")),
+		"privtrail_records_by_category_total{category=\"SignInLogs\"} " + itoa(st.Categories()["SignInLogs"]),
+		"privtrail_records_by_category_total{category=\"AuditLogs\"} " + itoa(st.Categories()["AuditLogs"]),
+		"privtrail_records_by_category_total{category=\"Administrative\"} " + itoa(st.Categories()["Administrative"]),
 		"privtrail_records_rejected_total{input=\"demo\",stage=\"framing\"} 1",
 		"privtrail_records_rejected_total{input=\"demo\",stage=\"decode\"} 1",
 		"privtrail_monitor_hits_total{monitor=\"breakglass.signin\",risk=\"high\"} 1",

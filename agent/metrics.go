@@ -60,6 +60,7 @@ func (m *metrics) streams(st *Stats) {
 			ConstLabels: prometheus.Labels{"stream": string(s)},
 		}, func() float64 { return float64(st.Stream(s)) }))
 	}
+	m.reg.MustRegister(categoryCollector{st})
 }
 
 // checkpointLag exposes, per input, how far behind now the event time of

@@ -39,11 +39,13 @@ type Stats struct {
 	Bad       atomic.Int64 // documents that are not JSON or not Entra logs
 	Committed atomic.Int64 // batches checkpointed
 	streams   [maxStreams]atomic.Int64
+	// categories counts records per log category.
+	categories categoryCounts
 }
 
 // maxStreams bounds entra.Streams: a fixed array keeps Stats a plain
 // zero-value struct with no allocation on the record path.
-const maxStreams = 8
+const maxStreams = 16
 
 func init() {
 	if len(entra.Streams) > maxStreams {
@@ -70,9 +72,19 @@ func (s *Stats) countStream(st entra.Stream) {
 	}
 }
 
+// itemDecoder is an input that decodes its own items: the Graph input,
+// which knows the category of the endpoint an item came from and so
+// forwards an item in a shape the decoder does not know instead of
+// dead-lettering it. DecodeItem must be safe for concurrent use with
+// distinct Decoders and Records.
+type itemDecoder interface {
+	DecodeItem(dec *entra.Decoder, it *batch.Item, rec *entra.Record) error
+}
+
 type job struct {
 	b       *batch.Batch
 	p       *pipelineRun
+	decoder itemDecoder // nil: entra.Decoder.Decode
 	tracker *batch.Tracker
 	done    chan struct{}
 	// obs are the records that passed a stateful monitor's filter, for
@@ -259,6 +271,7 @@ func (r *runner) emitter(in *inputRun) func(context.Context, *batch.Batch) error
 		r.stats.Read.Add(int64(len(b.Items)))
 		in.read.Add(float64(len(b.Items)))
 		j := &job{b: b, p: in.p, tracker: in.tracker, done: make(chan struct{})}
+		j.decoder, _ = in.in.(itemDecoder)
 		select {
 		case in.p.seq <- j:
 		case <-ctx.Done():
@@ -416,7 +429,7 @@ func (r *runner) consume(ctx context.Context, o *outputRun) {
 // worker decodes, enriches, evaluates and encodes whole batches; several
 // run in parallel.
 func (r *runner) worker() {
-	w := &workerState{evals: map[*pipelineRun]*monitor.Evaluator{}, hits: map[[2]string]prometheus.Counter{}}
+	w := &workerState{evals: map[*pipelineRun]*monitor.Evaluator{}, hits: map[[2]string]prometheus.Counter{}, categories: categoryCache{}}
 	for j := range r.work {
 		ev := w.evals[j.p]
 		if ev == nil {
@@ -436,6 +449,8 @@ type workerState struct {
 	// hits caches the counter of each monitor and risk: a labelled
 	// lookup per hit would cost more than the hit.
 	hits map[[2]string]prometheus.Counter
+	// categories caches the per-category counters.
+	categories categoryCache
 }
 
 func (w *workerState) countHits(m *metrics, rec *entra.Record) {
@@ -458,13 +473,20 @@ func (r *runner) process(j *job, w *workerState, ev *monitor.Evaluator) {
 	for i := range b.Items {
 		it := &b.Items[i]
 		rec := &recs[i]
-		if err := w.dec.Decode(it.Data, rec); err != nil {
+		var err error
+		if j.decoder != nil {
+			err = j.decoder.DecodeItem(&w.dec, it, rec)
+		} else {
+			err = w.dec.Decode(it.Data, rec)
+		}
+		if err != nil {
 			r.rejectDecode(b.Input, it, err)
 			continue
 		}
 		rec.Origin, rec.Shard = it.Origin, it.Shard
 		r.stats.Decoded.Add(1)
 		r.stats.countStream(rec.Stream)
+		w.categories.count(r.stats, rec.LogCategory)
 		b.Records = append(b.Records, rec)
 		size += len(it.Data) + 512
 	}

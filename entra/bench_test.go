@@ -12,6 +12,10 @@ func benchDecode(b *testing.B, name string) {
 	if data == nil {
 		b.Fatalf("sample %s not found", name)
 	}
+	benchDecodeData(b, data)
+}
+
+func benchDecodeData(b *testing.B, data []byte) {
 	var d Decoder
 	var rec Record
 	b.ReportAllocs()
@@ -33,6 +37,24 @@ func BenchmarkDecodeSignIn(b *testing.B) {
 // record (one line, 1.7 kB).
 func BenchmarkDecodeAudit(b *testing.B) {
 	benchDecode(b, "splunk_security_content_aad_eventhub_records.jsonl#1")
+}
+
+// BenchmarkDecodeOther decodes a record of a category without a model
+// (the first public ProvisioningLogs record, 2.6 kB): it must cost no
+// more than a sign-in.
+func BenchmarkDecodeOther(b *testing.B) {
+	benchDecodeData(b, readRecords(b, "testdata/samples/categories/elastic_ProvisioningLogs.jsonl")[0])
+}
+
+// BenchmarkDecodeRisk decodes a public UserRiskEvents record (1.9 kB).
+func BenchmarkDecodeRisk(b *testing.B) {
+	benchDecodeData(b, readRecords(b, "testdata/samples/categories/elastic_UserRiskEvents.jsonl")[0])
+}
+
+// BenchmarkDecodeGraphActivity decodes a public MicrosoftGraphActivityLogs
+// record.
+func BenchmarkDecodeGraphActivity(b *testing.B) {
+	benchDecodeData(b, readRecords(b, "testdata/samples/categories/elastic_MicrosoftGraphActivityLogs.jsonl")[1])
 }
 
 func BenchmarkAppendJSON(b *testing.B) {

@@ -32,6 +32,9 @@ type Decoder struct {
 	// p2 parses JSON nested inside string values (riskEventTypes logged
 	// as "[\"…\"]").
 	p2 fastjson.Parser
+	// p3 parses a diagnostic record's properties when a category logs
+	// them as JSON text rather than an object.
+	p3 fastjson.Parser
 
 	// buf collects the bytes of every string of the record being decoded;
 	// fix says which field gets which part of it. finish converts buf to
@@ -285,6 +288,9 @@ const (
 	tEventDataID
 	tScanDateTime
 	tRecordType
+	tRiskEventType
+	tDetectedDateTime
+	tRiskLastUpdated
 	nTop
 )
 
@@ -312,6 +318,9 @@ var topKeys = newKeyTable([]string{
 	tEventDataID:       "eventDataId",
 	tScanDateTime:      "scanDateTime",
 	tRecordType:        "recordType",
+	tRiskEventType:     "riskEventType",
+	tDetectedDateTime:  "detectedDateTime",
+	tRiskLastUpdated:   "riskLastUpdatedDateTime",
 })
 
 // Sign-in resource (Graph signIn, diagnostic properties).
@@ -352,6 +361,7 @@ const (
 	sASN
 	sSignInEventTypes
 	sTenantID
+	sTokenIssuerType
 	nSignIn
 )
 
@@ -392,6 +402,7 @@ var signInKeys = newKeyTable([]string{
 	sASN:                       "autonomousSystemNumber",
 	sSignInEventTypes:          "signInEventTypes",
 	sTenantID:                  "tenantId",
+	sTokenIssuerType:           "tokenIssuerType",
 })
 
 const (
@@ -610,17 +621,30 @@ var aaddsKeys = newKeyTable([]string{
 // ---- categories -------------------------------------------------------------
 
 type categoryInfo struct {
-	name      string // canonical spelling
-	stream    Stream
-	eventType string // sign-ins only
+	name   string // canonical spelling
+	stream Stream
+	// eventType is the sign-in event type of a sign-in category; "" for
+	// ADFSSignInLogs, whose records say it in isInteractive.
+	eventType string
 }
 
+// categories are the diagnostic-settings categories privtrail has a model
+// for. Any other category is a valid record of StreamOther.
 var categories = []categoryInfo{
 	{"SignInLogs", StreamSignIn, "interactive"},
 	{"NonInteractiveUserSignInLogs", StreamSignIn, "nonInteractive"},
 	{"ServicePrincipalSignInLogs", StreamSignIn, "servicePrincipal"},
 	{"ManagedIdentitySignInLogs", StreamSignIn, "managedIdentity"},
+	// Sign-ins of Microsoft's own first-party service principals.
+	{"MicrosoftServicePrincipalSignInLogs", StreamSignIn, "servicePrincipal"},
+	{"ADFSSignInLogs", StreamSignIn, ""},
 	{"AuditLogs", StreamAudit, ""},
+	{"UserRiskEvents", StreamRisk, ""},
+	{"ServicePrincipalRiskEvents", StreamRisk, ""},
+	{"RiskyUsers", StreamRisk, ""},
+	{"RiskyServicePrincipals", StreamRisk, ""},
+	{"MicrosoftGraphActivityLogs", StreamGraphActivity, ""},
+	{"AzureADGraphActivityLogs", StreamGraphActivity, ""},
 	{"Administrative", StreamActivity, ""},
 	{"AccountManagement", StreamAADDS, ""},
 	{"AccountLogon", StreamAADDS, ""},
@@ -702,6 +726,10 @@ func (d *Decoder) decode(data []byte, rec *Record) error {
 		return d.decodeDirectory(rec, v)
 	case present(top[tTime]):
 		return d.decodeDiagnostic(rec, &top)
+	case present(top[tRiskEventType]) || present(top[tDetectedDateTime]) || present(top[tRiskLastUpdated]):
+		// Graph riskDetection (it has an activityDateTime too) or riskyUser.
+		rec.Shape = ShapeGraph
+		return d.decodeRisk(rec, v, nil, nil)
 	case present(top[tCreatedDateTime]):
 		rec.Shape = ShapeGraph
 		return d.decodeSignIn(rec, v, nil, "")
@@ -734,7 +762,12 @@ func (d *Decoder) decodeDiagnostic(rec *Record, top *[nTop]*fastjson.Value) erro
 	}
 	cat := lookupCategory(catBytes)
 	if cat == nil {
-		return decodeError("unsupported category " + strconv.Quote(string(catBytes)))
+		if !validCategory(catBytes) {
+			return decodeError("invalid category " + strconv.Quote(string(catBytes)))
+		}
+		rec.Shape = ShapeDiagnostic
+		d.setBytes(&rec.LogCategory, catBytes)
+		return d.decodeOther(rec, top)
 	}
 	rec.Shape = ShapeDiagnostic
 	rec.Stream = cat.stream
@@ -745,7 +778,7 @@ func (d *Decoder) decodeDiagnostic(rec *Record, top *[nTop]*fastjson.Value) erro
 	d.setStr(&rec.Level, top[tLevel])
 
 	env := &envelope{top: top}
-	props := top[tProperties]
+	props := d.propertiesOf(top[tProperties])
 	switch cat.stream {
 	case StreamSignIn:
 		return d.decodeSignIn(rec, props, env, cat.eventType)
@@ -753,9 +786,49 @@ func (d *Decoder) decodeDiagnostic(rec *Record, top *[nTop]*fastjson.Value) erro
 		return d.decodeAudit(rec, props, env)
 	case StreamActivity:
 		return d.decodeActivity(rec, top, false)
+	case StreamRisk:
+		return d.decodeRisk(rec, props, env, cat)
+	case StreamGraphActivity:
+		return d.decodeGraphActivity(rec, props, env)
 	default:
 		return d.decodeAADDS(rec, top)
 	}
+}
+
+// maxCategory bounds the length of a category privtrail has no model for.
+const maxCategory = 128
+
+// validCategory reports whether b can be the category of a diagnostic
+// record: a name that starts with a letter and has only letters, digits,
+// '_', '-' or '.', as every Azure log category does. Anything else is not a log record (a document
+// that happens to have a "category" member) and is dead-lettered.
+func validCategory(b []byte) bool {
+	if len(b) == 0 || len(b) > maxCategory || !('a' <= b[0]|0x20 && b[0]|0x20 <= 'z') {
+		return false
+	}
+	for _, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '-', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// propertiesOf returns a diagnostic record's properties object; some
+// categories log it as JSON text, which is parsed.
+func (d *Decoder) propertiesOf(v *fastjson.Value) *fastjson.Value {
+	if v == nil || v.Type() != fastjson.TypeString {
+		return v
+	}
+	b, _ := v.StringBytes()
+	if t := trimWS(b); len(t) > 0 && t[0] == '{' {
+		if nv, err := d.p3.ParseBytes(t); err == nil {
+			return nv
+		}
+	}
+	return v
 }
 
 // eventTime parses the first present candidate that is a valid timestamp.
@@ -797,10 +870,12 @@ func (d *Decoder) decodeSignIn(rec *Record, obj *fastjson.Value, env *envelope, 
 	collect(obj, signInKeys, f[:])
 	s := &rec.SignIn
 
-	// Time: the envelope's time (UTC), else createdDateTime.
+	// Time: createdDateTime, when the sign-in happened; the envelope's
+	// time is when Azure logged it, seconds to many minutes later (an AD
+	// FS sign-in's upload), and only stands in for a missing one.
 	var err error
 	if env != nil {
-		err = d.eventTime(rec, env.top[tTime], f[sCreatedDateTime])
+		err = d.eventTime(rec, f[sCreatedDateTime], env.top[tTime])
 	} else {
 		err = d.eventTime(rec, f[sCreatedDateTime])
 	}
@@ -809,6 +884,13 @@ func (d *Decoder) decodeSignIn(rec *Record, obj *fastjson.Value, env *envelope, 
 	}
 
 	s.IsInteractive = toBool(f[sIsInteractive])
+	if eventType == "" && env != nil {
+		// ADFSSignInLogs: interactive unless the record says otherwise.
+		eventType = "interactive"
+		if present(f[sIsInteractive]) && !s.IsInteractive {
+			eventType = "nonInteractive"
+		}
+	}
 	if eventType == "" {
 		eventType = d.graphEventType(f[sSignInEventTypes], s)
 	}
@@ -858,6 +940,7 @@ func (d *Decoder) decodeSignIn(rec *Record, obj *fastjson.Value, env *envelope, 
 	d.setStr(&s.CrossTenantAccessType, f[sCrossTenantAccessType])
 	d.setStr(&s.ConditionalAccessStatus, f[sConditionalAccessStatus])
 	d.setStr(&s.AuthenticationRequirement, f[sAuthenticationRequirement])
+	d.setStr(&s.TokenIssuerType, f[sTokenIssuerType])
 	d.setStr(&s.RiskState, f[sRiskState])
 	d.setStr(&s.RiskLevelDuringSignIn, f[sRiskLevelDuringSignIn])
 	d.setStr(&s.RiskLevelAggregated, f[sRiskLevelAggregated])
@@ -914,19 +997,7 @@ func (d *Decoder) decodeSignIn(rec *Record, obj *fastjson.Value, env *envelope, 
 		dd.IsManaged = toBool(dv[dvIsManaged])
 	}
 
-	// Location.
-	var lc [nLocation]*fastjson.Value
-	if collect(f[sLocation], locationKeys, lc[:]) {
-		l := &s.Location
-		d.setStr(&l.City, lc[lcCity])
-		d.setStr(&l.State, lc[lcState])
-		d.setStr(&l.Country, lc[lcCountry])
-		var geo [nLocation]*fastjson.Value
-		if collect(lc[lcGeo], locationKeys, geo[:]) {
-			l.Latitude = toFloat(d, geo[lcLatitude])
-			l.Longitude = toFloat(d, geo[lcLongitude])
-		}
-	}
+	d.location(&s.Location, f[sLocation])
 
 	// Authentication steps.
 	if arr := array(f[sAuthenticationDetails]); len(arr) > 0 {
@@ -963,6 +1034,22 @@ func (d *Decoder) decodeSignIn(rec *Record, obj *fastjson.Value, env *envelope, 
 		s.AppliedCAPolicies = nilIfEmpty(pols)
 	}
 	return nil
+}
+
+// location decodes a sign-in's or risk detection's location.
+func (d *Decoder) location(l *Location, v *fastjson.Value) {
+	var lc [nLocation]*fastjson.Value
+	if !collect(v, locationKeys, lc[:]) {
+		return
+	}
+	d.setStr(&l.City, lc[lcCity])
+	d.setStr(&l.State, lc[lcState])
+	d.setStr(&l.Country, lc[lcCountry])
+	var geo [nLocation]*fastjson.Value
+	if collect(lc[lcGeo], locationKeys, geo[:]) {
+		l.Latitude = toFloat(d, geo[lcLatitude])
+		l.Longitude = toFloat(d, geo[lcLongitude])
+	}
 }
 
 func nilIfEmpty[T any](s []T) []T {

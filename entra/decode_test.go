@@ -151,7 +151,8 @@ func decodeCases() []decodeCase {
 				eq(t, "Stream", r.Stream, StreamSignIn)
 				eq(t, "LogCategory", r.LogCategory, "ServicePrincipalSignInLogs")
 				eq(t, "EventType", r.SignIn.EventType, "servicePrincipal")
-				eq(t, "Time", r.Time, mustTime(t, "2024-03-04T05:06:07.0000001Z"))
+				// createdDateTime, when it happened; time is when it was logged.
+				eq(t, "Time", r.Time, mustTime(t, "2024-03-04T05:06:06Z"))
 				eq(t, "Actor", r.Actor, Principal{ID: "sp-9", DisplayName: "automation-sp", IP: "20.1.2.3", Type: "servicePrincipal"})
 				eq(t, "ServicePrincipalName", r.SignIn.ServicePrincipalName, "automation-sp")
 				eq(t, "Status", r.SignIn.Status, "success")
@@ -382,8 +383,13 @@ func TestDecodeErrors(t *testing.T) {
 		{"array", `[{"time":"2024-01-01T00:00:00Z","category":"SignInLogs"}]`, "not a JSON object: array"},
 		{"string", `"x"`, "not a JSON object: string"},
 		{"not an Entra log", `{"hello":"world","id":1}`, "not an Entra log record: no createdDateTime/activityDateTime/time/category"},
-		{"unsupported category", `{"time":"2024-01-01T00:00:00Z","category":"NetworkSecurityGroupEvent","properties":{}}`, `unsupported category "NetworkSecurityGroupEvent"`},
-		{"empty category", `{"time":"2024-01-01T00:00:00Z","category":""}`, `unsupported category ""`},
+		// A category without a model is a valid record (stream other);
+		// one that cannot be a category name is not.
+		{"empty category", `{"time":"2024-01-01T00:00:00Z","category":""}`, `invalid category ""`},
+		{"category with spaces", `{"time":"2024-01-01T00:00:00Z","category":"Sign In Logs"}`, `invalid category "Sign In Logs"`},
+		{"category as a number", `{"time":"2024-01-01T00:00:00Z","category":7}`, `invalid category "7"`},
+		{"category as an object", `{"time":"2024-01-01T00:00:00Z","category":{"x":1}}`, `invalid category ""`},
+		{"unmodelled category, no time", `{"category":"ProvisioningLogs","properties":{}}`, "missing event time"},
 		{"no time", `{"category":"SignInLogs","properties":{}}`, "missing event time"},
 		{"bad time", `{"time":"yesterday","category":"AuditLogs","properties":{}}`, `invalid event time "yesterday"`},
 		{"impossible date", `{"createdDateTime":"2024-02-30T00:00:00Z"}`, `invalid event time "2024-02-30T00:00:00Z"`},
@@ -391,7 +397,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"time as an object", `{"activityDateTime":{}}`, `invalid event time "{}"`},
 		// Long reasons are cut to their start and end (TestDecodeErrorsAreShort).
 		{"10,000-deep array", strings.Repeat("[", 10000) + strings.Repeat("]", 10000), "invalid JSON: cannot parse JSON: cannot parse array..."},
-		{"long category", `{"time":"2024-01-01T00:00:00Z","category":"` + strings.Repeat("x", 5000) + `"}`, `unsupported category "xxx...`},
+		{"long category", `{"time":"2024-01-01T00:00:00Z","category":"` + strings.Repeat("x", 5000) + `"}`, `invalid category "xxx...`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -440,7 +446,7 @@ func TestDecodeErrorsAreShort(t *testing.T) {
 		t.Errorf("reason (%d bytes): %q", len(r), r)
 	}
 	err = d.Decode([]byte(`{"time":"2024-01-01T00:00:00Z","category":"`+strings.Repeat("é", 3000)+`"}`), &rec)
-	if r := err.Error(); len(r) > deadletter.MaxReason || !strings.HasPrefix(r, `unsupported category "é`) ||
+	if r := err.Error(); len(r) > deadletter.MaxReason || !strings.HasPrefix(r, `invalid category "é`) ||
 		!strings.HasSuffix(r, `é"`) || !utf8.ValidString(r) {
 		t.Errorf("reason (%d bytes): %q", len(r), r)
 	}

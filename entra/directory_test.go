@@ -491,7 +491,8 @@ func withTopMember(tb testing.TB, doc []byte, key string, val any) []byte {
 }
 
 func TestStreams(t *testing.T) {
-	want := []Stream{StreamSignIn, StreamAudit, StreamActivity, StreamAADDS, StreamDirectory}
+	want := []Stream{StreamSignIn, StreamAudit, StreamActivity, StreamAADDS, StreamDirectory,
+		StreamRisk, StreamGraphActivity, StreamOther}
 	if len(Streams) != len(want) {
 		t.Fatalf("Streams = %v, want %v", Streams, want)
 	}

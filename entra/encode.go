@@ -271,6 +271,12 @@ func (r *Record) appendPrivtrail(dst []byte, w *ptWriter) []byte {
 		dst = appendKey(dst, &first, "shape")
 		dst = w.str(dst, string(r.Shape))
 	}
+	if r.LogCategory != "" {
+		// The diagnostic category, also for Graph-shaped records (which
+		// carry none): one field to group every stream by.
+		dst = appendKey(dst, &first, "category")
+		dst = w.str(dst, r.LogCategory)
+	}
 	if !r.Time.IsZero() {
 		dst = appendKey(dst, &first, "event_time")
 		dst = append(dst, '"')

@@ -432,7 +432,7 @@ func TestAppendJSONInvalidUTF8(t *testing.T) {
 	}{
 		{"fault probe, decoded", decoded(probe),
 			`{"id":"1","createdDateTime":"2026-03-02T08:00:00Z","userPrincipalName":"` + fffd + fffd + fffd + `(","userId":"u1",` +
-				`"privtrail":{"stream":"signin","shape":"graph","event_time":"2026-03-02T08:00:00Z",` +
+				`"privtrail":{"stream":"signin","shape":"graph","category":"NonInteractiveUserSignInLogs","event_time":"2026-03-02T08:00:00Z",` +
 				`"user":{"id":"u1","upn":"\ufffd\ufffd\ufffd(","privileged":false,"emergency_access":false}` + flag + `}`},
 		{"surrogate encoded in UTF-8", raw("{\"a\":\"\xed\xa0\x80\"}"), `{"a":"` + fffd + fffd + fffd + `",` + pt + flag + `}`},
 		{"overlong slash", raw("{\"a\":\"\xc0\xaf\"}"), `{"a":"` + fffd + fffd + `",` + pt + flag + `}`},

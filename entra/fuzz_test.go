@@ -20,6 +20,9 @@ var fuzzSeeds = []string{
 	`{"eventTimestamp":"2024-05-06T07:08:09.5Z","operationName":{"value":"x"},"category":{"value":"Administrative"}}`,
 	`{"activityDateTime":"2024-01-01T00:00:00Z","privtrail":{"stream":"audit"},"privtr\u0061il":1}`,
 	`{"time":"2024-01-01T00:00:00Z","category":"NetworkSecurityGroupEvent"}`,
+	`{"time":"9/9/2022 9:59:27 AM","category":"RiskyUsers","properties":{"id":"u","riskLastUpdatedDateTime":"2022-09-09T9:59:27.958Z"}}`,
+	`{"time":"2024-01-01T00:00:00Z","category":"MicrosoftGraphActivityLogs","properties":"{\"wids\":\" a, b,\",\"userId\":\"u\"}"}`,
+	`{"riskEventType":"x","detectedDateTime":"2024-01-01T00:00:00Z","servicePrincipalId":"s"}`,
 	`{"id":"d","recordType":"privilegedUser","scanDateTime":"2026-12-04T12:00:00Z","tenantId":"t","userId":"u","userPrincipalName":"a@b","accountEnabled":true,"lastSignInDateTime":null,"mfaRegistered":null,"roles":[{"name":"r","assignment":"active"}]}`,
 	`{"scanDateTime":null,"RecordType":15,"createdDateTime":"2024-01-01T00:00:00Z"}`,
 	`[1,2]`,
@@ -34,6 +37,16 @@ func FuzzDecode(f *testing.F) {
 	}
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
+	}
+	// Every category: the public records and the one-per-category file.
+	for _, doc := range readRecords(f, "testdata/every_category.jsonl") {
+		f.Add(doc)
+	}
+	for _, name := range []string{"elastic_RiskyUsers.jsonl", "elastic_UserRiskEvents.jsonl", "elastic_AzureADGraphActivityLogs.jsonl",
+		"graphdocs_v1_riskdetection_list_response.json", "graphdocs_v1_riskyuser_list_response.json"} {
+		for _, doc := range readRecords(f, "testdata/samples/categories/"+name) {
+			f.Add(doc)
+		}
 	}
 	for _, c := range decodeCases() {
 		f.Add([]byte(c.doc))

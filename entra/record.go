@@ -24,10 +24,24 @@ const (
 	// StreamDirectory is the state of privileged accounts that privtrail's
 	// own directory scans emit, one record per principal and scan.
 	StreamDirectory Stream = "directory"
+	// StreamRisk is Entra ID Protection: risk detections (UserRiskEvents,
+	// ServicePrincipalRiskEvents, Graph riskDetections) and the risk state
+	// of users and service principals (RiskyUsers, RiskyServicePrincipals,
+	// Graph riskyUsers).
+	StreamRisk Stream = "risk"
+	// StreamGraphActivity is the Microsoft Graph (and legacy Azure AD
+	// Graph) activity log: one record per API request made in the tenant.
+	StreamGraphActivity Stream = "graphactivity"
+	// StreamOther is a valid record of a category privtrail has no model
+	// for (ProvisioningLogs, NetworkAccessTrafficLogs, a category Microsoft
+	// adds later, …): it is forwarded unchanged with its category, event
+	// time and, where the record names one, its actor tagged.
+	StreamOther Stream = "other"
 )
 
 // Streams lists every stream privtrail decodes.
-var Streams = []Stream{StreamSignIn, StreamAudit, StreamActivity, StreamAADDS, StreamDirectory}
+var Streams = []Stream{StreamSignIn, StreamAudit, StreamActivity, StreamAADDS, StreamDirectory,
+	StreamRisk, StreamGraphActivity, StreamOther}
 
 // Shape is the wire shape a record arrived in.
 type Shape string
@@ -71,11 +85,13 @@ type Record struct {
 	// describes (directory).
 	Actor Principal `expr:"actor"`
 
-	SignIn    SignIn    `expr:"signin"`
-	Audit     Audit     `expr:"audit"`
-	Activity  Activity  `expr:"activity"`
-	AADDS     AADDS     `expr:"aadds"`
-	Directory Directory `expr:"directory"`
+	SignIn        SignIn        `expr:"signin"`
+	Audit         Audit         `expr:"audit"`
+	Activity      Activity      `expr:"activity"`
+	AADDS         AADDS         `expr:"aadds"`
+	Directory     Directory     `expr:"directory"`
+	Risk          Risk          `expr:"risk"`
+	GraphActivity GraphActivity `expr:"graphActivity"`
 
 	// Context is what the enrichment stages add; it becomes the
 	// "privtrail" object of JSON outputs.
@@ -139,6 +155,9 @@ type SignIn struct {
 	AuthenticationRequirement string `expr:"authenticationRequirement"`
 	ServicePrincipalID        string `expr:"servicePrincipalId"`
 	ServicePrincipalName      string `expr:"servicePrincipalName"`
+	// TokenIssuerType is who issued the token: AzureAD, or
+	// ADFederationServices for AD FS sign-ins.
+	TokenIssuerType string `expr:"tokenIssuerType"`
 
 	RiskState             string   `expr:"riskState"`
 	RiskLevelDuringSignIn string   `expr:"riskLevelDuringSignIn"`
@@ -247,6 +266,73 @@ type AADDS struct {
 	ServiceName   string `expr:"serviceName"`
 	ProcessName   string `expr:"processName"`
 	Domain        string `expr:"domain"`
+}
+
+// Risk holds the fields of an Entra ID Protection record: a risk
+// detection, or the risk state of a user or service principal. Values are
+// as Entra logs them (Graph's enumerations): riskLevel low, medium, high,
+// hidden or none; riskState atRisk, confirmedCompromised, remediated,
+// dismissed, confirmedSafe or none. The record's actor is the user or
+// service principal at risk.
+type Risk struct {
+	// Kind is "detection" for one risk detection, "state" for a user's or
+	// service principal's aggregated risk as of Record.Time.
+	Kind string `expr:"kind"`
+	// EventType is the detection type (leakedCredentials, anomalousToken,
+	// unfamiliarFeatures, …); "" for a risk state.
+	EventType string `expr:"riskEventType"`
+	Level     string `expr:"riskLevel"`
+	State     string `expr:"riskState"`
+	Detail    string `expr:"riskDetail"` // e.g. userPassedMFADrivenByRiskBasedPolicy, adminDismissedAllRiskForUser
+	// Source is what detected it: IdentityProtection,
+	// MicrosoftCloudAppSecurity, ActiveDirectory, …
+	Source string `expr:"source"`
+	// DetectionTiming is realtime or offline (found after the sign-in,
+	// which then carries no trace of it).
+	DetectionTiming string    `expr:"detectionTimingType"`
+	Activity        string    `expr:"activity"` // signin, user, servicePrincipal
+	RequestID       string    `expr:"requestId"`
+	IPAddress       string    `expr:"ipAddress"`
+	Location        Location  `expr:"location"`
+	Detected        time.Time `expr:"detectedDateTime"` // zero when not logged
+	// AdditionalInfo is the detection's additionalInfo as logged (JSON
+	// text).
+	AdditionalInfo string `expr:"additionalInfo"`
+}
+
+// GraphActivity holds the fields of a Microsoft Graph activity record:
+// one HTTP request to Graph (or to the legacy Azure AD Graph). The actor
+// is the calling user when userId is set, else the calling service
+// principal.
+type GraphActivity struct {
+	RequestMethod      string `expr:"requestMethod"` // GET, POST, PATCH, PUT, DELETE
+	RequestURI         string `expr:"requestUri"`
+	ResponseStatusCode int    `expr:"responseStatusCode"`
+	APIVersion         string `expr:"apiVersion"`
+	AppID              string `expr:"appId"`
+	ServicePrincipalID string `expr:"servicePrincipalId"`
+	UserID             string `expr:"userId"`
+	IPAddress          string `expr:"ipAddress"`
+	UserAgent          string `expr:"userAgent"`
+	RequestID          string `expr:"requestId"`
+	// Scopes are the delegated permissions of the token, Roles its
+	// application permissions (space-separated as logged).
+	Scopes string `expr:"scopes"`
+	Roles  string `expr:"roles"`
+	// Wids are the directory role template IDs in the token.
+	Wids             []string `expr:"wids"`
+	SignInActivityID string   `expr:"signInActivityId"`
+	DurationMs       int      `expr:"durationMs"`
+}
+
+// IsWrite reports whether the request can change the tenant: POST, PUT,
+// PATCH or DELETE.
+func (g *GraphActivity) IsWrite() bool {
+	switch m := g.RequestMethod; {
+	case eqFold(m, "POST"), eqFold(m, "PUT"), eqFold(m, "PATCH"), eqFold(m, "DELETE"):
+		return true
+	}
+	return false
 }
 
 // Directory holds the fields of a directory record: the state of one

@@ -390,8 +390,10 @@ var sampleWants = map[string]sampleWant{
 	},
 	"splunk_security_content_aad_eventhub_records.jsonl#11": {
 		stream: StreamSignIn, shape: ShapeDiagnostic, category: "SignInLogs", level: "4",
-		// time, not properties.createdDateTime (2023-10-24T20:01:11.9490387+00:00).
-		time: "2023-10-24T20:13:31.4449614Z", op: "Sign-in activity", actorType: "user",
+		// properties.createdDateTime, when the sign-in happened; the
+		// envelope's time (2023-10-24T20:13:31.4449614Z) is when Azure
+		// logged it, 12 minutes later.
+		time: "2023-10-24T20:01:11.9490387Z", op: "Sign-in activity", actorType: "user",
 		upn: "user15@splunkresearch.onmicrosoft.com", actorID: "57e4bd36-9722-4a4a-9729-7203d8e00b72", ip: str("1.2.3.4"),
 		check: func(t *testing.T, r *Record) {
 			s := &r.SignIn

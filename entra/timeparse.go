@@ -2,7 +2,8 @@ package entra
 
 import "time"
 
-// parseTime parses an RFC 3339 timestamp and returns it in UTC. The fast
+// parseTime parses an RFC 3339 timestamp, or one of the two other forms
+// Azure writes (see below), and returns it in UTC. The fast
 // path takes YYYY-MM-DDTHH:MM:SS with any number of fractional digits (the
 // first nine count: Azure writes seven, some exports nine) and Z, ±HH:MM
 // or no zone at all (taken as UTC). Anything else goes to time.Parse.
@@ -14,11 +15,26 @@ func parseTime(b []byte) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	t, err := time.Parse(time.RFC3339Nano, string(b))
-	if err != nil {
-		return time.Time{}, false
+	if err == nil {
+		return t.UTC(), true
 	}
-	return t.UTC(), true
+	// ID Protection's records write a one-digit hour now and then
+	// ("2022-09-09T9:59:27.958Z"), and the envelope of several categories
+	// Azure's US form, in UTC ("9/9/2022 9:59:27 AM").
+	if len(b) >= 18 && b[10] == 'T' && b[12] == ':' {
+		fixed := make([]byte, 0, len(b)+1)
+		fixed = append(append(append(fixed, b[:11]...), '0'), b[11:]...)
+		return parseTimeFast(fixed)
+	}
+	if t, err := time.Parse(azureUSTime, string(b)); err == nil {
+		return t, true
+	}
+	return time.Time{}, false
 }
+
+// azureUSTime is the layout of the envelope time of RiskyUsers,
+// UserRiskEvents and ADFSSignInLogs records.
+const azureUSTime = "1/2/2006 3:04:05 PM"
 
 func parseTimeFast(b []byte) (time.Time, bool) {
 	if len(b) < 19 || b[4] != '-' || b[7] != '-' || b[13] != ':' || b[16] != ':' {

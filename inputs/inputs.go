@@ -13,6 +13,7 @@ import (
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/enrich/privilege"
+	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/internal/graphapi"
 	"github.com/privtrail/privtrail/internal/plugin"
 	"github.com/privtrail/privtrail/internal/store"
@@ -51,6 +52,14 @@ type GraphReader interface {
 // configured.
 type Requirer interface {
 	Requires() []string
+}
+
+// StreamSource is an input config that reads only some streams of
+// records (the Graph input: those of its endpoints; a directory scan:
+// directory records). Inputs that forward whatever they are sent (files,
+// Event Hubs) do not implement it: they may carry every stream.
+type StreamSource interface {
+	Delivers() []entra.Stream
 }
 
 // Factory is an input type.

@@ -25,7 +25,7 @@ var Catalog = []CatalogEntry{
 	{"audit.mfa_fraud_reported", "high", "audit"},
 	{"signin.unapproved_controls", "high", "signin"},
 	{"signin.off_hours", "high", "signin"},
-	{"signin.identity_protection_risk", "high", "signin"},
+	{"signin.identity_protection_risk", "high", "signin + risk"},
 	{"signin.legacy_auth", "high", "signin"},
 	{"signin.new_device_or_location", "high", "signin"},
 	{"signin.cross_tenant_admin", "medium", "signin"},

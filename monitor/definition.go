@@ -9,15 +9,21 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
+
+	"github.com/privtrail/privtrail/entra"
 
 	"github.com/privtrail/privtrail/internal/yamlfile"
 )
 
 // Definition is one monitor as written in a pipeline file.
 type Definition struct {
-	ID     string `yaml:"id"`
-	Title  string `yaml:"title"`
-	Risk   string `yaml:"risk"`
+	ID    string `yaml:"id"`
+	Title string `yaml:"title"`
+	Risk  string `yaml:"risk"`
+	// Source is the stream the monitor reads (signin, audit, risk, …);
+	// a stateless monitor may read several, comma-separated
+	// ("signin, risk"), and its hits name the stream of the record.
 	Source string `yaml:"source"`
 	// Enabled defaults to true; a later file can turn a monitor off.
 	Enabled *bool `yaml:"enabled"`
@@ -28,7 +34,8 @@ type Definition struct {
 	// risk depends on the error code, say); it must return high, medium or low.
 	RiskWhen string `yaml:"risk_when"`
 	// Reason lists the fields the annotation's reason names: each entry is
-	// an expression, optionally labelled as "label=expression".
+	// an expression, optionally labelled as "label=expression". An entry
+	// that evaluates to nil, or fails, is left out.
 	Reason []string `yaml:"reason"`
 	Notes  string   `yaml:"notes"`
 	// Params are the monitor's lists and thresholds, visible to its
@@ -42,6 +49,21 @@ type Definition struct {
 	Correlate *Correlate `yaml:"correlate"`
 
 	file string // where it was (last) defined, for error messages
+}
+
+// Streams returns the streams of Source, each one of entra.Streams.
+func (d *Definition) Streams() ([]entra.Stream, error) {
+	var out []entra.Stream
+	for _, part := range strings.Split(d.Source, ",") {
+		st := entra.Stream(strings.TrimSpace(part))
+		if !slicesContains(entra.Streams, st) {
+			return nil, fmt.Errorf("source: %q is not one of %s", d.Source, streamNames())
+		}
+		if !slices.Contains(out, st) {
+			out = append(out, st)
+		}
+	}
+	return out, nil
 }
 
 // IsEnabled reports whether the monitor runs.

@@ -85,10 +85,11 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 		if !risks[d.Risk] {
 			return nil, fmt.Errorf("%s: risk: %q is not high, medium or low", where, d.Risk)
 		}
-		stream := entra.Stream(d.Source)
-		if !slicesContains(entra.Streams, stream) {
-			return nil, fmt.Errorf("%s: source: %q is not one of signin, audit, activity, aadds, directory", where, d.Source)
+		streams, err := d.Streams()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
 		}
+		stream := streams[0]
 		if strings.TrimSpace(d.When) == "" {
 			return nil, fmt.Errorf("%s: when is required", where)
 		}
@@ -96,7 +97,6 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 			return nil, fmt.Errorf("%s: params.%s", where, msg)
 		}
 		m := &Monitor{Definition: d}
-		var err error
 		if m.when, err = compile(d.When, expr.AsBool()); err != nil {
 			return nil, fmt.Errorf("%s: when: %w", where, err)
 		}
@@ -117,12 +117,17 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 		if err := compileStateful(&d, m, where); err != nil {
 			return nil, err
 		}
+		if m.op != stateless && len(streams) > 1 {
+			return nil, fmt.Errorf("%s: source: a stateful monitor reads one stream, not %q", where, d.Source)
+		}
 		if !m.IsEnabled() {
 			continue
 		}
 		e.all = append(e.all, m)
 		if m.op == stateless {
-			e.byStream[stream] = append(e.byStream[stream], m)
+			for _, st := range streams {
+				e.byStream[st] = append(e.byStream[st], m)
+			}
 			continue
 		}
 		for _, s := range m.sides {
@@ -134,6 +139,15 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 		}
 	}
 	return e, nil
+}
+
+// streamNames lists the streams for error messages.
+func streamNames() string {
+	names := make([]string, len(entra.Streams))
+	for i, s := range entra.Streams {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
 }
 
 func slicesContains(s []entra.Stream, v entra.Stream) bool {
@@ -227,7 +241,7 @@ func (ev *Evaluator) Eval(rec *entra.Record) {
 			continue
 		}
 		rec.Hits = append(rec.Hits, entra.Hit{
-			ID: m.ID, Title: m.Title, Risk: ev.risk(m), Source: m.Source,
+			ID: m.ID, Title: m.Title, Risk: ev.risk(m), Source: string(rec.Stream),
 			Reason: ev.reason(m.reason), Notes: m.Notes,
 		})
 	}
@@ -345,7 +359,9 @@ func (ev *Evaluator) reason(fields []reasonField) string {
 	b := ev.buf[:0]
 	for _, f := range fields {
 		v, err := ev.vm.Run(f.prog, &ev.env)
-		if err != nil {
+		if err != nil || v == nil {
+			// nil leaves the field out, so that a monitor of several
+			// streams names each stream's own fields.
 			continue
 		}
 		if len(b) > 0 {

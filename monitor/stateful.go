@@ -227,7 +227,7 @@ func checkCorrelate(c *Correlate, where string) error {
 		return fmt.Errorf("%s: correlate.order: %q is not sequence or any", where, c.Order)
 	}
 	if !slicesContains(entra.Streams, entra.Stream(c.With.Source)) {
-		return fmt.Errorf("%s: correlate.with.source: %q is not one of signin, audit, activity, aadds, directory", where, c.With.Source)
+		return fmt.Errorf("%s: correlate.with.source: %q is not one of %s", where, c.With.Source, streamNames())
 	}
 	if strings.TrimSpace(c.With.When) == "" {
 		return fmt.Errorf("%s: correlate.with.when is required", where)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/internal/graphapi"
 )
 
@@ -46,6 +47,10 @@ type Config struct {
 // error names its key; none contains a secret. A failed Validate leaves
 // c as it was.
 func (c *Config) Validate() error { return c.validateCopy(true) }
+
+// Delivers says a directory scan emits directory records only
+// (inputs.StreamSource).
+func (c *Config) Delivers() []entra.Stream { return []entra.Stream{entra.StreamDirectory} }
 
 func (c *Config) validateCopy(needGraph bool) error {
 	d := *c

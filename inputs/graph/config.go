@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/internal/graphapi"
 )
 
@@ -21,6 +22,15 @@ const (
 	StreamSignInsBeta = "signins_beta"
 	// StreamAudits is GET /v1.0/auditLogs/directoryAudits.
 	StreamAudits = "audits"
+	// StreamRiskDetections is GET /v1.0/identityProtection/riskDetections
+	// (Entra ID Protection risk detections), read by lastUpdatedDateTime
+	// so that a detection whose state changes (dismissed, remediated) is
+	// read again.
+	StreamRiskDetections = "risk_detections"
+	// StreamRiskyUsers is GET /v1.0/identityProtection/riskyUsers: the
+	// risk state of users, read by riskLastUpdatedDateTime, so each change
+	// of a user's risk is read.
+	StreamRiskyUsers = "risky_users"
 )
 
 // The sign-in event types of the beta endpoint's signInEventTypes.
@@ -45,7 +55,8 @@ const (
 	// DefaultWindow is window when it is left out.
 	DefaultWindow = time.Hour
 	// DefaultPageSize is page_size when it is left out: Graph's maximum
-	// $top for sign-ins and directory audits.
+	// $top for sign-ins and directory audits. The risk streams ask for at
+	// most riskMaxTop.
 	DefaultPageSize = 1000
 	// DefaultBatchSize is batch_size when it is left out.
 	DefaultBatchSize = 1000
@@ -57,6 +68,10 @@ const (
 	MaxBackfill = 30 * 24 * time.Hour
 
 	maxPageSize = 1000
+	// riskMaxTop is the largest $top of riskDetections and riskyUsers
+	// ("the maximum with $top is 500", riskdetection-list.md,
+	// riskyuser-list.md).
+	riskMaxTop  = 500
 	maxBatch    = 100_000
 	maxDedupIDs = 10_000_000
 	maxLag      = 24 * time.Hour
@@ -65,21 +80,32 @@ const (
 	maxWindow   = 24 * time.Hour
 )
 
-// DefaultStreams are the streams read when streams is left out: every
-// sign-in kind and the directory audits.
-var DefaultStreams = []string{StreamSignIns, StreamSignInsBeta, StreamAudits}
+// AllStreams are the streams an input can read.
+var AllStreams = []string{StreamSignIns, StreamSignInsBeta, StreamAudits, StreamRiskDetections, StreamRiskyUsers}
+
+// DefaultStreams are the streams read when streams is left out: all of
+// them. The risk streams need permissions (IdentityRiskEvent.Read.All,
+// IdentityRiskyUser.Read.All) that an app registration set up for an
+// earlier privtrail lacks: read by default, a risk stream Graph refuses
+// with 403 logs one warning naming the permission and is tried again at
+// every poll, without disturbing the other streams (README.md, "Streams").
+var DefaultStreams = []string{StreamSignIns, StreamSignInsBeta, StreamAudits, StreamRiskDetections, StreamRiskyUsers}
+
+// riskStreams are the streams of Entra ID Protection.
+var riskStreams = []string{StreamRiskDetections, StreamRiskyUsers}
 
 // Config is the `graph:` block of an input.
 type Config struct {
 	// Graph is the app registration the logs are read with
 	// (internal/graphapi/README.md).
-	// It needs the application permission AuditLog.Read.All, and for
-	// sign-ins Directory.Read.All too. A caller that shares one
+	// It needs the application permission AuditLog.Read.All, for
+	// sign-ins Directory.Read.All too, and IdentityRiskEvent.Read.All and
+	// IdentityRiskyUser.Read.All for the risk streams. A caller that shares one
 	// *graphapi.Client between features passes it with WithClient and may
 	// leave Graph out.
 	Graph *graphapi.Config `yaml:"graph"`
-	// Streams are any of signins, signins_beta and audits (default: all
-	// three).
+	// Streams are any of signins, signins_beta, audits, risk_detections
+	// and risky_users (default: all five).
 	Streams []string `yaml:"streams"`
 	// EventTypes narrows signins_beta to these sign-in event types
 	// (nonInteractiveUser, servicePrincipal, managedIdentity; and
@@ -110,6 +136,10 @@ type Config struct {
 	// records already emitted whose time is inside the overlap (default
 	// 100,000).
 	DedupIDs int `yaml:"dedup_ids"`
+
+	// defaulted is set by Validate when Streams was left out: the risk
+	// streams are then read only if the app may (a 403 is a warning).
+	defaulted bool
 }
 
 // Validate checks c and fills in the defaults of keys left at zero. Every
@@ -117,6 +147,30 @@ type Config struct {
 // writes it back only when everything is valid, so a failed Validate
 // leaves c as it was.
 func (c *Config) Validate() error { return c.validateCopy(true) }
+
+// Delivers says which record streams the configured endpoints give
+// (inputs.StreamSource): an item of a shape the decoder does not know
+// comes as stream other.
+func (c *Config) Delivers() []entra.Stream {
+	streams := c.Streams
+	if len(streams) == 0 {
+		streams = DefaultStreams
+	}
+	out := []entra.Stream{entra.StreamOther}
+	for _, s := range streams {
+		st := entra.StreamSignIn
+		switch s {
+		case StreamAudits:
+			st = entra.StreamAudit
+		case StreamRiskDetections, StreamRiskyUsers:
+			st = entra.StreamRisk
+		}
+		if !slices.Contains(out, st) {
+			out = append(out, st)
+		}
+	}
+	return out
+}
 
 func (c *Config) validateCopy(needGraph bool) error {
 	d := *c
@@ -141,13 +195,14 @@ func (c *Config) validate(needGraph bool) error {
 
 	if len(c.Streams) == 0 {
 		c.Streams = slices.Clone(DefaultStreams)
+		c.defaulted = true
 	}
 	for i, s := range c.Streams {
 		s = strings.ToLower(strings.TrimSpace(s))
 		c.Streams[i] = s
 		switch {
-		case !slices.Contains(DefaultStreams, s):
-			bad("streams[%d]: %q is not signins, signins_beta or audits", i, s)
+		case !slices.Contains(AllStreams, s):
+			bad("streams[%d]: %q is not signins, signins_beta, audits, risk_detections or risky_users", i, s)
 		case slices.Index(c.Streams, s) < i:
 			bad("streams[%d]: %q is listed twice", i, s)
 		}

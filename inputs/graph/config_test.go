@@ -27,7 +27,7 @@ func TestValidateDefaults(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(c.Streams, []string{"signins", "signins_beta", "audits"}) || c.Interval != time.Minute || c.Lag != 7*time.Minute ||
+	if !slices.Equal(c.Streams, []string{"signins", "signins_beta", "audits", "risk_detections", "risky_users"}) || !c.defaulted || c.Interval != time.Minute || c.Lag != 7*time.Minute ||
 		c.Overlap != 15*time.Minute || c.Backfill != 24*time.Hour || c.Window != time.Hour || c.PageSize != 1000 ||
 		c.BatchSize != 1000 || c.DedupIDs != 100_000 || len(c.EventTypes) != 0 {
 		t.Errorf("defaults: %+v", c)
@@ -55,6 +55,14 @@ func TestValidateDefaults(t *testing.T) {
 	if !slices.Equal(d.Streams, []string{"signins", "signins_beta"}) || !slices.Equal(d.EventTypes, []string{"servicePrincipal"}) {
 		t.Errorf("not normalised: %v %v", d.Streams, d.EventTypes)
 	}
+	if d.defaulted {
+		t.Error("streams listed, yet marked as defaulted")
+	}
+	// Validated again (the agent validates at load, New once more): the
+	// streams stay those the defaults gave, and stay marked so.
+	if err := c.Validate(); err != nil || !c.defaulted || len(c.Streams) != len(DefaultStreams) {
+		t.Errorf("second Validate: %v, defaulted %v, streams %v", err, c.defaulted, c.Streams)
+	}
 	if streams[0] != "SignIns" || types[0] != "SERVICEPRINCIPAL" || g.Auth != "" || d.Graph == g {
 		t.Error("Validate changed the caller's slices or graph block")
 	}
@@ -69,7 +77,7 @@ func TestValidateErrorsNameKeys(t *testing.T) {
 		{Config{}, "graph: required"},
 		{Config{Graph: &graphapi.Config{ClientID: "x", ClientSecret: g.ClientSecret}}, "graph.tenant_id: required"},
 		{Config{Graph: &graphapi.Config{ClientSecret: g.ClientSecret, Cloud: "mars"}}, "graph.cloud: \"mars\""},
-		{Config{Graph: g, Streams: []string{"signin"}}, `streams[0]: "signin" is not signins, signins_beta or audits`},
+		{Config{Graph: g, Streams: []string{"signin"}}, `streams[0]: "signin" is not signins, signins_beta, audits, risk_detections or risky_users`},
 		{Config{Graph: g, Streams: []string{"audits", "Audits"}}, `streams[1]: "audits" is listed twice`},
 		{Config{Graph: g, Streams: []string{"signins"}, EventTypes: []string{"servicePrincipal"}}, "event_types: only used with the signins_beta stream"},
 		{Config{Graph: g, EventTypes: []string{"robot"}}, `event_types[0]: "robot" is not nonInteractiveUser`},

@@ -1,28 +1,35 @@
 // Package graph is the input that polls Microsoft Graph for Microsoft Entra
 // ID sign-in logs (/v1.0/auditLogs/signIns, and the non-interactive, service
-// principal and managed identity sign-ins of /beta/auditLogs/signIns) and
-// directory audit logs (/v1.0/auditLogs/directoryAudits).
+// principal and managed identity sign-ins of /beta/auditLogs/signIns),
+// directory audit logs (/v1.0/auditLogs/directoryAudits) and Entra ID
+// Protection's risk detections and risky users
+// (/v1.0/identityProtection/riskDetections, /riskyUsers).
 //
 // Each stream keeps a cursor in the store: the event time up to which
 // every record has been delivered to every output. A poll reads the time
 // window [cursor − overlap, now − lag) — in windows of at most `window`,
 // oldest first, when the range is long — following every page, and emits
 // each record's JSON as Graph wrote it. Records already emitted that the
-// overlap reads again are dropped with a bounded de-duplication set. The
-// cursor, and the IDs the de-duplication set needs after a restart, are
-// stored only in the Commit of the batches that carry them, so a restart
-// neither loses a record nor repeats an acknowledged one. See README.md.
+// overlap reads again are dropped with a bounded de-duplication set (keyed
+// by id, and for the risk streams by id and update time, so that a later
+// state of the same detection or user is emitted again). The cursor, and
+// the keys the de-duplication set needs after a restart, are stored only
+// in the Commit of the batches that carry them, so a restart neither loses
+// a record nor repeats an acknowledged one. See README.md.
 package graph
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +37,7 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/batch"
+	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/internal/graphapi"
 	"github.com/privtrail/privtrail/internal/store"
 )
@@ -37,6 +45,12 @@ import (
 // errorLogEvery is how often a stream that keeps failing the same way logs
 // the error again at error level (in between: debug).
 const errorLogEvery = 10 * time.Minute
+
+// identityProtectionEvery spaces the input's requests to
+// /identityProtection/: Graph allows 1 request per second per tenant for
+// all apps there, and its 429s carry no Retry-After (throttling-limits.md,
+// "Identity protection and conditional access service limits").
+const identityProtectionEvery = time.Second
 
 // Option adjusts an Input.
 type Option func(*options)
@@ -73,60 +87,95 @@ type Input struct {
 	// now and sleep are the clock; tests replace them.
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
+	// pace spaces the requests of the streams on /identityProtection/.
+	pace pacer
 
 	stats counters
 }
 
 type counters struct {
-	polls, failed, read, emitted, duplicates, bad, batches atomic.Int64
+	polls, failed, forbidden, read, emitted, duplicates, bad, batches atomic.Int64
 }
 
 // Stats are an input's counters since New, for metrics.
 type Stats struct {
 	Polls       int64 // polls of a stream that read their whole range
 	FailedPolls int64 // polls stopped by an error (retried at the next poll)
-	Read        int64 // records Graph returned, re-reads of the overlap included
-	Emitted     int64 // records emitted
-	Duplicates  int64 // records dropped because the de-duplication set had their ID
-	Bad         int64 // elements that are not a record (passed to bad)
-	Batches     int64 // batches emitted
+	// ForbiddenPolls are polls of a stream read by default (a risk stream
+	// when streams is left out) that Graph refused with 403: the app
+	// lacks the stream's permission. They are not FailedPolls.
+	ForbiddenPolls int64
+	Read           int64 // records Graph returned, re-reads of the overlap included
+	Emitted        int64 // records emitted
+	Duplicates     int64 // records dropped because the de-duplication set had their key
+	Bad            int64 // elements that are not a JSON object (passed to bad)
+	Batches        int64 // batches emitted
 }
 
 // Stats returns the counters.
 func (in *Input) Stats() Stats {
 	s := &in.stats
 	return Stats{
-		Polls: s.polls.Load(), FailedPolls: s.failed.Load(), Read: s.read.Load(), Emitted: s.emitted.Load(),
-		Duplicates: s.duplicates.Load(), Bad: s.bad.Load(), Batches: s.batches.Load(),
+		Polls: s.polls.Load(), FailedPolls: s.failed.Load(), ForbiddenPolls: s.forbidden.Load(), Read: s.read.Load(),
+		Emitted: s.emitted.Load(), Duplicates: s.duplicates.Load(), Bad: s.bad.Load(), Batches: s.batches.Load(),
 	}
 }
 
 // api is what a stream reads.
 type api struct {
 	path      string // URL path, e.g. /v1.0/auditLogs/signIns
-	timeField string // the event time, which $filter ranges over
+	timeField string // the time the cursor follows, which $filter ranges over
 	label     string // in origins: "graph:<label> id=…"
 	perms     string // the application permissions it needs
+	licence   string // the licence Graph asks of the tenant, for the 403 hint
+	// category is the diagnostic-settings category of the endpoint's
+	// records, for entra.Decoder.DecodeGraphItem ("" for beta sign-ins:
+	// it depends on each record's event type).
+	category string
+	// versioned: the same id comes back with a later timeField when the
+	// resource changes (a detection dismissed, a user's risk updated), and
+	// each version is a record: the de-duplication key is id and time.
+	versioned bool
+	maxTop    int  // Graph's largest $top for the endpoint
+	paced     bool // on /identityProtection/: 1 request per second per tenant
 }
 
 func apiOf(stream string) api {
+	const audit, p1, p2 = "AuditLog.Read.All and Directory.Read.All", "Microsoft Entra ID P1 or P2", "Microsoft Entra ID P2"
 	switch stream {
 	case StreamSignInsBeta:
-		return api{"/beta/auditLogs/signIns", "createdDateTime", "beta/signIns", "AuditLog.Read.All and Directory.Read.All"}
+		return api{path: "/beta/auditLogs/signIns", timeField: "createdDateTime", label: "beta/signIns", perms: audit,
+			licence: p1, maxTop: maxPageSize}
 	case StreamAudits:
 		// Graph's reference lists Directory.Read.All with AuditLog.Read.All
 		// for directory audits too.
-		return api{"/v1.0/auditLogs/directoryAudits", "activityDateTime", "directoryAudits", "AuditLog.Read.All and Directory.Read.All"}
+		return api{path: "/v1.0/auditLogs/directoryAudits", timeField: "activityDateTime", label: "directoryAudits", perms: audit,
+			category: "AuditLogs", maxTop: maxPageSize}
+	case StreamRiskDetections:
+		// riskdetection-list.md: $filter and $select, $top at most 500,
+		// no $orderby; "a Microsoft Entra ID P1 or P2 license".
+		return api{path: "/v1.0/identityProtection/riskDetections", timeField: "lastUpdatedDateTime", label: "riskDetections",
+			perms: "IdentityRiskEvent.Read.All", licence: p1,
+			category: "UserRiskEvents", versioned: true, maxTop: riskMaxTop, paced: true}
+	case StreamRiskyUsers:
+		// riskyuser-list.md: $filter and $select, $top at most 500, no
+		// $orderby; the riskyUser resource needs "a Microsoft Entra ID P2
+		// license".
+		return api{path: "/v1.0/identityProtection/riskyUsers", timeField: "riskLastUpdatedDateTime", label: "riskyUsers",
+			perms: "IdentityRiskyUser.Read.All", licence: p2,
+			category: "RiskyUsers", versioned: true, maxTop: riskMaxTop, paced: true}
 	default:
-		return api{"/v1.0/auditLogs/signIns", "createdDateTime", "signIns", "AuditLog.Read.All and Directory.Read.All"}
+		return api{path: "/v1.0/auditLogs/signIns", timeField: "createdDateTime", label: "signIns", perms: audit,
+			licence: p1, category: "SignInLogs", maxTop: maxPageSize}
 	}
 }
 
 // New returns the graph input called name. st keeps its cursors and
 // de-duplication sets; bad receives the elements of a page that are not
-// a record (not a JSON object, no id, no event time) with their origin and
-// a reason (nil: they are emitted as items, and the runner's decoder
-// dead-letters them); log should already name the input, as the agent
+// a JSON object — every object is a record, whatever its shape (see
+// DecodeItem) — with their origin and a reason (nil: they are emitted as
+// items, and the runner's decoder dead-letters them); log should already
+// name the input, as the agent
 // does. cfg is validated and given its defaults; its graph block is
 // required unless WithClient gives the client.
 func New(name string, cfg Config, st *store.Store, log *slog.Logger, bad func(origin string, data []byte, reason string), opts ...Option) (*Input, error) {
@@ -154,13 +203,83 @@ func New(name string, cfg Config, st *store.Store, log *slog.Logger, bad func(or
 	if err != nil {
 		return nil, fmt.Errorf("graph input %q: %w", name, err)
 	}
-	in := &Input{name: name, cfg: cfg, st: st, log: log, bad: bad, client: client, now: time.Now, sleep: sleep}
+	in := &Input{name: name, cfg: cfg, st: st, log: log, bad: bad, client: client, now: time.Now, sleep: sleep,
+		pace: pacer{every: identityProtectionEvery}}
 	for _, s := range cfg.Streams {
-		in.streams = append(in.streams, &stream{in: in, name: s, api: apiOf(s), seen: newSeenSet(cfg.DedupIDs)})
+		in.streams = append(in.streams, &stream{in: in, name: s, api: apiOf(s), seen: newSeenSet(cfg.DedupIDs),
+			optional: cfg.defaulted && slices.Contains(riskStreams, s)})
 	}
 	log.Info("reading Microsoft Graph audit logs", "input", name, "streams", cfg.Streams, "interval", cfg.Interval,
 		"lag", cfg.Lag, "overlap", cfg.Overlap, "backfill", cfg.Backfill, "shared_client", o.client != nil)
 	return in, nil
+}
+
+// DecodeItem decodes an item this input emitted, the way the runner
+// should decode the items of a graph input: with
+// entra.Decoder.DecodeGraphItem and the log category of the endpoint the
+// item was read from (named by its Origin), so that an element in a shape
+// the decoder does not know — a property Graph renamed, a new kind of
+// record — is forwarded as a record of stream "other" of that category
+// rather than dead-lettered. Only an item that is not a JSON object is an
+// error. Safe for concurrent use (each caller passes its own Decoder).
+func (in *Input) DecodeItem(dec *entra.Decoder, it *batch.Item, rec *entra.Record) error {
+	rec.Origin = it.Origin
+	err := dec.Decode(it.Data, rec)
+	if err == nil {
+		return nil
+	}
+	s := in.streamOf(it.Origin)
+	if s == nil {
+		return err
+	}
+	cat := s.api.category
+	if cat == "" {
+		cat = in.signInCategory(it.Data)
+	}
+	return dec.DecodeGraphItem(it.Data, cat, in.now(), rec)
+}
+
+// streamOf is the stream whose origins start "graph:<label> ".
+func (in *Input) streamOf(origin string) *stream {
+	rest, ok := strings.CutPrefix(origin, "graph:")
+	if !ok {
+		return nil
+	}
+	label, _, _ := strings.Cut(rest, " ")
+	for _, s := range in.streams {
+		if s.api.label == label {
+			return s
+		}
+	}
+	return nil
+}
+
+// signInCategory is the diagnostic category of a beta sign-in the decoder
+// does not know: by its signInEventTypes, else the one type event_types
+// reads, else NonInteractiveUserSignInLogs (the beta stream's default
+// reads every type but interactive sign-ins).
+func (in *Input) signInCategory(data []byte) string {
+	var d struct {
+		Types []string `json:"signInEventTypes"`
+	}
+	_ = json.Unmarshal(data, &d) // a member of another type leaves Types empty
+	types := d.Types
+	if len(types) == 0 && len(in.cfg.EventTypes) == 1 {
+		types = in.cfg.EventTypes
+	}
+	for _, t := range types {
+		switch t {
+		case EventInteractiveUser:
+			return "SignInLogs"
+		case EventNonInteractiveUser:
+			return "NonInteractiveUserSignInLogs"
+		case EventServicePrincipal:
+			return "ServicePrincipalSignInLogs"
+		case EventManagedIdentity:
+			return "ManagedIdentitySignInLogs"
+		}
+	}
+	return "NonInteractiveUserSignInLogs"
 }
 
 // Progress reports how far the streams' reading has come, in seconds of
@@ -216,10 +335,13 @@ type stream struct {
 	in   *Input
 	name string
 	api  api
+	// optional: a risk stream read because streams was left out. A 403
+	// is then a warning, once per outage, not an error.
+	optional bool
 
 	// The reading side, used by the stream's goroutine only.
 	readPos   time.Time // everything before it has been emitted (not necessarily committed)
-	seen      *seenSet  // IDs emitted at or after readPos − overlap
+	seen      *seenSet  // keys of records emitted at or after readPos − overlap
 	failures  int       // consecutive failed polls
 	lastErr   string    // kind of the last error logged
 	lastErrAt time.Time
@@ -307,7 +429,11 @@ func (s *stream) run(ctx context.Context, emit func(context.Context, *batch.Batc
 			return ee.err
 		}
 		if err != nil {
-			in.stats.failed.Add(1)
+			if s.optional && graphapi.IsForbidden(err) {
+				in.stats.forbidden.Add(1)
+			} else {
+				in.stats.failed.Add(1)
+			}
 			s.report(err)
 		} else {
 			in.stats.polls.Add(1)
@@ -428,7 +554,12 @@ func (s *stream) readWindow(ctx context.Context, emit func(context.Context, *bat
 	in := s.in
 	q := url.Values{
 		"$filter": {s.filter(from, to)},
-		"$top":    {strconv.Itoa(in.cfg.PageSize)},
+		"$top":    {strconv.Itoa(min(in.cfg.PageSize, s.api.maxTop))},
+	}
+	if s.api.paced {
+		if err := in.pace.wait(ctx); err != nil {
+			return err
+		}
 	}
 	index := 0
 	return in.client.Pages(ctx, s.api.path, q, func(p *graphapi.Page) error {
@@ -437,10 +568,13 @@ func (s *stream) readWindow(ctx context.Context, emit func(context.Context, *bat
 		for _, v := range p.Values {
 			index++
 			st.read++
-			id, t, reason := parseRecord(v, s.api.timeField)
+			e, reason := parseElement(v, &s.api, to)
+			origin := "graph:" + s.api.label + " id=" + e.id
+			if e.id == "" {
+				origin = fmt.Sprintf("graph:%s %s..%s #%d", s.api.label, formatTime(from), formatTime(to), index)
+			}
 			if reason != "" {
 				st.bad++
-				origin := fmt.Sprintf("graph:%s %s..%s #%d", s.api.label, formatTime(from), formatTime(to), index)
 				if in.bad != nil {
 					in.stats.bad.Add(1)
 					in.bad(origin, v, reason)
@@ -448,14 +582,14 @@ func (s *stream) readWindow(ctx context.Context, emit func(context.Context, *bat
 				}
 				b.items = append(b.items, batch.Item{Data: v, Origin: origin})
 			} else {
-				if s.seen.has(id) {
+				if s.seen.has(e.key) {
 					st.dups++
 					in.stats.duplicates.Add(1)
 					continue
 				}
-				s.seen.add(id, t)
-				b.items = append(b.items, batch.Item{Data: v, Origin: "graph:" + s.api.label + " id=" + id})
-				b.ids = append(b.ids, entry{t: t, id: id})
+				s.seen.add(e.key, e.t)
+				b.items = append(b.items, batch.Item{Data: v, Origin: origin})
+				b.ids = append(b.ids, entry{t: e.t, id: e.key})
 				st.emitted++
 			}
 			if len(b.items) >= in.cfg.BatchSize {
@@ -464,46 +598,101 @@ func (s *stream) readWindow(ctx context.Context, emit func(context.Context, *bat
 				}
 			}
 		}
+		if s.api.paced && p.NextLink != "" {
+			// The next page's request follows as soon as this returns.
+			return in.pace.wait(ctx)
+		}
 		return nil
 	})
 }
 
-// record is what the input reads of an element.
-type record struct {
-	ID       *string `json:"id"`
-	Created  *string `json:"createdDateTime"`
-	Activity *string `json:"activityDateTime"`
+// fields is what the input reads of an element: its id and the times the
+// cursors follow. Raw, so that a member of an unexpected type is ignored
+// rather than failing the element.
+type fields struct {
+	ID              json.RawMessage `json:"id"`
+	Created         json.RawMessage `json:"createdDateTime"`
+	Activity        json.RawMessage `json:"activityDateTime"`
+	LastUpdated     json.RawMessage `json:"lastUpdatedDateTime"`
+	RiskLastUpdated json.RawMessage `json:"riskLastUpdatedDateTime"`
 }
 
-// parseRecord reads an element's id and event time (Unix nanoseconds);
-// reason says why it is not a record.
-func parseRecord(v []byte, timeField string) (id string, t int64, reason string) {
-	v = bytes.TrimLeft(v, " \t\r\n")
-	if len(v) == 0 || v[0] != '{' {
-		return "", 0, "not a JSON object"
+func (f *fields) time(name string) json.RawMessage {
+	switch name {
+	case "activityDateTime":
+		return f.Activity
+	case "lastUpdatedDateTime":
+		return f.LastUpdated
+	case "riskLastUpdatedDateTime":
+		return f.RiskLastUpdated
 	}
-	var r record
-	if err := json.Unmarshal(v, &r); err != nil {
-		return "", 0, "not a log record: " + err.Error()
+	return f.Created
+}
+
+// element is an element of a page as the de-duplication set sees it.
+type element struct {
+	id  string // its id, "" when it has none usable (not a string, empty, over maxIDBytes)
+	key string // its de-duplication key
+	t   int64  // its time (Unix ns), or just before the window's end when it has none
+}
+
+// parseElement reads an element of a page of a: reason is set only when it
+// is not a JSON object, the one thing that is not a record. Every object
+// is a record, whatever its shape — the runner decodes an unknown shape
+// as a record of stream other (Input.DecodeItem). Its key is its id; for a
+// versioned API its id and time ("<id>@<time>"), so that each new state
+// of the same detection or user is emitted once; without a usable id (or
+// time, for a versioned API) the SHA-256 of its bytes. Without a
+// parseable time it is placed just before windowEnd: it was in the
+// window, and stays in the de-duplication set as long as any later read
+// may return it.
+func parseElement(v []byte, a *api, windowEnd time.Time) (e element, reason string) {
+	trimmed := bytes.TrimLeft(v, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return e, "not a JSON object"
+	}
+	var f fields
+	if err := json.Unmarshal(v, &f); err != nil {
+		return e, "not JSON: " + err.Error()
+	}
+	if id, ok := jsonString(f.ID); ok && id != "" && len(id) <= maxIDBytes {
+		e.id = id
+	}
+	ts, _ := jsonString(f.time(a.timeField))
+	tm, err := time.Parse(time.RFC3339Nano, ts)
+	timed := err == nil && sane(tm)
+	if timed {
+		e.t = tm.UnixNano()
+	} else {
+		e.t = windowEnd.Add(-time.Nanosecond).UnixNano()
 	}
 	switch {
-	case r.ID == nil || *r.ID == "":
-		return "", 0, "no id"
-	case len(*r.ID) > maxIDBytes:
-		return "", 0, fmt.Sprintf("id longer than %d bytes", maxIDBytes)
+	case e.id != "" && !a.versioned:
+		e.key = e.id
+	case e.id != "" && timed:
+		e.key = e.id + "@" + formatTime(tm)
 	}
-	ts := r.Created
-	if timeField == "activityDateTime" {
-		ts = r.Activity
+	if e.key == "" || len(e.key) > maxIDBytes {
+		sum := sha256.Sum256(v)
+		e.key = "sha256:" + hex.EncodeToString(sum[:])
 	}
-	if ts == nil {
-		return "", 0, "no " + timeField
+	return e, ""
+}
+
+// jsonString is the value of a JSON string; ok is false for anything else.
+func jsonString(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
 	}
-	tm, err := time.Parse(time.RFC3339Nano, *ts)
-	if err != nil || !sane(tm) {
-		return "", 0, fmt.Sprintf("%s %q is not a time between %d and %d", timeField, *ts, minTime.Year(), maxTime.Year())
+	if bytes.IndexByte(raw, '\\') < 0 {
+		// Valid JSON (json.Unmarshal checked it): no escape, no unquoting.
+		return string(raw[1 : len(raw)-1]), true
 	}
-	return *r.ID, tm.UnixNano(), ""
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
 }
 
 // flush emits the batch being filled; with nothing in it, it passes on
@@ -585,12 +774,27 @@ func (s *stream) saveLocked(ids []entry, advance time.Time) error {
 }
 
 // report logs a failed poll: at error level the first time and when the
-// kind of error changes, then every errorLogEvery.
+// kind of error changes, then every errorLogEvery. A 403 on an optional
+// stream is one warning per outage (until the stream reads again).
 func (s *stream) report(err error) {
 	in := s.in
 	s.failures++
 	kind, args := explain(err, s.api)
 	now := time.Now()
+	if s.optional && graphapi.IsForbidden(err) {
+		level := slog.LevelWarn
+		if kind == s.lastErr {
+			level = slog.LevelDebug
+		} else {
+			s.lastErr, s.lastErrAt = kind, now
+		}
+		attrs := append([]any{"input", in.name, "stream", s.name, "api", s.api.path, "failed_polls", s.failures}, args...)
+		attrs = append(attrs, "to_stop_trying", "list the streams to read in streams:, without "+s.name, "err", err)
+		in.log.Log(context.Background(), level,
+			"graph refuses a stream read by default: the app lacks its permission; the other streams go on, and this one is tried again at every poll from its cursor",
+			attrs...)
+		return
+	}
 	level := slog.LevelError
 	if kind == s.lastErr && now.Sub(s.lastErrAt) < errorLogEvery {
 		level = slog.LevelDebug
@@ -613,11 +817,15 @@ func explain(err error, a api) (kind string, args []any) {
 	kind = strconv.Itoa(ae.Status) + " " + ae.Code
 	switch {
 	case ae.Status == http.StatusForbidden && ae.Code == "Authentication_RequestFromNonPremiumTenantOrB2CTenant":
-		return kind, []any{"hint", "Graph serves sign-in logs only to tenants with a Microsoft Entra ID P1 or P2 licence"}
+		return kind, []any{"hint", "Graph serves " + a.path + " only to tenants with a " + a.licence + " licence"}
 	case ae.Status == http.StatusForbidden:
+		licence := ""
+		if a.licence != "" {
+			licence = "; the tenant needs a " + a.licence + " licence"
+		}
 		return kind, []any{"missing_permission", a.perms,
-			"hint", "grant the app registration the application permissions " + a.perms +
-				" (Microsoft Graph, Application, with admin consent); the stream resumes at the next poll"}
+			"hint", "grant the app registration the application permission " + a.perms +
+				" (Microsoft Graph, Application, with admin consent" + licence + "); the stream resumes at the next poll"}
 	case ae.Status == http.StatusUnauthorized:
 		return kind, []any{"hint", "Graph refused the app's token even after a new one: check tenant_id, client_id and the secret or certificate"}
 	case ae.Status == http.StatusBadRequest:
@@ -639,4 +847,28 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// pacer spaces requests: each wait returns at least every after the
+// previous one did, whichever stream waits. Safe for concurrent use.
+type pacer struct {
+	every time.Duration
+	mu    sync.Mutex
+	next  time.Time
+}
+
+// wait blocks until the next request may be sent, or ctx ends.
+func (p *pacer) wait(ctx context.Context) error {
+	if p.every <= 0 {
+		return ctx.Err()
+	}
+	p.mu.Lock()
+	now := time.Now()
+	at := p.next
+	if at.Before(now) {
+		at = now
+	}
+	p.next = at.Add(p.every)
+	p.mu.Unlock()
+	return sleep(ctx, time.Until(at))
 }

@@ -178,6 +178,22 @@ func (e *env) signIns(prefix string, n int, from, to time.Time) []string {
 	return ids
 }
 
+// riskDetections adds n risk detections "<prefix>-<i>" last updated evenly
+// over [from, to), in an order that is not by time (Graph documents none),
+// and returns their IDs.
+func (e *env) riskDetections(prefix string, n int, from, to time.Time) []string {
+	ids := make([]string, n)
+	docs := make([]any, n)
+	step := to.Sub(from) / time.Duration(n)
+	for k := range n {
+		i := (k * 7919) % n // a permutation when n is not a multiple of 7919
+		ids[i] = fmt.Sprintf("%s-%05d", prefix, i)
+		docs[k] = graphtest.RiskDetection(ids[i], from.Add(time.Duration(i)*step), "adm@contoso.example")
+	}
+	e.srv.Add(graphtest.RiskDetections, docs...)
+	return ids
+}
+
 // run is one Run of an input, with an emit that tracks batches like the
 // runner (in order commits through batch.Tracker, one output) and a sleep
 // that lets the test decide when the next poll starts.
@@ -228,6 +244,7 @@ func (e *env) newRun(cfg Config, opts ...Option) *run {
 	}
 	in.now = e.clk.now
 	in.sleep = r.sleep
+	in.pace.every = 0 // TestRiskPacing measures it
 	r.in = in
 	r.nstreams = len(in.streams)
 	r.tr = batch.NewTracker(func(b *batch.Batch) {
@@ -369,18 +386,26 @@ func (r *run) badElements() []badElement {
 }
 
 // itemID is the id of an emitted record, read from its JSON, and checked
-// against its origin.
+// against its origin. An element without a string id is named by its
+// origin, "graph:<label> <from>..<to> #<n>".
 func itemID(t testing.TB, it batch.Item) string {
 	var d struct {
-		ID string `json:"id"`
+		ID any `json:"id"`
 	}
 	if err := json.Unmarshal(it.Data, &d); err != nil {
 		t.Errorf("emitted item %s is not JSON: %v", it.Origin, err)
 	}
-	if !strings.HasSuffix(it.Origin, " id="+d.ID) || !strings.HasPrefix(it.Origin, "graph:") {
-		t.Errorf("origin %q does not name id %s", it.Origin, d.ID)
+	id, ok := d.ID.(string)
+	if !ok || id == "" {
+		if strings.Contains(it.Origin, " id=") || !strings.HasPrefix(it.Origin, "graph:") || !strings.Contains(it.Origin, " #") {
+			t.Errorf("origin %q of an element without an id", it.Origin)
+		}
+		return it.Origin
 	}
-	return d.ID
+	if !strings.HasSuffix(it.Origin, " id="+id) || !strings.HasPrefix(it.Origin, "graph:") {
+		t.Errorf("origin %q does not name id %s", it.Origin, id)
+	}
+	return id
 }
 
 // requests are the fake's requests to path, with their decoded queries.

@@ -34,6 +34,7 @@ func (in *Input) Collectors(input string) []prometheus.Collector {
 	}{
 		{"privtrail_graph_polls_total", "Polls of a Graph log stream that read their whole window.", func(s Stats) int64 { return s.Polls }},
 		{"privtrail_graph_polls_failed_total", "Polls stopped by an error (the next poll retries from the same cursor).", func(s Stats) int64 { return s.FailedPolls }},
+		{"privtrail_graph_polls_forbidden_total", "Polls of a stream read by default (risk_detections, risky_users) that Graph refused for a missing permission.", func(s Stats) int64 { return s.ForbiddenPolls }},
 		{"privtrail_graph_duplicates_total", "Records re-read in the overlap window and dropped as already sent.", func(s Stats) int64 { return s.Duplicates }},
 	} {
 		out = append(out, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: f.name, Help: f.help, ConstLabels: labels},

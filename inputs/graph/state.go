@@ -16,10 +16,12 @@ import (
 //   - bucket "checkpoints", key "graph/<input>/<stream>": the cursor, as
 //     JSON {"version":1,"cursor":"2026-03-01T11:53:00Z","api":"/v1.0/auditLogs/signIns"},
 //     so that an operator can read it with a bbolt browser;
-//   - bucket "graph-seen/<input>/<stream>": one key per committed record ID
-//     whose event time is at or after cursor − overlap: 8 bytes of event
-//     time (Unix nanoseconds, big-endian, sign bit flipped so that keys
-//     sort by time) followed by the ID; the value is empty.
+//   - bucket "graph-seen/<input>/<stream>": one key per committed record
+//     whose time is at or after cursor − overlap: 8 bytes of its time (Unix
+//     nanoseconds, big-endian, sign bit flipped so that keys sort by time)
+//     followed by its de-duplication key (the record ID; "<id>@<time>" for
+//     the risk streams; "sha256:<hex>" without a usable id); the value is
+//     empty.
 //
 // Both change only in a batch's Commit (and when a window without new
 // records ends with nothing in flight), in one transaction: the cursor

@@ -18,10 +18,14 @@ type Permission struct {
 
 // Permissions are those of the Graph features, in the order `privtrail
 // check` probes them. The reports endpoints count against the reports
-// rate limit (5 requests per 10 s); there are three of them here.
+// rate limit (5 requests per 10 s); there are three of them here. The two
+// /identityProtection/ probes are subject to Graph's 1 request per second
+// per tenant there: a 429 is retried with back-off like any other.
 var Permissions = []Permission{
 	{"sign-in logs (inputs.graph signins)", "AuditLog.Read.All", "/v1.0/auditLogs/signIns", nil},
 	{"directory audit logs (inputs.graph audits)", "AuditLog.Read.All", "/v1.0/auditLogs/directoryAudits", nil},
+	{"risk detections (inputs.graph risk_detections)", "IdentityRiskEvent.Read.All", "/v1.0/identityProtection/riskDetections", nil},
+	{"risky users (inputs.graph risky_users)", "IdentityRiskyUser.Read.All", "/v1.0/identityProtection/riskyUsers", nil},
 	{"active role assignments (live role map)", "RoleManagement.Read.Directory", "/v1.0/roleManagement/directory/roleAssignments", nil},
 	{"role definitions (live role map)", "RoleManagement.Read.Directory", "/v1.0/roleManagement/directory/roleDefinitions", nil},
 	{"PIM eligible assignments (live role map)", "RoleEligibilitySchedule.Read.Directory", "/v1.0/roleManagement/directory/roleEligibilitySchedules", nil},

@@ -30,8 +30,8 @@ type DemoFiles struct {
 	Files     []File     // in the order WriteDemo writes them
 	Scenarios []Scenario // the crafted records, in time order
 	// Counts is the number of records per file and stream ("signin",
-	// "audit", "activity", "aadds", and "invalid" for the dead-letter
-	// examples).
+	// "audit", "activity", "aadds", "risk", "graphactivity", "other", and
+	// "invalid" for the dead-letter examples).
 	Counts map[string]map[string]int
 }
 
@@ -766,6 +766,7 @@ func (d *demo) crafted() {
 	d.scenario(s.At, DemoSignIns, "adm_dmitri signs in on his PAW at 22:40 Munich time", false, hits(monOffHours), d.emitSignIn(DemoSignIns, s))
 
 	d.contextScenarios()
+	d.eventHubScenarios()
 
 	d.directoryScan()
 }
@@ -939,6 +940,13 @@ func (d *demo) files() DemoFiles {
 	zw.Write(b.Bytes())
 	zw.Close()
 	out.Files = append(out.Files, File{DemoDiagnosticAudit, z.Bytes()})
+
+	b.Reset()
+	for _, r := range sorted(DemoEventHub) {
+		b.Write(r.data)
+		b.WriteByte('\n')
+	}
+	out.Files = append(out.Files, File{DemoEventHub, bytes.Clone(b.Bytes())})
 
 	b.Reset()
 	for _, r := range sorted(DemoDirectory) {

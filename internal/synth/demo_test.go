@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/privtrail/privtrail/entra"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/demo from the generator")
@@ -94,7 +96,7 @@ func demoRecords(t *testing.T, f DemoFiles) (recs map[string][]map[string]any, i
 				}
 				recs[file.Name] = append(recs[file.Name], m)
 			}
-		case DemoDirectory:
+		case DemoDirectory, DemoEventHub:
 			for _, line := range bytes.Split(bytes.TrimSuffix(file.Data, []byte("\n")), []byte("\n")) {
 				var m map[string]any
 				if err := json.Unmarshal(line, &m); err != nil {
@@ -140,8 +142,8 @@ func TestDemoContents(t *testing.T) {
 			t.Errorf("%s is empty", name)
 		}
 	}
-	if total < 500 || total > 700 {
-		t.Errorf("%d records, want about 600", total)
+	if total < 550 || total > 700 {
+		t.Errorf("%d records, want about 620", total)
 	}
 	if len(invalid) != 2 {
 		t.Errorf("%d lines of signins.jsonl are not Entra logs, want 2 (a heartbeat and a cut-off record)", len(invalid))
@@ -184,6 +186,38 @@ func TestDemoContents(t *testing.T) {
 	}
 	if cats["Administrative"] == 0 || cats["PrivilegeUse"] == 0 || cats["AuditLogs"] == 0 {
 		t.Errorf("diagnostic-audit categories: %v", cats)
+	}
+	// The Event Hubs file holds every category beyond sign-ins and audits
+	// the demo shows, each decoded into the stream it belongs to.
+	cats = map[string]int{}
+	for _, m := range recs[DemoEventHub] {
+		cats[m["category"].(string)]++
+	}
+	for _, c := range []string{"UserRiskEvents", "RiskyUsers", "ADFSSignInLogs", "MicrosoftGraphActivityLogs", "ProvisioningLogs"} {
+		if cats[c] == 0 {
+			t.Errorf("%s has no %s record: %v", DemoEventHub, c, cats)
+		}
+	}
+	streams := map[string]string{"UserRiskEvents": "risk", "RiskyUsers": "risk", "ADFSSignInLogs": "signin",
+		"MicrosoftGraphActivityLogs": "graphactivity", "ProvisioningLogs": "other"}
+	for _, file := range f.Files {
+		if file.Name != DemoEventHub {
+			continue
+		}
+		var dec entra.Decoder
+		for _, line := range bytes.Split(bytes.TrimSuffix(file.Data, []byte("\n")), []byte("\n")) {
+			var rec entra.Record
+			if err := dec.Decode(line, &rec); err != nil {
+				t.Errorf("%s: %v: %s", file.Name, err, line)
+				continue
+			}
+			if want := streams[rec.LogCategory]; string(rec.Stream) != want {
+				t.Errorf("%s: %s decodes as stream %q, want %q", file.Name, rec.LogCategory, rec.Stream, want)
+			}
+			if rec.Time.Before(day(0)) || !rec.Time.Before(day(5)) {
+				t.Errorf("%s: %s at %v, outside the demo week", file.Name, rec.LogCategory, rec.Time)
+			}
+		}
 	}
 	t.Logf("%d records: %v", total, f.Counts)
 }

@@ -14,7 +14,11 @@
 // role map for the privilege stage. Demo builds the bundled demo dataset
 // (testdata/demo): a working week in which every monitor of
 // docs/monitor-triggers.md is hit by a crafted scenario, with near misses
-// and background traffic. WriteDemo writes it; TestDemoFilesUpToDate keeps
+// and background traffic. Its eventhub-entra.jsonl adds the diagnostic
+// categories the Generator does not write (UserRiskEvents, RiskyUsers,
+// ADFSSignInLogs, MicrosoftGraphActivityLogs, ProvisioningLogs), in the
+// shapes of the public samples in entra/testdata/samples/categories.
+// WriteDemo writes it; TestDemoFilesUpToDate keeps
 // testdata/demo in step with the generator:
 //
 //	go test ./internal/synth -run TestDemoFilesUpToDate -update

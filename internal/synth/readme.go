@@ -24,30 +24,47 @@ func demoReadme(t *Tenant, f DemoFiles) []byte {
 	p("near miss that must not fire.\n\n")
 
 	p("## Files\n\n")
-	p("| file | shape | sign-ins | audits | activity | aadds | not Entra logs |\n|---|---|--:|--:|--:|--:|--:|\n")
+	p("| file | shape | sign-ins | audits | activity | aadds | risk | graph activity | other | not Entra logs |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	shapes := map[string]string{
 		DemoSignIns:         "diagnostic-settings records (SignInLogs, NonInteractiveUserSignInLogs, ServicePrincipalSignInLogs), one per line",
 		DemoGraphSignIns:    "a Microsoft Graph (beta) `signIns` page, pretty-printed",
 		DemoAudit:           "a JSON array of Graph `directoryAudits`, pretty-printed",
 		DemoDiagnosticAudit: "gzip of `{\"records\":[...]}`: diagnostic AuditLogs, Administrative (Azure Activity) and Domain Services security events",
+		DemoEventHub: "diagnostic-settings records one per line, as an Event Hubs capture or a storage export holds them: " +
+			"UserRiskEvents and RiskyUsers (ID Protection), ADFSSignInLogs, MicrosoftGraphActivityLogs, ProvisioningLogs",
 	}
+	streams := []string{"signin", "audit", "activity", "aadds", "risk", "graphactivity", "other", "invalid"}
 	total := map[string]int{}
-	for _, name := range []string{DemoSignIns, DemoGraphSignIns, DemoAudit, DemoDiagnosticAudit} {
+	for _, name := range []string{DemoSignIns, DemoGraphSignIns, DemoAudit, DemoDiagnosticAudit, DemoEventHub} {
 		c := f.Counts[name]
-		p("| `%s` | %s | %d | %d | %d | %d | %d |\n", name, shapes[name], c["signin"], c["audit"], c["activity"], c["aadds"], c["invalid"])
-		for k, v := range c {
-			total[k] += v
+		p("| `%s` | %s |", name, shapes[name])
+		for _, st := range streams {
+			p(" %d |", c[st])
+			total[st] += c[st]
 		}
+		p("\n")
 	}
-	p("| **total** | | %d | %d | %d | %d | %d |\n", total["signin"], total["audit"], total["activity"], total["aadds"], total["invalid"])
-	p("| `%s` | Friday evening's directory scan: one `directory` record per privileged user (what inputs/dirscan emits) | | | | | |\n", DemoDirectory)
-	p("| `%s` | the role map the privilege stage reads | | | | | |\n", DemoRoleMap)
-	p("| `%s` | the PAW/SAW list the device stage reads: every admin's `PAW-*` device | | | | | |\n", DemoDevices)
-	p("| `%s` | the admins' working hours, read by the work-hours stage | | | | | |\n", DemoWorkHours)
-	p("| `%s`, `%s` | GeoLite2-City- and GeoLite2-ASN-shaped MaxMind DBs of the tenant's locations, read by the geo stage | | | | | |\n\n", DemoCityMMDB, DemoASNMMDB)
+	p("| **total** | |")
+	for _, st := range streams {
+		p(" %d |", total[st])
+	}
+	p("\n")
+	p("| `%s` | Friday evening's directory scan: one `directory` record per privileged user (what inputs/dirscan emits) | | | | | | | | |\n", DemoDirectory)
+	p("| `%s` | the role map the privilege stage reads | | | | | | | | |\n", DemoRoleMap)
+	p("| `%s` | the PAW/SAW list the device stage reads: every admin's `PAW-*` device | | | | | | | | |\n", DemoDevices)
+	p("| `%s` | the admins' working hours, read by the work-hours stage | | | | | | | | |\n", DemoWorkHours)
+	p("| `%s`, `%s` | GeoLite2-City- and GeoLite2-ASN-shaped MaxMind DBs of the tenant's locations, read by the geo stage | | | | | | | | |\n\n", DemoCityMMDB, DemoASNMMDB)
 	p("`signins.jsonl` holds two lines that are not Entra logs, to show the dead-letter path: a\n")
 	p("heartbeat object of an Event Hubs forwarder (valid JSON, no Entra shape) and a record cut off\n")
 	p("mid-line (invalid JSON).\n\n")
+	p("`%s` holds the diagnostic categories beyond sign-ins and audits, in the envelopes and\n", DemoEventHub)
+	p("property names of the public samples in `entra/testdata/samples/categories`: ID Protection's\n")
+	p("risk detections (UserRiskEvents: an admin's leaked credentials, an offline detection no sign-in\n")
+	p("carries, and a staff member's anonymised IP) and risky-user states (RiskyUsers: the admin at risk,\n")
+	p("then dismissed), an AD FS sign-in (ADFSSignInLogs, decoded as a sign-in), Microsoft Graph\n")
+	p("activity (MicrosoftGraphActivityLogs: an admin's reads, an emergency account's write, which\n")
+	p("`graphactivity.emergency_account_write` reports: `pipelines/demo.yaml` turns that opt-in monitor on)\n")
+	p("and a ProvisioningLogs record, which privtrail has no model for: it is forwarded as stream `other`.\n\n")
 
 	p("## The tenant\n\n")
 	p("| account | roles (assignment, via) | note |\n|---|---|---|\n")
@@ -183,6 +200,18 @@ func demoReadme(t *Tenant, f DemoFiles) []byte {
 	p("- Graph sign-ins (beta) spell `userType` in lower case (`member`, `guest`); diagnostic ones\n")
 	p("  capitalise it. Domain Services events carry the NetBIOS domain (`%s`) and the SAM name\n", netbiosName(t.Domain))
 	p("  (`adm_dmitri`), not a UPN.\n")
+	p("- ID Protection and AD FS envelopes write `time` in Azure's US form (`3/5/2026 6:18:44 AM`, UTC);\n")
+	p("  ID Protection's own times have milliseconds and drop the hour's leading zero\n")
+	p("  (`2026-03-05T6:18:44.512Z`). A detection's `id` is 64 hex digits, repeated as the envelope's\n")
+	p("  `correlationId`; `additionalInfo` is JSON in a string.\n")
+	p("- A RiskyUsers record's `id` (and `correlationId`) is the user's object ID: every state of one user\n")
+	p("  has the same IDs, so the hit and the near miss of `adm_hiro` share theirs.\n")
+	p("- AD FS sign-ins carry no device, browser, location or Conditional Access result\n")
+	p("  (`conditionalAccessStatus` `notApplied`); `durationMs` and `level` are strings.\n")
+	p("- Graph activity records name the caller only by object ID (`userId`), never by UPN; `wids` is the\n")
+	p("  token's role template IDs separated by spaces; `resourceId` is upper case.\n")
+	p("- ProvisioningLogs spell `Id`/`Name` in PascalCase and name the provisioned user only inside\n")
+	p("  `sourceIdentity.details`; the envelope's `identity` is the record's ID.\n")
 	return []byte(b.String())
 }
 

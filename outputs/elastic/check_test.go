@@ -158,7 +158,10 @@ func TestCheck(t *testing.T) {
 			setup: func(es *checkES, c *Config) {
 				es.grants = map[string][]string{"logs-azure.signinlogs-*": {"create_doc", "auto_configure"}, "logs-azure.auditlogs-*": {"create_doc"}}
 			},
-			want: "missing auto_configure on logs-azure.auditlogs-privtrail; create_doc/auto_configure on logs-azure.activitylogs-privtrail; create_doc/auto_configure on logs-azure.aadds-privtrail; create_doc/auto_configure on logs-azure.directory-privtrail (grant", fail: true},
+			want: "missing auto_configure on logs-azure.auditlogs-privtrail; create_doc/auto_configure on logs-azure.activitylogs-privtrail; create_doc/auto_configure on logs-azure.aadds-privtrail; create_doc/auto_configure on logs-azure.directory-privtrail; " +
+				"create_doc/auto_configure on logs-azure.identity_protection-privtrail; create_doc/auto_configure on logs-azure.graphactivitylogs-privtrail; " +
+				"create_doc/auto_configure on logs-azure.aadgraphactivitylogs-privtrail; create_doc/auto_configure on logs-azure.provisioning-privtrail; " +
+				"create_doc/auto_configure on logs-azure.platformlogs-privtrail (grant", fail: true},
 		{name: "grants for another namespace",
 			setup: func(es *checkES, c *Config) { c.Namespace = "prod" },
 			want:  "may not write: missing create_doc/auto_configure on logs-azure.*-prod (grant create_doc and auto_configure on logs-azure.*-prod)", fail: true},

@@ -219,7 +219,8 @@ func TestTemplatesInstalledAsShipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantPatterns := []string{"logs-azure.signinlogs-prod", "logs-azure.auditlogs-prod", "logs-azure.activitylogs-prod", "logs-azure.aadds-prod",
-		"logs-azure.directory-prod"}
+		"logs-azure.directory-prod", "logs-azure.identity_protection-prod", "logs-azure.graphactivitylogs-prod",
+		"logs-azure.aadgraphactivitylogs-prod", "logs-azure.provisioning-prod", "logs-azure.platformlogs-prod"}
 	if !slices.Equal(it.Patterns, wantPatterns) || it.Priority <= 200 || it.DataStream == nil ||
 		!slices.Equal(it.ComposedOf, componentTemplates) {
 		t.Errorf("index template %+v", it)

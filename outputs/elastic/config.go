@@ -26,10 +26,13 @@ type Config struct {
 	Username string        `yaml:"username"`
 	Password secret.Secret `yaml:"password"`
 
-	// Dataset, when empty (the default), sends each stream to the dataset
-	// Elastic's Azure integration uses for it (azure.signinlogs,
-	// azure.auditlogs, azure.activitylogs; azure.aadds has no integration
-	// counterpart), so Elastic's prebuilt Entra ID rules see the records.
+	// Dataset, when empty (the default), sends each record to the dataset
+	// Elastic's Azure integration uses for its category (azure.signinlogs,
+	// azure.auditlogs, azure.activitylogs, azure.identity_protection,
+	// azure.graphactivitylogs, azure.aadgraphactivitylogs,
+	// azure.provisioning, azure.platformlogs; azure.aadds and
+	// azure.directory have no integration counterpart), so Elastic's
+	// prebuilt Entra ID rules see the records.
 	// Set, every stream goes to this one dataset (e.g. privtrail.entra).
 	Dataset string `yaml:"dataset"`
 	// Namespace of the data streams; default "privtrail", which keeps
@@ -149,49 +152,90 @@ func checkNamePart(s string) error {
 	return nil
 }
 
-// Naming maps a record's stream to its data stream. The zero Dataset
-// means the per-stream Azure datasets.
+// Naming maps a record to its data stream. The zero Dataset means the
+// per-stream Azure datasets.
 type Naming struct {
 	Dataset   string
 	Namespace string
 }
 
-// streamDatasets are the datasets of Elastic's Azure integration for the
-// streams it has one for, and privtrail's own under the same azure.
-// prefix (so logs-azure* finds them) for the others.
-var streamDatasets = map[entra.Stream]string{
-	entra.StreamSignIn:    "azure.signinlogs",
-	entra.StreamAudit:     "azure.auditlogs",
-	entra.StreamActivity:  "azure.activitylogs",
-	entra.StreamAADDS:     "azure.aadds",
-	entra.StreamDirectory: "azure.directory",
+// The datasets of Elastic's Azure integration (and privtrail's own, under
+// the same azure. prefix so that logs-azure* finds them).
+const (
+	datasetSignIn           = "azure.signinlogs"
+	datasetAudit            = "azure.auditlogs"
+	datasetActivity         = "azure.activitylogs"
+	datasetAADDS            = "azure.aadds"     // privtrail's: the integration has none
+	datasetDirectory        = "azure.directory" // privtrail's own documents
+	datasetIDProtection     = "azure.identity_protection"
+	datasetGraphActivity    = "azure.graphactivitylogs"
+	datasetAADGraphActivity = "azure.aadgraphactivitylogs"
+	datasetProvisioning     = "azure.provisioning"
+	datasetPlatform         = "azure.platformlogs"
+)
+
+// datasets are every dataset the per-stream naming writes, in the order
+// of entra.Streams.
+var datasets = []string{datasetSignIn, datasetAudit, datasetActivity, datasetAADDS, datasetDirectory,
+	datasetIDProtection, datasetGraphActivity, datasetAADGraphActivity, datasetProvisioning, datasetPlatform}
+
+// azureDataset is the dataset Elastic's Azure integration routes a record
+// of this stream and diagnostic category to (its events pipeline decides
+// by category): ADFS and Microsoft service principal sign-ins are sign-ins,
+// every ID Protection category is identity_protection, Microsoft Graph and
+// Azure AD Graph activity have a dataset each, ProvisioningLogs has its
+// own, and every other category (and a record without a stream) is a
+// platform log.
+func azureDataset(s entra.Stream, category string) string {
+	switch s {
+	case entra.StreamSignIn:
+		return datasetSignIn
+	case entra.StreamAudit:
+		return datasetAudit
+	case entra.StreamActivity:
+		return datasetActivity
+	case entra.StreamAADDS:
+		return datasetAADDS
+	case entra.StreamDirectory:
+		return datasetDirectory
+	case entra.StreamRisk:
+		return datasetIDProtection
+	case entra.StreamGraphActivity:
+		if strings.EqualFold(category, "AzureADGraphActivityLogs") {
+			return datasetAADGraphActivity
+		}
+		return datasetGraphActivity
+	case entra.StreamOther:
+		if strings.EqualFold(category, "ProvisioningLogs") {
+			return datasetProvisioning
+		}
+	}
+	return datasetPlatform
 }
 
-// DatasetOf is the dataset a record of stream s goes to.
-func (n Naming) DatasetOf(s entra.Stream) string {
+// DatasetOf is the dataset a record of stream s and diagnostic category
+// (Record.LogCategory) goes to.
+func (n Naming) DatasetOf(s entra.Stream, category string) string {
 	if n.Dataset != "" {
 		return n.Dataset
 	}
-	if d, ok := streamDatasets[s]; ok {
-		return d
-	}
-	return "azure.privtrail"
+	return azureDataset(s, category)
 }
 
 // DataStream is "logs-<dataset>-<namespace>".
-func (n Naming) DataStream(s entra.Stream) string {
-	return "logs-" + n.DatasetOf(s) + "-" + n.Namespace
+func (n Naming) DataStream(s entra.Stream, category string) string {
+	return "logs-" + n.DatasetOf(s, category) + "-" + n.Namespace
 }
 
-// DataStreams lists every data stream the naming can produce, sorted as
-// entra.Streams.
+// DataStreams lists every data stream the naming can produce, in the
+// order of entra.Streams.
 func (n Naming) DataStreams() []string {
 	if n.Dataset != "" {
-		return []string{n.DataStream("")}
+		return []string{"logs-" + n.Dataset + "-" + n.Namespace}
 	}
-	out := make([]string, 0, len(entra.Streams))
-	for _, s := range entra.Streams {
-		out = append(out, n.DataStream(s))
+	out := make([]string, 0, len(datasets))
+	for _, d := range datasets {
+		out = append(out, "logs-"+d+"-"+n.Namespace)
 	}
 	return out
 }

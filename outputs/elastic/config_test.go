@@ -2,6 +2,7 @@ package elastic
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -84,23 +85,56 @@ func TestConfigValidate(t *testing.T) {
 
 func TestNaming(t *testing.T) {
 	n := Naming{Namespace: "privtrail"}
-	for s, want := range map[entra.Stream]string{
-		entra.StreamSignIn:    "logs-azure.signinlogs-privtrail",
-		entra.StreamAudit:     "logs-azure.auditlogs-privtrail",
-		entra.StreamActivity:  "logs-azure.activitylogs-privtrail",
-		entra.StreamAADDS:     "logs-azure.aadds-privtrail",
-		entra.StreamDirectory: "logs-azure.directory-privtrail",
+	for _, tc := range []struct {
+		stream   entra.Stream
+		category string
+		want     string
+	}{
+		{entra.StreamSignIn, "SignInLogs", "logs-azure.signinlogs-privtrail"},
+		{entra.StreamSignIn, "ADFSSignInLogs", "logs-azure.signinlogs-privtrail"},
+		{entra.StreamSignIn, "MicrosoftServicePrincipalSignInLogs", "logs-azure.signinlogs-privtrail"},
+		{entra.StreamAudit, "AuditLogs", "logs-azure.auditlogs-privtrail"},
+		{entra.StreamActivity, "Administrative", "logs-azure.activitylogs-privtrail"},
+		{entra.StreamAADDS, "PrivilegeUse", "logs-azure.aadds-privtrail"},
+		{entra.StreamDirectory, "DirectoryScan", "logs-azure.directory-privtrail"},
+		{entra.StreamRisk, "UserRiskEvents", "logs-azure.identity_protection-privtrail"},
+		{entra.StreamRisk, "RiskyUsers", "logs-azure.identity_protection-privtrail"},
+		{entra.StreamRisk, "ServicePrincipalRiskEvents", "logs-azure.identity_protection-privtrail"},
+		{entra.StreamRisk, "RiskyServicePrincipals", "logs-azure.identity_protection-privtrail"},
+		{entra.StreamGraphActivity, "MicrosoftGraphActivityLogs", "logs-azure.graphactivitylogs-privtrail"},
+		{entra.StreamGraphActivity, "AzureADGraphActivityLogs", "logs-azure.aadgraphactivitylogs-privtrail"},
+		{entra.StreamOther, "ProvisioningLogs", "logs-azure.provisioning-privtrail"},
+		{entra.StreamOther, "provisioninglogs", "logs-azure.provisioning-privtrail"},
+		{entra.StreamOther, "NetworkAccessTrafficLogs", "logs-azure.platformlogs-privtrail"},
+		{entra.StreamOther, "B2CRequestLogs", "logs-azure.platformlogs-privtrail"},
+		{entra.StreamOther, "", "logs-azure.platformlogs-privtrail"},
+		{"", "", "logs-azure.platformlogs-privtrail"},
 	} {
-		if got := n.DataStream(s); got != want {
-			t.Errorf("%s → %s, want %s", s, got, want)
+		if got := n.DataStream(tc.stream, tc.category); got != tc.want {
+			t.Errorf("%s/%s → %s, want %s", tc.stream, tc.category, got, tc.want)
 		}
 	}
-	if got := len(n.DataStreams()); got != len(entra.Streams) {
-		t.Errorf("%d data streams for %d streams", got, len(entra.Streams))
+	want := []string{"logs-azure.signinlogs-privtrail", "logs-azure.auditlogs-privtrail", "logs-azure.activitylogs-privtrail",
+		"logs-azure.aadds-privtrail", "logs-azure.directory-privtrail", "logs-azure.identity_protection-privtrail",
+		"logs-azure.graphactivitylogs-privtrail", "logs-azure.aadgraphactivitylogs-privtrail", "logs-azure.provisioning-privtrail",
+		"logs-azure.platformlogs-privtrail"}
+	if got := n.DataStreams(); !slices.Equal(got, want) {
+		t.Errorf("data streams %v\nwant %v", got, want)
+	}
+	// Every stream, whatever its category, goes to one of them.
+	for _, s := range entra.Streams {
+		for _, c := range []string{"", "SignInLogs", "AzureADGraphActivityLogs", "ProvisioningLogs", "SomethingNew"} {
+			if ds := n.DataStream(s, c); !slices.Contains(want, ds) {
+				t.Errorf("%s/%s → %s, which the templates and the privilege check do not cover", s, c, ds)
+			}
+		}
 	}
 	fixed := Naming{Dataset: "privtrail.entra", Namespace: "default"}
 	if got := fixed.DataStreams(); len(got) != 1 || got[0] != "logs-privtrail.entra-default" {
 		t.Errorf("fixed dataset: %v", got)
+	}
+	if got := fixed.DataStream(entra.StreamRisk, "RiskyUsers"); got != "logs-privtrail.entra-default" {
+		t.Errorf("fixed dataset: %s", got)
 	}
 	// Every data stream of the default naming matches the index pattern
 	// logs-azure* of Elastic's prebuilt rules and logs-azure.<dataset>-* of

@@ -35,7 +35,7 @@ func (e *Encoder) Encode(dst []byte, rec *entra.Record, _ []byte) ([]byte, error
 	if rec.Time.IsZero() {
 		return dst, errors.New("record has no event time (@timestamp is required by data streams)")
 	}
-	dataset := e.naming.DatasetOf(rec.Stream)
+	dataset := e.naming.DatasetOf(rec.Stream, rec.LogCategory)
 
 	dst = append(dst, `{"create":{"_index":`...)
 	dst = entra.AppendJSONString(dst, "logs-"+dataset+"-"+e.naming.Namespace)
@@ -51,7 +51,8 @@ func (e *Encoder) Encode(dst []byte, rec *entra.Record, _ []byte) ([]byte, error
 	}
 
 	w := jw{b: dst}
-	d := doc{w: &w, rec: rec, root: root, dataset: dataset, namespace: e.naming.Namespace}
+	d := doc{w: &w, rec: rec, root: root, dataset: dataset, namespace: e.naming.Namespace,
+		kind: azureDataset(rec.Stream, rec.LogCategory)}
 	d.encode()
 	return append(w.b, '\n'), nil
 }
@@ -86,6 +87,9 @@ type doc struct {
 	root      *fastjson.Value // the original document, nil if not an object
 	dataset   string
 	namespace string
+	// kind is the integration's dataset for the record, which decides the
+	// field names whatever dataset the naming writes to.
+	kind string
 }
 
 func (d *doc) encode() {
@@ -117,7 +121,12 @@ func (d *doc) encode() {
 	d.user()
 	d.source()
 	d.entraGeo()
-	if ua := rec.SignIn.UserAgent; ua != "" {
+	d.graphECS()
+	ua := rec.SignIn.UserAgent
+	if rec.Stream == entra.StreamGraphActivity {
+		ua = rec.GraphActivity.UserAgent
+	}
+	if ua != "" {
 		w.begin("user_agent")
 		w.str("original", ua)
 		w.end()
@@ -132,6 +141,12 @@ func (d *doc) encode() {
 	if rec.TenantID != "" {
 		w.begin("account")
 		w.str("id", rec.TenantID)
+		w.end()
+	}
+	if rec.Stream == entra.StreamGraphActivity {
+		w.str("region", d.graphRegion())
+		w.begin("service")
+		w.str("name", graphService(d.kind))
 		w.end()
 	}
 	w.end()
@@ -172,15 +187,18 @@ func (d *doc) event() {
 	default:
 		w.str("kind", "event")
 	}
-	cat, typ := categoryAndType(rec)
+	cat, typ := d.categoryAndType()
 	w.strs("category", cat...)
 	w.strs("type", typ...)
 	w.str("action", d.action())
-	w.str("outcome", outcome(rec))
+	w.str("outcome", d.outcome())
 	w.str("dataset", d.dataset)
 	w.str("module", "azure")
-	w.str("provider", providerOf(rec))
+	w.str("provider", d.provider())
 	w.str("id", rec.ID)
+	if ns, ok := d.duration(); ok {
+		w.int("duration", ns)
+	}
 	if rec.Stream == entra.StreamAADDS && rec.AADDS.EventID != 0 {
 		w.str("code", strconv.Itoa(rec.AADDS.EventID))
 	}
@@ -201,12 +219,21 @@ func (d *doc) action() string {
 		return "Sign-in activity"
 	case entra.StreamActivity:
 		return rec.Activity.OperationName
+	case entra.StreamRisk:
+		return d.riskAction()
+	case entra.StreamGraphActivity:
+		if d.kind == datasetAADGraphActivity {
+			if a := aadGraphAction(rec.GraphActivity.RequestMethod, rec.GraphActivity.RequestURI); a != "" {
+				return a
+			}
+		}
 	}
 	return rec.OperationName
 }
 
-// providerOf names the Azure service that logged the record.
-func providerOf(rec *entra.Record) string {
+// provider names the Azure service that logged the record.
+func (d *doc) provider() string {
+	rec := d.rec
 	switch rec.Stream {
 	case entra.StreamSignIn:
 		return "Microsoft Entra ID"
@@ -216,15 +243,24 @@ func providerOf(rec *entra.Record) string {
 		return "Microsoft Entra Domain Services"
 	case entra.StreamDirectory:
 		return "privtrail" // its directory scan, through Microsoft Graph
+	case entra.StreamRisk:
+		return "Microsoft Entra ID Protection"
+	case entra.StreamGraphActivity:
+		return graphService(d.kind)
 	}
 	return ""
 }
 
-func outcome(rec *entra.Record) string {
+func (d *doc) outcome() string {
+	rec := d.rec
 	var s string
 	switch rec.Stream {
-	case entra.StreamDirectory:
-		return "" // a state has no outcome
+	case entra.StreamDirectory, entra.StreamRisk:
+		return "" // a state, or a detection, has no outcome
+	case entra.StreamGraphActivity:
+		return httpOutcome(rec.GraphActivity.ResponseStatusCode, d.kind == datasetAADGraphActivity)
+	case entra.StreamOther:
+		return d.otherOutcome()
 	case entra.StreamSignIn:
 		if rec.SignIn.Status == "success" {
 			return "success"
@@ -245,7 +281,8 @@ func outcome(rec *entra.Record) string {
 }
 
 // categoryAndType are the ECS event.category and event.type values.
-func categoryAndType(rec *entra.Record) (cat, typ []string) {
+func (d *doc) categoryAndType() (cat, typ []string) {
+	rec := d.rec
 	switch rec.Stream {
 	case entra.StreamSignIn:
 		// As Elastic's Azure integration sets them for sign-ins.
@@ -306,6 +343,8 @@ func categoryAndType(rec *entra.Record) (cat, typ []string) {
 		return []string{"host"}, []string{"info"}
 	case entra.StreamDirectory:
 		return []string{"iam"}, []string{"info"}
+	case entra.StreamRisk, entra.StreamGraphActivity, entra.StreamOther:
+		return d.newStreamCategoryAndType()
 	}
 	return []string{"configuration"}, []string{"info"}
 }
@@ -388,6 +427,9 @@ func (d *doc) user() {
 	email := rec.Stream != entra.StreamAADDS
 	if a := &rec.Actor; isUser(a) {
 		writeUser(w, a, email)
+	} else if rec.Stream == entra.StreamGraphActivity {
+		// As the integration: the calling service principal.
+		w.str("id", rec.GraphActivity.ServicePrincipalID)
 	}
 	if rec.Stream == entra.StreamDirectory {
 		// ECS user.roles: the directory roles the scan found.
@@ -431,8 +473,11 @@ func (d *doc) source() {
 	}
 	w.str("address", text)
 	var l *entra.Location
-	if rec.Stream == entra.StreamSignIn {
+	switch rec.Stream {
+	case entra.StreamSignIn:
 		l = &rec.SignIn.Location
+	case entra.StreamRisk:
+		l = &rec.Risk.Location
 	}
 	p := sourceGeo(rec.Context.Geo, l)
 	w.begin("geo")
@@ -517,8 +562,17 @@ func writePlace(w *jw, p *place) {
 }
 
 // entraGeo is the root geo object the integration fills from the
-// sign-in's own location.
+// sign-in's own location; for a platform log, geo.name is the record's
+// location (an Azure region), as the platformlogs pipeline has it.
 func (d *doc) entraGeo() {
+	if d.kind == datasetPlatform && d.rec.Stream == entra.StreamOther {
+		if l := scalarText(member(d.root, "location")); l != "" && d.rec.Shape == entra.ShapeDiagnostic {
+			d.w.begin("geo")
+			d.w.str("name", l)
+			d.w.end()
+		}
+		return
+	}
 	if d.rec.Stream != entra.StreamSignIn {
 		return
 	}
@@ -549,6 +603,12 @@ func (d *doc) related() {
 	if isUser(&rec.Actor) {
 		add(rec.Actor.UPN)
 		add(rec.Actor.ID)
+	}
+	if rec.Stream == entra.StreamGraphActivity {
+		add(rec.GraphActivity.ServicePrincipalID)
+		if d.kind == datasetAADGraphActivity {
+			add(rec.GraphActivity.AppID)
+		}
 	}
 	for _, t := range rec.TargetUsers() {
 		add(t.UPN)
@@ -585,6 +645,16 @@ func (d *doc) azure() {
 		d.aadds()
 	case entra.StreamDirectory:
 		d.directory()
+	case entra.StreamRisk:
+		d.identityProtection()
+	case entra.StreamGraphActivity:
+		d.graphActivityLogs()
+	case entra.StreamOther:
+		if d.kind == datasetProvisioning {
+			d.provisioningLogs()
+		} else {
+			d.platformLogs()
+		}
 	}
 	w.end()
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/privtrail/privtrail/entra"
@@ -26,11 +27,23 @@ func decodeFile(t testing.TB, name string) *entra.Record {
 	}
 	var dec entra.Decoder
 	rec := &entra.Record{Origin: name}
-	if err := dec.Decode(bytes.TrimSpace(data), rec); err != nil {
+	if category, ok := graphItems[name]; ok {
+		err = dec.DecodeGraphItem(bytes.TrimSpace(data), category, graphPolled, rec)
+	} else {
+		err = dec.Decode(bytes.TrimSpace(data), rec)
+	}
+	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 	return rec
 }
+
+// graphItems are the records read as items of a Graph page of that
+// category (entra.Decoder.DecodeGraphItem), at graphPolled.
+var (
+	graphItems  = map[string]string{"other_graph": "RiskyUsers"}
+	graphPolled = time.Date(2026, 3, 3, 8, 0, 0, 0, time.UTC)
+)
 
 var globalAdmin = entra.RoleHeld{Name: "Global Administrator", TemplateID: "62e90394-69f5-4237-9190-012177145e10",
 	Assignment: "eligible", Via: "direct", Privileged: true}
@@ -95,6 +108,32 @@ var goldenCases = []struct {
 		r.Actor.Privileged, r.Actor.Known = true, true
 		r.Actor.Roles = []entra.RoleHeld{globalAdmin}
 	}},
+	// ADFS sign-ins are sign-ins.
+	{"adfs_signin_diagnostic", nil},
+	// ID Protection: risk detections and risk states, both shapes.
+	{"risk_detection_diagnostic", func(r *entra.Record) {
+		r.Actor.Privileged, r.Actor.Known = true, true
+		r.Actor.Roles = []entra.RoleHeld{globalAdmin}
+		r.Context.Geo = &entra.Geo{CountryISO: "DE", CountryName: "Germany", ContinentName: "Europe", ASN: 64512, ASOrg: "Example Anonymizer"}
+		r.Hits = []entra.Hit{{ID: "risk.privileged_user", Title: "Risk detected for a privileged account", Risk: "high",
+			Source: "risk", Reason: "riskEventType=anonymizedIPAddress riskLevel=high"}}
+	}},
+	{"risky_user_diagnostic", nil},
+	{"risk_detection_graph", nil},
+	{"risky_service_principal_graph", nil},
+	// Graph activity: Microsoft Graph and Azure AD Graph.
+	{"graphactivity_diagnostic", func(r *entra.Record) {
+		r.Actor.Privileged, r.Actor.Known = true, true
+		r.Actor.Roles = []entra.RoleHeld{{Name: "Privileged Role Administrator", TemplateID: "e8611ab8-c189-46e8-94e1-60213ab1f814",
+			Assignment: "active", Via: "direct", Privileged: true}}
+		r.Hits = []entra.Hit{{ID: "graph.role_assignment", Title: "Directory role assigned through Microsoft Graph", Risk: "medium",
+			Source: "graphactivity", Reason: "POST /v1.0/roleManagement/directory/roleAssignments"}}
+	}},
+	{"aadgraph_diagnostic", nil},
+	// Categories without a model: provisioning, anything else.
+	{"provisioning_diagnostic", nil},
+	{"other_diagnostic", nil},
+	{"other_graph", nil},
 }
 
 func TestEncodeGolden(t *testing.T) {
@@ -109,7 +148,7 @@ func TestEncodeGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkItem(t, got, "logs-"+defaultNaming.DatasetOf(rec.Stream)+"-privtrail")
+			checkItem(t, got, "logs-"+defaultNaming.DatasetOf(rec.Stream, rec.LogCategory)+"-privtrail")
 			path := filepath.Join("testdata", "golden", c.name+".ndjson")
 			if *update {
 				if err := os.WriteFile(path, got, 0o644); err != nil {
@@ -236,7 +275,7 @@ func TestEncodeFieldsRulesRead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return checkItem(t, item, "logs-"+defaultNaming.DatasetOf(rec.Stream)+"-privtrail")
+		return checkItem(t, item, "logs-"+defaultNaming.DatasetOf(rec.Stream, rec.LogCategory)+"-privtrail")
 	}
 	for _, c := range goldenCases {
 		if c.name == "signin_diagnostic" {
@@ -507,5 +546,159 @@ func TestSourceGeoFallback(t *testing.T) {
 				t.Errorf("sourceGeo = %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// The ID Protection, Graph activity and other streams: each goes to the
+// integration's data stream for its category, with the ECS fields and
+// azure.<dataset>.* names its pipeline writes.
+func TestEncodeNewStreams(t *testing.T) {
+	enc := NewEncoder(defaultNaming)
+	encode := func(name string) map[string]any {
+		t.Helper()
+		rec := decodeFile(t, name)
+		item, err := enc.Encode(nil, rec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return checkItem(t, item, "logs-"+defaultNaming.DatasetOf(rec.Stream, rec.LogCategory)+"-privtrail")
+	}
+	for _, tc := range []struct {
+		name  string
+		index string
+		want  map[string]any
+		gone  []string
+	}{
+		{"adfs_signin_diagnostic", "logs-azure.signinlogs-privtrail", map[string]any{
+			"event.dataset": "azure.signinlogs", "azure.signinlogs.category": "ADFSSignInLogs",
+			"azure.signinlogs.properties.token_issuer_type": "ADFederationServices", "user.email": "april.oniel@turtles.com",
+		}, nil},
+		{"risk_detection_diagnostic", "logs-azure.identity_protection-privtrail", map[string]any{
+			"event.dataset": "azure.identity_protection", "event.action": "User Risk Detection", "event.kind": "event",
+			"azure.identityprotection.category":                       "UserRiskEvents",
+			"azure.identityprotection.operation_name":                 "User Risk Detection",
+			"azure.identityprotection.properties.risk_event_type":     "anonymizedIPAddress",
+			"azure.identityprotection.properties.risk_level":          "high",
+			"azure.identityprotection.properties.risk_state":          "atRisk",
+			"azure.identityprotection.properties.activity":            "signin",
+			"azure.identityprotection.properties.user_principal_name": "adm_alice@contoso.example",
+			"azure.identityprotection.properties.detected_datetime":   "2026-03-02T23:19:58.133Z",
+			"user.id": "26be570a-ae82-4189-b4e2-a37c6808512d", "user.email": "adm_alice@contoso.example", "user.name": "adm_alice",
+			"user.full_name": "Alice (admin)", "source.ip": "67.43.156.42", "source.geo.city_name": "Dresden",
+			"azure.correlation_id": "c0f8e2d4b6a8c0e2f4a6b8d0e2f4a6b8c0d2e4f6a8b0c2d4e6f8a0b2c4d6e8f0",
+		}, []string{"azure.identityprotection.properties.home_tenant_id", "azure.identityprotection.properties.homeTenantId",
+			"azure.identityprotection.identity", "azure.identityprotection.properties.additionalInfo", "event.outcome"}},
+		{"risky_user_diagnostic", "logs-azure.identity_protection-privtrail", map[string]any{
+			"event.action": "Risky user", "azure.identityprotection.properties.risk_level": "high",
+			"azure.identityprotection.properties.is_deleted": false, "user.id": "26be570a-ae82-4189-b4e2-a37c6808512d",
+		}, nil},
+		{"risky_service_principal_graph", "logs-azure.identity_protection-privtrail", map[string]any{
+			"event.action": "Risky service principal", "azure.identityprotection.category": "RiskyServicePrincipals",
+			"azure.identityprotection.properties.risk_level": "high", "privtrail.user.type": "servicePrincipal",
+		}, []string{"user.id"}},
+		{"graphactivity_diagnostic", "logs-azure.graphactivitylogs-privtrail", map[string]any{
+			"event.dataset": "azure.graphactivitylogs", "event.action": "Microsoft Graph Activity", "event.outcome": "success",
+			"http.request.method": "POST", "http.response.status_code": json.Number("201"),
+			"url.original": "https://graph.microsoft.com/v1.0/roleManagement/directory/roleAssignments",
+			"url.domain":   "graph.microsoft.com", "url.path": "/v1.0/roleManagement/directory/roleAssignments",
+			"user.id": "2f1e0d9c-8b7a-4c6d-9e5f-4a3b2c1d0e9f", "source.ip": "198.51.100.20",
+			"event.duration": json.Number("412000000"), "cloud.service.name": "Microsoft Graph",
+			"azure.graphactivitylogs.properties.app_id":             "14d82eec-204b-4c2f-b7e8-296a70dab67e",
+			"azure.graphactivitylogs.properties.client_auth_method": json.Number("0"),
+			"azure.graphactivitylogs.operation_version":             "v1.0",
+		}, []string{"azure.graphactivitylogs.properties.request_uri", "azure.graphactivitylogs.properties.request_method",
+			"azure.graphactivitylogs.properties.user_id", "azure.graphactivitylogs.properties.roles",
+			"azure.graphactivitylogs.properties.service_principal_id", "azure.graphactivitylogs.time", "azure.graphactivitylogs.level"}},
+		{"aadgraph_diagnostic", "logs-azure.aadgraphactivitylogs-privtrail", map[string]any{
+			"event.dataset": "azure.aadgraphactivitylogs", "event.action": "tenant-details-read", "event.outcome": "failure",
+			"http.request.method": "GET", "http.response.status_code": json.Number("403"), "user_agent.original": "AADInternals",
+			"session.id": "004d8baa-891d-139e-633f-6c194e566b78", "cloud.service.name": "Azure AD Graph",
+			"azure.aadgraphactivitylogs.properties.token_issued_at": "2026-03-02T16:11:19Z",
+			"azure.aadgraphactivitylogs.properties.app_id":          "1b730954-1685-4b74-9bfd-dac224a7b894",
+		}, []string{"azure.aadgraphactivitylogs.properties.__udi_required_fields_event_time",
+			"azure.aadgraphactivitylogs.properties.http_method", "azure.aadgraphactivitylogs.properties.wids"}},
+		{"provisioning_diagnostic", "logs-azure.provisioning-privtrail", map[string]any{
+			"event.dataset": "azure.provisioning", "event.action": "Provisioning activity",
+			"azure.provisioning.result_type":                                            "Skipped",
+			"azure.provisioning.properties.provisioning_action":                         "create",
+			"azure.provisioning.properties.provisioning_status_info.status":             "skipped",
+			"azure.provisioning.properties.source_identity.details.user_principal_name": "ellie@mauriziobrancaoutlook.onmicrosoft.com",
+			"azure.provisioning.properties.target_system.name":                          "Dropbox",
+			"azure.provisioning.properties.duration_ms":                                 json.Number("828"),
+		}, []string{"azure.provisioning.properties.statusInfo", "event.outcome",
+			"azure.provisioning.properties.provisioning_status_info.error_information"}},
+		{"other_diagnostic", "logs-azure.platformlogs-privtrail", map[string]any{
+			"event.dataset": "azure.platformlogs", "azure.platformlogs.category": "NetworkAccessTrafficLogs",
+			"azure.platformlogs.operation_name": "Traffic log", "user.email": "adm_bob@contoso.example",
+			"azure.platformlogs.properties.destinationFQDN": "contoso.sharepoint.com",
+		}, []string{"event.category"}},
+		{"other_graph", "logs-azure.platformlogs-privtrail", map[string]any{
+			"azure.platformlogs.category": "RiskyUsers", "@timestamp": "2026-03-03T08:00:00Z",
+			"azure.platformlogs.properties.userPrincipalName": "jon@contoso.example",
+		}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := encode(tc.name)
+			if ds := get(doc, "data_stream.dataset"); "logs-"+ds.(string)+"-privtrail" != tc.index {
+				t.Errorf("data stream %v, want %s", ds, tc.index)
+			}
+			for path, want := range tc.want {
+				if got := get(doc, path); got != want {
+					t.Errorf("%s = %#v, want %#v", path, got, want)
+				}
+			}
+			for _, path := range tc.gone {
+				if got := get(doc, path); got != nil {
+					t.Errorf("%s = %#v, want it left out", path, got)
+				}
+			}
+		})
+	}
+
+	// With one dataset for everything the field names stay the
+	// integration's.
+	rec := decodeFile(t, "graphactivity_diagnostic")
+	item, err := NewEncoder(Naming{Dataset: "privtrail.entra", Namespace: "prod"}).Encode(nil, rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := checkItem(t, item, "logs-privtrail.entra-prod")
+	if get(doc, "azure.graphactivitylogs.properties.app_id") == nil || get(doc, "event.dataset") != "privtrail.entra" {
+		t.Errorf("fixed dataset: %v %v", get(doc, "azure"), get(doc, "event.dataset"))
+	}
+}
+
+func TestAADGraphAction(t *testing.T) {
+	for _, tc := range []struct{ method, uri, want string }{
+		{"GET", "/v2/72f988bf-86f1-41af-91ab-2d7cd011db47/users", "users-read"},
+		{"GET", "/v2/myorganization/directoryRoles", "directory-roles-read"},
+		{"PATCH", "/v2/72f988bf/applications/1234", "applications-update"},
+		{"POST", "/72f988bf/$batch", "batch-execute"},
+		{"DELETE", "https://graph.windows.net/myorganization/servicePrincipals/x?api-version=1.6", "service-principals-delete"},
+		{"MERGE", "/v2/t/users", "users-merge"},
+		{"GET", "/", ""},
+		{"", "/v2/t/users", ""},
+	} {
+		if got := aadGraphAction(tc.method, tc.uri); got != tc.want {
+			t.Errorf("%s %s: %q, want %q", tc.method, tc.uri, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		code int
+		aad  bool
+		want string
+	}{{200, false, "success"}, {204, true, "success"}, {302, false, ""}, {302, true, "unknown"}, {404, false, "failure"}, {0, true, ""}} {
+		if got := httpOutcome(tc.code, tc.aad); got != tc.want {
+			t.Errorf("httpOutcome(%d, %v) = %q, want %q", tc.code, tc.aad, got, tc.want)
+		}
+	}
+	if got := isoTime("5/7/2026 1:50:39 PM"); got != "2026-05-07T13:50:39Z" {
+		t.Errorf("isoTime: %s", got)
+	}
+	if got := isoTime("2022-09-09T8:48:50.361Z"); got != "2022-09-09T08:48:50.361Z" {
+		t.Errorf("isoTime: %s", got)
+	}
+	if got := isoTime("2021-10-26T16:28:17.8202975Z)"); got != "2021-10-26T16:28:17.8202975Z)" {
+		t.Errorf("isoTime must leave what it cannot read: %s", got)
 	}
 }

@@ -42,6 +42,9 @@ func FuzzEncode(f *testing.F) {
 				Targets: []entra.Target{{Principal: entra.Principal{ID: s2, UPN: s1, Type: "User", Known: true}}}},
 			Activity: entra.Activity{OperationName: s1, Status: s2, ResourceID: s1},
 			AADDS:    entra.AADDS{EventID: int(sec), Computer: s1, Domain: s2},
+			Risk:     entra.Risk{Kind: risk, EventType: s1, Level: s2, Location: entra.Location{City: s2, Country: s1, Latitude: lat, Longitude: lon}},
+			GraphActivity: entra.GraphActivity{RequestMethod: s1, RequestURI: s2, ResponseStatusCode: int(sec % 1000), UserAgent: s1,
+				ServicePrincipalID: s2, AppID: s1, RequestID: s2, SignInActivityID: s1},
 			Context: entra.Context{
 				Geo:       &entra.Geo{CountryISO: s1, City: s2, Lat: lat, Lon: lon, ASN: uint(kind), ASOrg: s1},
 				Device:    &entra.Device{ID: s1, Reason: s2, Browser: risk, OS: s1},
@@ -65,7 +68,7 @@ func FuzzEncode(f *testing.F) {
 			if string(out[:6]) != "prefix" {
 				t.Fatal("dst was not appended to")
 			}
-			doc := checkItem(t, out[6:], defaultNaming.DataStream(rec.Stream))
+			doc := checkItem(t, out[6:], defaultNaming.DataStream(rec.Stream, rec.LogCategory))
 			// Invalid UTF-8 was replaced (checkItem) and the document says so.
 			flagged := get(doc, "privtrail.replaced_invalid_utf8") == true
 			switch {

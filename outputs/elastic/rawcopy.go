@@ -95,6 +95,12 @@ func (s *seen) add(k string) bool {
 // appendValue appends v as JSON, renaming object keys (at every depth) by
 // style.
 func appendValue(dst []byte, v *fastjson.Value, style keyStyle) []byte {
+	return appendJSON(dst, v, style, false)
+}
+
+// appendJSON is appendValue, leaving out null and empty members and
+// elements when prune is set.
+func appendJSON(dst []byte, v *fastjson.Value, style keyStyle, prune bool) []byte {
 	switch v.Type() {
 	case fastjson.TypeObject:
 		o, _ := v.Object()
@@ -103,6 +109,9 @@ func appendValue(dst []byte, v *fastjson.Value, style keyStyle) []byte {
 		var name []byte
 		n := 0
 		o.Visit(func(k []byte, val *fastjson.Value) {
+			if prune && emptyValue(val) {
+				return
+			}
 			name = fieldName(name[:0], k, style)
 			if len(name) == 0 || !ks.add(string(name)) {
 				return
@@ -113,17 +122,22 @@ func appendValue(dst []byte, v *fastjson.Value, style keyStyle) []byte {
 			n++
 			dst = entra.AppendJSONString(dst, name)
 			dst = append(dst, ':')
-			dst = appendValue(dst, val, style)
+			dst = appendJSON(dst, val, style, prune)
 		})
 		return append(dst, '}')
 	case fastjson.TypeArray:
 		a, _ := v.Array()
 		dst = append(dst, '[')
-		for i, e := range a {
-			if i > 0 {
+		n := 0
+		for _, e := range a {
+			if prune && emptyValue(e) {
+				continue
+			}
+			if n > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendValue(dst, e, style)
+			n++
+			dst = appendJSON(dst, e, style, prune)
 		}
 		return append(dst, ']')
 	case fastjson.TypeString:

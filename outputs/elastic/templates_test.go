@@ -90,10 +90,17 @@ func TestMappingsCoverEncodedFields(t *testing.T) {
 		}
 		return false
 	}
-	dynamic := []string{"azure.signinlogs.properties.", "azure.auditlogs.properties.", "azure.signinlogs.", "azure.auditlogs."}
+	dynamic := []string{"azure.signinlogs.properties.", "azure.auditlogs.properties.", "azure.signinlogs.", "azure.auditlogs.",
+		// Properties copied under their logged names (as the integration
+		// does), and keys of envelopes the platformlogs pipeline keeps.
+		"azure.identityprotection.properties.", "azure.graphactivitylogs.properties.", "azure.aadgraphactivitylogs.properties.",
+		"azure.provisioning.properties.", "azure.platformlogs."}
 	envelope := map[string]bool{}
 	for _, k := range []string{"category", "operation_name", "operation_version", "identity", "result_type", "result_signature", "result_description"} {
 		envelope["azure.signinlogs."+k], envelope["azure.auditlogs."+k] = true, true
+	}
+	for _, k := range []string{"category", "operation_name", "result_type", "result_signature", "result_description", "status", "identity"} {
+		envelope["azure.platformlogs."+k] = true
 	}
 	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.ndjson"))
 	var missing []string
@@ -122,7 +129,12 @@ func TestMappingsCoverEncodedFields(t *testing.T) {
 	// The fields prebuilt rules compare with exact values are keywords.
 	for _, path := range []string{"event.dataset", "event.outcome", "event.action", "azure.signinlogs.category",
 		"azure.signinlogs.properties.risk_level_during_signin", "azure.signinlogs.properties.app_id",
-		"azure.auditlogs.operation_name", "azure.auditlogs.properties.category", "privtrail.monitors.id", "privtrail.monitors.risk"} {
+		"azure.auditlogs.operation_name", "azure.auditlogs.properties.category", "privtrail.monitors.id", "privtrail.monitors.risk",
+		"azure.identityprotection.properties.risk_level", "azure.identityprotection.properties.risk_event_type",
+		"azure.identityprotection.properties.risk_state", "azure.identityprotection.properties.activity",
+		"azure.graphactivitylogs.properties.app_id", "azure.graphactivitylogs.properties.service_principal_id",
+		"azure.aadgraphactivitylogs.properties.app_id", "azure.provisioning.properties.provisioning_action",
+		"azure.platformlogs.category", "http.request.method", "http.response.status_code", "url.original"} {
 		if !mapped(path) {
 			t.Errorf("%s is not mapped", path)
 		}

@@ -226,3 +226,53 @@ func assertWholeLines(t *testing.T, path string) []string {
 	}
 	return ids
 }
+
+// Every stream is written the same way: the original document and the
+// privtrail object, whose stream and category say what it is. Records
+// of the ID Protection, Graph activity and other streams need nothing
+// else.
+func TestEveryStreamIsOneLine(t *testing.T) {
+	docs := map[string]string{
+		"risk":          `{"time":"2026-03-02T23:21:40.517Z","category":"UserRiskEvents","operationName":"User Risk Detection","properties":{"id":"d1","riskEventType":"anonymizedIPAddress","riskLevel":"high","riskState":"atRisk","userId":"u1","userPrincipalName":"adm_alice@contoso.example","detectedDateTime":"2026-03-02T23:19:58.133Z"}}`,
+		"graphactivity": `{"time":"2026-03-02T23:30:12.6442361Z","category":"MicrosoftGraphActivityLogs","operationName":"Microsoft Graph Activity","properties":{"requestId":"r1","requestMethod":"POST","requestUri":"https://graph.microsoft.com/v1.0/roleManagement/directory/roleAssignments","responseStatusCode":201,"userId":"u1"}}`,
+		"other":         `{"time":"2022-08-23T13:36:50.3538931Z","category":"ProvisioningLogs","operationName":"Provisioning activity","properties":{"id":"p1","provisioningAction":"create"}}`,
+	}
+	var dec entra.Decoder
+	var buf bytes.Buffer
+	o := NewStdout(&buf)
+	b := &batch.Batch{}
+	for _, d := range docs {
+		rec := &entra.Record{}
+		if err := dec.Decode([]byte(d), rec); err != nil {
+			t.Fatal(err)
+		}
+		b.Records = append(b.Records, rec)
+	}
+	if err := o.Consume(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != len(docs) {
+		t.Fatalf("%d lines for %d records", len(lines), len(docs))
+	}
+	for i, l := range lines {
+		var m struct {
+			Category  string `json:"category"`
+			Privtrail struct {
+				Stream   string `json:"stream"`
+				Category string `json:"category"`
+			} `json:"privtrail"`
+		}
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		rec := b.Records[i]
+		if m.Privtrail.Stream != string(rec.Stream) || m.Privtrail.Category != m.Category || m.Category != rec.LogCategory ||
+			l != string(rec.AppendJSON(nil)) {
+			t.Errorf("line %s for a %s record of %s", l, rec.Stream, rec.LogCategory)
+		}
+		if _, ok := docs[m.Privtrail.Stream]; !ok {
+			t.Errorf("stream %q", m.Privtrail.Stream)
+		}
+	}
+}

@@ -65,6 +65,17 @@ var goldenCases = []struct {
 		r.Actor.Known, r.Actor.Privileged = true, true
 		r.Hits = []entra.Hit{{ID: "review.unused_privileged_account", Title: "Privileged account not used", Risk: "medium", Source: "directory", Reason: "daysSinceSignIn=125"}}
 	}},
+	// The ID Protection, Graph activity and other streams: keyed by the
+	// principal at risk, the caller, the principal named.
+	{"risk_detection_diagnostic", func(r *entra.Record) {
+		r.Actor.Known, r.Actor.Privileged = true, true
+		r.Hits = []entra.Hit{{ID: "risk.privileged_user", Title: "Risk detected for a privileged account", Risk: "high", Source: "risk", Reason: "riskEventType=anonymizedIPAddress riskLevel=high"}}
+	}},
+	{"risky_user_diagnostic", func(*entra.Record) {}},
+	{"risky_service_principal_graph", func(*entra.Record) {}},
+	{"graphactivity_diagnostic", func(r *entra.Record) { r.Actor.Privileged = true }},
+	{"provisioning_diagnostic", func(*entra.Record) {}},
+	{"other_diagnostic", func(*entra.Record) {}},
 }
 
 // render is an item as the golden files show it: the framing in hex, then
@@ -338,5 +349,46 @@ func TestDirectoryKeyedByUser(t *testing.T) {
 	}
 	if stream != "directory" || !bytes.Contains(m.Value, []byte(`"directory":{"days_since_sign_in":125}`)) {
 		t.Errorf("stream header %q, value %s", stream, m.Value)
+	}
+}
+
+// Records of the new streams are keyed by whom they are about, like the
+// sign-ins of that principal: a risk detection and a risky-user record by
+// the user at risk, a Graph request by its caller, a record of an
+// unmodelled category by the user it names; without one, by the record's
+// id.
+func TestNewStreamsKeyedBySubject(t *testing.T) {
+	var d entra.Decoder
+	signIn := &entra.Record{}
+	doc := `{"createdDateTime":"2026-03-02T23:00:00Z","userId":"26BE570A-AE82-4189-B4E2-A37C6808512D","userPrincipalName":"adm_alice@contoso.example"}`
+	if err := d.Decode([]byte(doc), signIn); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, want string }{
+		{"risk_detection_diagnostic", UserKey(signIn)},
+		{"risky_user_diagnostic", UserKey(signIn)},
+		{"risky_service_principal_graph", "9089a539-a539-9089-39a5-899039a58990"},
+		{"graphactivity_diagnostic", "2f1e0d9c-8b7a-4c6d-9e5f-4a3b2c1d0e9f"},
+		{"other_diagnostic", "2f1e0d9c-8b7a-4c6d-9e5f-4a3b2c1d0e9f"},
+		{"provisioning_diagnostic", "d6cbb0bd-c3ec-6455-bd3e-4282141ce369"}, // no principal named: the record id
+	} {
+		rec := decodeFile(t, tc.name)
+		if got := UserKey(rec); got != tc.want {
+			t.Errorf("%s: user key %q, want %q", tc.name, got, tc.want)
+		}
+		if got := SubjectKey(rec); got != tc.want {
+			t.Errorf("%s: subject key %q, want %q", tc.name, got, tc.want)
+		}
+		item, err := (&Encoder{Key: KeySubject, Headers: true}).Encode(nil, rec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := DecodeItem(item)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(m.Key) != tc.want || len(m.Headers) == 0 || m.Headers[0].Name != HeaderStream || string(m.Headers[0].Value) != string(rec.Stream) {
+			t.Errorf("%s: key %q, headers %v", tc.name, m.Key, m.Headers)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package qradar
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/privtrail/privtrail/entra"
@@ -119,17 +120,17 @@ func (e *Encoder) appendMessage(dst []byte, rec *entra.Record, enriched []byte) 
 func (e *Encoder) appendLEEF(dst []byte, rec *entra.Record, risk riskLevel) []byte {
 	dst = append(dst, e.leefHead...)
 	op := operation(rec)
-	switch {
+	switch name := eventName(rec); {
 	case len(rec.Hits) > 0:
 		dst = appendLEEFHeader(dst, rec.Hits[0].ID)
 	case rec.Stream == "":
 		dst = append(dst, "unknown"...)
-	case op == "":
+	case name == "":
 		dst = appendLEEFHeader(dst, string(rec.Stream))
 	default:
 		dst = appendLEEFHeader(dst, string(rec.Stream))
 		dst = append(dst, ':')
-		dst = appendLEEFHeader(dst, op)
+		dst = appendLEEFHeader(dst, name)
 	}
 	dst = append(dst, '|')
 	dst = append(dst, e.delimHead...)
@@ -141,6 +142,7 @@ func (e *Encoder) appendLEEF(dst []byte, rec *entra.Record, risk riskLevel) []by
 		w.int("devTime", rec.Time.UnixMilli())
 	}
 	w.str("cat", string(rec.Stream))
+	w.str("logCategory", rec.LogCategory)
 	w.int("sev", int64(risk.leef))
 	w.str("usrName", first(a.UPN, a.DisplayName))
 	ip := first(a.IP, s.IPAddress)
@@ -193,6 +195,22 @@ func (e *Encoder) appendLEEF(dst []byte, rec *entra.Record, risk riskLevel) []by
 		w.str("resource", rec.Activity.ResourceID)
 	case entra.StreamAADDS:
 		w.str("resource", rec.AADDS.Computer)
+	case entra.StreamRisk:
+		r := &rec.Risk
+		w.str("riskEventType", r.EventType)
+		w.str("riskLevel", r.Level)
+		w.str("riskState", r.State)
+		w.str("riskDetail", r.Detail)
+		w.str("riskSource", r.Source)
+		w.str("detectionTiming", r.DetectionTiming)
+	case entra.StreamGraphActivity:
+		g := &rec.GraphActivity
+		w.str("url", g.RequestURI)
+		if g.ResponseStatusCode != 0 {
+			w.int("httpStatus", int64(g.ResponseStatusCode))
+		}
+		w.str("appId", g.AppID)
+		w.str("apiVersion", g.APIVersion)
 	case entra.StreamDirectory:
 		dir := &rec.Directory
 		w.bool("accountEnabled", dir.AccountEnabled)
@@ -218,6 +236,9 @@ func (e *Encoder) appendLEEF(dst []byte, rec *entra.Record, risk riskLevel) []by
 		}
 	}
 	country := s.Location.Country
+	if rec.Stream == entra.StreamRisk {
+		country = rec.Risk.Location.Country
+	}
 	if g := rec.Context.Geo; g != nil && g.CountryISO != "" {
 		country = g.CountryISO
 	}
@@ -253,9 +274,21 @@ func (e *Encoder) appendLEEF(dst []byte, rec *entra.Record, risk riskLevel) []by
 
 // operation names what happened, per stream: the sign-in's event type,
 // the audit activity, the Azure operation, the AADDS event ID, the
-// directory record's type (privilegedUser).
+// directory record's type (privilegedUser), the risk detection's type
+// (RiskyUser or RiskyServicePrincipal for a risk state), the Graph
+// request's method; for a category without a model its operationName.
 func operation(rec *entra.Record) string {
 	switch rec.Stream {
+	case entra.StreamRisk:
+		if rec.Risk.Kind == "detection" || rec.Risk.EventType != "" {
+			return first(rec.Risk.EventType, rec.OperationName)
+		}
+		if rec.Actor.Type == "servicePrincipal" || strings.EqualFold(rec.LogCategory, "RiskyServicePrincipals") {
+			return "RiskyServicePrincipal"
+		}
+		return "RiskyUser"
+	case entra.StreamGraphActivity:
+		return first(strings.ToUpper(rec.GraphActivity.RequestMethod), rec.OperationName)
 	case entra.StreamSignIn:
 		return rec.SignIn.EventType
 	case entra.StreamAudit:
@@ -270,6 +303,17 @@ func operation(rec *entra.Record) string {
 		return first(rec.Directory.RecordType, rec.OperationName)
 	}
 	return rec.OperationName
+}
+
+// eventName is what the LEEF EventID of a record without monitor hits
+// names after the stream: the operation, and for a category without a
+// model (stream other) the category, so that each category can have its
+// QID.
+func eventName(rec *entra.Record) string {
+	if rec.Stream == entra.StreamOther {
+		return first(rec.LogCategory, rec.OperationName)
+	}
+	return operation(rec)
 }
 
 func first(ss ...string) string {

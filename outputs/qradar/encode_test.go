@@ -85,7 +85,9 @@ func TestGoldenParses(t *testing.T) {
 	if s.pri != "130" { // local0 (16) * 8 + critical (2)
 		t.Errorf("PRI %s, want 130", s.pri)
 	}
-	if s.version != "1" || s.timestamp != "2023-10-24T20:13:31.444961Z" || s.host != "collector-01" || s.app != "privtrail" || s.procid != "-" || s.msgid != "signin" || s.sd != "-" {
+	// The sign-in's event time: its createdDateTime (2023-10-24T20:01:11.9490387Z),
+	// not the envelope's later time of logging.
+	if s.version != "1" || s.timestamp != "2023-10-24T20:01:11.949038Z" || s.host != "collector-01" || s.app != "privtrail" || s.procid != "-" || s.msgid != "signin" || s.sd != "-" {
 		t.Errorf("header %+v", s)
 	}
 	ev := parseLEEF(t, s.msg)
@@ -93,7 +95,7 @@ func TestGoldenParses(t *testing.T) {
 		t.Errorf("LEEF header %q", ev.header)
 	}
 	want := map[string]string{
-		"devTime": "1698178411444", "cat": "signin", "sev": "8", "usrName": "user15@splunkresearch.onmicrosoft.com",
+		"devTime": "1698177671949", "cat": "signin", "logCategory": "SignInLogs", "sev": "8", "usrName": "user15@splunkresearch.onmicrosoft.com",
 		"src": "1.2.3.4", "role": "Global Administrator, Security Administrator", "privileged": "true", "emergency": "true",
 		"operation": "interactive", "result": "interrupted", "errorCode": "50076", "country": "US", "paw": "false",
 		"workHoursInside": "false", "privtrailRisk": "high",
@@ -370,5 +372,114 @@ func TestInvalidUTF8SameRuleLEEFAndJSON(t *testing.T) {
 		if !strings.Contains(msg, `"userPrincipalName":"`+want+`"`) {
 			t.Errorf("the original's bytes are not U+FFFD in place: %q", msg)
 		}
+	}
+}
+
+// newStreamCases are records of the ID Protection, Graph activity and
+// other streams, as the stages would hand them over.
+var newStreamCases = []struct {
+	name   string
+	record func(t testing.TB) *entra.Record
+}{
+	{"risk_detection_hits", func(t testing.TB) *entra.Record {
+		r := decodeFile(t, "risk_detection_diagnostic")
+		r.Actor.Known, r.Actor.Privileged = true, true
+		r.Actor.Roles = []entra.RoleHeld{{Name: "Global Administrator", TemplateID: "62e90394-69f5-4237-9190-012177145e10", Assignment: "eligible", Via: "direct", Privileged: true}}
+		r.Hits = []entra.Hit{{ID: "risk.privileged_user", Title: "Risk detected for a privileged account", Risk: "high", Source: "risk", Reason: "riskEventType=anonymizedIPAddress riskLevel=high"}}
+		return r
+	}},
+	{"risky_user_plain", func(t testing.TB) *entra.Record { return decodeFile(t, "risky_user_diagnostic") }},
+	{"risky_service_principal_plain", func(t testing.TB) *entra.Record { return decodeFile(t, "risky_service_principal_graph") }},
+	{"graphactivity_plain", func(t testing.TB) *entra.Record { return decodeFile(t, "graphactivity_diagnostic") }},
+	{"aadgraph_plain", func(t testing.TB) *entra.Record { return decodeFile(t, "aadgraph_diagnostic") }},
+	{"provisioning_plain", func(t testing.TB) *entra.Record { return decodeFile(t, "provisioning_diagnostic") }},
+	{"other_plain", func(t testing.TB) *entra.Record { return decodeFile(t, "other_diagnostic") }},
+}
+
+func TestGoldenNewStreams(t *testing.T) {
+	for _, gc := range newStreamCases {
+		for _, v := range []struct {
+			suffix string
+			mod    func(*Config)
+		}{
+			{"leef.lf", nil},
+			{"json.lf", func(c *Config) { c.Format = "json" }},
+		} {
+			name := gc.name + "." + v.suffix
+			t.Run(name, func(t *testing.T) {
+				rec := gc.record(t)
+				got := mustEncode(t, NewEncoder(testConfig(v.mod)), rec, rec.AppendJSON(nil))
+				checkGolden(t, name+".txt", got)
+			})
+		}
+	}
+}
+
+// Each new stream has its MSGID and cat, and an EventID per kind of
+// record: the detection type or the risk state's subject, the Graph
+// request's method, the category of a record without a model.
+func TestNewStreamsLEEF(t *testing.T) {
+	enc := NewEncoder(testConfig(nil))
+	for _, tc := range []struct {
+		name, msgid, eventID string
+		attrs                map[string]string
+		absent               []string
+	}{
+		{"risk_detection_hits", "risk", "risk.privileged_user", map[string]string{
+			"cat": "risk", "logCategory": "UserRiskEvents", "sev": "8", "usrName": "adm_alice@contoso.example", "src": "67.43.156.42",
+			"userId": "26be570a-ae82-4189-b4e2-a37c6808512d", "privileged": "true", "role": "Global Administrator",
+			"operation": "anonymizedIPAddress", "riskEventType": "anonymizedIPAddress", "riskLevel": "high", "riskState": "atRisk",
+			"riskDetail": "none", "riskSource": "IdentityProtection", "detectionTiming": "realtime", "country": "DE",
+			"privtrailMonitors": "risk.privileged_user",
+		}, []string{"identSrc", "result"}},
+		{"risky_user_plain", "risk", "risk:RiskyUser", map[string]string{
+			"cat": "risk", "logCategory": "RiskyUsers", "sev": "1", "operation": "RiskyUser", "riskLevel": "high", "riskState": "atRisk",
+			"usrName": "adm_alice@contoso.example", "privtrailRisk": "none",
+		}, []string{"riskEventType"}},
+		{"risky_service_principal_plain", "risk", "risk:RiskyServicePrincipal", map[string]string{
+			"logCategory": "RiskyServicePrincipals", "usrName": "Contoso App", "userId": "9089a539-a539-9089-39a5-899039a58990",
+			"operation": "RiskyServicePrincipal", "riskLevel": "high",
+		}, nil},
+		{"graphactivity_plain", "graphactivity", "graphactivity:POST", map[string]string{
+			"cat": "graphactivity", "logCategory": "MicrosoftGraphActivityLogs", "operation": "POST", "src": "198.51.100.20",
+			"userId": "2f1e0d9c-8b7a-4c6d-9e5f-4a3b2c1d0e9f", "url": "https://graph.microsoft.com/v1.0/roleManagement/directory/roleAssignments",
+			"httpStatus": "201", "appId": "14d82eec-204b-4c2f-b7e8-296a70dab67e", "apiVersion": "v1.0",
+			"recordId": "3f1d2c4b-5a69-4e78-8d9c-0b1a2f3e4d5c",
+		}, []string{"usrName", "identSrc"}},
+		{"aadgraph_plain", "graphactivity", "graphactivity:GET", map[string]string{
+			"logCategory": "AzureADGraphActivityLogs", "httpStatus": "403", "url": "/v2/72f988bf-86f1-41af-91ab-2d7cd011db47/tenantDetails",
+		}, nil},
+		{"provisioning_plain", "other", "other:ProvisioningLogs", map[string]string{
+			"cat": "other", "logCategory": "ProvisioningLogs", "operation": "Provisioning activity",
+			"recordId": "d6cbb0bd-c3ec-6455-bd3e-4282141ce369",
+		}, nil},
+		{"other_plain", "other", "other:NetworkAccessTrafficLogs", map[string]string{
+			"cat": "other", "logCategory": "NetworkAccessTrafficLogs", "operation": "Traffic log", "usrName": "adm_bob@contoso.example",
+			"src": "198.51.100.20",
+		}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var rec *entra.Record
+			for _, c := range newStreamCases {
+				if c.name == tc.name {
+					rec = c.record(t)
+				}
+			}
+			s := parseSyslog(t, unframe(t, mustEncode(t, enc, rec, nil), false)[0])
+			ev := parseLEEF(t, s.msg)
+			if s.msgid != tc.msgid || ev.header[3] != tc.eventID {
+				t.Errorf("MSGID %s EventID %s, want %s %s", s.msgid, ev.header[3], tc.msgid, tc.eventID)
+			}
+			for k, v := range tc.attrs {
+				if ev.attrs[k] != v {
+					t.Errorf("%s=%q, want %q", k, ev.attrs[k], v)
+				}
+			}
+			for _, k := range tc.absent {
+				if v, ok := ev.attrs[k]; ok {
+					t.Errorf("%s=%q is set", k, v)
+				}
+			}
+		})
 	}
 }

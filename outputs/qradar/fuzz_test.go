@@ -57,6 +57,22 @@ func fuzzDirectory(upn, display, reason, op, raw string) *entra.Record {
 	return rec
 }
 
+// fuzzNewStreams builds an ID Protection, a Graph activity and an other
+// record from the same strings: they land in the attributes and event IDs
+// of those streams (the category of the other record names its event).
+func fuzzNewStreams(upn, display, reason, op, raw string) []*entra.Record {
+	base := func(s entra.Stream) *entra.Record {
+		return &entra.Record{Raw: []byte(raw), Stream: s, Time: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), ID: display,
+			LogCategory: op, OperationName: reason, Actor: entra.Principal{ID: reason, UPN: upn, DisplayName: display, IP: reason, Type: "user"}}
+	}
+	risk := base(entra.StreamRisk)
+	risk.Risk = entra.Risk{Kind: "detection", EventType: op, Level: upn, State: display, Detail: reason, Source: op, DetectionTiming: upn,
+		Location: entra.Location{Country: display}}
+	graph := base(entra.StreamGraphActivity)
+	graph.GraphActivity = entra.GraphActivity{RequestMethod: op, RequestURI: reason, ResponseStatusCode: len(raw) + 1, AppID: upn, APIVersion: display}
+	return []*entra.Record{risk, graph, base(entra.StreamOther)}
+}
+
 // benign replaces every non-empty string by "x": the same attributes must
 // come out.
 func benign(s string) string {
@@ -87,6 +103,22 @@ func FuzzEncode(f *testing.F) {
 				}
 				if reason != "" && ev.attrs["lastSignInSource"] != string(enc.appendValue(nil, reason)) {
 					t.Fatalf("lastSignInSource %q from %q", ev.attrs["lastSignInSource"], reason)
+				}
+			}
+		}
+		// The new streams, and their benign twins.
+		news := fuzzNewStreams(upn, display, reason, op, raw)
+		newTwins := fuzzNewStreams(benign(upn), benign(display), benign(reason), benign(op), raw)
+		for _, delim := range []string{"\t", "^", "|"} {
+			enc := NewEncoder(testConfig(func(c *Config) { c.Delimiter = delim }))
+			for i, rec := range news {
+				ev := parseLEEF(t, checkOneMessage(t, enc, rec, "lf").msg)
+				want := parseLEEF(t, checkOneMessage(t, enc, newTwins[i], "lf").msg)
+				if !slices.Equal(ev.keys, want.keys) {
+					t.Fatalf("%s, delimiter %q: keys %q, want %q", rec.Stream, delim, ev.keys, want.keys)
+				}
+				if op != "" && rec.Stream == entra.StreamOther && ev.header[3] != "other:"+string(appendLEEFHeader(nil, op)) {
+					t.Fatalf("event id %q from category %q", ev.header[3], op)
 				}
 			}
 		}

@@ -77,6 +77,23 @@ type Sourcetypes struct {
 	// privtrail's directory scans; default privtrail:directory (no add-on
 	// defines a sourcetype for them: they are privtrail's own documents).
 	Directory string `yaml:"directory"`
+	// RiskDetection is for Graph-shaped Entra ID Protection risk
+	// detections (riskDetections, servicePrincipalRiskDetections); default
+	// azure:aad:identity_protection:risk_detection, the Splunk Add-on for
+	// Microsoft Azure's for the same documents.
+	RiskDetection string `yaml:"risk_detection"`
+	// RiskyUser is for Graph-shaped riskyUsers; default
+	// azure:aad:identity_protection:risky_user, the add-on's.
+	RiskyUser string `yaml:"risky_user"`
+	// RiskyServicePrincipal is for Graph-shaped riskyServicePrincipals;
+	// default azure:aad:identity_protection:risky_service_principal (the
+	// add-on does not collect them; named after its two).
+	RiskyServicePrincipal string `yaml:"risky_service_principal"`
+	// Other is for Graph-shaped records of a category privtrail has no
+	// model for and no Graph sourcetype above covers; default
+	// azure:aad:other. Diagnostic-settings records of any category are
+	// Diagnostic's.
+	Other string `yaml:"other"`
 }
 
 // Default values.
@@ -92,6 +109,11 @@ const (
 	SourcetypeActivity   = "azure:monitor:activity"
 	SourcetypeAADDS      = "azure:monitor:aad"
 	SourcetypeDirectory  = "privtrail:directory"
+
+	SourcetypeRiskDetection         = "azure:aad:identity_protection:risk_detection"
+	SourcetypeRiskyUser             = "azure:aad:identity_protection:risky_user"
+	SourcetypeRiskyServicePrincipal = "azure:aad:identity_protection:risky_service_principal"
+	SourcetypeOther                 = "azure:aad:other"
 )
 
 // Defaults fills in what was not set. Host is the agent's hostname, Channel
@@ -110,7 +132,8 @@ func (c *Config) Defaults() {
 		p *string
 		v string
 	}{{&st.SignIn, SourcetypeSignIn}, {&st.Audit, SourcetypeAudit}, {&st.Diagnostic, SourcetypeDiagnostic}, {&st.Activity, SourcetypeActivity}, {&st.AADDS, SourcetypeAADDS},
-		{&st.Directory, SourcetypeDirectory}} {
+		{&st.Directory, SourcetypeDirectory}, {&st.RiskDetection, SourcetypeRiskDetection}, {&st.RiskyUser, SourcetypeRiskyUser},
+		{&st.RiskyServicePrincipal, SourcetypeRiskyServicePrincipal}, {&st.Other, SourcetypeOther}} {
 		if *d.p == "" {
 			*d.p = d.v
 		}

@@ -65,7 +65,8 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("defaults: %+v", c)
 	}
 	want := Sourcetypes{SignIn: "azure:aad:signin", Audit: "azure:aad:audit", Diagnostic: "azure:monitor:aad", Activity: "azure:monitor:activity", AADDS: "azure:monitor:aad",
-		Directory: "privtrail:directory"}
+		Directory: "privtrail:directory", RiskDetection: "azure:aad:identity_protection:risk_detection", RiskyUser: "azure:aad:identity_protection:risky_user",
+		RiskyServicePrincipal: "azure:aad:identity_protection:risky_service_principal", Other: "azure:aad:other"}
 	if c.Sourcetypes != want {
 		t.Errorf("sourcetypes %+v", c.Sourcetypes)
 	}

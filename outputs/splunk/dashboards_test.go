@@ -142,9 +142,13 @@ func dashEncode(t testing.TB) dashSent {
 		dashPaths(s.paths, "", env.Event)
 	}
 	// Every sourcetype the default configuration gives some record.
+	categories := []string{"", "SignInLogs", "AuditLogs", "UserRiskEvents", "ServicePrincipalRiskEvents", "RiskyUsers",
+		"RiskyServicePrincipals", "MicrosoftGraphActivityLogs", "ProvisioningLogs", "NetworkAccessTrafficLogs"}
 	for _, st := range entra.Streams {
 		for _, sh := range []entra.Shape{entra.ShapeGraph, entra.ShapeDiagnostic} {
-			s.sourcetypes[enc.Sourcetype(&entra.Record{Stream: st, Shape: sh})] = true
+			for _, c := range categories {
+				s.sourcetypes[enc.Sourcetype(&entra.Record{Stream: st, Shape: sh, LogCategory: c})] = true
+			}
 		}
 	}
 	return s

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/privtrail/privtrail/entra"
 )
@@ -69,10 +70,16 @@ func (e *Encoder) Encode(dst []byte, rec *entra.Record, enriched []byte) ([]byte
 	return append(dst, '}', '\n'), nil
 }
 
-// Sourcetype is the sourcetype rec is indexed with: Graph-shaped sign-ins
-// and audits get the Splunk Add-on for Microsoft Azure's sourcetypes,
-// diagnostic-settings sign-ins and audits azure:monitor:aad, Activity,
-// Domain Services and directory records their own.
+// Sourcetype is the sourcetype rec is indexed with. Activity, Domain
+// Services and directory records get their own whatever their shape.
+// Every other record in the diagnostic-settings envelope (sign-ins,
+// audits, ID Protection, Graph activity, and categories privtrail has no
+// model for) is azure:monitor:aad, as the Splunk Add-on for Microsoft
+// Cloud Services and Splunk's security content have it. Graph-shaped
+// records get the Splunk Add-on for Microsoft Azure's sourcetype of the
+// Graph resource they are: by stream, and for records privtrail could not
+// model (stream other) by the category of the endpoint they were read
+// from.
 func (e *Encoder) Sourcetype(rec *entra.Record) string {
 	st := &e.Sourcetypes
 	switch rec.Stream {
@@ -83,15 +90,60 @@ func (e *Encoder) Sourcetype(rec *entra.Record) string {
 	case entra.StreamDirectory:
 		return st.Directory
 	}
-	if rec.Shape == entra.ShapeGraph {
-		switch rec.Stream {
-		case entra.StreamSignIn:
-			return st.SignIn
-		case entra.StreamAudit:
-			return st.Audit
+	if rec.Shape != entra.ShapeGraph {
+		return st.Diagnostic
+	}
+	switch rec.Stream {
+	case entra.StreamSignIn:
+		return st.SignIn
+	case entra.StreamAudit:
+		return st.Audit
+	case entra.StreamRisk:
+		if s := e.riskSourcetype(rec.LogCategory); s != "" {
+			return s
 		}
+		if rec.Risk.Kind == "detection" {
+			return st.RiskDetection
+		}
+		if rec.Actor.Type == "servicePrincipal" {
+			return st.RiskyServicePrincipal
+		}
+		return st.RiskyUser
+	case entra.StreamOther:
+		if s := e.graphSourcetype(rec.LogCategory); s != "" {
+			return s
+		}
+		return st.Other
 	}
 	return st.Diagnostic
+}
+
+// graphSourcetype is the sourcetype of the Graph resources of a
+// diagnostic category ("" for a category no Graph sourcetype covers).
+func (e *Encoder) graphSourcetype(category string) string {
+	st := &e.Sourcetypes
+	switch c, is := category, strings.EqualFold; {
+	case is(c, "SignInLogs"), is(c, "NonInteractiveUserSignInLogs"), is(c, "ServicePrincipalSignInLogs"), is(c, "ManagedIdentitySignInLogs"):
+		return st.SignIn
+	case is(c, "AuditLogs"):
+		return st.Audit
+	}
+	return e.riskSourcetype(category)
+}
+
+// riskSourcetype is the sourcetype of the Graph resources of an ID
+// Protection category ("" for another category).
+func (e *Encoder) riskSourcetype(category string) string {
+	st := &e.Sourcetypes
+	switch c, is := category, strings.EqualFold; {
+	case is(c, "UserRiskEvents"), is(c, "ServicePrincipalRiskEvents"):
+		return st.RiskDetection
+	case is(c, "RiskyUsers"):
+		return st.RiskyUser
+	case is(c, "RiskyServicePrincipals"):
+		return st.RiskyServicePrincipal
+	}
+	return ""
 }
 
 // appendFields appends the indexed fields. HEC accepts only strings and

@@ -25,11 +25,23 @@ func decodeFile(tb testing.TB, name string) *entra.Record {
 	}
 	var d entra.Decoder
 	rec := &entra.Record{Origin: name}
-	if err := d.Decode(bytes.TrimSpace(data), rec); err != nil {
+	if category, ok := graphItems[name]; ok {
+		err = d.DecodeGraphItem(bytes.TrimSpace(data), category, graphPolled, rec)
+	} else {
+		err = d.Decode(bytes.TrimSpace(data), rec)
+	}
+	if err != nil {
 		tb.Fatalf("%s: %v", name, err)
 	}
 	return rec
 }
+
+// graphItems are the inputs read as items of a Graph page of that
+// category (entra.Decoder.DecodeGraphItem), at graphPolled.
+var (
+	graphItems  = map[string]string{"other_graph": "RiskyUsers"}
+	graphPolled = time.Date(2026, 3, 3, 8, 0, 0, 0, time.UTC)
+)
 
 func testEncoder() *Encoder {
 	return NewEncoder(Config{Host: "agent-01", Index: "entra"})
@@ -65,6 +77,21 @@ var goldenCases = []struct {
 		r.Hits = []entra.Hit{{ID: "review.unused_privileged_account", Title: "Privileged account not used", Risk: "medium", Source: "directory", Reason: "daysSinceSignIn=125 lastSignInSource=agent"}}
 	}},
 	{"directory_never_signed_in", nil},
+	// The ID Protection, Graph activity and other streams.
+	{"risk_detection_diagnostic", func(r *entra.Record) {
+		r.Actor.Known, r.Actor.Privileged = true, true
+		r.Actor.Roles = []entra.RoleHeld{{Name: "Global Administrator", TemplateID: "62e90394-69f5-4237-9190-012177145e10", Assignment: "eligible", Via: "direct", Privileged: true}}
+		r.Hits = []entra.Hit{{ID: "risk.privileged_user", Title: "Risk detected for a privileged account", Risk: "high", Source: "risk", Reason: "riskEventType=anonymizedIPAddress riskLevel=high"}}
+	}},
+	{"risk_detection_graph", nil},
+	{"risky_service_principal_graph", nil},
+	{"graphactivity_diagnostic", func(r *entra.Record) {
+		r.Actor.Known, r.Actor.Privileged = true, true
+		r.Hits = []entra.Hit{{ID: "graph.role_assignment", Title: "Directory role assigned through Microsoft Graph", Risk: "medium", Source: "graphactivity", Reason: "POST /v1.0/roleManagement/directory/roleAssignments"}}
+	}},
+	{"aadgraph_diagnostic", nil},
+	{"provisioning_diagnostic", nil},
+	{"other_graph", nil},
 }
 
 func TestEncodeGolden(t *testing.T) {
@@ -256,29 +283,70 @@ func TestRiskIsTheHighest(t *testing.T) {
 
 func TestSourcetypes(t *testing.T) {
 	def := NewEncoder(Config{})
-	custom := NewEncoder(Config{Sourcetypes: Sourcetypes{SignIn: "s", Audit: "a", Diagnostic: "d", Activity: "act", AADDS: "ds", Directory: "dir"}})
+	custom := NewEncoder(Config{Sourcetypes: Sourcetypes{SignIn: "s", Audit: "a", Diagnostic: "d", Activity: "act", AADDS: "ds", Directory: "dir",
+		RiskDetection: "rd", RiskyUser: "ru", RiskyServicePrincipal: "rsp", Other: "o"}})
 	for _, tc := range []struct {
 		stream     entra.Stream
 		shape      entra.Shape
+		category   string
 		def, given string
 	}{
-		{entra.StreamSignIn, entra.ShapeGraph, "azure:aad:signin", "s"},
-		{entra.StreamAudit, entra.ShapeGraph, "azure:aad:audit", "a"},
-		{entra.StreamSignIn, entra.ShapeDiagnostic, "azure:monitor:aad", "d"},
-		{entra.StreamAudit, entra.ShapeDiagnostic, "azure:monitor:aad", "d"},
-		{entra.StreamActivity, entra.ShapeDiagnostic, "azure:monitor:activity", "act"},
-		{entra.StreamActivity, entra.ShapeGraph, "azure:monitor:activity", "act"},
-		{entra.StreamAADDS, entra.ShapeDiagnostic, "azure:monitor:aad", "ds"},
-		{entra.StreamDirectory, entra.ShapePrivtrail, "privtrail:directory", "dir"},
-		{entra.StreamDirectory, entra.ShapeGraph, "privtrail:directory", "dir"}, // the stream wins
-		{"", "", "azure:monitor:aad", "d"},
+		{entra.StreamSignIn, entra.ShapeGraph, "", "azure:aad:signin", "s"},
+		{entra.StreamAudit, entra.ShapeGraph, "", "azure:aad:audit", "a"},
+		{entra.StreamSignIn, entra.ShapeDiagnostic, "", "azure:monitor:aad", "d"},
+		{entra.StreamAudit, entra.ShapeDiagnostic, "", "azure:monitor:aad", "d"},
+		{entra.StreamActivity, entra.ShapeDiagnostic, "", "azure:monitor:activity", "act"},
+		{entra.StreamActivity, entra.ShapeGraph, "", "azure:monitor:activity", "act"},
+		{entra.StreamAADDS, entra.ShapeDiagnostic, "", "azure:monitor:aad", "ds"},
+		{entra.StreamDirectory, entra.ShapePrivtrail, "", "privtrail:directory", "dir"},
+		{entra.StreamDirectory, entra.ShapeGraph, "", "privtrail:directory", "dir"}, // the stream wins
+		{"", "", "", "azure:monitor:aad", "d"},
+		// Every diagnostic-settings category, modelled or not: azure:monitor:aad.
+		{entra.StreamSignIn, entra.ShapeDiagnostic, "ADFSSignInLogs", "azure:monitor:aad", "d"},
+		{entra.StreamSignIn, entra.ShapeDiagnostic, "MicrosoftServicePrincipalSignInLogs", "azure:monitor:aad", "d"},
+		{entra.StreamRisk, entra.ShapeDiagnostic, "UserRiskEvents", "azure:monitor:aad", "d"},
+		{entra.StreamRisk, entra.ShapeDiagnostic, "RiskyServicePrincipals", "azure:monitor:aad", "d"},
+		{entra.StreamGraphActivity, entra.ShapeDiagnostic, "MicrosoftGraphActivityLogs", "azure:monitor:aad", "d"},
+		{entra.StreamGraphActivity, entra.ShapeDiagnostic, "AzureADGraphActivityLogs", "azure:monitor:aad", "d"},
+		{entra.StreamOther, entra.ShapeDiagnostic, "ProvisioningLogs", "azure:monitor:aad", "d"},
+		{entra.StreamOther, entra.ShapeDiagnostic, "NetworkAccessTrafficLogs", "azure:monitor:aad", "d"},
+		{entra.StreamOther, entra.ShapeDiagnostic, "RiskyUsers", "azure:monitor:aad", "d"},
+		// Graph-shaped ID Protection records: the add-on's sourcetypes.
+		{entra.StreamRisk, entra.ShapeGraph, "UserRiskEvents", "azure:aad:identity_protection:risk_detection", "rd"},
+		{entra.StreamRisk, entra.ShapeGraph, "ServicePrincipalRiskEvents", "azure:aad:identity_protection:risk_detection", "rd"},
+		{entra.StreamRisk, entra.ShapeGraph, "RiskyUsers", "azure:aad:identity_protection:risky_user", "ru"},
+		{entra.StreamRisk, entra.ShapeGraph, "riskyusers", "azure:aad:identity_protection:risky_user", "ru"},
+		{entra.StreamRisk, entra.ShapeGraph, "RiskyServicePrincipals", "azure:aad:identity_protection:risky_service_principal", "rsp"},
+		{entra.StreamRisk, entra.ShapeGraph, "", "azure:aad:identity_protection:risky_user", "ru"},
+		// Graph items privtrail could not model: the sourcetype of their endpoint's category.
+		{entra.StreamOther, entra.ShapeGraph, "RiskyUsers", "azure:aad:identity_protection:risky_user", "ru"},
+		{entra.StreamOther, entra.ShapeGraph, "UserRiskEvents", "azure:aad:identity_protection:risk_detection", "rd"},
+		{entra.StreamOther, entra.ShapeGraph, "NonInteractiveUserSignInLogs", "azure:aad:signin", "s"},
+		{entra.StreamOther, entra.ShapeGraph, "AuditLogs", "azure:aad:audit", "a"},
+		{entra.StreamOther, entra.ShapeGraph, "NetworkAccessTrafficLogs", "azure:aad:other", "o"},
+		{entra.StreamOther, entra.ShapeGraph, "", "azure:aad:other", "o"},
 	} {
-		rec := &entra.Record{Stream: tc.stream, Shape: tc.shape}
+		rec := &entra.Record{Stream: tc.stream, Shape: tc.shape, LogCategory: tc.category}
 		if got := def.Sourcetype(rec); got != tc.def {
-			t.Errorf("%s/%s: default sourcetype %q, want %q", tc.stream, tc.shape, got, tc.def)
+			t.Errorf("%s/%s/%s: default sourcetype %q, want %q", tc.stream, tc.shape, tc.category, got, tc.def)
 		}
 		if got := custom.Sourcetype(rec); got != tc.given {
-			t.Errorf("%s/%s: configured sourcetype %q, want %q", tc.stream, tc.shape, got, tc.given)
+			t.Errorf("%s/%s/%s: configured sourcetype %q, want %q", tc.stream, tc.shape, tc.category, got, tc.given)
+		}
+	}
+	// Without a category, a Graph risk record says what it is itself.
+	for _, tc := range []struct {
+		rec  entra.Record
+		want string
+	}{
+		{entra.Record{Stream: entra.StreamRisk, Shape: entra.ShapeGraph, Risk: entra.Risk{Kind: "detection"}}, "azure:aad:identity_protection:risk_detection"},
+		{entra.Record{Stream: entra.StreamRisk, Shape: entra.ShapeGraph, Risk: entra.Risk{Kind: "state"}, Actor: entra.Principal{Type: "servicePrincipal"}},
+			"azure:aad:identity_protection:risky_service_principal"},
+		{entra.Record{Stream: entra.StreamRisk, Shape: entra.ShapeGraph, Risk: entra.Risk{Kind: "state"}, Actor: entra.Principal{Type: "user"}},
+			"azure:aad:identity_protection:risky_user"},
+	} {
+		if got := def.Sourcetype(&tc.rec); got != tc.want {
+			t.Errorf("%+v: sourcetype %q, want %q", tc.rec.Risk, got, tc.want)
 		}
 	}
 }

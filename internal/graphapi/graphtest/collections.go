@@ -17,16 +17,34 @@ import (
 // spec is what the fake knows of a collection.
 type spec struct {
 	key        string // canonical name, e.g. "auditLogs/signIns"
-	timeField  string // newest first on it, and $filter on it; "" for neither
+	timeField  string // newest first on it (unless unordered), and $filter on it; "" for neither
 	principal  bool   // $filter=principalId eq '…'
 	eventTypes bool   // beta $filter=signInEventTypes/any(…)
-	maxTop     int
-	defTop     int
+	// unordered: Graph documents no order, and the fake serves the
+	// documents in the order they were added (a replaced one keeps its
+	// place), not by time.
+	unordered bool
+	// resources: Add replaces the document with the same id (the
+	// collection holds resources whose state changes, not log entries).
+	resources bool
+	// filterSelectOnly: the API documents $filter, $select and $top only;
+	// any other query option ($orderby, $skip, $count, $search, $expand)
+	// is a 400.
+	filterSelectOnly bool
+	maxTop           int
+	defTop           int
 }
 
 var specs = []spec{
 	{key: SignIns, timeField: "createdDateTime", eventTypes: true, maxTop: 1000, defTop: 1000},
 	{key: DirectoryAudits, timeField: "activityDateTime", maxTop: 1000, defTop: 1000},
+	// riskdetection-list.md: "supports the $filter and $select OData query
+	// parameters … The default page size is 20 objects while the maximum
+	// with $top is 500." riskyuser-list.md: the same, "The maximum page
+	// size with $top is 500 objects" (its default is not documented: 20
+	// is used). Neither documents an order.
+	{key: RiskDetections, timeField: "lastUpdatedDateTime", unordered: true, resources: true, filterSelectOnly: true, maxTop: 500, defTop: 20},
+	{key: RiskyUsers, timeField: "riskLastUpdatedDateTime", unordered: true, resources: true, filterSelectOnly: true, maxTop: 500, defTop: 20},
 	{key: RoleAssignments, principal: true, maxTop: 999, defTop: 100},
 	{key: RoleDefinitions, maxTop: 999, defTop: 100},
 	{key: RoleEligibilitySchedules, principal: true, maxTop: 999, defTop: 100},
@@ -81,7 +99,12 @@ func specFor(key string) (*spec, string) {
 // document is JSON text ([]byte, json.RawMessage, string) or anything
 // encoding/json marshals (a map from the helpers, a struct); it must be
 // an object. Sign-ins and audits need their createdDateTime or
-// activityDateTime to be found by time.
+// activityDateTime to be found by time, risk detections their
+// lastUpdatedDateTime and risky users their riskLastUpdatedDateTime. In
+// RiskDetections and RiskyUsers a document with the id of one already
+// there replaces it, as an update of the resource does in Graph (a
+// dismissed risk, a new risk level); queries already under way keep
+// paging through what they saw.
 func (s *Server) Add(collectionKey string, docs ...any) {
 	s.t.Helper()
 	sp, key := specFor(collectionKey)
@@ -131,7 +154,16 @@ func (s *Server) Add(collectionKey string, docs ...any) {
 		c = &collection{spec: sp}
 		s.collections[strings.ToLower(key)] = c
 	}
-	c.docs = append(c.docs, add...)
+	for _, d := range add {
+		if id, ok := d.m["id"].(string); ok && sp.resources {
+			// Snapshots of running queries hold their own slices.
+			if i := slices.IndexFunc(c.docs, func(o *doc) bool { oid, _ := o.m["id"].(string); return oid == id }); i >= 0 {
+				c.docs[i] = d
+				continue
+			}
+		}
+		c.docs = append(c.docs, d)
+	}
 }
 
 // SetPageSize sets the page size a collection uses when the request has
@@ -271,6 +303,16 @@ func (s *Server) query(c *collection, sp *spec, key, version string, q url.Value
 	if sp.key == Users && selActivity {
 		top = min(top, signInActivityMaxTop)
 	}
+	if sp.filterSelectOnly {
+		for k := range q {
+			switch strings.ToLower(k) {
+			case "$filter", "$select", "$top":
+			default:
+				return nil, "", http.StatusBadRequest, "BadRequest",
+					fmt.Sprintf("Query option '%s' is not allowed. Allowed query options: $filter, $select, $top.", k)
+			}
+		}
+	}
 	keep, err := parseFilter(q.Get("$filter"), sp, version == "beta")
 	if err != nil {
 		return nil, "", http.StatusBadRequest, "BadRequest", err.Error()
@@ -286,7 +328,7 @@ func (s *Server) query(c *collection, sp *spec, key, version string, q url.Value
 			}
 		}
 	}
-	if sp.timeField != "" {
+	if sp.timeField != "" && !sp.unordered {
 		slices.SortStableFunc(docs, func(a, b *doc) int { return b.at.Compare(a.at) })
 	}
 	snap = &snapshot{docs: docs, top: top, sel: sel}

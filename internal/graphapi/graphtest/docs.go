@@ -145,3 +145,34 @@ func UserRegistration(id, upn string, isAdmin bool, methods ...string) map[strin
 	d["isMfaRegistered"], d["isMfaCapable"] = len(methods) > 0, len(methods) > 0
 	return d
 }
+
+// RiskDetection is an Entra ID Protection risk detection of upn
+// (riskdetection-list.md, v1.0): detected and last updated at
+// lastUpdated, the risky sign-in a few minutes earlier, riskState
+// atRisk. Set riskState, riskDetail and lastUpdatedDateTime (Time) and
+// Add it again to change it, as a dismissal does.
+func RiskDetection(id string, lastUpdated time.Time, upn string) map[string]any {
+	d := example("riskdetections_v1.json", 0)
+	d["id"], d["userPrincipalName"], d["userDisplayName"] = id, upn, upn
+	d["requestId"] = id
+	d["activityDateTime"] = Time(lastUpdated.Add(-2 * time.Minute))
+	d["detectedDateTime"], d["lastUpdatedDateTime"] = Time(lastUpdated), Time(lastUpdated)
+	d["riskState"], d["riskDetail"] = "atRisk", "none"
+	return d
+}
+
+// RiskyUser is a user's Entra ID Protection risk state (riskyusers-list.md,
+// example 1) whose risk last changed at updated: riskState state
+// ("atRisk", "dismissed", "remediated", …), riskDetail "none" (or
+// adminDismissedAllRiskForUser when dismissed, riskLevel then "none").
+func RiskyUser(id string, updated time.Time, upn, state string) map[string]any {
+	d := example("riskyusers_beta_ex1.json", 0)
+	d["id"], d["userPrincipalName"], d["userDisplayName"] = id, upn, upn
+	d["riskLastUpdatedDateTime"], d["riskState"] = Time(updated), state
+	d["isProcessing"], d["isDeleted"] = false, false
+	d["riskDetail"] = "none"
+	if state == "dismissed" {
+		d["riskDetail"], d["riskLevel"] = "adminDismissedAllRiskForUser", "none"
+	}
+	return d
+}

@@ -2,8 +2,9 @@
 // for tests: one httptest TLS server that signs the app in the way MSAL
 // (and so azidentity) expects, and serves the Graph collections privtrail
 // reads with Graph's documented behaviour — server-side paging with
-// opaque $skiptoken nextLinks, $top limits, newest-first logs, the $filter
-// forms the log poller uses, Graph's error JSON — plus fault injection
+// opaque $skiptoken nextLinks, $top limits, newest-first logs (risk
+// detections and risky users in no time order, as Graph documents none),
+// the $filter forms the log poller uses, Graph's error JSON — plus fault injection
 // (429/503 with Retry-After, expired or revoked tokens, bodies cut
 // half-way, 403 for a missing permission) and request accounting.
 //
@@ -50,6 +51,8 @@ const (
 	RoleAssignmentScheduleInstances = "roleManagement/directory/roleAssignmentScheduleInstances"
 	Users                           = "users"
 	UserRegistrationDetails         = "reports/authenticationMethods/userRegistrationDetails"
+	RiskDetections                  = "identityProtection/riskDetections"
+	RiskyUsers                      = "identityProtection/riskyUsers"
 )
 
 // GroupMembers is the collection of a group's transitive members. Adding

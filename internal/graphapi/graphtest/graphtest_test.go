@@ -89,6 +89,11 @@ func TestQueries(t *testing.T) {
 	srv.Add(graphtest.UserRegistrationDetails, graphtest.UserRegistration("u0", "u0@contoso.example", true, "microsoftAuthenticatorPush"))
 	srv.Add(graphtest.RoleDefinitions, graphtest.RoleDefinition("62e90394-69f5-4237-9190-012177145e10", "Global Administrator"))
 	srv.Add(graphtest.RoleAssignmentScheduleInstances, graphtest.RoleAssignmentScheduleInstance("i0", "p0", "role"))
+	// Risk detections and risky users: served as added, not by time.
+	for _, i := range []int{1, 2, 0} {
+		srv.Add(graphtest.RiskDetections, graphtest.RiskDetection(fmt.Sprintf("d%d", i), t0.Add(time.Duration(i)*time.Hour), "u@contoso.example"))
+		srv.Add(graphtest.RiskyUsers, graphtest.RiskyUser(fmt.Sprintf("ru%d", i), t0.Add(time.Duration(i)*time.Hour), "u@contoso.example", "atRisk"))
+	}
 
 	h := func(n int) string { return t0.Add(time.Duration(n) * time.Hour).Format(time.RFC3339) }
 	tests := []struct {
@@ -123,6 +128,15 @@ func TestQueries(t *testing.T) {
 		{path: "/v1.0/reports/authenticationMethods/userRegistrationDetails", ids: "[u0]"},
 		{path: "/v1.0/devices", status: 400, code: "BadRequest"},
 		{path: "/v1.0/auditLogs/signIns?$skiptoken=forged_1", status: 400, code: "BadRequest"},
+		{path: "/v1.0/identityProtection/riskDetections", ids: "[d1 d2 d0]"},
+		{path: "/v1.0/identityProtection/riskDetections?$filter=lastUpdatedDateTime ge " + h(1) + " and lastUpdatedDateTime lt " + h(3), ids: "[d1 d2]"},
+		{path: "/v1.0/identityProtection/riskDetections?$filter=lastUpdatedDateTime lt " + h(1) + "&$top=500&$select=id", ids: "[d0]"},
+		{path: "/v1.0/identityProtection/riskDetections?$filter=detectedDateTime ge " + h(1), status: 400, code: "BadRequest"},
+		{path: "/v1.0/identityProtection/riskDetections?$top=501", status: 400, code: "Request_UnsupportedQuery"},
+		{path: "/v1.0/identityProtection/riskDetections?$orderby=lastUpdatedDateTime", status: 400, code: "BadRequest"},
+		{path: "/v1.0/identityProtection/riskyUsers?$filter=riskLastUpdatedDateTime ge " + h(1), ids: "[ru1 ru2]"},
+		{path: "/v1.0/identityProtection/riskyUsers?$filter=lastUpdatedDateTime ge " + h(1), status: 400, code: "BadRequest"},
+		{path: "/v1.0/identityProtection/riskyUsers?$skip=1", status: 400, code: "BadRequest"},
 	}
 	for _, tt := range tests {
 		a := get(t, srv, escape(tt.path))
@@ -355,5 +369,49 @@ func TestTokenEndpointRefusals(t *testing.T) {
 	res.Body.Close()
 	if oidc["token_endpoint"] != srv.URL()+"/"+srv.TenantID+"/oauth2/v2.0/token" || oidc["issuer"] != srv.URL()+"/"+srv.TenantID+"/v2.0" {
 		t.Errorf("openid-configuration %v", oidc)
+	}
+}
+
+// Risk detections and risky users page 20 at a time by default, and an
+// update of a resource (same id, later time, new state) replaces it: a
+// running query keeps paging through what its first page saw, a new one
+// finds the resource at its new time only.
+func TestRiskResources(t *testing.T) {
+	srv := graphtest.New(t)
+	for i := range 45 {
+		srv.Add(graphtest.RiskyUsers, graphtest.RiskyUser(fmt.Sprintf("u%02d", i), t0.Add(time.Duration(i)*time.Minute), "u@contoso.example", "atRisk"))
+	}
+	first := get(t, srv, "/v1.0/identityProtection/riskyUsers")
+	if len(first.body.Value) != 20 || first.body.NextLink == "" || first.body.Context != srv.URL()+"/v1.0/$metadata#identityProtection/riskyUsers" {
+		t.Fatalf("first page: %d users, nextLink %q, context %q", len(first.body.Value), first.body.NextLink, first.body.Context)
+	}
+	dismissed := graphtest.RiskyUser("u44", t0.Add(2*time.Hour), "u@contoso.example", "dismissed")
+	srv.Add(graphtest.RiskyUsers, dismissed)
+	var all []string
+	for a := first; ; {
+		all = append(all, ids(t, a)...)
+		if a.body.NextLink == "" {
+			break
+		}
+		a = get(t, srv, a.body.NextLink)
+	}
+	if len(all) != 45 || all[44] != "u44" {
+		t.Fatalf("paged %d users (last %v), want the 45 of the first page's snapshot", len(all), all[len(all)-1:])
+	}
+	filter := func(from, to time.Time) string {
+		return escape("/v1.0/identityProtection/riskyUsers?$filter=riskLastUpdatedDateTime ge " + from.Format(time.RFC3339) +
+			" and riskLastUpdatedDateTime lt " + to.Format(time.RFC3339))
+	}
+	if got := ids(t, get(t, srv, filter(t0.Add(44*time.Minute), t0.Add(45*time.Minute)))); len(got) != 0 {
+		t.Errorf("the old state of u44 is still served: %v", got)
+	}
+	now := get(t, srv, filter(t0.Add(2*time.Hour), t0.Add(3*time.Hour)))
+	var u map[string]any
+	if len(now.body.Value) != 1 || json.Unmarshal(now.body.Value[0], &u) != nil || u["id"] != "u44" || u["riskState"] != "dismissed" ||
+		u["riskDetail"] != "adminDismissedAllRiskForUser" {
+		t.Errorf("u44 after the dismissal: %s", now.body.Value)
+	}
+	if n := len(ids(t, get(t, srv, "/v1.0/identityProtection/riskyUsers?$top=500"))); n != 45 {
+		t.Errorf("%d risky users after an update, want 45", n)
 	}
 }
