@@ -419,7 +419,8 @@ var guards = map[string]func(*entra.Record) bool{
 }
 
 // guardOf returns the guard of a filter whose top level is a chain of &&
-// starting with a guarded field, or nil.
+// starting with a guarded field, or with an || of guarded fields
+// ("(actor.privileged || actor.emergencyAccess) && …"), or nil.
 func guardOf(p *vm.Program) func(*entra.Record) bool {
 	n := p.Node()
 	for {
@@ -428,6 +429,17 @@ func guardOf(p *vm.Program) func(*entra.Record) bool {
 			break
 		}
 		n = b.Left
+	}
+	return guardOfNode(n)
+}
+
+func guardOfNode(n ast.Node) func(*entra.Record) bool {
+	if b, ok := n.(*ast.BinaryNode); ok && (b.Operator == "||" || b.Operator == "or") {
+		l, r := guardOfNode(b.Left), guardOfNode(b.Right)
+		if l == nil || r == nil {
+			return nil
+		}
+		return func(rec *entra.Record) bool { return l(rec) || r(rec) }
 	}
 	return guards[memberPath(n)]
 }

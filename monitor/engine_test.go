@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/expr-lang/expr"
+
 	"github.com/privtrail/privtrail/entra"
 )
 
@@ -602,6 +604,46 @@ func TestGuardMatchesVM(t *testing.T) {
 			plain.NewEvaluator().Eval(b)
 			if hitIDs(a) != hitIDs(b) {
 				t.Errorf("actor %+v, errorCode %d: with guards %s, without %s", p, code, hitIDs(a), hitIDs(b))
+			}
+		}
+	}
+}
+
+// The guard lets a monitor of privileged accounts skip the VM for every
+// other record; it must never skip a record the filter would match.
+func TestGuardOf(t *testing.T) {
+	admin := &entra.Record{Actor: entra.Principal{Privileged: true}}
+	glass := &entra.Record{Actor: entra.Principal{Emergency: true}}
+	nobody := &entra.Record{}
+	tests := []struct {
+		when    string
+		guarded bool
+		admit   []*entra.Record // what the guard lets through
+	}{
+		{`actor.privileged && signin.errorCode == 50053`, true, []*entra.Record{admin}},
+		{`actor.emergencyAccess`, true, []*entra.Record{glass}},
+		{`(actor.privileged || actor.emergencyAccess) && string(stream) == "risk"`, true, []*entra.Record{admin, glass}},
+		{`(actor.privileged or actor.emergencyAccess) and true`, true, []*entra.Record{admin, glass}},
+		{`(actor.privileged || signin.errorCode == 1) && true`, false, nil},
+		{`signin.errorCode == 50053 && actor.privileged`, false, nil},
+		{`actor.privileged || signin.errorCode == 1`, false, nil},
+	}
+	for _, tt := range tests {
+		prog, err := compile(tt.when, expr.AsBool())
+		if err != nil {
+			t.Fatalf("%s: %v", tt.when, err)
+		}
+		g := guardOf(prog)
+		if (g != nil) != tt.guarded {
+			t.Errorf("%s: guarded %v, want %v", tt.when, g != nil, tt.guarded)
+			continue
+		}
+		if g == nil {
+			continue
+		}
+		for _, r := range []*entra.Record{admin, glass, nobody} {
+			if want := slices.Contains(tt.admit, r); g(r) != want {
+				t.Errorf("%s: guard(%+v) = %v", tt.when, r.Actor, g(r))
 			}
 		}
 	}
