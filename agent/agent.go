@@ -137,6 +137,7 @@ func LoadPipelines(cfg *Config, roles monitor.RoleChecker, log *slog.Logger) ([]
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.closeAll()
 	cfg := a.cfg
+	applyMemoryLimit(cfg.MemoryLimit, a.log)
 	st, dead, err := a.openData()
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"github.com/privtrail/privtrail/enrich/privilege"
 	"github.com/privtrail/privtrail/inputs"
 	fileinput "github.com/privtrail/privtrail/inputs/file"
+	"github.com/privtrail/privtrail/internal/delivery"
 	"github.com/privtrail/privtrail/internal/graphapi"
 	"github.com/privtrail/privtrail/internal/plugin"
 	"github.com/privtrail/privtrail/internal/yamlfile"
@@ -36,6 +37,9 @@ type Config struct {
 	// Workers decode, enrich and evaluate monitors in parallel; default:
 	// one per CPU.
 	Workers int `yaml:"workers"`
+	// MemoryLimit is the Go runtime's soft memory limit (e.g. 256MiB);
+	// default DefaultMemoryLimit. GOMEMLIMIT in the environment wins.
+	MemoryLimit delivery.Size `yaml:"memory_limit"`
 
 	// Inputs and Outputs are entries of the types in the inputs and
 	// outputs registries (inputs/all, outputs/all).
@@ -254,6 +258,9 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
+// minMemoryLimit is the least memory_limit accepted.
+const minMemoryLimit = 64 << 20
+
 func (c *Config) validateSettings(bad badFunc) {
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":
@@ -273,6 +280,9 @@ func (c *Config) validateSettings(bad badFunc) {
 	}
 	if c.Workers < 0 {
 		bad("$.workers", "workers: must not be negative")
+	}
+	if c.MemoryLimit != 0 && c.MemoryLimit < minMemoryLimit {
+		bad("$.memory_limit", "memory_limit: at least 64MiB (the agent's batches in flight alone need tens of MiB), got %d bytes", c.MemoryLimit)
 	}
 	if c.Graph != nil {
 		if err := c.Graph.Validate(); err != nil {
