@@ -122,15 +122,7 @@ func (d *doc) encode() {
 	d.source()
 	d.entraGeo()
 	d.graphECS()
-	ua := rec.SignIn.UserAgent
-	if rec.Stream == entra.StreamGraphActivity {
-		ua = rec.GraphActivity.UserAgent
-	}
-	if ua != "" {
-		w.begin("user_agent")
-		w.str("original", ua)
-		w.end()
-	}
+	d.userAgent()
 	if rec.Stream == entra.StreamAADDS && rec.AADDS.Computer != "" {
 		w.begin("host")
 		w.str("name", rec.AADDS.Computer)
@@ -154,6 +146,29 @@ func (d *doc) encode() {
 	d.azure()
 	d.privtrail()
 	w.close()
+}
+
+// userAgent writes user_agent.* for sign-ins and Graph activity records,
+// as the integration's pipelines do with Elasticsearch's user_agent
+// processor (useragent.go). Audit records carry a user agent only in
+// additionalDetails ("User-Agent"), which the integration leaves there.
+func (d *doc) userAgent() {
+	rec := d.rec
+	switch rec.Stream {
+	case entra.StreamSignIn:
+		if ua := rec.SignIn.UserAgent; ua != "" {
+			defaultUACache().parse(ua).write(d.w, ua)
+		} else if v := member(d.properties(), "userAgent"); v != nil && v.Type() == fastjson.TypeString {
+			// The sign-in pipeline parses a logged "" too (only the Graph
+			// activity pipelines skip it): name and device "Other", no
+			// original.
+			uaOther.write(d.w, "")
+		}
+	case entra.StreamGraphActivity:
+		if ua := rec.GraphActivity.UserAgent; ua != "" {
+			defaultUACache().parse(ua).write(d.w, ua)
+		}
+	}
 }
 
 // ---- event, rule, message ---------------------------------------------------
