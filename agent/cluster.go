@@ -68,6 +68,12 @@ func (c *Config) applyCluster(bad badFunc) {
 	}
 	k := *cl.Kafka
 	k.Key = kafka.KeySubject
+	// The processors decode what the collectors read: the records go
+	// through the topic as read, never re-shaped.
+	if k.Envelope != "" && k.Envelope != kafka.DefaultEnvelope {
+		bad("$.cluster.kafka.envelope", "cluster.kafka.envelope: the records topic carries records as read (%s), got %q", kafka.DefaultEnvelope, k.Envelope)
+		return
+	}
 	if err := k.Validate(); err != nil {
 		bad("$.cluster.kafka", "cluster.kafka.%v", err)
 		return

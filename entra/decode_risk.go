@@ -106,6 +106,9 @@ func (d *Decoder) decodeRisk(rec *Record, obj *fastjson.Value, env *envelope, ca
 	}
 
 	d.setStr(&rec.ID, f[rkID])
+	// The envelope's correlationId (for ID Protection categories the
+	// record's id) is what Elastic's integration keeps as
+	// azure.correlation_id; properties.correlationId is the sign-in's.
 	if env == nil || !d.has(env.top[tCorrelationID]) {
 		d.setStr(&rec.CorrelationID, f[rkCorrelationID])
 	}

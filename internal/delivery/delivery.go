@@ -34,7 +34,10 @@ type Encoder interface {
 	Encode(dst []byte, rec *entra.Record, enriched []byte) ([]byte, error)
 }
 
-// Sender delivers one batch of encoded items.
+// Sender delivers one batch of encoded items. Send bounds its own wait on
+// the destination (a request timeout, a write deadline), so that one that
+// never answers fails the attempt (a Result.Err, retried after back-off),
+// and returns soon once ctx ends: Close waits for the Send in flight.
 type Sender interface {
 	Send(ctx context.Context, items [][]byte) Result
 }

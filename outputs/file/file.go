@@ -1,6 +1,8 @@
 // Package file writes enriched records as JSON lines to a file or to
 // standard output: the original Entra document, unchanged, plus the
-// "privtrail" object.
+// "privtrail" object (with envelope: diagnostic, Graph-polled sign-ins,
+// audits, user risk detections and risky users in the Azure Monitor
+// diagnostic-settings envelope).
 package file
 
 import (
@@ -9,6 +11,7 @@ import (
 	"io"
 
 	"github.com/privtrail/privtrail/batch"
+	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/internal/linefile"
 )
 
@@ -17,10 +20,11 @@ import (
 // write fails is cut back before the runner retries it, and a torn last
 // line a crash left is cut off at start (internal/linefile).
 type Output struct {
-	file *linefile.File // nil for stdout
-	w    *bufio.Writer  // stdout
-	sync bool
-	buf  []byte
+	file     *linefile.File // nil for stdout
+	w        *bufio.Writer  // stdout
+	sync     bool
+	envelope entra.Envelope
+	buf      []byte
 	// Repaired is how many bytes of a torn last line New cut off.
 	Repaired int64
 }
@@ -33,12 +37,18 @@ func New(cfg Config) (*Output, error) {
 	}
 	// fsync is for files: on /dev/null, a pipe or a terminal it fails
 	// (EINVAL) and would make every batch look undeliverable.
-	return &Output{file: f, sync: cfg.sync() && f.Regular(), Repaired: repaired}, nil
+	return &Output{file: f, sync: cfg.sync() && f.Regular(), envelope: envelopeOf(cfg.Envelope), Repaired: repaired}, nil
 }
 
-// NewStdout writes to w (os.Stdout in the agent) without syncing.
+// NewStdout writes to w (os.Stdout in the agent) without syncing, every
+// record as read.
 func NewStdout(w io.Writer) *Output {
-	return &Output{w: bufio.NewWriterSize(w, 64<<10)}
+	return NewStdoutConfig(w, StdoutConfig{})
+}
+
+// NewStdoutConfig writes to w without syncing, with cfg's envelope.
+func NewStdoutConfig(w io.Writer, cfg StdoutConfig) *Output {
+	return &Output{w: bufio.NewWriterSize(w, 64<<10), envelope: envelopeOf(cfg.Envelope)}
 }
 
 // Consume writes the batch and acknowledges it once it is written (and
@@ -61,7 +71,10 @@ func (o *Output) Consume(_ context.Context, b *batch.Batch) error {
 func (o *Output) writeBatch(w *bufio.Writer, b *batch.Batch) error {
 	for i, rec := range b.Records {
 		var line []byte
-		if i < len(b.JSON) && b.JSON[i] != nil {
+		if o.envelope == entra.EnvelopeDiagnostic && rec.CanEnvelope() {
+			o.buf = rec.AppendDiagnosticJSON(o.buf[:0])
+			line = o.buf
+		} else if i < len(b.JSON) && b.JSON[i] != nil {
 			line = b.JSON[i]
 		} else {
 			o.buf = rec.AppendJSON(o.buf[:0])

@@ -20,16 +20,19 @@ func init() {
 		func(ctx context.Context, c *Config, log *slog.Logger) (string, error) { return Check(ctx, *c, log) })
 	f.Local = true
 	outputs.Register(f)
-	outputs.Register(plugin.New[StdoutConfig]("stdout", func(_ string, _ *StdoutConfig, env outputs.Env) (batch.Output, error) {
-		return NewStdout(env.Stdout), nil
+	outputs.Register(plugin.New[StdoutConfig]("stdout", func(_ string, c *StdoutConfig, env outputs.Env) (batch.Output, error) {
+		return NewStdoutConfig(env.Stdout, *c), nil
 	}, nil))
 }
 
 // ResolvePaths makes Path absolute.
 func (c *Config) ResolvePaths(abs func(*string)) { abs(&c.Path) }
 
-// StdoutConfig is the stdout output's block: it has no keys.
-type StdoutConfig struct{}
+// StdoutConfig is the stdout output's block. Its one key, envelope, is
+// the file output's (default as_read).
+type StdoutConfig struct {
+	Envelope string `yaml:"envelope"`
+}
 
-// Validate accepts the empty block.
-func (*StdoutConfig) Validate() error { return nil }
+// Validate accepts the empty block and the envelopes.
+func (c *StdoutConfig) Validate() error { return validateEnvelope(c.Envelope) }

@@ -86,6 +86,9 @@ func NewClient(cfg Config, what string, log *slog.Logger) (*Client, error) {
 		kgo.RecordRetries(recordRetries),
 		kgo.RecordDeliveryTimeout(cfg.Timeout),
 		kgo.ProduceRequestTimeout(min(cfg.Timeout, maxProduceRequestTimeout)),
+		// A broker that accepts the connection and never answers is
+		// dropped after timeout, not franz-go's default 10 s.
+		kgo.RequestTimeoutOverhead(min(cfg.Timeout, 10*time.Second)),
 		kgo.ProducerBatchCompression(codecs[cfg.Compression]),
 		kgo.ProducerBatchMaxBytes(int32(cfg.MaxMessageBytes)),
 		kgo.WithLogger(kl),

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/internal/delivery"
 	"github.com/privtrail/privtrail/internal/secret"
 	"github.com/privtrail/privtrail/internal/tlsconfig"
@@ -34,6 +35,14 @@ type Config struct {
 	// monitors, risk) so consumers can route without parsing the value;
 	// default true.
 	Headers *bool `yaml:"headers"`
+	// Envelope is how Graph-shaped records are written: "as_read"
+	// (default) writes every record as it was read; "diagnostic" writes
+	// Graph-polled sign-ins, directory audits, user risk detections and
+	// risky users in the Azure Monitor diagnostic-settings envelope, as
+	// Azure Monitor writes the same record (entra.Record.AppendDiagnosticJSON).
+	// The cluster's records topic (cluster.kafka) must keep as_read: its
+	// processors decode what the collectors read.
+	Envelope string `yaml:"envelope"`
 	// Compression is the producer's batch codec: none, gzip (default),
 	// snappy, lz4 or zstd.
 	Compression string `yaml:"compression"`
@@ -88,6 +97,8 @@ const (
 	DefaultClientID        = "privtrail"
 	DefaultMaxMessageBytes = 1_000_000
 	DefaultTimeout         = 30 * time.Second
+	// DefaultEnvelope: a forwarder's topic keeps what was read.
+	DefaultEnvelope = string(entra.EnvelopeAsRead)
 )
 
 // Defaults fills in what was not set.
@@ -101,6 +112,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Compression == "" {
 		c.Compression = DefaultCompression
+	}
+	if c.Envelope == "" {
+		c.Envelope = DefaultEnvelope
 	}
 	c.Compression = strings.ToLower(c.Compression)
 	c.SASL.Mechanism = strings.ToLower(c.SASL.Mechanism)
@@ -141,6 +155,9 @@ func (c Config) Validate() error {
 	case KeyUser, KeySubject, KeyNone:
 	default:
 		return fmt.Errorf("key: %q is not user, subject or none", c.Key)
+	}
+	if _, err := entra.ParseEnvelope(c.Envelope); err != nil {
+		return fmt.Errorf("envelope: %w", err)
 	}
 	if _, ok := codecs[c.Compression]; !ok {
 		return fmt.Errorf("compression: %q is not none, gzip, snappy, lz4 or zstd", c.Compression)

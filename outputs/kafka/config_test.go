@@ -49,6 +49,9 @@ func TestConfigValidate(t *testing.T) {
 		{"timeout", func(c *Config) { c.Timeout = 500 * time.Millisecond }, "timeout: must be at least 1s"},
 		{"batch", func(c *Config) { c.BatchSize = -1 }, "batch_size: "},
 		{"buffer", func(c *Config) { c.BatchBytes, c.Buffer.MaxBytes = 1<<20, 1<<10 }, "buffer.max_bytes: "},
+		{"envelope diagnostic", func(c *Config) { c.Envelope = "diagnostic" }, ""},
+		{"envelope as_read", func(c *Config) { c.Envelope = "as_read" }, ""},
+		{"envelope", func(c *Config) { c.Envelope = "azure" }, `envelope: "azure" is not diagnostic or as_read`},
 	} {
 		c := ok()
 		tc.mod(&c)
@@ -72,7 +75,7 @@ func TestConfigDefaults(t *testing.T) {
 	c := Config{Brokers: []string{"a:9092"}, Topic: "t", Compression: "LZ4", SASL: SASL{Mechanism: "SCRAM-SHA-256"}}
 	c.Defaults()
 	if c.Key != "user" || !c.headers() || c.Compression != "lz4" || c.SASL.Mechanism != "scram-sha-256" || c.ClientID != "privtrail" ||
-		c.MaxMessageBytes != 1_000_000 || c.Timeout != 30*time.Second || c.BatchSize != 500 || c.MaxBackoff != time.Minute {
+		c.MaxMessageBytes != 1_000_000 || c.Timeout != 30*time.Second || c.BatchSize != 500 || c.MaxBackoff != time.Minute || c.Envelope != "as_read" {
 		t.Errorf("defaults: %+v", c)
 	}
 	c = Config{}
@@ -134,7 +137,7 @@ func TestSampleAndCompose(t *testing.T) {
 	// The defaults it shows are the defaults.
 	d := Config{}
 	d.Defaults()
-	if k.Key != d.Key || *k.Headers != *d.Headers || k.Compression != d.Compression || k.ClientID != d.ClientID ||
+	if k.Key != d.Key || *k.Headers != *d.Headers || k.Compression != d.Compression || k.ClientID != d.ClientID || k.Envelope != d.Envelope ||
 		k.MaxMessageBytes != d.MaxMessageBytes || k.Timeout != d.Timeout || k.Config != d.Config {
 		t.Errorf("sample.yaml shows other defaults than Defaults: %+v vs %+v", k, d)
 	}

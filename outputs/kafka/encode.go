@@ -29,21 +29,26 @@ const (
 //	0x01                                   format version
 //	uvarint(len(key)) key                  empty: no key (null)
 //	uvarint(n) { uvarint(len(name)) name uvarint(len(value)) value } × n
-//	value                                  the rest: the enriched JSON, verbatim
+//	value                                  the rest: the enriched JSON, verbatim (or the
+//	                                       record in the diagnostic envelope, see Envelope)
 //
 // It is pure: the item is a function of the record, the enriched bytes and
-// the two settings below.
+// the settings below.
 type Encoder struct {
 	// Key is KeyUser, KeySubject or KeyNone.
 	Key string
 	// Headers adds the privtrail-* headers.
 	Headers bool
+	// Envelope entra.EnvelopeDiagnostic writes a Graph-shaped record that
+	// has a diagnostic envelope (entra.Record.CanEnvelope) in it, instead
+	// of the enriched bytes; the zero value writes every record as read.
+	Envelope entra.Envelope
 }
 
 // NewEncoder returns the encoder for cfg (defaults applied).
 func NewEncoder(cfg Config) *Encoder {
 	cfg.Defaults()
-	return &Encoder{Key: cfg.Key, Headers: cfg.headers()}
+	return &Encoder{Key: cfg.Key, Headers: cfg.headers(), Envelope: entra.Envelope(cfg.Envelope)}
 }
 
 // Encode appends rec's item to dst. enriched is the record's JSON as the
@@ -64,6 +69,9 @@ func (e *Encoder) Encode(dst []byte, rec *entra.Record, enriched []byte) ([]byte
 		dst = appendHeaders(dst, rec)
 	} else {
 		dst = append(dst, 0)
+	}
+	if e.Envelope == entra.EnvelopeDiagnostic && rec.CanEnvelope() {
+		return rec.AppendDiagnosticJSON(dst), nil
 	}
 	if len(enriched) == 0 {
 		return rec.AppendJSON(dst), nil

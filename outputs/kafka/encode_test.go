@@ -150,6 +150,77 @@ func TestEncodeGolden(t *testing.T) {
 	}
 }
 
+// envelopeCases are the Graph records of the diagnostic-envelope golden
+// files: a sign-in, an audit and a risk detection, which the envelope
+// wraps, and a risky service principal, which it does not.
+var envelopeCases = []string{"signin_graph", "audit_graph", "risk_detection_graph", "risky_service_principal_graph"}
+
+// TestEncodeGoldenEnvelope: with envelope diagnostic the value of a Graph
+// sign-in, audit or risk detection is its Azure Monitor diagnostic
+// envelope (testdata/golden/<name>.diagnostic.txt), key and headers
+// unchanged; every other record, and every record with as_read (the
+// default), is encoded as TestEncodeGolden has it.
+func TestEncodeGoldenEnvelope(t *testing.T) {
+	asRead := &Encoder{Key: KeyUser, Headers: true}
+	diag := &Encoder{Key: KeyUser, Headers: true, Envelope: entra.EnvelopeDiagnostic}
+	if d := NewEncoder(Config{}); d.Envelope != entra.EnvelopeAsRead {
+		t.Fatalf("default envelope %q", d.Envelope)
+	}
+	for _, name := range envelopeCases {
+		t.Run(name, func(t *testing.T) {
+			rec := decodeFile(t, name)
+			rec.TenantID = "0b5f5d3c-1111-4c2e-9c55-3c8b7a1c2d3e" // the tenant the graph input polls
+			rec.Actor.Privileged = true
+			rec.Hits = []entra.Hit{{ID: "m.one", Title: "A monitor", Risk: "high", Source: string(rec.Stream), Reason: "r"}}
+			enriched := rec.AppendJSON(nil)
+			plain, _ := asRead.Encode(nil, rec, enriched)
+			for _, enc := range []*Encoder{asRead, NewEncoder(Config{})} {
+				if item, _ := enc.Encode(nil, rec, enriched); !bytes.Equal(item, plain) {
+					t.Fatal("as_read does not write the record as read")
+				}
+			}
+			item, err := diag.Encode(nil, rec, enriched)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := DecodeItem(item)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rec.CanEnvelope() {
+				if !bytes.Equal(item, plain) {
+					t.Fatal("a record without a diagnostic envelope is not written as read")
+				}
+				return
+			}
+			if !bytes.Equal(m.Value, rec.AppendDiagnosticJSON(nil)) || !json.Valid(m.Value) {
+				t.Fatalf("the value is not the diagnostic envelope: %s", m.Value)
+			}
+			pm, _ := DecodeItem(plain)
+			if !bytes.Equal(m.Key, pm.Key) || fmt.Sprint(m.Headers) != fmt.Sprint(pm.Headers) {
+				t.Errorf("key or headers depend on the envelope: %q %v / %q %v", m.Key, m.Headers, pm.Key, pm.Headers)
+			}
+			if again, _ := diag.Encode(nil, rec, nil); !bytes.Equal(again, item) {
+				t.Error("encoding without the enriched JSON differs")
+			}
+			got := render(t, item)
+			golden := filepath.Join("testdata", "golden", name+".diagnostic.txt")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./outputs/kafka -run TestEncodeGoldenEnvelope -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("item differs from %s:\ngot  %s\nwant %s", golden, got, want)
+			}
+		})
+	}
+}
+
 func TestEncodeOptions(t *testing.T) {
 	rec := decodeFile(t, "signin_graph")
 	rec.Hits = []entra.Hit{{ID: "a.one", Risk: "medium"}, {ID: "b.two", Risk: "critical"}, {ID: "c.three", Risk: "bogus"}}

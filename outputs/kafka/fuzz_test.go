@@ -49,10 +49,23 @@ func FuzzEncode(f *testing.F) {
 				r.Hits = []entra.Hit{{ID: monitor, Risk: raw}, {ID: upn, Risk: "high"}}
 			}
 		}
-		for _, key := range []string{KeyUser, KeySubject, KeyNone} {
-			enc := &Encoder{Key: key, Headers: headers}
+		for i, key := range []string{KeyUser, KeySubject, KeyNone} {
+			// Each key once with the diagnostic envelope: the value is then
+			// the envelope for a Graph record that has one.
+			envelope := entra.EnvelopeAsRead
+			if i == 0 {
+				envelope = entra.EnvelopeDiagnostic
+			}
+			enc := &Encoder{Key: key, Headers: headers, Envelope: envelope}
 			for _, r := range recs {
 				enriched := r.AppendJSON(nil)
+				value := enriched
+				if envelope == entra.EnvelopeDiagnostic && r.CanEnvelope() {
+					value = r.AppendDiagnosticJSON(nil)
+					if !json.Valid(value) {
+						t.Fatalf("the envelope is not JSON: %q", value)
+					}
+				}
 				for _, in := range [][]byte{enriched, nil} {
 					item, err := enc.Encode([]byte("x"), r, in)
 					if err != nil {
@@ -62,8 +75,8 @@ func FuzzEncode(f *testing.F) {
 					if err != nil {
 						t.Fatalf("decode %x: %v", item, err)
 					}
-					if !bytes.Equal(m.Value, enriched) {
-						t.Fatalf("value %q, want %q", m.Value, enriched)
+					if !bytes.Equal(m.Value, value) {
+						t.Fatalf("value %q, want %q", m.Value, value)
 					}
 					if !utf8.Valid(m.Value) {
 						t.Fatalf("value is not valid UTF-8: %q", m.Value)

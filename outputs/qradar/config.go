@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/internal/delivery"
 	"github.com/privtrail/privtrail/internal/tlsconfig"
 )
@@ -29,6 +30,14 @@ type Config struct {
 	// "json" (the enriched JSON record, for QRadar's Microsoft Entra ID
 	// DSM, which parses the diagnostic-settings JSON).
 	Format string `yaml:"format"`
+	// Envelope is how format json writes Graph-shaped records:
+	// "diagnostic" (default) writes sign-ins, directory audits, user risk
+	// detections and risky users in the Azure Monitor diagnostic-settings
+	// envelope, as Azure Monitor writes the same record — the only JSON
+	// the Microsoft Entra ID DSM parses; "as_read" writes every record as
+	// it was read. Records read in the diagnostic shape and the other
+	// streams are written as read either way. LEEF ignores it.
+	Envelope string `yaml:"envelope"`
 	// Delimiter separates LEEF attributes: a tab (default), "^" or "|".
 	Delimiter string `yaml:"delimiter"`
 	// Facility is the syslog facility: local0 (default) … local7, auth,
@@ -66,6 +75,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Format == "" {
 		c.Format = "leef"
+	}
+	if c.Envelope == "" {
+		c.Envelope = string(entra.EnvelopeDiagnostic)
 	}
 	if c.Delimiter == "" {
 		c.Delimiter = "\t"
@@ -134,6 +146,9 @@ func (c *Config) Validate() error {
 	case "leef", "json":
 	default:
 		return fmt.Errorf("format: %q is not leef or json", c.Format)
+	}
+	if _, err := entra.ParseEnvelope(c.Envelope); err != nil {
+		return fmt.Errorf("envelope: %w", err)
 	}
 	if _, err := parseDelimiter(c.Delimiter); err != nil {
 		return err

@@ -20,7 +20,7 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Transport != "tcp" || c.Framing != "lf" || c.Format != "leef" || c.Delimiter != "\t" || c.Facility != "local0" ||
 		c.Vendor != "privtrail" || c.Product != "privtrail" || c.Version == "" || c.AppName != "privtrail" ||
-		c.MaxUDPBytes != 1472 || c.Timeout != 30*time.Second || c.BatchSize != 500 {
+		c.MaxUDPBytes != 1472 || c.Timeout != 30*time.Second || c.BatchSize != 500 || c.Envelope != "diagnostic" {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -34,6 +34,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		"framing: \"nul\"":                func(c *Config) { c.Framing = "nul" },
 		"framing: octet-counting applies": func(c *Config) { c.Transport = "udp"; c.Framing = "octet-counting" },
 		"format:":                         func(c *Config) { c.Format = "cef" },
+		"envelope: \"graph\" is not":      func(c *Config) { c.Envelope = "graph" },
 		"delimiter:":                      func(c *Config) { c.Delimiter = "," },
 		"facility:":                       func(c *Config) { c.Facility = "kern" },
 		"max_udp_bytes:":                  func(c *Config) { c.MaxUDPBytes = 100000 },
@@ -48,6 +49,13 @@ func TestValidateNamesTheKey(t *testing.T) {
 		err := c.Validate()
 		if err == nil || !strings.HasPrefix(err.Error(), key) {
 			t.Errorf("want an error starting %q, got %v", key, err)
+		}
+	}
+	for _, e := range []string{"diagnostic", "as_read"} {
+		c := Config{Address: "qradar:514", Format: "json", Envelope: e}
+		c.Defaults()
+		if err := c.Validate(); err != nil || c.Envelope != e {
+			t.Errorf("envelope %q: %v", e, err)
 		}
 	}
 	for _, d := range []string{"\t", "tab", "x09", "^", "|", "x7C"} {

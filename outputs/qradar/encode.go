@@ -15,8 +15,9 @@ import (
 // configuration and the record) and safe for concurrent use.
 type Encoder struct {
 	json     bool
-	octet    bool // RFC 6587 octet counting: "<len> " before the message
-	udp      bool // one message per datagram: no trailer, size-checked
+	envelope entra.Envelope // format json: how Graph-shaped records are written
+	octet    bool           // RFC 6587 octet counting: "<len> " before the message
+	udp      bool           // one message per datagram: no trailer, size-checked
 	maxUDP   int
 	delim    byte
 	facility int
@@ -34,6 +35,7 @@ func NewEncoder(cfg Config) *Encoder {
 	}
 	e := &Encoder{
 		json:     cfg.Format == "json",
+		envelope: entra.Envelope(cfg.Envelope),
 		octet:    cfg.Framing == "octet-counting" && cfg.Transport != "udp",
 		udp:      cfg.Transport == "udp",
 		maxUDP:   cfg.MaxUDPBytes,
@@ -86,6 +88,31 @@ func (e *Encoder) Encode(dst []byte, rec *entra.Record, enriched []byte) ([]byte
 	return dst, nil
 }
 
+// syslogTime is the layout of the RFC 5424 TIMESTAMP, in UTC. IBM's LEEF
+// guide, "LEEF event components" (https://www.ibm.com/docs/en/dsm?topic=overview-leef-event-components):
+// "RFC 5424 header format: <priority tag>1 <timestamp> <IP address or
+// hostname> [...] The timestamp must be in the format:
+// yyyy-MM-ddTHH:mm:ss.SSSZ. Note: The 'T' must be a literal T character.
+// The 'Z' can be a literal Z or it can be a timezone value in the following
+// format: -04:00", e.g. "<13>1 2019-01-18T11:07:53.520Z 192.168.1.1":
+// milliseconds, and Z for UTC.
+const syslogTime = "2006-01-02T15:04:05.000Z07:00"
+
+// devTimeLayout and devTimeFormat write devTime in the first of the
+// patterns IBM's LEEF guide suggests that carries a time zone. "Custom
+// event date format" (https://www.ibm.com/docs/en/dsm?topic=overview-custom-event-date-format):
+// "your device must supply the raw date format by using the devTime event
+// attribute in the payload of the event. Use the devTimeformat to format
+// the devTime event attribute [...] devTimeFormat=MMM dd yyyy HH:mm:ss.SSS z
+// [gives] Jun 06 2015 02:07:36.300 GMT" (Java SimpleDateFormat: English
+// month abbreviation, milliseconds, the zone name). The zone makes the
+// UTC event time unambiguous whatever the time zone of the QRadar console;
+// the guide's default pattern, MMM dd yyyy HH:mm:ss, has none.
+const (
+	devTimeLayout = "Jan 02 2006 15:04:05.000 GMT" // "GMT" is a literal: the time is written in UTC
+	devTimeFormat = "MMM dd yyyy HH:mm:ss.SSS z"
+)
+
 // appendMessage appends <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID
 // STRUCTURED-DATA MSG.
 func (e *Encoder) appendMessage(dst []byte, rec *entra.Record, enriched []byte) []byte {
@@ -96,7 +123,7 @@ func (e *Encoder) appendMessage(dst []byte, rec *entra.Record, enriched []byte) 
 	if rec.Time.IsZero() {
 		dst = append(dst, '-')
 	} else {
-		dst = rec.Time.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000000Z07:00")
+		dst = rec.Time.UTC().AppendFormat(dst, syslogTime)
 	}
 	dst = append(dst, ' ')
 	dst = append(dst, e.host...)
@@ -106,6 +133,9 @@ func (e *Encoder) appendMessage(dst []byte, rec *entra.Record, enriched []byte) 
 	dst = appendHeaderField(dst, string(rec.Stream), 32)
 	dst = append(dst, " - "...) // STRUCTURED-DATA
 	if e.json {
+		if e.envelope == entra.EnvelopeDiagnostic && rec.CanEnvelope() {
+			return appendJSONMsg(dst, rec.AppendDiagnosticJSON(nil))
+		}
 		if enriched == nil {
 			enriched = rec.AppendJSON(nil)
 		}
@@ -139,7 +169,10 @@ func (e *Encoder) appendLEEF(dst []byte, rec *entra.Record, risk riskLevel) []by
 	a := &rec.Actor
 	s := &rec.SignIn
 	if !rec.Time.IsZero() {
-		w.int("devTime", rec.Time.UnixMilli())
+		w.key("devTime")
+		w.dst = rec.Time.UTC().AppendFormat(w.dst, devTimeLayout)
+		w.key("devTimeFormat")
+		w.dst = append(w.dst, devTimeFormat...)
 	}
 	w.str("cat", string(rec.Stream))
 	w.str("logCategory", rec.LogCategory)

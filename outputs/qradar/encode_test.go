@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -86,8 +87,8 @@ func TestGoldenParses(t *testing.T) {
 		t.Errorf("PRI %s, want 130", s.pri)
 	}
 	// The sign-in's event time: its createdDateTime (2023-10-24T20:01:11.9490387Z),
-	// not the envelope's later time of logging.
-	if s.version != "1" || s.timestamp != "2023-10-24T20:01:11.949038Z" || s.host != "collector-01" || s.app != "privtrail" || s.procid != "-" || s.msgid != "signin" || s.sd != "-" {
+	// not the envelope's later time of logging, to the millisecond.
+	if s.version != "1" || s.timestamp != "2023-10-24T20:01:11.949Z" || s.host != "collector-01" || s.app != "privtrail" || s.procid != "-" || s.msgid != "signin" || s.sd != "-" {
 		t.Errorf("header %+v", s)
 	}
 	ev := parseLEEF(t, s.msg)
@@ -95,7 +96,8 @@ func TestGoldenParses(t *testing.T) {
 		t.Errorf("LEEF header %q", ev.header)
 	}
 	want := map[string]string{
-		"devTime": "1698177671949", "cat": "signin", "logCategory": "SignInLogs", "sev": "8", "usrName": "user15@splunkresearch.onmicrosoft.com",
+		"devTime": "Oct 24 2023 20:01:11.949 GMT", "devTimeFormat": "MMM dd yyyy HH:mm:ss.SSS z",
+		"cat": "signin", "logCategory": "SignInLogs", "sev": "8", "usrName": "user15@splunkresearch.onmicrosoft.com",
 		"src": "1.2.3.4", "role": "Global Administrator, Security Administrator", "privileged": "true", "emergency": "true",
 		"operation": "interactive", "result": "interrupted", "errorCode": "50076", "country": "US", "paw": "false",
 		"workHoursInside": "false", "privtrailRisk": "high",
@@ -130,11 +132,11 @@ func TestDirectoryLEEF(t *testing.T) {
 	rec := goldenCases[3].record(t) // directory_hits
 	rec.Directory.Methods = []string{"fido2", "microsoftAuthenticator|Push"}
 	s, ev := parse(rec)
-	if s.msgid != "directory" || s.timestamp != "2026-12-04T12:00:00.000000Z" || ev.header[3] != "directory.mfa_not_registered" {
+	if s.msgid != "directory" || s.timestamp != "2026-12-04T12:00:00.000Z" || ev.header[3] != "directory.mfa_not_registered" {
 		t.Errorf("header %+v %q", s, ev.header)
 	}
 	want := map[string]string{
-		"devTime": "1796385600000", "cat": "directory", "sev": "8", "usrName": "adm_grace@contoso.example",
+		"devTime": "Dec 04 2026 12:00:00.000 GMT", "cat": "directory", "sev": "8", "usrName": "adm_grace@contoso.example",
 		"userId": "5f1c7a2e-3b9d-4c61-9a7e-2d8f0b6c4e13", "role": "Global Administrator", "privileged": "true",
 		"operation": "privilegedUser", "accountEnabled": "true", "userType": "Member", "lastSignIn": "1785578400500",
 		"lastSignInSource": "agent", "daysSinceSignIn": "125", "mfaRegistered": "false",
@@ -190,7 +192,7 @@ func TestSeverity(t *testing.T) {
 		if s.pri != tc.pri || ev.attrs["sev"] != tc.sev || ev.attrs["privtrailRisk"] != tc.risk {
 			t.Errorf("%v: PRI %s sev %s risk %s, want %s %s %s", tc.risks, s.pri, ev.attrs["sev"], ev.attrs["privtrailRisk"], tc.pri, tc.sev, tc.risk)
 		}
-		if s.timestamp != "2026-01-02T03:04:05.000006Z" {
+		if s.timestamp != "2026-01-02T03:04:05.000Z" {
 			t.Errorf("timestamp %s", s.timestamp)
 		}
 	}
@@ -343,34 +345,55 @@ func TestInvalidUTF8SameRuleLEEFAndJSON(t *testing.T) {
 	}
 
 	enriched := rec.AppendJSON(nil)
-	for _, in := range [][]byte{enriched, nil} {
-		enc := NewEncoder(testConfig(func(c *Config) { c.Format = "json" }))
-		out := mustEncode(t, enc, rec, in)
-		msg := parseSyslog(t, unframe(t, out, false)[0]).msg
-		if msg != string(enriched) {
-			t.Errorf("JSON message is not the enriched record:\n got %q\nwant %q", msg, enriched)
+	for _, envelope := range []string{"as_read", "diagnostic"} {
+		// as_read: the enriched record the runner hands every JSON output,
+		// unchanged; diagnostic (the default): the Graph sign-in in the
+		// Azure Monitor envelope, the same bytes as properties.
+		wantMsg := string(enriched)
+		if envelope == "diagnostic" {
+			wantMsg = string(rec.AppendDiagnosticJSON(nil))
 		}
-		var v struct {
-			UPN       string `json:"userPrincipalName"`
-			Name      string `json:"userDisplayName"`
-			Privtrail struct {
-				User     struct{ UPN string }
-				Monitors []struct{ Reason string }
-				Replaced bool `json:"replaced_invalid_utf8"`
+		for _, in := range [][]byte{enriched, nil} {
+			enc := NewEncoder(testConfig(func(c *Config) { c.Format = "json"; c.Envelope = envelope }))
+			out := mustEncode(t, enc, rec, in)
+			msg := parseSyslog(t, unframe(t, out, false)[0]).msg
+			if msg != wantMsg {
+				t.Errorf("%s: JSON message is not the record as written:\n got %q\nwant %q", envelope, msg, wantMsg)
 			}
-		}
-		if !utf8.ValidString(msg) {
-			t.Fatalf("JSON message is not valid UTF-8: %q", msg)
-		}
-		if err := json.Unmarshal([]byte(msg), &v); err != nil {
-			t.Fatal(err)
-		}
-		p := v.Privtrail
-		if v.UPN != want || p.User.UPN != want || v.Name != "Ren\uFFFD" || p.Monitors[0].Reason != "upn="+want || !p.Replaced {
-			t.Errorf("JSON: %+v", v)
-		}
-		if !strings.Contains(msg, `"userPrincipalName":"`+want+`"`) {
-			t.Errorf("the original's bytes are not U+FFFD in place: %q", msg)
+			type graph struct {
+				UPN  string `json:"userPrincipalName"`
+				Name string `json:"userDisplayName"`
+			}
+			var v struct {
+				graph
+				Properties *graph `json:"properties"`
+				Identity   string `json:"identity"`
+				Privtrail  struct {
+					User     struct{ UPN string }
+					Monitors []struct{ Reason string }
+					Replaced bool `json:"replaced_invalid_utf8"`
+				}
+			}
+			if !utf8.ValidString(msg) {
+				t.Fatalf("JSON message is not valid UTF-8: %q", msg)
+			}
+			if err := json.Unmarshal([]byte(msg), &v); err != nil {
+				t.Fatal(err)
+			}
+			g := v.graph
+			if envelope == "diagnostic" {
+				if v.Properties == nil || v.Identity != "Ren\uFFFD" {
+					t.Fatalf("not the envelope: %q", msg)
+				}
+				g = *v.Properties
+			}
+			p := v.Privtrail
+			if g.UPN != want || p.User.UPN != want || g.Name != "Ren\uFFFD" || p.Monitors[0].Reason != "upn="+want || !p.Replaced {
+				t.Errorf("%s JSON: %+v", envelope, v)
+			}
+			if !strings.Contains(msg, `"userPrincipalName":"`+want+`"`) {
+				t.Errorf("the original's bytes are not U+FFFD in place: %q", msg)
+			}
 		}
 	}
 }
@@ -481,5 +504,123 @@ func TestNewStreamsLEEF(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestIBMTimeFormats: the syslog TIMESTAMP and devTime are in the formats
+// IBM's LEEF guide documents. "LEEF event components": "The timestamp must
+// be in the format: yyyy-MM-ddTHH:mm:ss.SSSZ. [...] The 'Z' can be a
+// literal Z or it can be a timezone value in the following format:
+// -04:00". "Custom event date format": "Use the devTimeformat to format
+// the devTime event attribute", with the suggested pattern
+// "devTimeFormat=MMM dd yyyy HH:mm:ss.SSS z" giving "Jun 06 2015
+// 02:07:36.300 GMT".
+func TestIBMTimeFormats(t *testing.T) {
+	timestamp := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
+	devTime := regexp.MustCompile(`^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d\d \d{4} \d\d:\d\d:\d\d\.\d{3} GMT$`)
+	// IBM's own example, in the layout privtrail writes it.
+	if got := time.Date(2015, 6, 6, 2, 7, 36, 300e6, time.UTC).Format(devTimeLayout); got != "Jun 06 2015 02:07:36.300 GMT" {
+		t.Errorf("IBM's example: %s", got)
+	}
+	if got := time.Date(2019, 1, 18, 11, 7, 53, 520e6, time.UTC).Format(syslogTime); got != "2019-01-18T11:07:53.520Z" {
+		t.Errorf("IBM's RFC 5424 example: %s", got)
+	}
+	for _, tc := range []time.Time{
+		time.Date(2026, 1, 2, 3, 4, 5, 999_999_999, time.UTC),               // truncated, not rounded into the next second
+		time.Date(2024, 2, 29, 23, 59, 59, 0, time.FixedZone("x", -4*3600)), // written in UTC
+		time.Date(2023, 10, 24, 20, 1, 11, 949038700, time.UTC),
+	} {
+		for _, format := range []string{"leef", "json"} {
+			enc := NewEncoder(testConfig(func(c *Config) { c.Format = format }))
+			rec := &entra.Record{Stream: entra.StreamAudit, Time: tc, Raw: []byte(`{}`)}
+			s := parseSyslog(t, strings.TrimSuffix(string(mustEncode(t, enc, rec, nil)), "\n"))
+			if !timestamp.MatchString(s.timestamp) {
+				t.Errorf("%s: TIMESTAMP %q is not yyyy-MM-ddTHH:mm:ss.SSSZ", format, s.timestamp)
+			}
+			if got, err := time.Parse("2006-01-02T15:04:05.000Z07:00", s.timestamp); err != nil || !got.Equal(tc.Truncate(time.Millisecond)) {
+				t.Errorf("%s: TIMESTAMP %q reads as %v, want %v", format, s.timestamp, got, tc.Truncate(time.Millisecond))
+			}
+			if format != "leef" {
+				continue
+			}
+			ev := parseLEEF(t, s.msg)
+			if ev.attrs["devTimeFormat"] != "MMM dd yyyy HH:mm:ss.SSS z" || !devTime.MatchString(ev.attrs["devTime"]) {
+				t.Errorf("devTime %q devTimeFormat %q", ev.attrs["devTime"], ev.attrs["devTimeFormat"])
+			}
+			if got, err := time.Parse("Jan 02 2006 15:04:05.000 MST", ev.attrs["devTime"]); err != nil || !got.Equal(tc.Truncate(time.Millisecond)) {
+				t.Errorf("devTime %q reads as %v (%v), want %v", ev.attrs["devTime"], got, err, tc.Truncate(time.Millisecond))
+			}
+			if ev.keys[0] != "devTime" || ev.keys[1] != "devTimeFormat" {
+				t.Errorf("keys %q", ev.keys)
+			}
+		}
+	}
+	// No event time: no devTime, no devTimeFormat, TIMESTAMP "-".
+	s := parseSyslog(t, strings.TrimSuffix(string(mustEncode(t, NewEncoder(testConfig(nil)), &entra.Record{Stream: entra.StreamAudit}, nil)), "\n"))
+	if ev := parseLEEF(t, s.msg); s.timestamp != "-" || ev.attrs["devTime"] != "" || ev.attrs["devTimeFormat"] != "" {
+		t.Errorf("no time: %q %v", s.timestamp, ev.attrs)
+	}
+}
+
+// envelopeCases are Graph-shaped records (with the tenant the graph input
+// polls) for format json's envelope: a sign-in, an audit and a risk
+// detection, which the diagnostic envelope wraps, and a risky service
+// principal, which it does not.
+var envelopeCases = []struct {
+	name, input string
+}{
+	{"signin_graph", "signin_graph_success"},
+	{"audit_graph", "audit_graph"},
+	{"risk_detection_graph", "risk_detection_graph"},
+	{"risky_service_principal_graph", "risky_service_principal_graph"},
+}
+
+const testTenant = "0b5f5d3c-1111-4c2e-9c55-3c8b7a1c2d3e"
+
+// TestGoldenEnvelope: format json with envelope diagnostic (the default)
+// sends a Graph sign-in, audit or risk detection in the Azure Monitor
+// diagnostic-settings envelope, the JSON the Microsoft Entra ID DSM
+// parses; with as_read, the Graph document. LEEF is the same either way.
+func TestGoldenEnvelope(t *testing.T) {
+	for _, gc := range envelopeCases {
+		for _, envelope := range []string{"diagnostic", "as_read"} {
+			name := gc.name + ".json." + envelope + ".lf"
+			t.Run(name, func(t *testing.T) {
+				rec := decodeFile(t, gc.input)
+				rec.TenantID = testTenant
+				rec.Actor.Privileged = true
+				rec.Hits = []entra.Hit{{ID: "m.one", Title: "A monitor", Risk: "medium", Source: string(rec.Stream), Reason: "r"}}
+				enc := NewEncoder(testConfig(func(c *Config) { c.Format = "json"; c.Envelope = envelope }))
+				enriched := rec.AppendJSON(nil)
+				got := mustEncode(t, enc, rec, enriched)
+				checkGolden(t, name+".txt", got)
+				msg := parseSyslog(t, strings.TrimSuffix(string(got), "\n")).msg
+				want := string(enriched)
+				if envelope == "diagnostic" && rec.CanEnvelope() {
+					want = string(rec.AppendDiagnosticJSON(nil))
+					var v struct {
+						Category   string          `json:"category"`
+						Properties json.RawMessage `json:"properties"`
+						Privtrail  json.RawMessage `json:"privtrail"`
+					}
+					if err := json.Unmarshal([]byte(msg), &v); err != nil || v.Category != rec.LogCategory || v.Properties == nil || v.Privtrail == nil {
+						t.Errorf("not the diagnostic envelope: %v %s", err, msg)
+					}
+				}
+				if msg != want {
+					t.Errorf("MSG\n got %s\nwant %s", msg, want)
+				}
+				// LEEF ignores the envelope.
+				leef := func(e string) []byte {
+					return mustEncode(t, NewEncoder(testConfig(func(c *Config) { c.Envelope = e })), rec, enriched)
+				}
+				if !bytes.Equal(leef(envelope), leef("as_read")) {
+					t.Error("LEEF depends on the envelope")
+				}
+			})
+		}
+	}
+	if c := testConfig(nil); c.Envelope != "diagnostic" {
+		t.Errorf("default envelope %q", c.Envelope)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/internal/delivery"
 	"github.com/privtrail/privtrail/internal/secret"
 	"github.com/privtrail/privtrail/internal/tlsconfig"
@@ -31,6 +32,15 @@ type Config struct {
 	Source string `yaml:"source"`
 	// Sourcetypes chooses the sourcetype per kind of record.
 	Sourcetypes Sourcetypes `yaml:"sourcetypes"`
+	// Envelope is how Graph-shaped records are written: "diagnostic"
+	// (default) writes sign-ins, directory audits, user risk detections
+	// and risky users in the Azure Monitor diagnostic-settings envelope,
+	// as Azure Monitor writes the same record, with the Diagnostic
+	// sourcetype (azure:monitor:aad), so content written for it applies
+	// whatever the input; "as_read" writes every record as it was read,
+	// with the add-on's Graph sourcetypes. Records read in the diagnostic
+	// shape and the other streams are written as read either way.
+	Envelope string `yaml:"envelope"`
 	// Gzip compresses request bodies; default true.
 	Gzip *bool `yaml:"gzip"`
 	// IndexerAck waits for HEC indexer acknowledgement of every batch
@@ -62,9 +72,10 @@ type Sourcetypes struct {
 	SignIn string `yaml:"signin"`
 	// Audit is for Graph-shaped directory audits; default azure:aad:audit.
 	Audit string `yaml:"audit"`
-	// Diagnostic is for sign-in and audit records in the diagnostic-settings
-	// envelope (Event Hubs, storage); default azure:monitor:aad, what
-	// Splunk's security content searches.
+	// Diagnostic is for records in the diagnostic-settings envelope
+	// (Event Hubs, storage, and Graph records privtrail writes in it with
+	// envelope: diagnostic); default azure:monitor:aad, what Splunk's
+	// security content searches.
 	Diagnostic string `yaml:"diagnostic"`
 	// Activity is for Azure Activity log records, either shape; default
 	// azure:monitor:activity.
@@ -102,6 +113,10 @@ const (
 	DefaultAckTimeout      = 5 * time.Minute
 	DefaultAckPollInterval = time.Second
 	DefaultTimeout         = 30 * time.Second
+	// DefaultEnvelope: Splunk's content for Entra ID (ESCU's
+	// azure_monitor_aad macro) searches sourcetype azure:monitor:aad and
+	// the diagnostic record's fields.
+	DefaultEnvelope = string(entra.EnvelopeDiagnostic)
 
 	SourcetypeSignIn     = "azure:aad:signin"
 	SourcetypeAudit      = "azure:aad:audit"
@@ -121,6 +136,9 @@ const (
 func (c *Config) Defaults() {
 	if c.Source == "" {
 		c.Source = DefaultSource
+	}
+	if c.Envelope == "" {
+		c.Envelope = DefaultEnvelope
 	}
 	if c.Host == "" {
 		if h, err := os.Hostname(); err == nil {
@@ -172,6 +190,9 @@ func (c Config) Validate() error {
 	}
 	if strings.ContainsAny(c.Token.Value(), "\r\n") {
 		return errors.New("token: contains a line break")
+	}
+	if _, err := entra.ParseEnvelope(c.Envelope); err != nil {
+		return fmt.Errorf("envelope: %w", err)
 	}
 	if c.Channel != "" && !isGUID(c.Channel) {
 		return fmt.Errorf("channel: %q is not a GUID (HEC requires one, e.g. 0f6e1f2a-8c4b-4d5e-9f10-2a3b4c5d6e7f)", c.Channel)

@@ -41,6 +41,9 @@ func TestConfigValidate(t *testing.T) {
 		{"tls on http", func(c *Config) { c.URL, c.AllowHTTP, c.TLS = "http://x:8088", true, &tlsconfig.Config{} }, "tls: is set but url is http://"},
 		{"batch", func(c *Config) { c.BatchSize = -1 }, "batch_size: "},
 		{"buffer", func(c *Config) { c.BatchBytes, c.Buffer.MaxBytes = 1<<20, 1<<10 }, "buffer.max_bytes: "},
+		{"envelope as_read", func(c *Config) { c.Envelope = "as_read" }, ""},
+		{"envelope diagnostic", func(c *Config) { c.Envelope = "diagnostic" }, ""},
+		{"envelope", func(c *Config) { c.Envelope = "graph" }, `envelope: "graph" is not diagnostic or as_read`},
 	} {
 		c := ok()
 		tc.mod(&c)
@@ -61,7 +64,7 @@ func TestConfigDefaults(t *testing.T) {
 	c.Defaults()
 	host, _ := os.Hostname()
 	if c.Source != "privtrail" || c.Host != host || !c.gzip() || c.AckTimeout != 5*time.Minute || c.AckPollInterval != time.Second ||
-		c.Timeout != 30*time.Second || c.Channel != "" || c.BatchSize != 500 {
+		c.Timeout != 30*time.Second || c.Channel != "" || c.BatchSize != 500 || c.Envelope != "diagnostic" {
 		t.Errorf("defaults: %+v", c)
 	}
 	want := Sourcetypes{SignIn: "azure:aad:signin", Audit: "azure:aad:audit", Diagnostic: "azure:monitor:aad", Activity: "azure:monitor:activity", AADDS: "azure:monitor:aad",
@@ -121,7 +124,7 @@ func TestSampleAndCompose(t *testing.T) {
 		}
 	}
 	first := sample.Outputs[0].Splunk
-	if first.AckTimeout != 5*time.Minute || first.BatchBytes != 4<<20 || first.Buffer.MaxBytes != 1<<30 {
+	if first.AckTimeout != 5*time.Minute || first.BatchBytes != 4<<20 || first.Buffer.MaxBytes != 1<<30 || first.Envelope != DefaultEnvelope {
 		t.Errorf("sample.yaml durations/sizes: %+v", first)
 	}
 

@@ -121,33 +121,41 @@ type dashSent struct {
 
 func dashEncode(t testing.TB) dashSent {
 	t.Helper()
-	enc := NewEncoder(Config{Index: "entra"})
-	s := dashSent{indexed: map[string]bool{}, paths: map[string]bool{}, sourcetypes: map[string]bool{}, source: enc.Source}
-	for _, rec := range dashRecords(t) {
-		item, err := enc.Encode(nil, rec, rec.AppendJSON(nil))
-		if err != nil {
-			t.Fatalf("%s: %v", rec.Origin, err)
+	s := dashSent{indexed: map[string]bool{}, paths: map[string]bool{}, sourcetypes: map[string]bool{}}
+	// What the output sends under either envelope setting: a Graph record
+	// goes out in the diagnostic envelope (azure:monitor:aad) by default,
+	// as read (the add-on's Graph sourcetypes) with envelope: as_read, and
+	// the dashboards serve both.
+	for _, envelope := range []string{"diagnostic", "as_read"} {
+		enc := NewEncoder(Config{Index: "entra", Envelope: envelope})
+		s.source = enc.Source
+		for _, rec := range dashRecords(t) {
+			item, err := enc.Encode(nil, rec, rec.AppendJSON(nil))
+			if err != nil {
+				t.Fatalf("%s: %v", rec.Origin, err)
+			}
+			var env struct {
+				Sourcetype string         `json:"sourcetype"`
+				Event      any            `json:"event"`
+				Fields     map[string]any `json:"fields"`
+			}
+			if err := json.Unmarshal(item, &env); err != nil {
+				t.Fatalf("%s: %v", rec.Origin, err)
+			}
+			for k := range env.Fields {
+				s.indexed[k] = true
+			}
+			dashPaths(s.paths, "", env.Event)
+			s.sourcetypes[env.Sourcetype] = true
 		}
-		var env struct {
-			Sourcetype string         `json:"sourcetype"`
-			Event      any            `json:"event"`
-			Fields     map[string]any `json:"fields"`
-		}
-		if err := json.Unmarshal(item, &env); err != nil {
-			t.Fatalf("%s: %v", rec.Origin, err)
-		}
-		for k := range env.Fields {
-			s.indexed[k] = true
-		}
-		dashPaths(s.paths, "", env.Event)
-	}
-	// Every sourcetype the default configuration gives some record.
-	categories := []string{"", "SignInLogs", "AuditLogs", "UserRiskEvents", "ServicePrincipalRiskEvents", "RiskyUsers",
-		"RiskyServicePrincipals", "MicrosoftGraphActivityLogs", "ProvisioningLogs", "NetworkAccessTrafficLogs"}
-	for _, st := range entra.Streams {
-		for _, sh := range []entra.Shape{entra.ShapeGraph, entra.ShapeDiagnostic} {
-			for _, c := range categories {
-				s.sourcetypes[enc.Sourcetype(&entra.Record{Stream: st, Shape: sh, LogCategory: c})] = true
+		// Every sourcetype the configuration gives some record.
+		categories := []string{"", "SignInLogs", "AuditLogs", "UserRiskEvents", "ServicePrincipalRiskEvents", "RiskyUsers",
+			"RiskyServicePrincipals", "MicrosoftGraphActivityLogs", "ProvisioningLogs", "NetworkAccessTrafficLogs"}
+		for _, st := range entra.Streams {
+			for _, sh := range []entra.Shape{entra.ShapeGraph, entra.ShapeDiagnostic} {
+				for _, c := range categories {
+					s.sourcetypes[enc.Sourcetype(&entra.Record{Stream: st, Shape: sh, LogCategory: c})] = true
+				}
 			}
 		}
 	}

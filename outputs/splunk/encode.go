@@ -20,15 +20,29 @@ import (
 // A request body is such envelopes one after another (HEC's batch format,
 // not a JSON array). It is pure: the output is a function of the record,
 // the enriched bytes and the fields below.
+//
+// With Envelope entra.EnvelopeDiagnostic, a Graph-shaped sign-in, audit,
+// user risk detection or risky user (entra.Record.CanEnvelope) is written
+// in the Azure Monitor diagnostic-settings envelope
+// (entra.Record.AppendDiagnosticJSON) with the Diagnostic sourcetype,
+// instead of the enriched bytes.
 type Encoder struct {
 	Host, Source, Index string
 	Sourcetypes         Sourcetypes
+	// Envelope is the config's envelope; the zero value writes every
+	// record as read.
+	Envelope entra.Envelope
 }
 
 // NewEncoder returns the encoder for cfg (defaults applied).
 func NewEncoder(cfg Config) *Encoder {
 	cfg.Defaults()
-	return &Encoder{Host: cfg.Host, Source: cfg.Source, Index: cfg.Index, Sourcetypes: cfg.Sourcetypes}
+	return &Encoder{Host: cfg.Host, Source: cfg.Source, Index: cfg.Index, Sourcetypes: cfg.Sourcetypes, Envelope: entra.Envelope(cfg.Envelope)}
+}
+
+// enveloped reports whether rec is written in the diagnostic envelope.
+func (e *Encoder) enveloped(rec *entra.Record) bool {
+	return e.Envelope == entra.EnvelopeDiagnostic && rec.CanEnvelope()
 }
 
 var errNotObject = errors.New("enriched record is not a JSON object")
@@ -59,7 +73,9 @@ func (e *Encoder) Encode(dst []byte, rec *entra.Record, enriched []byte) ([]byte
 	}
 	dst = append(dst, `,"event":`...)
 	ev := bytes.TrimSpace(enriched)
-	if len(ev) == 0 {
+	if e.enveloped(rec) {
+		dst = rec.AppendDiagnosticJSON(dst)
+	} else if len(ev) == 0 {
 		dst = rec.AppendJSON(dst)
 	} else if ev[0] != '{' || ev[len(ev)-1] != '}' {
 		return dst[:start], errNotObject
@@ -75,7 +91,8 @@ func (e *Encoder) Encode(dst []byte, rec *entra.Record, enriched []byte) ([]byte
 // Every other record in the diagnostic-settings envelope (sign-ins,
 // audits, ID Protection, Graph activity, and categories privtrail has no
 // model for) is azure:monitor:aad, as the Splunk Add-on for Microsoft
-// Cloud Services and Splunk's security content have it. Graph-shaped
+// Cloud Services and Splunk's security content have it — Graph records
+// the encoder writes in that envelope included. The other Graph-shaped
 // records get the Splunk Add-on for Microsoft Azure's sourcetype of the
 // Graph resource they are: by stream, and for records privtrail could not
 // model (stream other) by the category of the endpoint they were read
@@ -90,7 +107,7 @@ func (e *Encoder) Sourcetype(rec *entra.Record) string {
 	case entra.StreamDirectory:
 		return st.Directory
 	}
-	if rec.Shape != entra.ShapeGraph {
+	if rec.Shape != entra.ShapeGraph || e.enveloped(rec) {
 		return st.Diagnostic
 	}
 	switch rec.Stream {

@@ -94,39 +94,69 @@ var goldenCases = []struct {
 	{"other_graph", nil},
 }
 
+// testTenant is the tenant the graph input polls, for Graph records
+// written in the diagnostic envelope.
+const testTenant = "0b5f5d3c-1111-4c2e-9c55-3c8b7a1c2d3e"
+
+// TestEncodeGolden encodes every golden record with both envelopes. With
+// as_read the event is the enriched record verbatim
+// (testdata/<name>.golden.json); with diagnostic a Graph sign-in, audit or
+// risk detection is its diagnostic envelope
+// (testdata/<name>.diagnostic.golden.json) and every other record is
+// encoded exactly as with as_read.
 func TestEncodeGolden(t *testing.T) {
-	enc := testEncoder()
-	for _, tc := range goldenCases {
-		t.Run(tc.name, func(t *testing.T) {
-			rec := decodeFile(t, tc.name)
-			if tc.enrich != nil {
-				tc.enrich(rec)
-			}
-			enriched := rec.AppendJSON(nil)
-			got, err := enc.Encode(nil, rec, enriched)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkEnvelope(t, got, enriched)
-			golden := filepath.Join("testdata", tc.name+".golden.json")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
+	for _, envelope := range []string{"as_read", "diagnostic"} {
+		enc := NewEncoder(Config{Host: "agent-01", Index: "entra", Envelope: envelope})
+		asRead := NewEncoder(Config{Host: "agent-01", Index: "entra", Envelope: "as_read"})
+		for _, tc := range goldenCases {
+			t.Run(envelope+"/"+tc.name, func(t *testing.T) {
+				rec := decodeFile(t, tc.name)
+				if tc.enrich != nil {
+					tc.enrich(rec)
+				}
+				if rec.Shape == entra.ShapeGraph {
+					rec.TenantID = testTenant
+				}
+				enriched := rec.AppendJSON(nil)
+				got, err := enc.Encode(nil, rec, enriched)
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./outputs/splunk -run TestEncodeGolden -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("envelope differs from %s:\ngot  %s\nwant %s", golden, got, want)
-			}
-			// Without the runner's JSON the encoder produces the same bytes.
-			again, _ := enc.Encode(nil, rec, nil)
-			if !bytes.Equal(again, got) {
-				t.Errorf("encoding without the enriched JSON differs:\n%s\n%s", again, got)
-			}
-		})
+				golden := filepath.Join("testdata", tc.name+".golden.json")
+				wantEvent := enriched
+				if envelope == "diagnostic" {
+					if !rec.CanEnvelope() {
+						if want, _ := asRead.Encode(nil, rec, enriched); !bytes.Equal(got, want) {
+							t.Fatalf("a record without a diagnostic envelope is not encoded as read:\n%s\n%s", got, want)
+						}
+						return
+					}
+					wantEvent = rec.AppendDiagnosticJSON(nil)
+					golden = filepath.Join("testdata", tc.name+".diagnostic.golden.json")
+				}
+				env := checkEnvelope(t, got, wantEvent)
+				if envelope == "diagnostic" && env.Sourcetype != SourcetypeDiagnostic {
+					t.Errorf("sourcetype %s, want %s", env.Sourcetype, SourcetypeDiagnostic)
+				}
+				if *update {
+					if err := os.WriteFile(golden, got, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (run go test ./outputs/splunk -run TestEncodeGolden -update)", err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("envelope differs from %s:\ngot  %s\nwant %s", golden, got, want)
+				}
+				// Without the runner's JSON the encoder produces the same bytes.
+				again, _ := enc.Encode(nil, rec, nil)
+				if !bytes.Equal(again, got) {
+					t.Errorf("encoding without the enriched JSON differs:\n%s\n%s", again, got)
+				}
+			})
+		}
 	}
 }
 

@@ -55,12 +55,30 @@ func FuzzEncode(f *testing.F) {
 			r.Hits = []entra.Hit{{ID: upn, Title: reason, Risk: raw, Source: "signin", Reason: reason, Notes: raw}, {ID: reason, Risk: "high"}}
 		}
 
-		enc := NewEncoder(Config{Host: upn, Source: reason, Index: raw, Sourcetypes: Sourcetypes{SignIn: raw, Diagnostic: upn}})
+		for _, envelope := range []string{"diagnostic", "as_read"} {
+			checkFuzzBody(t, recs, envelope, upn, reason, raw)
+		}
+	})
+}
+
+// checkFuzzBody encodes recs with the envelope and checks the body: one
+// event per record, valid UTF-8, each event the record as the envelope
+// writes it (the enriched record, or its diagnostic envelope), fields that
+// HEC accepts.
+func checkFuzzBody(t *testing.T, recs []*entra.Record, envelope, upn, reason, raw string) {
+	t.Helper()
+	{
+		enc := NewEncoder(Config{Host: upn, Source: reason, Index: raw, Sourcetypes: Sourcetypes{SignIn: raw, Diagnostic: upn}, Envelope: envelope})
 		var body []byte
 		var enriched [][]byte
+		var err error
 		for _, r := range recs {
 			e := r.AppendJSON(nil)
-			enriched = append(enriched, e)
+			if envelope == "diagnostic" && r.CanEnvelope() {
+				enriched = append(enriched, r.AppendDiagnosticJSON(nil))
+			} else {
+				enriched = append(enriched, e)
+			}
 			body, err = enc.Encode(body, r, e)
 			if err != nil {
 				t.Fatalf("encode: %v", err)
@@ -91,7 +109,7 @@ func FuzzEncode(f *testing.F) {
 				t.Fatalf("more events than records:\n%s", body)
 			}
 			if !bytes.Equal(env.Event, enriched[i]) {
-				t.Fatalf("event %d is not the enriched record:\n%s\n%s", i, env.Event, enriched[i])
+				t.Fatalf("%s: event %d is not the record as written:\n%s\n%s", envelope, i, env.Event, enriched[i])
 			}
 			var a, b any
 			if err := json.Unmarshal(env.Event, &a); err != nil {
@@ -120,5 +138,5 @@ func FuzzEncode(f *testing.F) {
 				t.Fatalf("privtrail_monitor %v, want two ids", env.Fields["privtrail_monitor"])
 			}
 		}
-	})
+	}
 }

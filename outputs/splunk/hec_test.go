@@ -265,13 +265,18 @@ type statusRecorder struct {
 
 func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
 
-// ids are the "id" members of the indexed events, in order.
+// ids are the "id" members of the indexed events, in order: of the
+// record, or of its properties when the output wrote it in the
+// diagnostic envelope.
 func (h *fakeHEC) ids() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make([]string, 0, len(h.indexed))
 	for _, ev := range h.indexed {
-		id, _ := ev.Doc["id"].(string)
+		id, ok := ev.Doc["id"].(string)
+		if props, isObj := ev.Doc["properties"].(map[string]any); !ok && isObj {
+			id, _ = props["id"].(string)
+		}
 		out = append(out, id)
 	}
 	return out

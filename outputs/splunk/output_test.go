@@ -160,7 +160,8 @@ func TestDeliversEveryRecordOnceInOrder(t *testing.T) {
 				t.Fatalf("indexed %v\nwant    %v", got, want)
 			}
 			for i, ev := range hec.events() {
-				if ev.Sourcetype != "azure:aad:signin" || ev.Index != "entra" || ev.Host != "agent-01" || ev.Source != "privtrail" {
+				// Graph sign-ins, in the diagnostic envelope by default.
+				if ev.Sourcetype != "azure:monitor:aad" || ev.Index != "entra" || ev.Host != "agent-01" || ev.Source != "privtrail" {
 					t.Fatalf("event %d metadata: %+v", i, ev)
 				}
 				if ev.Time.String() != "1710357341.619" {
