@@ -124,6 +124,9 @@ type Output struct {
 	drained chan struct{}
 	closing atomic.Bool
 	once    sync.Once
+	// appending is when the Append under way started (unix ns; 0: none):
+	// one that waits is the buffer pushing back on the inputs.
+	appending atomic.Int64
 }
 
 // Deps is what the agent gives every output.
@@ -200,7 +203,10 @@ func (o *Output) Consume(ctx context.Context, b *batch.Batch) error {
 	}
 	o.items = items
 	if len(items) > 0 {
-		if err := o.q.Append(ctx, items); err != nil {
+		o.appending.Store(time.Now().UnixNano())
+		err := o.q.Append(ctx, items)
+		o.appending.Store(0)
+		if err != nil {
 			if errors.Is(err, buffer.ErrTooLarge) {
 				return fmt.Errorf("a batch of %d records does not fit in buffer.max_bytes even with the buffer empty: raise it", len(items))
 			}
@@ -375,12 +381,24 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // failing for a while and back-pressure is near). Full is what the buffer
 // pushes back at: the file's pages in use against what buffer.max_bytes
 // leaves them (BufferUsage), not the records' bytes.
+//
+// A batch that has waited for room for longer than pushBackAfter is
+// back-pressure already, whatever the percentage (with large batches a
+// buffer stops taking them well below 90%): Health says so too.
 func (o *Output) Health() error {
-	if used, capacity := o.q.Usage(); used*10 >= capacity*9 {
+	used, capacity := o.q.Usage()
+	if since := o.appending.Load(); since != 0 && time.Since(time.Unix(0, since)) >= pushBackAfter {
+		return fmt.Errorf("disk buffer full for a batch (%d%% used, %d records): inputs wait, the destination is not taking them", used*100/capacity, o.q.Len())
+	}
+	if used*10 >= capacity*9 {
 		return fmt.Errorf("disk buffer %d%% full (%d records): the destination is not taking them", used*100/capacity, o.q.Len())
 	}
 	return nil
 }
+
+// pushBackAfter is how long a batch waits for room in the disk buffer
+// before Health reports the back-pressure.
+const pushBackAfter = time.Second
 
 // OldestBuffered is how long the oldest record still in the disk buffer
 // has waited for the destination (0: the buffer is empty).

@@ -307,6 +307,56 @@ func TestHealthReportsANearlyFullBuffer(t *testing.T) {
 	}
 }
 
+// A batch waiting for room is back-pressure on the inputs: Health says so
+// after pushBackAfter, even where the buffer is below 90% (large batches
+// stop fitting well before that).
+func TestHealthReportsBackPressure(t *testing.T) {
+	s := &scriptSender{down: true}
+	o := newOut(t, t.TempDir(), s, &deadList{}, Config{BatchSize: 400, BatchBytes: 4 << 20, Buffer: BufferConfig{MaxBytes: 4 << 20}})
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		o.Close(ctx)
+	}()
+	// Fill until a batch no longer fits: Consume waits.
+	var waiting error
+	for i := 0; waiting == nil; i += 300 {
+		if i > 3000 {
+			t.Fatal("4MiB of buffer took 3000 records of 4KB")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		b := fatBatch(i, 300, 4000)
+		b.Arm(1, 1, func(uint64) {})
+		waiting = o.Consume(ctx, b)
+		cancel()
+	}
+	used, capacity := o.BufferUsage()
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		b := fatBatch(9000, 300, 4000)
+		b.Arm(1, 1, func(uint64) {})
+		done <- o.Consume(ctx, b)
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := o.Health()
+		if err != nil && strings.Contains(err.Error(), "inputs wait") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a batch waited %s at %d%% used; Health() = %v", 5*time.Second, used*100/capacity, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if err := o.Health(); err != nil && strings.Contains(err.Error(), "inputs wait") {
+		t.Errorf("no batch waits any more, Health() = %v", err)
+	}
+}
+
 type deadList = deliverytest.DeadLetters
 
 // While the destination is down the output says since when, how many
