@@ -57,6 +57,16 @@ type Agent struct {
 	inputs atomic.Pointer[[]*inputRun]
 	// closers run when Run returns, last first.
 	closers []func()
+	// stateHeld is set while a pipeline waits for its monitor state to be
+	// stored (a full disk under data_dir): /readyz reports it.
+	stateHeld atomic.Pointer[heldState]
+}
+
+// heldState is a pipeline waiting for its monitor state to be stored.
+type heldState struct {
+	pipeline string
+	since    time.Time
+	err      error
 }
 
 // progressReporter is an input that knows how far through its data it is
@@ -164,7 +174,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r := &runner{log: a.log, workers: defaultWorkers(cfg.Workers), dead: dead, store: st, stats: &a.stats, m: a.m, lastSeen: a.lastSeen}
+	r := &runner{log: a.log, workers: defaultWorkers(cfg.Workers), dead: dead, store: st, stats: &a.stats, m: a.m, lastSeen: a.lastSeen,
+		held: &a.stateHeld}
 	if cfg.role() != RoleCollector {
 		// A collector publishes records as read: the processors enrich.
 		r.setStages(stages.List)
@@ -337,7 +348,8 @@ func (a *Agent) open(ctx context.Context, topo *Topology, r *runner, st *store.S
 		p := pp.Pipeline
 		pr := newPipelineRun(p.Name, pp.Engine, r.workers)
 		if pr.state, err = pp.Engine.OpenState(st, p.Name, monitor.StateOptions{
-			CacheKeys: cfg.State.CacheKeys, MaxKeys: cfg.State.MaxKeys, Lateness: time.Duration(cfg.State.Lateness), Log: a.log}); err != nil {
+			CacheKeys: cfg.State.CacheKeys, MaxKeys: cfg.State.MaxKeys, Lateness: time.Duration(cfg.State.Lateness),
+			MaxSkew: time.Duration(cfg.State.MaxSkew), Log: a.log}); err != nil {
 			return err
 		}
 		a.m.monitorState(p.Name, pr.state)
@@ -368,12 +380,10 @@ func (a *Agent) open(ctx context.Context, topo *Topology, r *runner, st *store.S
 
 func (a *Agent) newTracker(input string, stats *Stats) *batch.Tracker {
 	committed := a.m.committed.WithLabelValues(input)
-	var newest atomic.Int64
-	a.m.checkpointLag(input, &newest)
+	lag := newCheckpointLag()
+	a.m.checkpointLag(input, lag)
 	return batch.NewTracker(func(b *batch.Batch) {
-		if t := newestEventTime(b); t > newest.Load() {
-			newest.Store(t)
-		}
+		lag.acked(b)
 		if b.Commit == nil {
 			return
 		}

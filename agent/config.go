@@ -74,6 +74,10 @@ type StateConfig struct {
 	// record may arrive and still be judged with what came before it;
 	// default 7d.
 	Lateness monitor.Duration `yaml:"lateness"`
+	// MaxSkew is how far ahead of the host's clock an event time may be
+	// and still count as "now" for the state's expiry; default 1h
+	// (monitor.StateOptions.MaxSkew).
+	MaxSkew monitor.Duration `yaml:"max_skew"`
 }
 
 // LogConfig sets up log/slog.
@@ -274,6 +278,9 @@ func (c *Config) validateSettings(bad badFunc) {
 	}
 	if c.State.CacheKeys < 0 {
 		bad("$.state.cache_keys", "state.cache_keys: must not be negative, got %d", c.State.CacheKeys)
+	}
+	if c.State.MaxSkew < 0 {
+		bad("$.state.max_skew", "state.max_skew: must not be negative")
 	}
 	if c.State.MaxKeys < 0 {
 		bad("$.state.max_keys", "state.max_keys: must not be negative, got %d", c.State.MaxKeys)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,7 +108,8 @@ pipelines: [full.yaml]
 	disk.Fill()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, "rest.jsonl", &log) }()
+	held := New(config("rest.jsonl"), slog.New(slog.NewTextHandler(&log, nil)))
+	go func() { done <- held.Run(ctx) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(log.String(), "monitor state not stored; the pipeline waits until it is") {
 		if time.Now().After(deadline) {
@@ -116,13 +118,20 @@ pipelines: [full.yaml]
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	held, _ := outputIDs(t, out)
-	time.Sleep(500 * time.Millisecond)
-	if later, _ := outputIDs(t, out); len(later) != len(held) {
-		t.Errorf("records went on to the output while the state could not be stored: %d, then %d", len(held), len(later))
+	// /readyz says so, with the pipeline and the reason.
+	rec := httptest.NewRecorder()
+	(&ops{a: held}).readyz(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if body := rec.Body.String(); rec.Code != 503 || !strings.Contains(body, "pipeline full: monitor state not stored for") ||
+		!strings.Contains(body, "free space under data_dir") {
+		t.Errorf("/readyz while the state cannot be stored: %d %s", rec.Code, body)
 	}
-	if len(held) >= users*each {
-		t.Fatalf("all %d records were delivered before the disk filled: the test proves nothing", len(held))
+	delivered, _ := outputIDs(t, out)
+	time.Sleep(500 * time.Millisecond)
+	if later, _ := outputIDs(t, out); len(later) != len(delivered) {
+		t.Errorf("records went on to the output while the state could not be stored: %d, then %d", len(delivered), len(later))
+	}
+	if len(delivered) >= users*each {
+		t.Fatalf("all %d records were delivered before the disk filled: the test proves nothing", len(delivered))
 	}
 	cancel()
 	if err := <-done; !errors.Is(err, ErrUnfinished) || !strings.Contains(err.Error(), "monitor state not stored") {

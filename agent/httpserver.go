@@ -65,12 +65,16 @@ func (a *Agent) serve(listen string) (*ops, error) {
 }
 
 // readyz: 200 once the config, the context and every output are in
-// place and no output's buffer is near its bound; 503 with the reasons
-// otherwise.
+// place, no output's buffer is near its bound and no pipeline waits for
+// its monitor state to be stored; 503 with the reasons otherwise.
 func (o *ops) readyz(w http.ResponseWriter, r *http.Request) {
 	var problems []string
 	if !o.ready.Load() {
 		problems = append(problems, "starting: config, context or outputs not loaded yet")
+	}
+	if h := o.a.stateHeld.Load(); h != nil {
+		problems = append(problems, fmt.Sprintf("pipeline %s: monitor state not stored for %s (%v): the pipeline waits, nothing is lost; free space under data_dir",
+			h.pipeline, time.Since(h.since).Round(time.Second), h.err))
 	}
 	var outs []*outputRun
 	if p := o.outputs.Load(); p != nil {

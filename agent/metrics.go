@@ -64,19 +64,14 @@ func (m *metrics) streams(st *Stats) {
 }
 
 // checkpointLag exposes, per input, how far behind now the event time of
-// the newest record every output has acknowledged is.
-func (m *metrics) checkpointLag(input string, newest *atomic.Int64) {
+// the newest record every output has acknowledged is (checkpointLag: a
+// record dated in the future counts as acknowledged now).
+func (m *metrics) checkpointLag(input string, lag *checkpointLag) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name:        "privtrail_checkpoint_lag_seconds",
-		Help:        "Now minus the event time of the newest record acknowledged by every output.",
+		Help:        "Now minus the event time of the newest record acknowledged by every output (an event time in the future counts as the moment it was acknowledged; never negative).",
 		ConstLabels: prometheus.Labels{"input": input},
-	}, func() float64 {
-		ns := newest.Load()
-		if ns == 0 {
-			return 0
-		}
-		return time.Since(time.Unix(0, ns)).Seconds()
-	}))
+	}, lag.seconds))
 }
 
 // queueDepth exposes how many batches wait between a pipeline's inputs and

@@ -134,7 +134,10 @@ type runner struct {
 	dead   *deadletter.Writer
 	store  *store.Store
 	stats  *Stats
-	m      *metrics
+	// held, when set, is told while a pipeline waits for its monitor
+	// state to be stored (for /readyz).
+	held *atomic.Pointer[heldState]
+	m    *metrics
 
 	inputs    []*inputRun
 	pipelines []*pipelineRun
@@ -354,6 +357,14 @@ func (r *runner) judge(p *pipelineRun, j *job) error {
 // state unstored would lose that state to a restart for good. It gives up
 // only when the agent stops, and then the batch is not forwarded.
 func (r *runner) holdUntilStored(p *pipelineRun, err error) error {
+	if err == nil {
+		return nil
+	}
+	since := time.Now()
+	if r.held != nil {
+		defer r.held.Store(nil)
+		r.held.Store(&heldState{pipeline: p.name, since: since, err: err})
+	}
 	backoff := 100 * time.Millisecond
 	for err != nil {
 		if r.stateLog.allow() {
@@ -366,7 +377,9 @@ func (r *runner) holdUntilStored(p *pipelineRun, err error) error {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 10*time.Second)
-		err = p.state.Flush()
+		if err = p.state.Flush(); err != nil && r.held != nil {
+			r.held.Store(&heldState{pipeline: p.name, since: since, err: err})
+		}
 	}
 	return nil
 }

@@ -1,6 +1,41 @@
 // Package monitor runs the detections of pipeline files: each monitor is a
 // filter expression (github.com/expr-lang/expr) over one stream's decoded
 // record, compiled once at start, plus the annotation it adds on a hit.
+//
+// # Time
+//
+// Stateful monitors (State) judge records by their event time, never by
+// when they arrive or the host's clock: a window counts, a correlation
+// pairs and first_seen compares records by event time; learning begins at
+// the monitor's first record. Expiry needs a "now": per monitor the
+// newest event time seen (the sweep deletes keys untouched for their
+// horizon plus StateOptions.Lateness before it), per key its newest event
+// time (what a key keeps: a record later than Lateness behind it is judged
+// without the records before it).
+//
+// The host's clock only bounds that "now". A record dated more than
+// StateOptions.MaxSkew (default 1h) ahead of the host's clock — a source
+// with a wrong clock, a forged or test record — is judged on its own time
+// (a burst of them fires, a new value fires), but the monitor's newest
+// event time ignores it and its key's newest time takes the host's clock +
+// MaxSkew instead, with a warning (at most every 10 minutes per monitor):
+// one record dated next year would otherwise expire every key at the next
+// sweep and make every later record of its key look too old to count. If
+// the monitor's newest event time is itself more than MaxSkew ahead of the
+// host's clock (the clock went back), the bound is that time + MaxSkew, so
+// a live stream moves it on, MaxSkew at a time; a jump of more than MaxSkew
+// in event time then waits for the clock. Steps of the host's clock
+// between two runs over one store expire nothing early (only event times
+// move "now") and keep nothing forever. Replaying the same records from empty
+// state with the host's clock after them gives the same annotations.
+//
+// A record dated far in the past (a replay) is judged in its own window:
+// with the records of its own time a key still holds — for a key with
+// nothing older than Lateness, those of the replay itself. It moves no
+// "now", does not move the start of first_seen's learning back (only a
+// record within Lateness of the newest does), and a value only it carries
+// is forgotten before a record of today is judged (forget counts from the
+// key's newest time), so a stale key not yet swept is not resurrected.
 package monitor
 
 import (

@@ -44,7 +44,19 @@ type StateOptions struct {
 	// some hours late, and a replay of several exports reads each file's
 	// week in turn. State is kept that much longer.
 	Lateness time.Duration
-	Log      *slog.Logger
+	// MaxSkew is how far ahead of the host's clock a record's event time
+	// may be and still count as the state's "now" for expiry (default 1h).
+	// A record dated later — a source with a wrong clock, a forged or test
+	// record — is judged on its own time, but moves neither the monitor's
+	// newest event time nor its key's past host clock + MaxSkew: one
+	// record dated next year must not expire everyone's state, nor make
+	// every later record of its key look too old to count. See
+	// "Time" in the package documentation.
+	MaxSkew time.Duration
+	// Now is the host's clock (default time.Now), read once per Apply;
+	// tests set it.
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // State is the memory of one pipeline's stateful monitors: per monitor
@@ -65,6 +77,7 @@ type State struct {
 	pipeline string
 	st       *store.Store
 	log      *slog.Logger
+	now      func() time.Time
 	mons     map[*Monitor]*monState
 	order    []*monState
 	// dirty holds keys changed but not yet stored (a failed write keeps
@@ -101,7 +114,9 @@ type monState struct {
 	cache     *lru.Cache[string, *keyState]
 	meta      stateMeta
 	late      int64 // ms: StateOptions.Lateness
+	skew      int64 // ms: StateOptions.MaxSkew
 	retention int64 // ms: a key untouched for this long (event time) is deleted
+	warned    int64 // host ms of the last warning about a record in the future
 	maxKeys   int64
 	cursor    []byte
 	shrink    uint
@@ -114,7 +129,7 @@ type monState struct {
 // stateMeta is stored per monitor beside its keys.
 type stateMeta struct {
 	start     int64 // event time of the first record (first_seen learning)
-	watermark int64 // newest event time seen: "now" for expiry
+	watermark int64 // newest event time seen, at most host clock + MaxSkew: "now" for expiry
 	keys      int64
 }
 
@@ -140,10 +155,16 @@ func (e *Engine) OpenState(st *store.Store, pipeline string, opt StateOptions) (
 	if opt.Lateness <= 0 {
 		opt.Lateness = 7 * 24 * time.Hour
 	}
+	if opt.MaxSkew <= 0 {
+		opt.MaxSkew = time.Hour
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
 	if opt.Log == nil {
 		opt.Log = e.log
 	}
-	s := &State{pipeline: pipeline, st: st, log: opt.Log, mons: map[*Monitor]*monState{}, dirty: map[dirtyKey]*keyState{},
+	s := &State{pipeline: pipeline, st: st, log: opt.Log, now: opt.Now, mons: map[*Monitor]*monState{}, dirty: map[dirtyKey]*keyState{},
 		owned: map[string]bool{}, metaSent: map[shardMon]int64{}, metaPending: map[shardMon]int64{}}
 	for _, m := range e.all {
 		if m.op == stateless {
@@ -154,7 +175,7 @@ func (e *Engine) OpenState(st *store.Store, pipeline string, opt StateOptions) (
 			return nil, err
 		}
 		ms := &monState{m: m, bucket: stateBucketPrefix + pipeline + "/" + m.ID, cache: cache,
-			late: opt.Lateness.Milliseconds(), maxKeys: opt.MaxKeys}
+			late: opt.Lateness.Milliseconds(), skew: opt.MaxSkew.Milliseconds(), maxKeys: opt.MaxKeys}
 		ms.retention = ms.horizon() + ms.late
 		raw, err := st.Get(metaBucket, ms.bucket)
 		if err != nil {
@@ -163,6 +184,12 @@ func (e *Engine) OpenState(st *store.Store, pipeline string, opt StateOptions) (
 		if raw != nil {
 			if ms.meta, err = decodeMeta(raw); err != nil {
 				return nil, fmt.Errorf("monitor state %s: %w", ms.bucket, err)
+			}
+			if w, now := ms.meta.watermark, opt.Now().UnixMilli(); w > now+ms.skew {
+				s.log.Warn("a stateful monitor's newest event time is ahead of the host's clock: either the host's clock is behind "+
+					"(the newest event time then follows the records, max_skew at a time), or an earlier privtrail counted a "+
+					"future-dated record (then keys expire early until the clock reaches it)",
+					"pipeline", pipeline, "monitor", m.ID, "newest_event_time", time.UnixMilli(w).UTC(), "host_now", time.UnixMilli(now).UTC())
 			}
 		}
 		ms.keys.Store(ms.meta.keys)
@@ -242,6 +269,7 @@ func (s *State) Apply(obs []Observation) ([]Fired, error) {
 		return nil, err
 	}
 	var hit []Fired
+	wall := s.now().UnixMilli()
 	for i := range obs {
 		o := &obs[i]
 		ms := s.mons[o.side.m]
@@ -260,19 +288,28 @@ func (s *State) Apply(obs []Observation) ([]Fired, error) {
 		if err != nil {
 			return hit, err
 		}
-		if ms.meta.start == 0 || t < ms.meta.start {
+		// now is t as the state's clock for expiry: bounded by the host's.
+		now := t
+		if bound := ms.bound(wall); t > bound {
+			now = bound
+			s.warnFuture(ms, o.Record, wall)
+		} else {
+			ms.meta.watermark = max(ms.meta.watermark, t)
+		}
+		// Learning starts at the first record; a late one moves the start
+		// back, one beyond the lateness (a replay of old logs) does not.
+		if ms.meta.start == 0 || t < ms.meta.start && t >= ms.meta.watermark-ms.late {
 			ms.meta.start = t
 		}
-		ms.meta.watermark = max(ms.meta.watermark, t)
 		var detail string
 		var fired bool
 		switch ms.m.op {
 		case opThreshold:
-			fired, detail = ms.threshold(ks, o, t)
+			fired, detail = ms.threshold(ks, o, t, now)
 		case opFirstSeen:
-			fired, detail = ms.firstSeen(ks, o, t)
+			fired, detail = ms.firstSeen(ks, o, t, now)
 		case opCorrelate:
-			fired, detail = ms.correlate(ks, o, t)
+			fired, detail = ms.correlate(ks, o, t, now)
 		}
 		s.dirty[dirtyKey{ms, o.key}] = ks
 		if !fired {
@@ -287,6 +324,31 @@ func (s *State) Apply(obs []Observation) ([]Fired, error) {
 		hit = append(hit, Fired{o.Record, len(o.Record.Hits) - 1})
 	}
 	return hit, s.flush()
+}
+
+// bound is the latest event time that counts as the monitor's "now": the
+// host's clock plus MaxSkew — or, when the monitor's newest event time is
+// already past that (the host's clock went back since), the newest event
+// time plus MaxSkew, so that the records still move it on.
+func (ms *monState) bound(wall int64) int64 {
+	ref := wall
+	if w := ms.meta.watermark; w > wall+ms.skew {
+		ref = w
+	}
+	return ref + ms.skew
+}
+
+// warnFuture logs, at most every 10 minutes per monitor, a record dated
+// past bound.
+func (s *State) warnFuture(ms *monState, r *entra.Record, wall int64) {
+	if wall-ms.warned < (10 * time.Minute).Milliseconds() {
+		return
+	}
+	ms.warned = wall
+	s.log.Warn("a record is dated more than max_skew ahead of the host's clock: judged on its own time, but not counted as now "+
+		"for the expiry of state (check the source's clock and the host's)",
+		"pipeline", s.pipeline, "monitor", ms.m.ID, "origin", r.Origin, "event_time", r.Time.UTC(),
+		"host_now", time.UnixMilli(wall).UTC(), "max_skew", time.Duration(ms.skew)*time.Millisecond)
 }
 
 // Flush stores what earlier Apply calls could not (a full disk, an I/O
@@ -507,7 +569,11 @@ func recordID(r *entra.Record) string {
 	return r.Origin
 }
 
-func (ms *monState) threshold(ks *keyState, o *Observation, t int64) (bool, string) {
+// The operators judge a record by its event time t; now is t bounded by
+// the host's clock (Apply), which alone moves the key's newest time and
+// so what is pruned.
+
+func (ms *monState) threshold(ks *keyState, o *Observation, t, now int64) (bool, string) {
 	spec := ms.m.Threshold
 	window := time.Duration(spec.Window).Milliseconds()
 	id := recordID(o.Record)
@@ -524,7 +590,7 @@ func (ms *monState) threshold(ks *keyState, o *Observation, t int64) (bool, stri
 		v = o.values[0]
 	}
 	ks.insert(event{t: t, id: id, v: v})
-	ks.last = max(ks.last, t)
+	ks.last = max(ks.last, now)
 	// Keep what late records may still complete a window with, and a
 	// bound on records per key (a distinct count needs more of them).
 	keep := ks.last - ms.horizon() - ms.late
@@ -590,7 +656,7 @@ func (ks *keyState) bestWindow(t, window int64, distinct bool) int {
 	return best
 }
 
-func (ms *monState) firstSeen(ks *keyState, o *Observation, t int64) (bool, string) {
+func (ms *monState) firstSeen(ks *keyState, o *Observation, t, now int64) (bool, string) {
 	spec := ms.m.FirstSeen
 	id := recordID(o.Record)
 	var learning int64
@@ -598,6 +664,12 @@ func (ms *monState) firstSeen(ks *keyState, o *Observation, t int64) (bool, stri
 		learning = time.Duration(*spec.Learning).Milliseconds()
 	}
 	judging := t >= ms.meta.start+learning
+	// Forget first what is stale by the key's newest time: a value kept
+	// only by a record from long before (a replay of old logs on a key
+	// not yet swept) is not known to a record of today.
+	ks.last = max(ks.last, now)
+	keep := ks.last - forget(spec).Milliseconds()
+	ks.events = slices.DeleteFunc(ks.events, func(e event) bool { return e.t < keep })
 	var b []byte
 	for _, v := range o.values {
 		isNew := false
@@ -623,8 +695,6 @@ func (ms *monState) firstSeen(ks *keyState, o *Observation, t int64) (bool, stri
 			b = appendValue(append(append(b, "new_"...), label+"="...), value)
 		}
 	}
-	ks.last = max(ks.last, t)
-	keep := ks.last - forget(spec).Milliseconds()
 	limit := spec.MaxValues
 	if limit == 0 {
 		limit = 256
@@ -633,7 +703,7 @@ func (ms *monState) firstSeen(ks *keyState, o *Observation, t int64) (bool, stri
 	return len(b) > 0, string(b)
 }
 
-func (ms *monState) correlate(ks *keyState, o *Observation, t int64) (bool, string) {
+func (ms *monState) correlate(ks *keyState, o *Observation, t, now int64) (bool, string) {
 	spec := ms.m.Correlate
 	within := time.Duration(spec.Within).Milliseconds()
 	id := recordID(o.Record)
@@ -717,7 +787,7 @@ func (ms *monState) correlate(ks *keyState, o *Observation, t int64) (bool, stri
 		d = detail(&me, &ks.events[best])
 	}
 	ks.events = append(ks.events, me)
-	ks.last = max(ks.last, t)
+	ks.last = max(ks.last, now)
 	keep := ks.last - within - ms.late
 	ks.pruneUnordered(func(e *event) bool { return e.t < keep }, 256)
 	return best >= 0, d

@@ -36,6 +36,11 @@ func newRig(t testing.TB, monitorYAML string, opt ...StateOptions) *stateRig {
 	if len(opt) > 0 {
 		r.opt = opt[0]
 	}
+	if r.opt.Now == nil {
+		// The host's clock: a year after t0, so that every record of the
+		// tests is in its past, whatever the date they run on.
+		r.opt.Now = func() time.Time { return t0.AddDate(1, 0, 0) }
+	}
 	r.open()
 	t.Cleanup(func() { r.st.Close() })
 	return r

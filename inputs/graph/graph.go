@@ -7,7 +7,8 @@
 //
 // Each stream keeps a cursor in the store: the event time up to which
 // every record has been delivered to every output. A poll reads the time
-// window [cursor − overlap, now − lag) — in windows of at most `window`,
+// window [cursor − overlap, now − lag), now being Graph's clock (the Date
+// header of its answers), not the host's — in windows of at most `window`,
 // oldest first, when the range is long — following every page, and emits
 // each record's JSON as Graph wrote it. Records already emitted that the
 // overlap reads again are dropped with a bounded de-duplication set (keyed
@@ -84,11 +85,15 @@ type Input struct {
 	streams []*stream
 	ran     atomic.Bool
 
-	// now and sleep are the clock; tests replace them.
+	// now and sleep are the host's clock; tests replace them. Window ends
+	// follow Graph's clock (graphNow), not now.
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
 	// pace spaces the requests of the streams on /identityProtection/.
 	pace pacer
+	// skewLogged is the difference between Graph's clock and the host's
+	// (seconds) last logged.
+	skewLogged atomic.Int64
 
 	stats counters
 }
@@ -236,7 +241,11 @@ func (in *Input) DecodeItem(dec *entra.Decoder, it *batch.Item, rec *entra.Recor
 	if cat == "" {
 		cat = in.signInCategory(it.Data)
 	}
-	return dec.DecodeGraphItem(it.Data, cat, in.now(), rec)
+	now := in.now()
+	if g, ok := in.client.GraphNow(); ok {
+		now = g // a record without a time gets Graph's, as its neighbours do
+	}
+	return dec.DecodeGraphItem(it.Data, cat, now, rec)
 }
 
 // streamOf is the stream whose origins start "graph:<label> ".
@@ -345,6 +354,10 @@ type stream struct {
 	failures  int       // consecutive failed polls
 	lastErr   string    // kind of the last error logged
 	lastErrAt time.Time
+	probed    bool // a request was sent only to learn Graph's clock
+	// fresh: a first start, whose back-fill began at the host's
+	// now − backfill before Graph's clock was known.
+	fresh bool
 
 	// Progress, in Unix seconds of event time.
 	progStart, progDone, progTarget atomic.Int64
@@ -352,10 +365,9 @@ type stream struct {
 	// The commit side: Commit callbacks (on the runner's goroutine) and
 	// the reading side meet here.
 	mu       sync.Mutex
-	cursor   time.Time // as stored: every record before it is committed
-	keys     int       // IDs in the stored de-duplication set
-	inflight int       // batches emitted, not committed
-	last     *pending  // the latest batch emitted
+	cursor   time.Time  // as stored: every record before it is committed
+	keys     int        // IDs in the stored de-duplication set
+	inflight []*pending // batches emitted, not committed, oldest first
 }
 
 // pending is an emitted batch, as far as the state goes.
@@ -388,8 +400,12 @@ func (s *stream) load() error {
 		return err
 	}
 	now := in.now().UTC()
+	if g, ok := in.client.GraphNow(); ok { // a client shared with features that already asked Graph
+		now = g.UTC()
+	}
 	cursor := p.cursor
 	if !found {
+		s.fresh = true
 		cursor = now.Add(-in.cfg.Backfill).Truncate(time.Second)
 		if err := in.st.Put(metaBucket, metaKey(in.name, s.name), encodeMeta(cursor, s.api.path)); err != nil {
 			return err
@@ -448,19 +464,37 @@ func (s *stream) run(ctx context.Context, emit func(context.Context, *batch.Batc
 	}
 }
 
-// poll reads [readPos − overlap, now − lag), in windows of at most
-// cfg.Window, oldest first, and emits what it has not emitted before.
+// poll reads [readPos − overlap, now − lag), now being Graph's clock, in
+// windows of at most cfg.Window, oldest first, and emits what it has not
+// emitted before. No window end — no cursor — passes Graph's now − lag as
+// the answers read so far tell it; a cursor later than Graph's now is
+// moved back (rewind).
 func (s *stream) poll(ctx context.Context, emit func(context.Context, *batch.Batch) error) error {
 	in := s.in
 	cfg := &in.cfg
-	until := in.now().UTC().Add(-cfg.Lag).Truncate(time.Second)
+	now, err := s.graphNow(ctx)
+	if err != nil {
+		return err
+	}
+	until := now.Add(-cfg.Lag).Truncate(time.Second)
+	rewound := false
+	if s.readPos.After(now) {
+		// A cursor later than Graph's clock: stored while the host's
+		// clock was ahead (by an older privtrail, or before Graph's clock
+		// was known). Waiting for it could take hours; read from
+		// Graph's now − lag − overlap instead.
+		if err := s.rewind(until, now); err != nil {
+			return err
+		}
+		rewound = true
+	}
 	if s.progStart.Load() == 0 {
 		s.progStart.Store(s.readPos.Unix())
 		s.progDone.Store(s.readPos.Unix())
 		s.progTarget.Store(s.readPos.Unix())
 	}
-	if !until.After(s.readPos) {
-		return nil // the clock went back, or lag grew: nothing new yet
+	if !until.After(s.readPos) && !rewound {
+		return nil // lag grew, or Graph's clock went back: nothing new yet
 	}
 	s.progTarget.Store(until.Unix())
 	windows := int((until.Sub(s.readPos) + cfg.Window - 1) / cfg.Window)
@@ -470,7 +504,8 @@ func (s *stream) poll(ctx context.Context, emit func(context.Context, *batch.Bat
 	started, lastLog, firstPos := time.Now(), time.Now(), s.readPos
 	var st pollStats
 	b := &builder{}
-	for pos, first := s.readPos, true; pos.Before(until); first = false {
+	pos, first := s.readPos, true
+	for pos.Before(until) || first && rewound {
 		from, to := pos, pos.Add(cfg.Window)
 		if first {
 			from = pos.Add(-cfg.Overlap)
@@ -485,6 +520,38 @@ func (s *stream) poll(ctx context.Context, emit func(context.Context, *batch.Bat
 				return ferr
 			}
 			return err
+		}
+		if lim, ok := in.graphUntil(); ok && lim.Before(until) {
+			// Graph's clock, from the Date of the answers just read, is
+			// behind the one the poll started with (the host's, before
+			// any answer had a Date): a window end past Graph's now − lag
+			// would pass records Graph has not written yet. Stop there.
+			until = lim
+			s.progTarget.Store(until.Unix())
+			if to.After(until) {
+				to = until
+			}
+		}
+		if first && s.fresh {
+			s.fresh = false
+			if base, ok := s.backfillStart(pos); ok {
+				// Read from there instead; what this window emitted stays
+				// in the de-duplication set until the reading reaches it.
+				if err := s.moveBack(base); err != nil {
+					if ferr := s.flush(ctx, emit, b); ferr != nil {
+						return ferr
+					}
+					return err
+				}
+				pos, firstPos, rewound = base, base, false
+				windows = int((until.Sub(pos) + cfg.Window - 1) / cfg.Window)
+				s.progTarget.Store(until.Unix())
+				continue
+			}
+		}
+		first = false
+		if !to.After(pos) {
+			break // the cursor is already at or past Graph's now − lag
 		}
 		s.readPos = to
 		s.seen.evictBefore(to.Add(-cfg.Overlap).UnixNano())
@@ -520,6 +587,117 @@ func (s *stream) poll(ctx context.Context, emit func(context.Context, *batch.Bat
 
 type pollStats struct {
 	read, emitted, dups, bad, pages int
+}
+
+// graphNow is Graph's clock now (graphapi.Client.GraphNow: the Date
+// header of its latest answer plus the time elapsed since). Until an
+// answer has carried a Date it is the host's clock, and the first window
+// is cut back once its answers tell Graph's (poll); if by the host's
+// clock there is nothing to read — the host's clock may be behind
+// Graph's, or the cursor in the future — one request of one record
+// learns Graph's clock first.
+func (s *stream) graphNow(ctx context.Context) (time.Time, error) {
+	in := s.in
+	if t, ok := in.client.GraphNow(); ok {
+		in.noteSkew(t)
+		return t.UTC(), nil
+	}
+	host := in.now().UTC()
+	if s.probed || host.Add(-in.cfg.Lag).Truncate(time.Second).After(s.readPos) {
+		return host, nil
+	}
+	if s.api.paced {
+		if err := in.pace.wait(ctx); err != nil {
+			return host, err
+		}
+	}
+	q := url.Values{"$filter": {s.filter(s.readPos.Add(-in.cfg.Overlap), s.readPos)}, "$top": {"1"}}
+	if err := in.client.Get(ctx, s.api.path, q, nil); err != nil {
+		return host, err
+	}
+	s.probed = true
+	if t, ok := in.client.GraphNow(); ok {
+		in.noteSkew(t)
+		return t.UTC(), nil
+	}
+	return host, nil // Graph's answers carry no Date (a proxy removed it)
+}
+
+// graphUntil is Graph's now − lag, whole seconds; ok is false while no
+// answer has told Graph's clock.
+func (in *Input) graphUntil() (time.Time, bool) {
+	t, ok := in.client.GraphNow()
+	return t.UTC().Add(-in.cfg.Lag).Truncate(time.Second), ok
+}
+
+// noteSkew logs the difference between Graph's clock (graphNow) and the
+// host's when it reaches a minute, and again each time it changes by a
+// minute: polls follow Graph's clock, but a host clock that far off
+// misleads the rest (logs, metrics, the monitors' bound on event times).
+func (in *Input) noteSkew(graphNow time.Time) {
+	skew := graphNow.Sub(in.now()).Round(time.Second)
+	last := time.Duration(in.skewLogged.Load()) * time.Second
+	if (skew-last).Abs() < time.Minute || !in.skewLogged.CompareAndSwap(int64(last/time.Second), int64(skew/time.Second)) {
+		return
+	}
+	if skew.Abs() < time.Minute {
+		in.log.Info("the host's clock is in step with Graph's again", "input", in.name, "graph_minus_host", skew)
+		return
+	}
+	in.log.Warn("the host's clock is off Graph's (the Date header of its answers): polls follow Graph's clock; fix the host's time (NTP)",
+		"input", in.name, "graph_minus_host", skew, "graph_now", graphNow.UTC())
+}
+
+// rewind moves a cursor later than Graph's clock now back to c (Graph's
+// now − lag), so that the poll reads from c − overlap.
+func (s *stream) rewind(c, graphNow time.Time) error {
+	in := s.in
+	in.log.Warn("the cursor is later than Graph's clock: it was stored while the host's clock was ahead of Graph's. "+
+		"Records Graph wrote afterwards with earlier times may never have been read: reading again from Graph's now − lag − overlap "+
+		"(records from there to the cursor that were already delivered may be delivered again; late records older than that are lost)",
+		"input", in.name, "stream", s.name, "cursor", s.readPos, "graph_now", graphNow, "host_now", in.now().UTC(),
+		"from", c.Add(-in.cfg.Overlap))
+	return s.moveBack(c)
+}
+
+// backfillStart checks where a first start's back-fill began (pos, the
+// host's now − backfill) against Graph's clock, once the first window's
+// answers told it: if later than Graph's now − backfill by more than the
+// overlap (the host's clock was ahead of Graph's), it logs and returns
+// Graph's now − backfill, where the back-fill should begin.
+func (s *stream) backfillStart(pos time.Time) (time.Time, bool) {
+	in := s.in
+	g, ok := in.client.GraphNow()
+	if !ok {
+		return time.Time{}, false
+	}
+	base := g.UTC().Add(-in.cfg.Backfill).Truncate(time.Second)
+	if !base.Before(pos.Add(-in.cfg.Overlap)) {
+		return time.Time{}, false
+	}
+	in.log.Warn("first start: the back-fill began at the host's now − backfill, but the host's clock is ahead of Graph's: "+
+		"back-filling from Graph's now − backfill instead",
+		"input", in.name, "stream", s.name, "from", base.Add(-in.cfg.Overlap), "host_start", pos, "graph_now", g.UTC())
+	return base, true
+}
+
+// moveBack moves the cursor back to c, in memory and in the store.
+// Batches in flight no longer move the stored cursor past c.
+func (s *stream) moveBack(c time.Time) error {
+	in := s.in
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := in.st.Put(metaBucket, metaKey(in.name, s.name), encodeMeta(c, s.api.path)); err != nil {
+		return fmt.Errorf("moving the cursor back: %w", err)
+	}
+	for _, p := range s.inflight {
+		if p.advance.After(c) {
+			p.advance = c
+		}
+	}
+	s.readPos, s.cursor = c, c
+	s.progDone.Store(c.Unix())
+	return nil
 }
 
 // filter is the $filter of the window [from, to).
@@ -709,8 +887,7 @@ func (s *stream) flush(ctx context.Context, emit func(context.Context, *batch.Ba
 	items := b.items
 	*b = builder{}
 	s.mu.Lock()
-	s.inflight++
-	s.last = p
+	s.inflight = append(s.inflight, p)
 	s.mu.Unlock()
 	bt := &batch.Batch{Items: items, Commit: func() error { return s.commit(p) }}
 	if err := emit(ctx, bt); err != nil {
@@ -728,9 +905,9 @@ func (s *stream) flush(ctx context.Context, emit func(context.Context, *batch.Ba
 func (s *stream) advanceTo(end time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.inflight > 0 {
-		if end.After(s.last.advance) {
-			s.last.advance = end
+	if n := len(s.inflight); n > 0 {
+		if last := s.inflight[n-1]; end.After(last.advance) {
+			last.advance = end
 		}
 		return
 	}
@@ -744,9 +921,8 @@ func (s *stream) advanceTo(end time.Time) {
 func (s *stream) commit(p *pending) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.inflight--
-	if s.inflight == 0 {
-		s.last = nil
+	if i := slices.Index(s.inflight, p); i >= 0 {
+		s.inflight = slices.Delete(s.inflight, i, i+1)
 	}
 	if err := s.saveLocked(p.ids, p.advance); err != nil {
 		return fmt.Errorf("graph input %s: stream %s: %w", s.in.name, s.name, err)

@@ -710,7 +710,7 @@ func TestMalformedElements(t *testing.T) {
 	hc := &http.Client{Transport: rewrite{base: e.srv.Client().Transport, repl: []string{
 		doc("array", 19), `[1,2]`, doc("string", 18), `"just text"`, doc("number", 17), `42`,
 	}}}
-	client, err := graphapi.New(*e.graphConfig(), e.log, graphapi.WithHTTPClient(hc))
+	client, err := graphapi.New(*e.graphConfig(), e.log, graphapi.WithHTTPClient(hc), graphapi.WithHostClock(e.clk.monotonic))
 	if err != nil {
 		t.Fatal(err)
 	}

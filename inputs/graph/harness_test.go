@@ -26,6 +26,34 @@ var t0 = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 type clock struct {
 	mu sync.Mutex
 	t  time.Time
+	// skew is Graph's clock minus the host's: the fake's Date header is
+	// graph(), the input's clock now().
+	skew time.Duration
+	// elapsed is the time passed (add), which a step of the host's wall
+	// clock does not change: the client's monotonic clock.
+	elapsed time.Duration
+}
+
+// monotonic is the host's monotonic clock, which the client measures the
+// time since Graph's latest answer with (graphapi.WithHostClock).
+func (c *clock) monotonic() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return t0.Add(c.elapsed)
+}
+
+// graph is the fake Graph's clock.
+func (c *clock) graph() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t.Add(c.skew)
+}
+
+// setSkew sets Graph's clock minus the host's.
+func (c *clock) setSkew(d time.Duration) {
+	c.mu.Lock()
+	c.skew = d
+	c.mu.Unlock()
 }
 
 func (c *clock) now() time.Time {
@@ -37,6 +65,7 @@ func (c *clock) now() time.Time {
 func (c *clock) add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
+	c.elapsed += d
 	c.mu.Unlock()
 }
 
@@ -87,6 +116,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, srv: graphtest.New(t), dir: t.TempDir(), clk: &clock{t: t0}, logs: &syncBuffer{}}
+	e.srv.SetClock(e.clk.graph)
 	e.log = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.open()
 	t.Cleanup(func() {
@@ -238,6 +268,10 @@ func (e *env) start(cfg Config, opts ...Option) *run {
 func (e *env) newRun(cfg Config, opts ...Option) *run {
 	e.t.Helper()
 	r := &run{e: e, done: make(chan error, 1), idle: make(chan struct{}), release: make(chan struct{})}
+	// The client measures the time since Graph's latest Date header on
+	// the test's monotonic clock (WithClient tests give their client the
+	// option).
+	opts = append([]Option{WithGraphOptions(graphapi.WithHostClock(e.clk.monotonic))}, opts...)
 	in, err := New("aad", cfg, e.st, e.log, r.badFn, opts...)
 	if err != nil {
 		e.t.Fatal(err)

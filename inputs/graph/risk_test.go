@@ -298,7 +298,7 @@ func TestUnknownShapes(t *testing.T) {
 			e := newEnv(t)
 			e.srv.Add(tt.coll, tt.doc)
 			hc := &http.Client{Transport: rewrite{base: e.srv.Client().Transport, repl: tt.repl}}
-			client, err := graphapi.New(*e.graphConfig(), e.log, graphapi.WithHTTPClient(hc))
+			client, err := graphapi.New(*e.graphConfig(), e.log, graphapi.WithHTTPClient(hc), graphapi.WithHostClock(e.clk.monotonic))
 			if err != nil {
 				t.Fatal(err)
 			}

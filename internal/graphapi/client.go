@@ -41,6 +41,7 @@ type options struct {
 	cred    azcore.TokenCredential
 	hc      *http.Client
 	version string
+	now     func() time.Time
 }
 
 // WithCredential makes the Client get its tokens from cred instead of the
@@ -62,6 +63,15 @@ func WithVersion(v string) Option {
 	return func(o *options) { o.version = v }
 }
 
+// WithHostClock sets the host clock against which the Client measures the
+// time since Graph's latest answer (GraphNow); default time.Now, whose
+// monotonic reading a step of the wall clock does not move. Tests of the
+// packages above give their fake clock. It does not change how token
+// expiry is judged.
+func WithHostClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
+}
+
 // Client talks to Microsoft Graph for one tenant. It is safe for
 // concurrent use, and meant to be shared: the reports rate limit and the
 // token are per Client.
@@ -77,6 +87,17 @@ type Client struct {
 
 	// sleep waits between attempts; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
+	// now is the host clock GraphNow counts from (WithHostClock).
+	now func() time.Time
+	// graphClock is the Date header of Graph's latest answer and when it
+	// arrived: GraphNow.
+	graphClock atomic.Pointer[serverTime]
+}
+
+// serverTime is Graph's clock as one answer showed it.
+type serverTime struct {
+	date time.Time // the answer's Date header
+	at   time.Time // the host's clock when it arrived
 }
 
 type counters struct {
@@ -142,6 +163,9 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Client, error) {
 	if o.version == "" {
 		o.version = moduleVersion()
 	}
+	if o.now == nil {
+		o.now = time.Now
+	}
 	c := &Client{
 		cfg:     cfg,
 		log:     log,
@@ -150,9 +174,42 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Client, error) {
 		ua:      "privtrail/" + o.version,
 		reports: newWindowLimiter(cfg.ReportsRate, reportsWindow),
 		sleep:   sleep,
+		now:     o.now,
 	}
 	c.tokens = &tokenSource{src: src, scope: cfg.Scope(), log: log, stats: &c.stats, now: time.Now}
 	return c, nil
+}
+
+// GraphNow is Graph's clock now, as the HTTP Date header of its latest
+// answer (of any status) showed it: that Date plus the time the host's
+// clock says has passed since the answer arrived. Features that follow
+// Graph's clock rather than the host's — the log poller's window ends —
+// read it; ok is false until an answer with a Date header has come.
+//
+// The Date header counts whole seconds and is written before the answer
+// travels, so GraphNow is never ahead of Graph's clock and at most one
+// second plus a round trip behind it. Only elapsed host time is added, on
+// the monotonic clock in production: a step of the host's wall clock
+// (NTP, a suspended VM) does not move it.
+func (c *Client) GraphNow() (time.Time, bool) {
+	st := c.graphClock.Load()
+	if st == nil {
+		return time.Time{}, false
+	}
+	return st.date.Add(max(c.now().Sub(st.at), 0)), true
+}
+
+// noteDate keeps the Date header of an answer of Graph for GraphNow.
+func (c *Client) noteDate(h http.Header) {
+	v := h.Get("Date")
+	if v == "" {
+		return
+	}
+	d, err := http.ParseTime(v)
+	if err != nil || d.Year() < 2000 {
+		return
+	}
+	c.graphClock.Store(&serverTime{date: d.UTC(), at: c.now()})
 }
 
 func moduleVersion() string {
@@ -417,6 +474,7 @@ func (c *Client) once(ctx context.Context, u *url.URL, crid string, reports bool
 	if err != nil {
 		return c.transportError(ctx, u, fmt.Errorf("graph: GET %s: %w", u.Path, unwrapURLError(err)))
 	}
+	c.noteDate(res.Header)
 	body, err := io.ReadAll(res.Body)
 	res.Body.Close()
 	rid := res.Header.Get("request-id")

@@ -208,6 +208,12 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 	reqID := newUUID()
+	s.mu.Lock()
+	clock := s.clock
+	s.mu.Unlock()
+	if clock != nil {
+		w.Header().Set("Date", clock().UTC().Format(http.TimeFormat))
+	}
 	w.Header().Set("request-id", reqID)
 	if crid := r.Header.Get("client-request-id"); crid != "" {
 		w.Header().Set("client-request-id", crid)

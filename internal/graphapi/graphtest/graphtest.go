@@ -89,6 +89,7 @@ type Server struct {
 	breaks      map[string]int         // lower-case URL path → pages until the cut
 	deny        map[string]string      // lower-case URL path → error code
 	tamper      func(string) string
+	clock       func() time.Time // Graph's clock for the Date header; nil: net/http's (the host's)
 	log         []Request
 }
 
@@ -281,6 +282,18 @@ func (s *Server) Allow(path string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.deny, strings.ToLower(path))
+}
+
+// SetClock sets the fake Graph's clock: every Graph answer (errors
+// included) carries the HTTP Date header now() gives, in whole seconds as
+// Graph writes it, so that a test can put Graph's clock ahead of or behind
+// the clock of the client it tests. nil (the default): the Date net/http
+// writes, from the host's clock. Only the Date header follows it: tokens
+// still expire by the host's clock.
+func (s *Server) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clock = now
 }
 
 // TamperNextLinks passes every nextLink the fake writes through f, for

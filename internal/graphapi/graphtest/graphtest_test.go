@@ -415,3 +415,20 @@ func TestRiskResources(t *testing.T) {
 		t.Errorf("%d risky users after an update, want 45", n)
 	}
 }
+
+// SetClock sets the Date header of Graph's answers, errors included, in
+// whole seconds; without it net/http writes the host's.
+func TestSetClock(t *testing.T) {
+	srv := graphtest.New(t)
+	if d, err := http.ParseTime(get(t, srv, "/v1.0/users").header.Get("Date")); err != nil || time.Since(d).Abs() > 5*time.Second {
+		t.Errorf("default Date %v (%v): not the host's clock", d, err)
+	}
+	graph := t0.Add(-time.Hour + 400*time.Millisecond)
+	srv.SetClock(func() time.Time { return graph })
+	for _, path := range []string{"/v1.0/users", "/v1.0/nothing"} {
+		a := get(t, srv, path)
+		if got := a.header.Get("Date"); got != "Mon, 05 Jan 2026 07:00:00 GMT" {
+			t.Errorf("%s (%d): Date %q", path, a.status, got)
+		}
+	}
+}
