@@ -520,7 +520,7 @@ func TestDashboardsSearchSentFields(t *testing.T) {
 	}
 	for _, want := range []string{
 		"indexed privtrail_monitor", "indexed privtrail_risk", "indexed privtrail_privileged",
-		"indexed privtrail_emergency_access", "indexed privtrail_stream", "indexed user",
+		"indexed privtrail_emergency_access", "indexed privtrail_stream", "indexed privtrail_user",
 		"json privtrail.monitors{}", "json privtrail.monitors{}.id", "json privtrail.monitors{}.title", "json privtrail.monitors{}.risk",
 		"json privtrail.geo.lat", "json privtrail.geo.lon", "json privtrail.work_hours.inside", "json privtrail.device.paw",
 		"json privtrail.user.upn", "sourcetype azure:aad:signin", "sourcetype azure:aad:audit", "sourcetype azure:monitor:aad",
@@ -542,7 +542,7 @@ func TestDashboardsCheckCatchesWrongFields(t *testing.T) {
 		{"indexed field in tstats by", `by _time, privtrail_risk span=1h`, `by _time, privtrail_severity span=1h`, "privtrail_severity"},
 		{"indexed field in tstats where", `privtrail_monitor=\"pim.elevation\"`, `privtrail_monitors=\"pim.elevation\"`, "privtrail_monitors is not an indexed field"},
 		{"indexed field term", `privtrail_privileged::true`, `privtrail_admin::true`, "privtrail_admin"},
-		{"indexed field that is not privtrail's", `by _time, user span=1d`, `by _time, upn span=1d`, "upn is not an indexed field"},
+		{"indexed field that is not privtrail's", `by _time, privtrail_user span=1d`, `by _time, upn span=1d`, "upn is not an indexed field"},
 		{"event JSON path", `path=privtrail.work_hours.inside `, `path=privtrail.work_hours.inside_hours `, "privtrail.work_hours.inside_hours"},
 		{"relative spath", `spath input=hit path=title`, `spath input=hit path=name`, "privtrail.monitors{}.name"},
 		{"original record path", `path=properties.location.geoCoordinates.latitude`, `path=properties.location.geo.latitude`, "properties.location.geo.latitude"},
@@ -570,13 +570,13 @@ func TestDashboardsCheckCatchesWrongFields(t *testing.T) {
 }
 
 func TestDashboardsSPLRefs(t *testing.T) {
-	spl := `| tstats count where index=main source="privtrail" (sourcetype="azure:aad:signin" OR sourcetype=azure:monitor:aad) privtrail_monitor="a|b" by _time, privtrail_risk, user span=1h
+	spl := `| tstats count where index=main source="privtrail" (sourcetype="azure:aad:signin" OR sourcetype=azure:monitor:aad) privtrail_monitor="a|b" by _time, privtrail_risk, privtrail_user span=1h
 | timechart span=1h sum(count) by privtrail_risk`
 	got := map[string]bool{}
 	for _, r := range dashSPLRefs(spl, "t") {
 		got[r.kind+" "+r.name] = true
 	}
-	for _, want := range []string{"indexed privtrail_monitor", "indexed privtrail_risk", "indexed user",
+	for _, want := range []string{"indexed privtrail_monitor", "indexed privtrail_risk", "indexed privtrail_user",
 		"sourcetype azure:aad:signin", "sourcetype azure:monitor:aad", "source privtrail"} {
 		if !got[want] {
 			t.Errorf("tstats: %s not found in %v", want, got)

@@ -14,7 +14,7 @@ import (
 //
 //	{"time":1584126941.619,"host":"…","source":"privtrail","sourcetype":"azure:aad:signin","index":"…",
 //	 "event":{…the enriched document, verbatim…},
-//	 "fields":{"privtrail_stream":"signin","privtrail_privileged":"true","user":"…",
+//	 "fields":{"privtrail_stream":"signin","privtrail_privileged":"true","privtrail_user":"…",
 //	           "privtrail_monitor":["signin.legacy_auth"],"privtrail_risk":"high"}}
 //
 // A request body is such envelopes one after another (HEC's batch format,
@@ -182,7 +182,7 @@ func (e *Encoder) appendFields(dst []byte, rec *entra.Record) []byte {
 		dst = append(dst, `,"privtrail_emergency_access":"true"`...)
 	}
 	if u := userOf(rec); u != "" {
-		dst = append(dst, `,"user":`...)
+		dst = append(dst, `,"privtrail_user":`...)
 		dst = entra.AppendJSONString(dst, u)
 	}
 	if len(rec.Hits) > 0 {

@@ -215,7 +215,7 @@ func TestEncodeFields(t *testing.T) {
 		"privtrail_stream":           "signin",
 		"privtrail_privileged":       "true",
 		"privtrail_emergency_access": "true",
-		"user":                       "bg-01@contoso.example",
+		"privtrail_user":             "bg-01@contoso.example",
 		"privtrail_monitor":          []any{"signin.off_hours", "signin.emergency_access", "site.low"},
 		"privtrail_risk":             "high",
 	}
@@ -230,7 +230,7 @@ func TestEncodeFields(t *testing.T) {
 	rec = decodeFile(t, "signin_graph")
 	rec.Actor.UPN = ""
 	env = checkEnvelope(t, mustEncode(t, testEncoder(), rec), nil)
-	want = map[string]any{"privtrail_stream": "signin", "privtrail_privileged": "false", "user": "26be570a-ae82-4189-b4e2-a37c6808512d"}
+	want = map[string]any{"privtrail_stream": "signin", "privtrail_privileged": "false", "privtrail_user": "26be570a-ae82-4189-b4e2-a37c6808512d"}
 	if !reflect.DeepEqual(env.Fields, want) {
 		t.Errorf("fields %v\nwant   %v", env.Fields, want)
 	}
@@ -249,7 +249,7 @@ func TestEncodeDirectory(t *testing.T) {
 	want := map[string]any{
 		"privtrail_stream":     "directory",
 		"privtrail_privileged": "true",
-		"user":                 "adm_grace@contoso.example",
+		"privtrail_user":       "adm_grace@contoso.example",
 		"privtrail_monitor":    []any{"review.unused_privileged_account"},
 		"privtrail_risk":       "medium",
 	}

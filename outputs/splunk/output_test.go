@@ -168,7 +168,7 @@ func TestDeliversEveryRecordOnceInOrder(t *testing.T) {
 					t.Fatalf("event %d time %s", i, ev.Time)
 				}
 				f := ev.Fields
-				if f["privtrail_stream"] != "signin" || f["user"] != "adm_alice@contoso.example" || f["privtrail_privileged"] != fmt.Sprint(i%2 == 0) {
+				if f["privtrail_stream"] != "signin" || f["privtrail_user"] != "adm_alice@contoso.example" || f["privtrail_privileged"] != fmt.Sprint(i%2 == 0) {
 					t.Fatalf("event %d fields %v", i, f)
 				}
 				if hit := i%3 == 0; hit != (f["privtrail_risk"] == "high") || hit != (f["privtrail_monitor"] != nil) {
