@@ -749,6 +749,15 @@ func (d *doc) signInLogs() {
 	if ks.add("result_type") {
 		w.str("result_type", strconv.Itoa(s.ErrorCode))
 	}
+	// What Azure writes in resultSignature of newer sign-in records
+	// (older ones carry "None"); rules filter on it.
+	if ks.add("result_signature") {
+		if s.ErrorCode == 0 {
+			w.str("result_signature", "SUCCESS")
+		} else {
+			w.str("result_signature", "FAILURE")
+		}
+	}
 	if ks.add("result_description") && s.ErrorCode != 0 {
 		w.str("result_description", s.FailureReason)
 	}
