@@ -16,7 +16,7 @@ import (
 	"github.com/privtrail/privtrail/entra"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden and the QRadar mapping in qradar-mapping")
 
 func TestGolden(t *testing.T) {
 	variants := []struct {
