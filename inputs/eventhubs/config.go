@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/privtrail/privtrail/internal/delivery"
 	"github.com/privtrail/privtrail/internal/secret"
 	"github.com/privtrail/privtrail/internal/tlsconfig"
 )
@@ -18,6 +19,8 @@ const (
 	DefaultBatchSize = 500
 	// DefaultMaxWait is max_wait when it is left out.
 	DefaultMaxWait = time.Second
+	// DefaultFetchMaxBytes is fetch_max_bytes when it is left out.
+	DefaultFetchMaxBytes = 8 << 20
 	// DefaultRebalanceWait is rebalance_wait when it is left out.
 	DefaultRebalanceWait = 10 * time.Second
 	// DefaultEventHubsGroup is consumer_group for an Event Hubs connection
@@ -35,6 +38,12 @@ const (
 	ConnectionStringUser = "$ConnectionString"
 
 	maxBatchSize = 100_000
+	// minFetchMaxBytes and maxFetchMaxBytes bound fetch_max_bytes: below,
+	// fetches get too small to keep up (an Event Hubs message alone may
+	// be 1 MB); above, the client's own limit on a broker response
+	// (100 MiB) comes near.
+	minFetchMaxBytes = 64 << 10
+	maxFetchMaxBytes = 64 << 20
 	// maxRebalanceWait stays below the client's rebalance timeout (60s):
 	// a revoke callback that runs longer gets the member thrown out.
 	maxRebalanceWait = 45 * time.Second
@@ -77,6 +86,15 @@ type Config struct {
 	// MaxWait emits a partial batch this long after its first record
 	// (default 1s).
 	MaxWait time.Duration `yaml:"max_wait"`
+	// FetchMaxBytes bounds what one fetch from a broker may bring
+	// (default 8 MiB, from 64KiB to 64MiB; each partition's share is at
+	// most 1 MiB). The client holds at most one fetch per broker that the
+	// input has not taken yet, and asks for the next only once it has
+	// taken all of it: while the outputs push back, this is what waits in
+	// memory. It counts bytes as the broker stores them: a compressed
+	// topic takes several times more once decompressed. A broker still
+	// sends a record batch larger than this whole.
+	FetchMaxBytes delivery.Size `yaml:"fetch_max_bytes"`
 	// RebalanceWait bounds how long a rebalance that takes partitions
 	// away, or a shutdown, waits for batches already emitted from them to
 	// be acknowledged and committed (default 10s, at most 45s). Records
@@ -226,6 +244,12 @@ func (c *Config) validate() error {
 		bad("max_wait: must be positive, got %s", c.MaxWait)
 	case c.MaxWait == 0:
 		c.MaxWait = DefaultMaxWait
+	}
+	switch {
+	case c.FetchMaxBytes == 0:
+		c.FetchMaxBytes = DefaultFetchMaxBytes
+	case c.FetchMaxBytes < minFetchMaxBytes || c.FetchMaxBytes > maxFetchMaxBytes:
+		bad("fetch_max_bytes: %d is not between 64KiB and 64MiB", c.FetchMaxBytes)
 	}
 	switch {
 	case c.RebalanceWait < 0:

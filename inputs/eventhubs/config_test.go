@@ -69,7 +69,7 @@ func TestValidateDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.Equal(c.Topics, []string{"entra-hub"}) || c.ConsumerGroup != "$Default" || c.StartFrom != "earliest" ||
-		c.BatchSize != 500 || c.MaxWait != time.Second || c.RebalanceWait != 10*time.Second {
+		c.BatchSize != 500 || c.MaxWait != time.Second || c.RebalanceWait != 10*time.Second || c.FetchMaxBytes != 8<<20 {
 		t.Errorf("defaults: %+v", c)
 	}
 
@@ -131,6 +131,8 @@ func TestValidateErrorsNameKeys(t *testing.T) {
 		{Config{ConnectionString: cs, MaxWait: -time.Second}, "max_wait: must be positive"},
 		{Config{ConnectionString: cs, RebalanceWait: time.Minute}, "rebalance_wait: 1m0s is over 45s"},
 		{Config{ConnectionString: cs, ConsumerGroup: "  "}, "consumer_group: blank"},
+		{Config{ConnectionString: cs, FetchMaxBytes: 1 << 10}, "fetch_max_bytes: 1024 is not between 64KiB and 64MiB"},
+		{Config{ConnectionString: cs, FetchMaxBytes: 1 << 30}, "fetch_max_bytes: 1073741824 is not between"},
 	}
 	for _, tt := range tests {
 		err := tt.c.Validate()
@@ -167,7 +169,8 @@ func TestSample(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.ConnectionString.Value() != testCS || c.ConsumerGroup != "privtrail" || !slices.Equal(c.Topics, []string{"entra-hub"}) || c.RebalanceWait != 10*time.Second {
+	if c.ConnectionString.Value() != testCS || c.ConsumerGroup != "privtrail" || !slices.Equal(c.Topics, []string{"entra-hub"}) || c.RebalanceWait != 10*time.Second ||
+		c.FetchMaxBytes != 8<<20 {
 		t.Errorf("sample.yaml: %+v", c)
 	}
 

@@ -252,6 +252,9 @@ func (in *Input) clientOpts() []kgo.Opt {
 		kgo.OnPartitionsRevoked(in.onRevoked),
 		kgo.OnPartitionsLost(in.onLost),
 		kgo.ConsumeResetOffset(reset),
+		// What the client may hold for the input while the outputs push
+		// back: one fetch per broker (franz-go's default is 50 MiB).
+		kgo.FetchMaxBytes(int32(in.cfg.FetchMaxBytes)),
 		kgo.WithLogger(newKgoLogger(in.log)),
 		kgo.WithHooks(connHook{in}),
 	}
