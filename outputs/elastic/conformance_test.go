@@ -22,9 +22,7 @@ package elastic
 // their per-event filter is still checked on the record, but they do not
 // count as passing. An entry marked never is a rule no Entra record can
 // match as Entra writes it (the reason says why): its record must not
-// match. An entry marked graphFails applies to records read from Event
-// Hubs but not yet to their Graph form: graph names the encoder fix, and
-// the test fails once the Graph form matches, so that the mark is removed. The counts go to outputs/elastic/README.md ("Works
+// match. The counts go to outputs/elastic/README.md ("Works
 // with"); TestConformanceCounts keeps them honest.
 
 import (
@@ -590,13 +588,9 @@ type confRule struct {
 	// never: the rule can match no Entra record as Entra writes it (skip
 	// says why); the record, as Entra writes it, must not match.
 	never bool
-	// graph says why the record's Graph form is not checked, or why it
-	// fails for now; "" checks it like the diagnostic form.
+	// graph says why the record's Graph form is not checked; "" checks
+	// it like the diagnostic form.
 	graph string
-	// graphFails: the Graph form does not satisfy the conditions yet
-	// (graph says which encoder fix it needs); the test checks that it
-	// still fails, so that the table is updated when it is fixed.
-	graphFails bool
 }
 
 const (
@@ -3736,11 +3730,6 @@ func TestConformanceRules(t *testing.T) {
 						t.Errorf("%s: the record matches, though the entry says no Entra record can: %s", form, r.skip)
 					}
 					continue
-				case graph && r.graphFails:
-					if len(failed) == 0 {
-						t.Errorf("the Graph form now satisfies the rule: drop graphFails and the reason %q", r.graph)
-					}
-					continue
 				case len(failed) > 0:
 					t.Errorf("%s of %s does not satisfy the rule: %s", form, r.record, strings.Join(failed, "; "))
 					continue
@@ -3777,15 +3766,11 @@ func confCounts(t *testing.T) (found, apply, graphable, applyGraph, skipped int,
 	t.Helper()
 	paths = map[string]bool{}
 	skippedPaths := map[string]bool{}
-	graphFails := map[string]bool{}
 	hasGraph := map[string]bool{}
 	for _, r := range confRules {
 		paths[r.path] = true
 		if r.skip != "" {
 			skippedPaths[r.path] = true
-		}
-		if r.graphFails {
-			graphFails[r.path] = true
 		}
 		raw, err := os.ReadFile(filepath.Join("testdata", "conformance", r.record+".json"))
 		if err != nil {
@@ -3803,9 +3788,7 @@ func confCounts(t *testing.T) (found, apply, graphable, applyGraph, skipped int,
 		apply++
 		if hasGraph[p] {
 			graphable++
-			if !graphFails[p] {
-				applyGraph++
-			}
+			applyGraph++
 		}
 	}
 	return len(paths), apply, graphable, applyGraph, skipped, paths
