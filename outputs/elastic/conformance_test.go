@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/internal/conformance"
 )
 
 // confRulesCommit is the elastic/detection-rules commit the queries were
@@ -346,96 +347,9 @@ func confFirst(doc map[string]any, field string) string {
 
 // ---- records ------------------------------------------------------------------
 
-// confEdit changes the input record: the value at a dotted path of the
-// record's JSON (numbers index arrays) is replaced, or removed when del.
-type confEdit struct {
-	path  string
-	value any
-	del   bool
-}
-
-func confSet(path string, v any) *confEdit { return &confEdit{path: path, value: v} }
-func confDel(path string) *confEdit        { return &confEdit{path: path, del: true} }
-
-func (e *confEdit) apply(t testing.TB, raw []byte) []byte {
-	t.Helper()
-	var doc any
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if err := d.Decode(&doc); err != nil {
-		t.Fatal(err)
-	}
-	keys := strings.Split(e.path, ".")
-	cur := doc
-	for i, k := range keys {
-		last := i == len(keys)-1
-		switch c := cur.(type) {
-		case map[string]any:
-			if last {
-				if e.del {
-					delete(c, k)
-				} else {
-					c[k] = e.value
-				}
-			} else {
-				cur = c[k]
-			}
-		case []any:
-			n, err := strconv.Atoi(k)
-			if err != nil || n >= len(c) {
-				t.Fatalf("edit %s: no element %s", e.path, k)
-			}
-			if last {
-				c[n] = e.value
-			} else {
-				cur = c[n]
-			}
-		default:
-			t.Fatalf("edit %s: %s is not in the record", e.path, strings.Join(keys[:i+1], "."))
-		}
-	}
-	out, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// confGraphCategories are the categories Microsoft Graph also serves (the
-// graph input's endpoints), so that a record's properties are a Graph
-// record of the same event.
-var confGraphCategories = map[string]string{
-	"SignInLogs": "interactiveUser", "NonInteractiveUserSignInLogs": "nonInteractiveUser",
-	"ServicePrincipalSignInLogs": "servicePrincipal", "ManagedIdentitySignInLogs": "managedIdentity",
-	"AuditLogs": "", "UserRiskEvents": "", "RiskyUsers": "",
-}
-
-// confGraphForm is the Graph form of a diagnostic record: its properties,
-// with signInEventTypes added to a sign-in that lacks it (Graph's beta
-// signIns, which serves every kind of sign-in, always has it), and the
-// tenant the graph input polls.
-func confGraphForm(t testing.TB, raw []byte) (graph []byte, category, tenant string, ok bool) {
-	t.Helper()
-	var env map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &env); err != nil {
-		t.Fatal(err)
-	}
-	_ = json.Unmarshal(env["category"], &category)
-	_ = json.Unmarshal(env["tenantId"], &tenant)
-	eventType, ok := confGraphCategories[category]
-	if !ok || env["properties"] == nil {
-		return nil, category, tenant, false
-	}
-	props := bytes.TrimSpace(env["properties"])
-	if eventType != "" && !bytes.Contains(props, []byte(`"signInEventTypes"`)) {
-		props = append(append(props[:len(props)-1:len(props)-1], `,"signInEventTypes":["`+eventType+`"]`...), '}')
-	}
-	return props, category, tenant, true
-}
-
 // confRecord decodes testdata/conformance/<name>.json (with edit, if any),
 // in its diagnostic form or, with graph, its Graph form.
-func confRecord(t testing.TB, name string, edit *confEdit, graph bool) (*entra.Record, bool) {
+func confRecord(t testing.TB, name string, edit *conformance.Edit, graph bool) (*entra.Record, bool) {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("testdata", "conformance", name+".json"))
 	if err != nil {
@@ -443,7 +357,7 @@ func confRecord(t testing.TB, name string, edit *confEdit, graph bool) (*entra.R
 	}
 	raw = bytes.TrimSpace(raw)
 	if edit != nil {
-		raw = edit.apply(t, raw)
+		raw = edit.Apply(t, raw)
 	}
 	var dec entra.Decoder
 	rec := &entra.Record{Origin: name}
@@ -453,7 +367,7 @@ func confRecord(t testing.TB, name string, edit *confEdit, graph bool) (*entra.R
 		}
 		return rec, true
 	}
-	g, category, tenant, ok := confGraphForm(t, raw)
+	g, category, tenant, ok := conformance.GraphForm(t, raw)
 	if !ok {
 		return nil, false
 	}
@@ -579,7 +493,7 @@ type confRule struct {
 	enrich   func(*entra.Record) // more enrichment, on top of confEnrich
 	// miss breaks one condition: an edit of the input record, or an
 	// enrichment (missEnrich) that replaces enrich.
-	miss       *confEdit
+	miss       *conformance.Edit
 	missEnrich func(*entra.Record)
 	// skip says why one privtrail document cannot fire the rule by
 	// design; conds are then the rule's per-event filter (still checked),
@@ -636,7 +550,7 @@ var confRules = []confRule{
 		},
 		newTerms: []string{"azure.signinlogs.properties.app_id", "azure.signinlogs.properties.tenant_id"},
 		record:   "si_sharepoint_unusual_client",
-		miss:     confSet("properties.appId", "08e18876-6177-487e-b8b5-cf950c1e598c"),
+		miss:     conformance.Set("properties.appId", "08e18876-6177-487e-b8b5-cf950c1e598c"),
 	},
 	{
 		name: "Entra ID ROPC Authentication with Unknown Client ID", path: "rules/integrations/azure/credential_access_entra_id_ropc_unknown_client_id.toml",
@@ -655,7 +569,7 @@ var confRules = []confRule{
 		},
 		newTerms: []string{"azure.signinlogs.properties.app_id"},
 		record:   "si_ropc_unknown_client",
-		miss:     confSet("properties.status.errorCode", 50126),
+		miss:     conformance.Set("properties.status.errorCode", 50126),
 	},
 	{
 		name: "Entra ID Conditional Access MFA Bypass with Unusual User, Client and Source ASN", path: "rules/integrations/azure/defense_evasion_entra_id_ca_mfa_bypass_first_party_graph.toml",
@@ -694,7 +608,7 @@ source.as.number: *`,
 		},
 		newTerms: []string{"azure.signinlogs.properties.user_principal_name", "azure.signinlogs.properties.app_id", "source.as.number"},
 		record:   "si_ca_mfa_bypass_graph",
-		miss:     confSet("properties.appOwnerTenantId", "887c9144-28b8-431b-885b-764fdeefcf62"),
+		miss:     conformance.Set("properties.appOwnerTenantId", "887c9144-28b8-431b-885b-764fdeefcf62"),
 	},
 	{
 		name: "Entra ID Service Principal Federated Credential Authentication by Unusual Client", path: "rules/integrations/azure/initial_access_entra_id_federated_login_by_unusual_client.toml",
@@ -718,7 +632,7 @@ source.as.number: *`,
 		},
 		newTerms: []string{"azure.signinlogs.properties.app_id"},
 		record:   "sp_federated_credential",
-		miss:     confSet("properties.clientCredentialType", "clientSecret"),
+		miss:     conformance.Set("properties.clientCredentialType", "clientSecret"),
 	},
 	{
 		name: "Entra ID OAuth Device Code Grant by Unusual User", path: "rules/integrations/azure/initial_access_entra_id_first_time_seen_device_code_auth.toml",
@@ -755,7 +669,7 @@ source.as.number: *`,
 		},
 		newTerms: []string{"azure.signinlogs.properties.user_principal_name"},
 		record:   "si_device_code_azure_cli",
-		miss:     confSet("properties.appId", appMAB),
+		miss:     conformance.Set("properties.appId", appMAB),
 	},
 	{
 		name: "Entra ID OAuth Device Code Grant by Microsoft Authentication Broker", path: "rules/integrations/azure/initial_access_entra_id_device_code_auth_with_broker_client.toml",
@@ -776,7 +690,7 @@ source.as.number: *`,
 					cIs("azure.activitylogs.properties.authentication_protocol", "deviceCode"))),
 		},
 		record: "si_device_code_broker",
-		miss:   confSet("properties.conditionalAccessAudiences", []any{map[string]any{"applicationId": "00000003-0000-0000-c000-000000000000", "audienceReasons": "none"}}),
+		miss:   conformance.Set("properties.conditionalAccessAudiences", []any{map[string]any{"applicationId": "00000003-0000-0000-c000-000000000000", "audienceReasons": "none"}}),
 	},
 	{
 		name: "Entra ID High Risk Sign-in", path: "rules/integrations/azure/initial_access_entra_id_high_risk_signin.toml",
@@ -795,7 +709,7 @@ source.as.number: *`,
 			cNot(cIn("azure.signinlogs.properties.risk_state", "remediated", "dismissed", "confirmedSafe")),
 		},
 		record: "si_high_risk",
-		miss:   confSet("properties.riskState", "dismissed"),
+		miss:   conformance.Set("properties.riskState", "dismissed"),
 	},
 	{
 		name: "Entra ID Microsoft Authentication Broker Sign-In with Non-Standard User Agent", path: "rules/integrations/azure/initial_access_entra_id_microsoft_auth_broker_nonstandard_user_agent.toml",
@@ -814,7 +728,7 @@ azure.signinlogs.properties.resource_display_name:*`,
 			cExists("azure.signinlogs.properties.resource_display_name"),
 		},
 		record: "si_mab_python_ua",
-		miss:   confSet("properties.userAgent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"),
+		miss:   conformance.Set("properties.userAgent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"),
 	},
 	{
 		name: "Entra ID Microsoft Authentication Broker Sign-In to Unusual Resource", path: "rules/integrations/azure/initial_access_entra_id_microsoft_auth_broker_unusual_resource.toml",
@@ -841,7 +755,7 @@ azure.signinlogs.properties.resource_id:(* and not
 				"0a5f63c0-b750-4f38-a71c-4fc0d58b89e2")),
 		},
 		record: "si_mab_python_ua",
-		miss:   confSet("properties.resourceId", "00000003-0000-0000-c000-000000000000"),
+		miss:   conformance.Set("properties.resourceId", "00000003-0000-0000-c000-000000000000"),
 	},
 	{
 		name: "Entra ID OAuth Authorization Code Grant for Unusual User, App, and Resource", path: "rules/integrations/azure/initial_access_entra_id_oauth_auth_code_grant_unusual_app_resource_user.toml",
@@ -912,7 +826,7 @@ azure.signinlogs.properties.resource_id:(* and not
 		},
 		newTerms: []string{"azure.signinlogs.properties.user_principal_name", "azure.signinlogs.properties.app_id", "azure.signinlogs.properties.resource_id"},
 		record:   "si_device_code_azure_cli",
-		miss:     confSet("properties.resourceId", "00000003-0000-0ff1-ce00-000000000000"),
+		miss:     conformance.Set("properties.resourceId", "00000003-0000-0ff1-ce00-000000000000"),
 	},
 	{
 		name: "Entra ID OAuth Device Code Phishing via AiTM", path: "rules/integrations/azure/initial_access_entra_id_oauth_device_code_phishing_tycoon_aitm.toml",
@@ -936,7 +850,7 @@ azure.signinlogs.properties.resource_id:(
 			cIs("azure.signinlogs.properties.is_interactive", true),
 		},
 		record: "si_device_code_broker",
-		miss:   confSet("properties.authenticationProtocol", "none"),
+		miss:   conformance.Set("properties.authenticationProtocol", "none"),
 	},
 	{
 		name: "Entra ID OAuth Phishing via First-Party Microsoft Application", path: "rules/integrations/azure/initial_access_entra_id_oauth_phishing_via_first_party_microsoft_application.toml",
@@ -1009,7 +923,7 @@ event.outcome: "success" and
 						cIs("azure.signinlogs.properties.resource_display_name", "Windows Azure Active Directory")))),
 		},
 		record: "si_device_code_azure_cli",
-		miss:   confSet("properties.appId", "1b730954-1685-4b74-9bfd-dac224a7b894"),
+		miss:   conformance.Set("properties.appId", "1b730954-1685-4b74-9bfd-dac224a7b894"),
 	},
 	{
 		name: "Entra ID OAuth user_impersonation Scope for Unusual User and Client", path: "rules/integrations/azure/initial_access_entra_id_oauth_user_impersonation_scope.toml",
@@ -1061,7 +975,7 @@ event.outcome: "success" and
 		},
 		newTerms: []string{"azure.signinlogs.properties.user_principal_name", "azure.signinlogs.properties.app_id"},
 		record:   "si_user_impersonation_scope",
-		miss:     confSet("properties.tokenProtectionStatusDetails", map[string]any{"signInSessionStatus": "bound", "signInSessionStatusCode": 0}),
+		miss:     conformance.Set("properties.tokenProtectionStatusDetails", map[string]any{"signInSessionStatus": "bound", "signInSessionStatusCode": 0}),
 	},
 	{
 		name: "Entra ID PowerShell Sign-in", path: "rules/integrations/azure/initial_access_entra_id_powershell_signin.toml",
@@ -1076,7 +990,7 @@ event.outcome: "success" and
 			cIn("event.outcome", "success", "Success"),
 		},
 		record: "si_aad_powershell_single_factor",
-		miss:   confSet("properties.status", map[string]any{"errorCode": 50126, "failureReason": "Error validating credentials due to invalid username or password."}),
+		miss:   conformance.Set("properties.status", map[string]any{"errorCode": 50126, "failureReason": "Error validating credentials due to invalid username or password."}),
 	},
 	{
 		name: "Entra ID User Sign-in with Unusual Client", path: "rules/integrations/azure/initial_access_entra_id_rare_app_id_for_principal_auth.toml",
@@ -1180,7 +1094,7 @@ event.outcome: "success" and
 		},
 		newTerms: []string{"azure.signinlogs.properties.user_principal_name", "azure.signinlogs.properties.app_id"},
 		record:   "elastic_noninteractive_signin",
-		miss:     confSet("properties.appId", "d7b530a4-7680-4c23-a8bf-c52c121d2e87"),
+		miss:     conformance.Set("properties.appId", "d7b530a4-7680-4c23-a8bf-c52c121d2e87"),
 	},
 	{
 		name: "Entra ID User Sign-in with Unusual Authentication Type", path: "rules/integrations/azure/initial_access_entra_id_rare_authentication_requirement_for_principal_user.toml",
@@ -1202,7 +1116,7 @@ event.outcome: "success" and
 		},
 		newTerms: []string{"azure.signinlogs.properties.user_principal_name", "azure.signinlogs.properties.authentication_requirement"},
 		record:   "si_aad_powershell_single_factor",
-		miss:     confSet("properties.deviceDetail.browser", "Chrome 118.0.0"),
+		miss:     conformance.Set("properties.deviceDetail.browser", "Chrome 118.0.0"),
 	},
 	{
 		name: "Entra ID High Risk User Sign-in Heuristic", path: "rules/integrations/azure/initial_access_entra_id_risky_user_or_compromised_sign_in.toml",
@@ -1215,7 +1129,7 @@ event.outcome: "success" and
 			cIn("event.outcome", "success", "Success"),
 		},
 		record: "si_high_risk",
-		miss:   confSet("properties.riskState", "remediated"),
+		miss:   conformance.Set("properties.riskState", "remediated"),
 	},
 	{
 		name: "Entra ID Service Principal with Unusual Source ASN", path: "rules/integrations/azure/initial_access_entra_id_service_principal_signin_unusual_source_asn.toml",
@@ -1239,7 +1153,7 @@ event.outcome: "success" and
 		newTerms: []string{"azure.signinlogs.properties.service_principal_id", "source.as.number"},
 		record:   "sp_federated_credential",
 		enrich:   confASN(14061, "DIGITALOCEAN-ASN"),
-		miss:     confSet("properties.status.errorCode", 7000222),
+		miss:     conformance.Set("properties.status.errorCode", 7000222),
 	},
 	{
 		name: "Entra ID User Sign-In via Unusual Legacy Authentication Client", path: "rules/integrations/azure/initial_access_entra_id_unusual_legacy_auth_client_signin.toml",
@@ -1274,7 +1188,7 @@ event.outcome: "success" and
 		},
 		newTerms: []string{"azure.signinlogs.properties.user_principal_name"},
 		record:   "si_legacy_imap",
-		miss:     confSet("properties.clientAppUsed", "Browser"),
+		miss:     conformance.Set("properties.clientAppUsed", "Browser"),
 	},
 	{
 		name: "Entra ID OAuth ROPC Grant Login Detected", path: "rules/integrations/azure/initial_access_entra_id_unusual_ropc_login_attempt.toml",
@@ -1296,7 +1210,7 @@ event.outcome: "success" and
 		},
 		newTerms: []string{"azure.signinlogs.properties.user_principal_name"},
 		record:   "si_aad_powershell_single_factor",
-		miss:     confSet("properties.authenticationProtocol", "none"),
+		miss:     conformance.Set("properties.authenticationProtocol", "none"),
 	},
 	{
 		name: "Entra ID Potential AiTM Sign-In via OfficeHome (Tycoon2FA)", path: "rules/integrations/azure/initial_access_tycoon_entra_id.toml",
@@ -1327,7 +1241,7 @@ event.action:"Sign-in activity" and
 			cLike("user_agent.original", "node", "axios*", "undici"),
 		},
 		record: "si_officehome_axios",
-		miss:   confSet("properties.userAgent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"),
+		miss:   conformance.Set("properties.userAgent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"),
 	},
 	{
 		name: "Entra ID Microsoft Authentication Broker DRS Sign-In from Suspicious ASN", path: "rules/integrations/azure/persistence_entra_id_microsoft_auth_broker_drs_signin_from_suspicious_asn.toml",
@@ -1347,7 +1261,7 @@ azure.signinlogs.properties.resource_display_name:"Device Registration Service"`
 			cIs("azure.signinlogs.properties.resource_display_name", "Device Registration Service"),
 		},
 		record: "si_mab_drs_refresh_token",
-		miss:   confSet("properties.autonomousSystemNumber", 8075),
+		miss:   conformance.Set("properties.autonomousSystemNumber", 8075),
 	},
 	{
 		name: "Entra ID ADRS Token Request by Microsoft Authentication Broker", path: "rules/integrations/azure/persistence_entra_id_suspicious_adrs_token_request.toml",
@@ -1369,7 +1283,7 @@ azure.signinlogs.properties.resource_display_name:"Device Registration Service"`
 			cIs("azure.signinlogs.properties.user_type", "Member"),
 		},
 		record: "si_mab_drs_refresh_token",
-		miss:   confSet("properties.incomingTokenType", "none"),
+		miss:   conformance.Set("properties.incomingTokenType", "none"),
 	},
 	{
 		name: "Entra ID User Sign-in with Unusual Non-Managed Device", path: "rules/integrations/azure/persistence_entra_id_user_signed_in_from_unusual_device.toml",
@@ -1396,7 +1310,7 @@ azure.signinlogs.properties.resource_display_name:"Device Registration Service"`
 		},
 		newTerms: []string{"azure.signinlogs.properties.user_principal_name", "azure.signinlogs.properties.device_detail.device_id"},
 		record:   "si_mab_drs_refresh_token",
-		miss:     confSet("properties.deviceDetail.isManaged", true),
+		miss:     conformance.Set("properties.deviceDetail.isManaged", true),
 	},
 	{
 		name: "Entra ID Sign-in TeamFiltration User-Agent Detected", path: "rules/integrations/azure/discovery_entra_id_teamfiltration_user_agents_detected.toml",
@@ -1410,7 +1324,7 @@ azure.signinlogs.properties.resource_display_name:"Device Registration Service"`
 				cIs("user_agent.original", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Teams/1.3.00.30866 Chrome/80.0.3987.165 Electron/8.5.1 Safari/537.36")),
 		},
 		record: "si_teamfiltration_ua",
-		miss:   confSet("properties.userAgent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Teams/1.6.00.4472 Chrome/91.0.4472.164 Electron/13.6.6 Safari/537.36"),
+		miss:   conformance.Set("properties.userAgent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Teams/1.6.00.4472 Chrome/91.0.4472.164 Electron/13.6.6 Safari/537.36"),
 	},
 	{
 		name: "Entra ID Sign-in BloodHound Suite User-Agent Detected", path: "rules/integrations/azure/discovery_bloodhound_user_agents_detected.toml",
@@ -1427,7 +1341,7 @@ azure.signinlogs.properties.resource_display_name:"Device Registration Service"`
 			cRegex("user_agent.original", "(?i)(azure|sharp|blood)(hound)/.*"),
 		},
 		record: "si_azurehound_ua",
-		miss:   confSet("properties.userAgent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"),
+		miss:   conformance.Set("properties.userAgent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"),
 	},
 	{
 		name: "Entra ID Kali365 Default User-Agent Detected", path: "rules/integrations/azure/initial_access_entra_id_kali365_user_agent.toml",
@@ -1438,7 +1352,7 @@ azure.signinlogs.properties.resource_display_name:"Device Registration Service"`
 			cLike("user_agent.original", "kali365-live/*"),
 		},
 		record: "si_kali365_ua",
-		miss:   confSet("properties.userAgent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"),
+		miss:   conformance.Set("properties.userAgent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"),
 	},
 
 	// ---- sign-in logs: thresholds, sequences and aggregations -----------------------
@@ -1466,7 +1380,7 @@ azure.signinlogs.properties.resource_display_name:"Device Registration Service"`
 			cNot(cCIDR("source.ip", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "::1/128", "fd00::/8")),
 		},
 		record: "si_lockout_50053",
-		miss:   confSet("properties.status.errorCode", 50126),
+		miss:   conformance.Set("properties.status.errorCode", 50126),
 		skip:   "threshold: 30 matching sign-ins of 25 distinct user.name; the per-event filter is checked",
 	},
 	{
@@ -1619,7 +1533,7 @@ by Esql.time_window_date_trunc
 		},
 		record: "si_bruteforce_50126",
 		enrich: confASN(12271, "TWC-12271-NYC"),
-		miss:   confSet("properties.status.errorCode", 50053),
+		miss:   conformance.Set("properties.status.errorCode", 50053),
 		skip:   "aggregation: counts of users, addresses and failures in 15-minute windows; the per-event WHERE is checked (as ES|QL's != is false on null, it needs source.as.organization.name: the geo stage with an ASN database)",
 	},
 	{
@@ -1781,7 +1695,7 @@ by Esql.time_window_date_trunc
 			cNe("user_agent.original", "Mozilla/5.0 (compatible; MSAL 1.0) PKeyAuth/1.0"),
 		},
 		record: "si_bruteforce_50126",
-		miss:   confSet("properties.resourceDisplayName", "Windows Azure Active Directory"),
+		miss:   conformance.Set("properties.resourceDisplayName", "Windows Azure Active Directory"),
 		skip:   "aggregation: users, addresses and failures per 15-minute window; the per-event WHERE is checked",
 	},
 	{
@@ -1855,7 +1769,7 @@ by Esql.time_window_date_trunc
 			cIs("event.outcome", "success"),
 		},
 		record: "si_device_code_azure_cli",
-		miss:   confSet("properties.status", map[string]any{"errorCode": 50126}),
+		miss:   conformance.Set("properties.status", map[string]any{"errorCode": 50126}),
 		skip:   "aggregation: a device-code and another sign-in of one identity from two addresses within the hour; the per-event WHERE (but its @timestamp > now() - 1 hours) is checked",
 	},
 	{
@@ -1942,7 +1856,7 @@ by Esql.time_window_date_trunc
 				cIs("azure.signinlogs.properties.status.error_code", 500121)),
 		},
 		record: "si_mfa_oath_500121",
-		miss:   confSet("properties.mfaDetail", map[string]any{"authMethod": "Mobile app notification"}),
+		miss:   conformance.Set("properties.mfaDetail", map[string]any{"authMethod": "Mobile app notification"}),
 		skip:   "aggregation: many failed codes per session; the per-event WHERE is checked",
 	},
 	{
@@ -1986,7 +1900,7 @@ by Esql.time_window_date_trunc
 			cIs("azure.signinlogs.properties.original_transfer_method", "deviceCodeFlow"),
 		},
 		record: "si_device_code_azure_cli",
-		miss:   confSet("properties.originalTransferMethod", "none"),
+		miss:   conformance.Set("properties.originalTransferMethod", "none"),
 		skip:   "aggregation: two or more sign-ins of one session from two addresses or user agents; the per-event WHERE is checked",
 	},
 	{
@@ -2125,7 +2039,7 @@ from logs-azure.signinlogs-*
 			cExists("source.geo.region_name"),
 		},
 		record: "si_device_code_azure_cli",
-		miss:   confSet("properties.location.state", ""),
+		miss:   conformance.Set("properties.location.state", ""),
 		skip:   "aggregation: a user's sign-ins from regions too far apart for the time between them; the per-event WHERE is checked",
 	},
 	{
@@ -2241,7 +2155,7 @@ from logs-azure.signinlogs-*
 			cIs("azure.signinlogs.properties.resource_id", "01cb2876-7ebd-4aa4-9cc9-d28bd4d359a9"),
 		},
 		record: "si_mab_drs_refresh_token",
-		miss:   confSet("properties.resourceId", "00000003-0000-0000-c000-000000000000"),
+		miss:   conformance.Set("properties.resourceId", "00000003-0000-0000-c000-000000000000"),
 		skip:   "aggregation: two or more broker sign-ins to DRS in one session from two addresses, one from a browser; the per-event WHERE is checked",
 	},
 	{
@@ -2283,7 +2197,7 @@ from logs-azure.signinlogs-*
 			cIs("azure.signinlogs.result_signature", "SUCCESS"),
 		},
 		record: "si_mab_drs_refresh_token",
-		miss:   confSet("properties.incomingTokenType", "primaryRefreshToken"),
+		miss:   conformance.Set("properties.incomingTokenType", "primaryRefreshToken"),
 		skip:   "sequence: a refresh-token sign-in then a primary-refresh-token sign-in of the same user and device within an hour; the first event's filter is checked",
 	},
 	{
@@ -2328,7 +2242,7 @@ from logs-azure.signinlogs-*
 			cIs("azure.signinlogs.result_signature", "SUCCESS"),
 		},
 		record: "si_mab_drs_refresh_token",
-		miss:   confSet("properties.tokenProtectionStatusDetails", map[string]any{"signInSessionStatus": "bound"}),
+		miss:   conformance.Set("properties.tokenProtectionStatusDetails", map[string]any{"signInSessionStatus": "bound"}),
 		skip:   "sequence: a broker sign-in to DRS, a device registration and a PRT sign-in within 3 minutes; the first event's filter is checked (the second's is in audit_register_device below)",
 	},
 	{
@@ -2371,7 +2285,7 @@ from logs-azure.signinlogs-*
 			cIs("azure.signinlogs.properties.resource_id", "00000002-0000-0000-c000-000000000000"),
 		},
 		record: "si_device_code_azure_cli",
-		miss:   confSet("properties.deviceDetail.isManaged", true),
+		miss:   conformance.Set("properties.deviceDetail.isManaged", true),
 		skip:   "sequence: a device-code sign-in to the Azure AD Graph, then Azure AD Graph enumeration by the same user within 5 minutes; the first event's filter is checked (the second's: next entry)",
 	},
 	{
@@ -2413,7 +2327,7 @@ from logs-azure.signinlogs-*
 				"*/policies*", "*/oauth2PermissionGrants*", "*/administrativeUnits*", "*/tenantDetails*", "*/directorySettingTemplates*", "*/me*"),
 		},
 		record: "elastic_aadgraph_user_users_read",
-		miss:   confSet("properties.requestUri", "/v2/ab30785b-417f-42a4-b5dc-8f9051718acb/contacts"),
+		miss:   conformance.Set("properties.requestUri", "/v2/ab30785b-417f-42a4-b5dc-8f9051718acb/contacts"),
 		skip:   "second event of the sequence above (not counted separately)",
 	},
 	{
@@ -2435,7 +2349,7 @@ from logs-azure.signinlogs-*
 			cIs("azure.signinlogs.properties.status.error_code", 0),
 		},
 		record: "sp_federated_credential",
-		miss:   confSet("properties.status.errorCode", 7000222),
+		miss:   conformance.Set("properties.status.errorCode", 7000222),
 		skip:   "sequence: a service principal sign-in, then an Azure Activity log record (Arc cluster credentials listed) by the same app within 30 minutes; the sign-in's filter is checked",
 	},
 	{
@@ -2551,7 +2465,7 @@ from logs-azure.signinlogs-*
 		},
 		record: "si_device_code_azure_cli",
 		enrich: confASN(12271, "TWC-12271-NYC"),
-		miss:   confDel("properties.sessionId"),
+		miss:   conformance.Del("properties.sessionId"),
 		skip: "aggregation over a session's sign-ins and Microsoft Graph requests; the first WHERE's sign-in branch is checked. " +
 			"(As written, the second WHERE keeps only rows whose signin_source_asn and graph_source_asn are both non-null, which no single sign-in or Graph row is.)",
 	},
@@ -2568,7 +2482,7 @@ from logs-azure.signinlogs-*
 			cIn("event.outcome", "Success", "success"),
 		},
 		record: "audit_invite_guest",
-		miss:   confSet("properties.targetResources.0.displayName", "oops"),
+		miss:   conformance.Set("properties.targetResources.0.displayName", "oops"),
 	},
 	{
 		name: "Entra ID Temporary Access Pass Created for User", path: "rules/integrations/azure/initial_access_entra_id_temporary_access_pass_created.toml",
@@ -2597,7 +2511,7 @@ event.outcome: ("Success" or "success")`,
 			cIn("event.outcome", "Success", "success"),
 		},
 		record: "audit_tap_registered",
-		miss:   confSet("properties.resultReason", "User registered App Password"),
+		miss:   conformance.Set("properties.resultReason", "User registered App Password"),
 	},
 	{
 		name: "Entra ID User Reported Suspicious Activity", path: "rules/integrations/azure/initial_access_entra_id_user_reported_risk.toml",
@@ -2615,7 +2529,7 @@ event.outcome: ("Success" or "success")`,
 			cIs("event.outcome", "success"),
 		},
 		record: "audit_suspicious_activity_reported",
-		miss:   confSet("properties.additionalDetails", []any{map[string]any{"key": "Method", "value": "PhoneAppNotification"}}),
+		miss:   conformance.Set("properties.additionalDetails", []any{map[string]any{"key": "Method", "value": "PhoneAppNotification"}}),
 	},
 	{
 		name: "Entra ID Application Credential Modified", path: "rules/integrations/azure/persistence_entra_id_application_credential_modification.toml",
@@ -2646,7 +2560,7 @@ event.outcome: ("Success" or "success")`,
 		newTerms: []string{"azure.auditlogs.properties.initiated_by.user.userPrincipalName", "source.as.number"},
 		record:   "audit_cap_updated",
 		enrich:   confASN(7018, "ATT-INTERNET4"),
-		miss:     confSet("properties.result", "failure"),
+		miss:     conformance.Set("properties.result", "failure"),
 	},
 	{
 		name: "Entra ID Global Administrator Role Assigned", path: "rules/integrations/azure/persistence_entra_id_global_administrator_role_assigned.toml",
@@ -2662,7 +2576,7 @@ event.outcome: ("Success" or "success")`,
 			cIs("azure.auditlogs.properties.target_resources.*.modified_properties.*.new_value", `"Global Administrator"`),
 		},
 		record: "audit_add_member_to_role_global_admin",
-		miss:   confSet("properties.targetResources.0.modifiedProperties.1.newValue", `"Privileged Role Administrator"`),
+		miss:   conformance.Set("properties.targetResources.0.modifiedProperties.1.newValue", `"Privileged Role Administrator"`),
 	},
 	{
 		name: "Entra ID Guest Account Promoted to Member", path: "rules/integrations/azure/persistence_entra_id_guest_account_promoted_to_member.toml",
@@ -2682,7 +2596,7 @@ event.outcome: (Success or success)`,
 			cIn("event.outcome", "Success", "success"),
 		},
 		record: "audit_guest_promoted",
-		miss:   confSet("properties.targetResources.0.modifiedProperties.0.oldValue", `["Member"]`),
+		miss:   conformance.Set("properties.targetResources.0.modifiedProperties.0.oldValue", `["Member"]`),
 	},
 	{
 		name: "Entra ID MFA Disabled for User", path: "rules/integrations/azure/persistence_entra_id_mfa_disabled_for_user.toml",
@@ -2701,7 +2615,7 @@ event.outcome: (Success or success)`,
 			cIn("event.outcome", "Success", "success"),
 		},
 		record: "escu_07_disable_strong_authentication",
-		miss:   confSet("properties.result", "failure"),
+		miss:   conformance.Set("properties.result", "failure"),
 	},
 	{
 		name: "Entra ID OAuth Application Redirect URI Modified", path: "rules/integrations/azure/persistence_entra_id_oauth_app_redirect_uri_modified.toml",
@@ -2717,7 +2631,7 @@ azure.auditlogs.properties.target_resources.*.modified_properties.*.display_name
 			cIs("azure.auditlogs.properties.target_resources.*.modified_properties.*.display_name", "AppAddress"),
 		},
 		record: "audit_redirect_uri_changed",
-		miss:   confSet("properties.targetResources.0.modifiedProperties.0.displayName", "RequiredResourceAccess"),
+		miss:   conformance.Set("properties.targetResources.0.modifiedProperties.0.displayName", "RequiredResourceAccess"),
 	},
 	{
 		name: "Entra ID Device Registration with Phishing Kit Default OS Build", path: "rules/integrations/azure/persistence_entra_id_phishing_kit_default_os_build_device_registration.toml",
@@ -2732,7 +2646,7 @@ azure.auditlogs.properties.target_resources.*.modified_properties.*.display_name
 			cLike("azure.auditlogs.properties.target_resources.0.modified_properties.4.new_value", "*DESKTOP-*"),
 		},
 		record: "audit_add_device_phishkit",
-		miss:   confSet("properties.targetResources.0.modifiedProperties.3.newValue", `["10.0.19045.5247"]`),
+		miss:   conformance.Set("properties.targetResources.0.modifiedProperties.3.newValue", `["10.0.19045.5247"]`),
 	},
 	{
 		name: "Entra ID Device Registration with ROADtools Default OS Build", path: "rules/integrations/azure/persistence_entra_id_roadtools_default_device_registration.toml",
@@ -2747,7 +2661,7 @@ azure.auditlogs.properties.target_resources.*.modified_properties.*.display_name
 			cLike("azure.auditlogs.properties.target_resources.0.modified_properties.4.new_value", "*DESKTOP-*"),
 		},
 		record: "audit_add_device_roadtools",
-		miss:   confSet("properties.targetResources.0.modifiedProperties.4.newValue", `["FIN-LT-0421"]`),
+		miss:   conformance.Set("properties.targetResources.0.modifiedProperties.4.newValue", `["FIN-LT-0421"]`),
 	},
 	{
 		name: "Entra ID Global Administrator Role Assigned (PIM User)", path: "rules/integrations/azure/persistence_entra_id_pim_user_added_global_admin.toml",
@@ -2765,7 +2679,7 @@ azure.auditlogs.properties.target_resources.*.modified_properties.*.display_name
 			cIn("event.outcome", "Success", "success"),
 		},
 		record: "audit_pim_eligible_global_admin",
-		miss:   confSet("properties.targetResources.0.displayName", "Global Reader"),
+		miss:   conformance.Set("properties.targetResources.0.displayName", "Global Reader"),
 	},
 	{
 		name: "Entra ID Privileged Identity Management (PIM) Role Modified", path: "rules/integrations/azure/persistence_entra_id_privileged_identity_management_role_modified.toml",
@@ -2777,7 +2691,7 @@ azure.auditlogs.properties.target_resources.*.modified_properties.*.display_name
 			cIn("event.outcome", "Success", "success"),
 		},
 		record: "audit_pim_role_setting",
-		miss:   confSet("properties.result", "failure"),
+		miss:   conformance.Set("properties.result", "failure"),
 	},
 	{
 		name: "Entra ID Register Device with Unusual User Agent (Azure AD Join)", path: "rules/integrations/azure/persistence_entra_id_register_device_unusual_user_agent.toml",
@@ -2795,7 +2709,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 			cIs("azure.auditlogs.properties.additional_details.value", "Azure AD join"),
 		},
 		record: "audit_register_device",
-		miss:   confSet("properties.userAgent", "Dsreg/10.0 (Windows 10.0.19045.2006)"),
+		miss:   conformance.Set("properties.userAgent", "Dsreg/10.0 (Windows 10.0.19045.2006)"),
 	},
 	{
 		name: "Entra ID Service Principal Created", path: "rules/integrations/azure/persistence_entra_id_service_principal_created.toml",
@@ -2818,7 +2732,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 				"Microsoft Azure AD Internal - Jit Provisioning", "AAD App Management", "Power Virtual Agents Service")),
 		},
 		record: "escu_04_add_service_principal",
-		miss:   confSet("properties.result", "failure"),
+		miss:   conformance.Set("properties.result", "failure"),
 	},
 	{
 		name: "Entra ID Service Principal Credentials Created by Unusual User", path: "rules/integrations/azure/persistence_entra_id_service_principal_credentials_added.toml",
@@ -2833,7 +2747,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 		},
 		newTerms: []string{"azure.auditlogs.properties.target_resources.0.display_name", "azure.auditlogs.properties.initiated_by.user.id"},
 		record:   "audit_sp_credentials_added",
-		miss:     confSet("properties.result", "failure"),
+		miss:     conformance.Set("properties.result", "failure"),
 	},
 	{
 		name: "Entra ID User Added as Registered Application Owner", path: "rules/integrations/azure/persistence_entra_id_user_added_as_owner_for_azure_application.toml",
@@ -2845,7 +2759,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 			cIn("event.outcome", "Success", "success"),
 		},
 		record: "escu_03_add_owner_to_application",
-		miss:   confSet("properties.result", "failure"),
+		miss:   conformance.Set("properties.result", "failure"),
 	},
 	{
 		name: "Entra ID User Added as Service Principal Owner", path: "rules/integrations/azure/persistence_entra_id_user_added_as_owner_for_azure_service_principal.toml",
@@ -2857,7 +2771,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 			cIn("event.outcome", "Success", "success"),
 		},
 		record: "audit_owner_added_to_sp",
-		miss:   confSet("properties.result", "failure"),
+		miss:   conformance.Set("properties.result", "failure"),
 	},
 	{
 		name: "Entra ID Elevated Access to User Access Administrator", path: "rules/integrations/azure/privilege_escalation_entra_id_elevate_to_user_administrator_access.toml",
@@ -2875,7 +2789,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 		},
 		newTerms: []string{"azure.auditlogs.properties.initiated_by.user.userPrincipalName"},
 		record:   "audit_elevate_access",
-		miss:     confSet("properties.result", "failure"),
+		miss:     conformance.Set("properties.result", "failure"),
 	},
 	{
 		name: "Entra ID Domain Federation Configuration Change", path: "rules/integrations/azure/privilege_escalation_entra_id_tenant_domain_federation_via_audit_logs.toml",
@@ -2891,7 +2805,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 			cIs("event.outcome", "success"),
 		},
 		record: "audit_set_domain_authentication",
-		miss:   confSet("properties.result", "failure"),
+		miss:   conformance.Set("properties.result", "failure"),
 	},
 	{
 		name: "Entra ID Custom Domain Added or Verified", path: "rules/integrations/azure/resource_development_entra_id_custom_domain_added_and_verified.toml",
@@ -2907,7 +2821,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 			cIs("event.outcome", "success"),
 		},
 		record: "escu_05_add_unverified_domain",
-		miss:   confSet("properties.result", "failure"),
+		miss:   conformance.Set("properties.result", "failure"),
 	},
 	{
 		name: "Entra ID Actor Token User Impersonation Abuse", path: "rules/integrations/azure/initial_access_entra_id_actor_token_user_impersonation_abuse.toml",
@@ -2941,7 +2855,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 			cRegex("azure.auditlogs.properties.initiated_by.user.userPrincipalName", `.+@[A-Za-z0-9.]+\.[A-Za-z]{2,}`),
 		},
 		record: "audit_actor_token_exchange",
-		miss:   confSet("properties.initiatedBy.user.displayName", "Tommy R"),
+		miss:   conformance.Set("properties.initiatedBy.user.displayName", "Tommy R"),
 	},
 	{
 		name: "Entra ID Illicit Consent Grant via Registered Application", path: "rules/integrations/azure/initial_access_entra_id_illicit_consent_grant_via_registered_application.toml",
@@ -2982,7 +2896,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 			cRegex("azure.auditlogs.properties.additional_details.value", "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
 		},
 		record: "audit_consent_granted",
-		miss:   confSet("properties.result", "failure"),
+		miss:   conformance.Set("properties.result", "failure"),
 	},
 	{
 		name: "Entra ID Federated Identity Credential Issuer Modified", path: "rules/integrations/azure/persistence_entra_id_service_principal_federated_issuer_modified.toml",
@@ -3019,7 +2933,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 			}),
 		},
 		record: "audit_fic_issuer_changed",
-		miss: confSet("properties.targetResources.0.modifiedProperties.0.newValue",
+		miss: conformance.Set("properties.targetResources.0.modifiedProperties.0.newValue",
 			`[{"Audiences":["api://AzureADTokenExchange"],"Description":null,"Issuer":"https://token.actions.githubusercontent.com","Name":"deploy","Subject":"repo:contoso/app:environment:prod"}]`),
 	},
 	{
@@ -3051,7 +2965,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 			cIs("azure.auditlogs.properties.target_resources.0.modified_properties.1.new_value", "[true]"),
 		},
 		record: "audit_add_device_roadtools",
-		miss:   confSet("properties.targetResources.0.modifiedProperties.1.newValue", "[false]"),
+		miss:   conformance.Set("properties.targetResources.0.modifiedProperties.1.newValue", "[false]"),
 		skip:   "sequence: a device added, registered users added to it and a registered owner added, in one correlation within 5 minutes; the first event's filter is checked",
 	},
 	{
@@ -3093,7 +3007,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 			cExists("azure.auditlogs.properties.target_resources.0.display_name"),
 		},
 		record: "audit_register_device",
-		miss:   confSet("operationName", "Update device"),
+		miss:   conformance.Set("operationName", "Update device"),
 		skip:   "aggregation: three or more devices registered by one user in 15 minutes; the per-event WHERE is checked",
 	},
 
@@ -3111,7 +3025,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 			cIn("azure.identityprotection.properties.risk_detail", "adminConfirmedSigninCompromised", "adminConfirmedUserCompromised"),
 		},
 		record: "risk_confirmed_compromised",
-		miss:   confSet("properties.riskDetail", "none"),
+		miss:   conformance.Set("properties.riskDetail", "none"),
 	},
 	{
 		name: "Entra ID Protection - Risk Detection - Sign-in Risk", path: "rules/integrations/azure/initial_access_entra_id_protection_sign_in_risk_detected.toml",
@@ -3129,7 +3043,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 			cNot(cIn("azure.identityprotection.properties.risk_state", "remediated", "dismissed", "confirmedSafe")),
 		},
 		record: "elastic_userriskevent",
-		miss:   confSet("properties.riskState", "dismissed"),
+		miss:   conformance.Set("properties.riskState", "dismissed"),
 	},
 	{
 		name: "Entra ID Protection - Risk Detection - User Risk", path: "rules/integrations/azure/initial_access_entra_id_protection_user_risk_detected.toml",
@@ -3147,7 +3061,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 			cNot(cIn("azure.identityprotection.properties.risk_state", "remediated", "dismissed", "confirmedSafe")),
 		},
 		record: "risk_user_leaked_credentials",
-		miss:   confSet("properties.activity", "signin"),
+		miss:   conformance.Set("properties.activity", "signin"),
 	},
 	{
 		name: "Entra ID Protection Alerts for User Detected", path: "rules/integrations/azure/initial_access_entra_id_protection_alerts_for_user.toml",
@@ -3160,7 +3074,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 			cExists("azure.identityprotection.properties.user_principal_name"),
 		},
 		record: "elastic_userriskevent",
-		miss:   confDel("properties.userPrincipalName"),
+		miss:   conformance.Del("properties.userPrincipalName"),
 		skip:   "sequence: two ID Protection records of one user within 10 minutes; the per-event filter (and the sequence key) is checked",
 	},
 	{
@@ -3174,7 +3088,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 			cExists("azure.identityprotection.properties.user_principal_name"),
 		},
 		record: "elastic_userriskevent",
-		miss:   confDel("properties.userPrincipalName"),
+		miss:   conformance.Del("properties.userPrincipalName"),
 		skip:   "sequence: an ID Protection record, then a device registration by the same user within 5 minutes; the first event's filter and key are checked",
 	},
 
@@ -3207,7 +3121,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 		newTerms: []string{"azure.graphactivitylogs.properties.app_id", "azure.graphactivitylogs.properties.user_principal_object_id", "source.as.number"},
 		record:   "ga_mail_read",
 		enrich:   confASN(2856, "British Telecommunications PLC"),
-		miss:     confSet("properties.requestUri", "https://graph.microsoft.com/v1.0/me/mailboxSettings"),
+		miss:     conformance.Set("properties.requestUri", "https://graph.microsoft.com/v1.0/me/mailboxSettings"),
 	},
 	{
 		name: "Microsoft Graph Request User Impersonation by Unusual Client", path: "rules/integrations/azure/initial_access_graph_first_occurrence_of_client_request.toml",
@@ -3243,7 +3157,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 		},
 		newTerms: []string{"azure.graphactivitylogs.properties.app_id", "azure.graphactivitylogs.properties.user_principal_object_id"},
 		record:   "ga_mail_read",
-		miss:     confSet("properties.requestUri", "https://graph.microsoft.com/v1.0/organization"),
+		miss:     conformance.Set("properties.requestUri", "https://graph.microsoft.com/v1.0/organization"),
 	},
 	{
 		name: "Entra ID External Authentication Methods (EAM) Modified", path: "rules/integrations/azure/persistence_graph_eam_addition_or_modification.toml",
@@ -3260,7 +3174,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 		},
 		newTerms: []string{"azure.graphactivitylogs.properties.user_principal_object_id"},
 		record:   "ga_eam_policy_patch",
-		miss:     confSet("properties.requestMethod", "GET"),
+		miss:     conformance.Set("properties.requestMethod", "GET"),
 	},
 	{
 		name: "Microsoft Graph Multi-Category Reconnaissance Burst", path: "rules/integrations/azure/discovery_graph_activity_delegated_user_multi_category_recon.toml",
@@ -3382,7 +3296,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 				"*contacts*", "*contactFolders*", "*subscribedSkus*", "*appRoleAssign*", "*/organization*"),
 		},
 		record: "ga_mail_read",
-		miss:   confSet("properties.requestUri", "https://graph.microsoft.com/v1.0/me/drive/root/children"),
+		miss:   conformance.Set("properties.requestUri", "https://graph.microsoft.com/v1.0/me/drive/root/children"),
 		skip:   "aggregation: 20 or more calls in four recon categories by one user within a minute; the per-event filter is checked",
 	},
 
@@ -3408,7 +3322,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 		},
 		newTerms: []string{"azure.aadgraphactivitylogs.properties.app_id", "user.id"},
 		record:   "elastic_aadgraph_user_users_read",
-		miss:     confSet("properties.appId", "74658136-14ec-4630-ad9b-26e160ff0fc6"),
+		miss:     conformance.Set("properties.appId", "74658136-14ec-4630-ad9b-26e160ff0fc6"),
 	},
 	{
 		name: "Azure AD Graph Access with Unusual User and ASN", path: "rules/integrations/azure/initial_access_aad_graph_unusual_asn.toml",
@@ -3480,7 +3394,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 				"*okhttp*", "*axios*", "*node-fetch*", "*go-resty*", "*bav2ropc*", "*undici*"),
 		},
 		record: "aadgraph_aiohttp",
-		miss:   confSet("properties.userAgent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"),
+		miss:   conformance.Set("properties.userAgent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"),
 	},
 	{
 		name: "Azure AD Graph Potential Enumeration (ROADrecon)", path: "rules/integrations/azure/discovery_aad_graph_roadrecon_aiohttp_enumeration.toml",
@@ -3550,7 +3464,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 				"*/authorizationPolicy*", "*/settings*", "*/policies*", "*/tenantDetails*"),
 		},
 		record: "aadgraph_aiohttp",
-		miss:   confSet("properties.userAgent", "azure-graph-test-client/1.0"),
+		miss:   conformance.Set("properties.userAgent", "azure-graph-test-client/1.0"),
 		skip:   "aggregation: five or more endpoint kinds enumerated by one user within a minute; the per-event filter is checked",
 	},
 	{
@@ -3595,7 +3509,7 @@ azure.auditlogs.properties.additional_details.value:"Azure AD join"`,
 			cExists("user.id"),
 		},
 		record: "elastic_aadgraph_user_users_read",
-		miss:   confSet("category", "MicrosoftGraphActivityLogs"),
+		miss:   conformance.Set("category", "MicrosoftGraphActivityLogs"),
 		skip:   "aggregation: over 20 calls, 10 of them 4xx, to 15 paths by one user within two minutes; the per-event filter and the fields it aggregates are checked",
 	},
 }
@@ -3685,7 +3599,7 @@ func confIndexMatches(patterns []string, index string) bool {
 }
 
 // confEncode decodes, enriches and encodes one record of a rule.
-func confEncode(t *testing.T, r confRule, edit *confEdit, enrich func(*entra.Record), graph bool) (string, map[string]any, bool) {
+func confEncode(t *testing.T, r confRule, edit *conformance.Edit, enrich func(*entra.Record), graph bool) (string, map[string]any, bool) {
 	t.Helper()
 	rec, ok := confRecord(t, r.record, edit, graph)
 	if !ok {
@@ -3739,7 +3653,7 @@ func TestConformanceRules(t *testing.T) {
 				if r.miss == nil && r.missEnrich == nil {
 					t.Fatal("no near miss")
 				}
-				if graph && r.miss != nil && !strings.HasPrefix(r.miss.path, "properties.") {
+				if graph && r.miss != nil && !strings.HasPrefix(r.miss.Path(), "properties.") {
 					continue // an edit of the envelope, which the Graph form has not
 				}
 				enrich := r.enrich
@@ -3776,7 +3690,7 @@ func confCounts(t *testing.T) (found, apply, graphable, applyGraph, skipped int,
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, _, ok := confGraphForm(t, bytes.TrimSpace(raw)); ok {
+		if _, _, _, ok := conformance.GraphForm(t, bytes.TrimSpace(raw)); ok {
 			hasGraph[r.path] = true
 		}
 	}
