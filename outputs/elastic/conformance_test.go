@@ -502,9 +502,6 @@ type confRule struct {
 	// never: the rule can match no Entra record as Entra writes it (skip
 	// says why); the record, as Entra writes it, must not match.
 	never bool
-	// graph says why the record's Graph form is not checked; "" checks
-	// it like the diagnostic form.
-	graph string
 }
 
 const (
