@@ -16,6 +16,7 @@ import (
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/internal/arena"
 	"github.com/privtrail/privtrail/internal/deadletter"
 	"github.com/privtrail/privtrail/internal/store"
 	"github.com/privtrail/privtrail/monitor"
@@ -480,9 +481,9 @@ func (w *workerState) countHits(m *metrics, rec *entra.Record) {
 
 func (r *runner) process(j *job, w *workerState, ev *monitor.Evaluator) {
 	b := j.b
-	recs := make([]entra.Record, len(b.Items))
+	recs := takeRecords(len(b.Items))
+	b.OnRelease(func() { giveRecords(recs) })
 	b.Records = make([]*entra.Record, 0, len(b.Items))
-	size := 0
 	for i := range b.Items {
 		it := &b.Items[i]
 		rec := &recs[i]
@@ -501,7 +502,6 @@ func (r *runner) process(j *job, w *workerState, ev *monitor.Evaluator) {
 		r.stats.countStream(rec.Stream)
 		w.categories.count(r.stats, rec.LogCategory)
 		b.Records = append(b.Records, rec)
-		size += len(it.Data) + averageOverhead
 	}
 	var gen uint64
 	if r.observer != nil {
@@ -528,40 +528,45 @@ func (r *runner) process(j *job, w *workerState, ev *monitor.Evaluator) {
 		ev.Eval(rec)
 		w.countHits(r.m, rec)
 	}
-	b.JSON = encodeBatch(b.Records, size)
+	a := new(arena.Arena)
+	b.JSON = encodeBatch(a, b.Records)
+	b.OnRelease(a.Release)
 }
 
-// encodeBatch encodes recs into one buffer of size bytes (their estimated
-// encoded size) rather than one allocation per record. A record that would
-// not fit what is left starts a new buffer: growing the one buffer would
-// copy every record encoded before it, which cost a tenth of the
-// pipeline's time with privileged records whose privtrail object (roles,
-// hits) outgrew the estimate.
-func encodeBatch(recs []*entra.Record, size int) [][]byte {
+// encodeBatch encodes recs into the arena's pooled chunks rather than one
+// allocation per record (see internal/arena).
+func encodeBatch(a *arena.Arena, recs []*entra.Record) [][]byte {
 	out := make([][]byte, len(recs))
-	buf := make([]byte, 0, size)
-	left := size
 	for i, rec := range recs {
-		if need := len(rec.Raw) + maxOverhead; cap(buf)-len(buf) < need {
-			buf = make([]byte, 0, max(left, need, minEncodeBuffer))
-		}
-		start := len(buf)
-		buf = rec.AppendJSON(buf)
-		out[i] = buf[start:len(buf):len(buf)]
-		left -= len(rec.Raw) + averageOverhead
+		out[i] = a.Append(len(rec.Raw)+maxOverhead, rec.AppendJSON)
 	}
 	return out
 }
 
-const (
-	// averageOverhead is what encoding adds to a record's original bytes
-	// on average (the privtrail object), maxOverhead what it adds to a
-	// privileged user's record with roles, context and hits.
-	averageOverhead = 768
-	maxOverhead     = 2048
-	// minEncodeBuffer is the least a new encode buffer holds.
-	minEncodeBuffer = 64 << 10
-)
+// maxOverhead is what encoding adds to a record's original bytes at most
+// but for rare records (the privtrail object of a privileged user with
+// roles, context and hits): room reserved so that a record's JSON rarely
+// spills out of its chunk.
+const maxOverhead = 2048
+
+// recordSlabs are the Records of released batches, cleared, for the next
+// ones: a batch's thousand Records are 2 MB that the garbage collector
+// would otherwise scan and free again and again.
+var recordSlabs sync.Pool
+
+func takeRecords(n int) []entra.Record {
+	if p, ok := recordSlabs.Get().(*[]entra.Record); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]entra.Record, n)
+}
+
+// giveRecords clears recs (so the pool keeps no record's strings alive)
+// and pools them.
+func giveRecords(recs []entra.Record) {
+	clear(recs)
+	recordSlabs.Put(&recs)
+}
 
 func (r *runner) rejectDecode(input string, it *batch.Item, err error) {
 	r.stats.Bad.Add(1)

@@ -50,6 +50,28 @@ type Batch struct {
 	seq     uint64
 	pending atomic.Int32
 	done    func(seq uint64)
+	release []func()
+}
+
+// OnRelease registers f to run once the batch is committed: every output
+// acknowledged it and its input's Commit ran. The input and the runner
+// use it to reuse the memory of the Items' Data, the Records and the JSON
+// for later batches, which is why nothing may keep a reference to them
+// past Ack. A batch that is never committed (the agent stopped first) is
+// never released; the garbage collector takes it.
+//
+// OnRelease is called by whoever fills the batch, before the runner hands
+// it to the outputs.
+func (b *Batch) OnRelease(f func()) { b.release = append(b.release, f) }
+
+// Release runs what OnRelease registered, once; the Tracker calls it
+// after the batch's Commit.
+func (b *Batch) Release() {
+	fs := b.release
+	b.release = nil
+	for _, f := range fs {
+		f()
+	}
 }
 
 // Ack tells the runner that one output has finished with the batch: its

@@ -38,7 +38,9 @@ type Input interface {
 // calls Consume again with the same batch, with back-off, until it
 // succeeds or the agent stops (the batch is then read again on the next
 // start). Records and JSON are
-// shared by every output and must not be changed.
+// shared by every output and must not be changed, and once Ack is called
+// the output must not read them, nor the Items, any more: their memory is
+// reused for later batches (see Batch.OnRelease).
 //
 // Close flushes what the output holds and releases it; ctx bounds how long
 // that may take.

@@ -50,6 +50,7 @@ func (t *Tracker) acked(seq uint64) {
 		delete(t.done, t.lowest)
 		t.lowest++
 		t.commit(b)
+		b.Release()
 	}
 	t.idle.Broadcast()
 }

@@ -24,9 +24,7 @@ var risks = map[string]bool{"high": true, "medium": true, "low": true}
 // Monitor is a compiled, enabled monitor.
 type Monitor struct {
 	Definition
-	// guard is a plain Go check of the filter's leading conjunct (such as
-	// actor.privileged), taken before the VM runs: most records are of
-	// ordinary users, and most monitors start with "actor.privileged &&".
+	// guard is the filter's prefilter (see prefilterOf), or nil.
 	guard    func(*entra.Record) bool
 	when     *vm.Program
 	riskWhen *vm.Program
@@ -100,7 +98,7 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 		if m.when, err = compile(d.When, expr.AsBool()); err != nil {
 			return nil, fmt.Errorf("%s: when: %w", where, err)
 		}
-		m.guard = guardOf(m.when)
+		m.guard = prefilterOf(m.when, d.Params)
 		if d.RiskWhen != "" {
 			if m.riskWhen, err = compile(d.RiskWhen, expr.AsKind(reflect.String)); err != nil {
 				return nil, fmt.Errorf("%s: risk_when: %w", where, err)
@@ -416,32 +414,6 @@ func (e *Engine) runtimeError(m *Monitor, rec *entra.Record, err error) {
 var guards = map[string]func(*entra.Record) bool{
 	"actor.privileged":      func(r *entra.Record) bool { return r.Actor.Privileged },
 	"actor.emergencyAccess": func(r *entra.Record) bool { return r.Actor.Emergency },
-}
-
-// guardOf returns the guard of a filter whose top level is a chain of &&
-// starting with a guarded field, or with an || of guarded fields
-// ("(actor.privileged || actor.emergencyAccess) && …"), or nil.
-func guardOf(p *vm.Program) func(*entra.Record) bool {
-	n := p.Node()
-	for {
-		b, ok := n.(*ast.BinaryNode)
-		if !ok || (b.Operator != "&&" && b.Operator != "and") {
-			break
-		}
-		n = b.Left
-	}
-	return guardOfNode(n)
-}
-
-func guardOfNode(n ast.Node) func(*entra.Record) bool {
-	if b, ok := n.(*ast.BinaryNode); ok && (b.Operator == "||" || b.Operator == "or") {
-		l, r := guardOfNode(b.Left), guardOfNode(b.Right)
-		if l == nil || r == nil {
-			return nil
-		}
-		return func(rec *entra.Record) bool { return l(rec) || r(rec) }
-	}
-	return guards[memberPath(n)]
 }
 
 func memberPath(n ast.Node) string {

@@ -611,39 +611,60 @@ func TestGuardMatchesVM(t *testing.T) {
 
 // The guard lets a monitor of privileged accounts skip the VM for every
 // other record; it must never skip a record the filter would match.
-func TestGuardOf(t *testing.T) {
+func TestPrefilter(t *testing.T) {
 	admin := &entra.Record{Actor: entra.Principal{Privileged: true}}
 	glass := &entra.Record{Actor: entra.Principal{Emergency: true}}
 	nobody := &entra.Record{}
+	reset := &entra.Record{Audit: entra.Audit{ActivityDisplayName: "Reset user password", LoggedByService: "Core Directory"}}
+	pim := &entra.Record{Audit: entra.Audit{ActivityDisplayName: "Add member to role completed (PIM activation)", LoggedByService: "PIM"}}
+	fraud := &entra.Record{Audit: entra.Audit{ActivityDisplayName: "Fraud reported - user is blocked for MFA"}}
+	all := []*entra.Record{admin, glass, nobody, reset, pim, fraud}
+	params := map[string]any{
+		"activities": []any{"Reset user password", "Change user password"},
+		"mixed":      []any{"Reset user password", 3},
+	}
 	tests := []struct {
-		when    string
-		guarded bool
-		admit   []*entra.Record // what the guard lets through
+		when     string
+		filtered bool
+		admit    []*entra.Record // what the prefilter lets through
 	}{
 		{`actor.privileged && signin.errorCode == 50053`, true, []*entra.Record{admin}},
 		{`actor.emergencyAccess`, true, []*entra.Record{glass}},
 		{`(actor.privileged || actor.emergencyAccess) && string(stream) == "risk"`, true, []*entra.Record{admin, glass}},
 		{`(actor.privileged or actor.emergencyAccess) and true`, true, []*entra.Record{admin, glass}},
+		{`signin.errorCode == 50053 && actor.privileged`, true, []*entra.Record{admin}},
+		{`audit.activityDisplayName in params.activities && any(audit.targets, .privileged)`, true, []*entra.Record{reset}},
+		{`audit.activityDisplayName in ["Reset user password", "Delete user"]`, true, []*entra.Record{reset}},
+		{`audit.loggedByService == "PIM" && audit.activityDisplayName == "Add member to role completed (PIM activation)"`, true, []*entra.Record{pim}},
+		{`"PIM" == audit.loggedByService`, true, []*entra.Record{pim}},
+		{`audit.activityDisplayName startsWith "Fraud reported"`, true, []*entra.Record{fraud}},
+		{`audit.activityDisplayName == "Reset user password" || audit.loggedByService == "PIM"`, true, []*entra.Record{reset, pim}},
+		// No prefilter: the VM alone decides.
 		{`(actor.privileged || signin.errorCode == 1) && true`, false, nil},
-		{`signin.errorCode == 50053 && actor.privileged`, false, nil},
 		{`actor.privileged || signin.errorCode == 1`, false, nil},
+		{`!(audit.loggedByService == "PIM")`, false, nil},
+		{`audit.activityDisplayName in params.mixed`, false, nil},
+		{`audit.activityDisplayName in params.missing`, false, nil},
+		{`lower(audit.activityDisplayName) == "reset user password"`, false, nil},
+		{`audit.activityDisplayName != "Reset user password"`, false, nil},
+		{`ctx.device.paw == true`, false, nil},
 	}
 	for _, tt := range tests {
 		prog, err := compile(tt.when, expr.AsBool())
 		if err != nil {
 			t.Fatalf("%s: %v", tt.when, err)
 		}
-		g := guardOf(prog)
-		if (g != nil) != tt.guarded {
-			t.Errorf("%s: guarded %v, want %v", tt.when, g != nil, tt.guarded)
+		f := prefilterOf(prog, params)
+		if (f != nil) != tt.filtered {
+			t.Errorf("%s: prefiltered %v, want %v", tt.when, f != nil, tt.filtered)
 			continue
 		}
-		if g == nil {
+		if f == nil {
 			continue
 		}
-		for _, r := range []*entra.Record{admin, glass, nobody} {
-			if want := slices.Contains(tt.admit, r); g(r) != want {
-				t.Errorf("%s: guard(%+v) = %v", tt.when, r.Actor, g(r))
+		for i, r := range all {
+			if want := slices.Contains(tt.admit, r); f(r) != want {
+				t.Errorf("%s: prefilter(record %d) = %v, want %v", tt.when, i, f(r), want)
 			}
 		}
 	}

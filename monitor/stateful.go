@@ -203,7 +203,7 @@ func correlateSide(c *Correlate, m *Monitor, where string) (*side, error) {
 	if other.when, err = compile(w.When, expr.AsBool()); err != nil {
 		return nil, fmt.Errorf("%s: correlate.with.when: %w", where, err)
 	}
-	other.guard = guardOf(other.when)
+	other.guard = prefilterOf(other.when, m.Params)
 	if w.By != "" {
 		if other.by, err = compile(w.By); err != nil {
 			return nil, fmt.Errorf("%s: correlate.with.by: %w", where, err)

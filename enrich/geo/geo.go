@@ -19,6 +19,7 @@ package geo
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -29,10 +30,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/oschwald/maxminddb-golang/v2"
 
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/internal/directcache"
 )
 
 // Config keys, as errors and log lines name the databases.
@@ -85,7 +86,7 @@ type asnRecord struct {
 // never land in the new generation's cache.
 type state struct {
 	city, asn *database // nil when not loaded
-	cache     *lru.Cache[netip.Addr, *entra.Geo]
+	cache     *directcache.Cache[netip.Addr, *entra.Geo]
 }
 
 // database is one loaded MaxMind DB. Its bytes are on the Go heap (not
@@ -170,11 +171,7 @@ func New(cfg Config, log *slog.Logger) (*Stage, error) {
 			st.asn = db
 		}
 	}
-	cache, err := lru.New[netip.Addr, *entra.Geo](s.cacheSize)
-	if err != nil {
-		return nil, err
-	}
-	st.cache = cache
+	st.cache = s.newCache()
 	s.st.Store(st)
 	go s.watch(cfg.ReloadInterval)
 	return s, nil
@@ -368,10 +365,23 @@ func (s *Stage) reload() bool {
 	}
 	// A fresh cache is the purge: Enrich calls still on the old generation
 	// fill the old cache, which goes with it.
-	next.cache, _ = lru.New[netip.Addr, *entra.Geo](s.cacheSize)
+	next.cache = s.newCache()
 	s.st.Store(next)
-	cur.cache.Purge()
 	return true
+}
+
+// newCache is a generation's cache: direct-mapped and lock-free (see
+// internal/directcache), twice cache_size slots so that that many
+// addresses fit with few collisions.
+func (s *Stage) newCache() *directcache.Cache[netip.Addr, *entra.Geo] {
+	return directcache.New[netip.Addr, *entra.Geo](2*s.cacheSize, hashAddr)
+}
+
+var addrSeed = maphash.MakeSeed()
+
+func hashAddr(a netip.Addr) uint64 {
+	b := a.As16()
+	return maphash.Bytes(addrSeed, b[:])
 }
 
 func (s *Stage) logLoaded(db *database, msg string) {

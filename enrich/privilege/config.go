@@ -19,7 +19,8 @@ type Config struct {
 	// EmergencyAccess adds emergency access accounts (UPNs or object IDs)
 	// to those of the role map.
 	EmergencyAccess []string `yaml:"emergency_access"`
-	// CacheSize bounds the lookup cache (entries); default 65536.
+	// CacheSize is ignored: lookups have no cache since they became as
+	// fast without one. It is kept so that configs which set it still load.
 	CacheSize int `yaml:"cache_size"`
 	// ReloadInterval is how often the role map file is checked for
 	// changes; default 1m, a negative value turns reloading off.
@@ -92,9 +93,6 @@ func (c *Config) validateHistory() error {
 
 // withDefaults fills the zero values.
 func (c Config) withDefaults() Config {
-	if c.CacheSize == 0 {
-		c.CacheSize = 65536
-	}
 	if c.ActivationLength == 0 {
 		c.ActivationLength = DefaultActivationLength
 	}

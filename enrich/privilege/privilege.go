@@ -23,8 +23,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
-
 	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/internal/yamlfile"
 )
@@ -138,11 +136,10 @@ func (m *Map) find(id, upn string) *Entry {
 // be swapped while records flow (later by a live Graph source), and the
 // role changes of the audit stream update it (Observe).
 type Stage struct {
-	cfg       Config
-	log       *slog.Logger
-	roles     *RoleSet
-	cacheSize int
-	idx       atomic.Pointer[index]
+	cfg   Config
+	log   *slog.Logger
+	roles *RoleSet
+	idx   atomic.Pointer[index]
 
 	// Reloads of the role map file: counted for the metrics, never
 	// blocking a lookup (the old snapshot serves until the new one is in).
@@ -175,18 +172,16 @@ type Stage struct {
 	closeErr       error
 }
 
-// index is what lookups read: the snapshot, the principals with a
-// history, and a cache in front of both. A new index (with a cold cache)
-// is published when the snapshot or the set of principals with a history
-// changes, so a cached answer is never stale.
+// index is what lookups read: the snapshot and the principals with a
+// history, both keyed by lower-cased ID and UPN. A new index is published
+// when the snapshot or the set of principals with a history changes.
+//
+// It has no cache in front: a lookup folds the key's case on the stack
+// and reads two maps, about as fast as a cache hit and without the lock a
+// shared cache takes, which workers on every core contended for.
 type index struct {
 	m    *Map
 	hist map[string]*principal
-	// cache maps a principal key exactly as logged (any case) to its
-	// slot, empty for principals neither the map nor a history knows:
-	// the common case of a non-privileged user then costs one cached
-	// lookup instead of two case-folding allocations per record.
-	cache *lru.Cache[string, slot]
 }
 
 type slot struct {
@@ -213,7 +208,6 @@ func New(cfg Config, log ...*slog.Logger) (*Stage, error) {
 		return nil, err
 	}
 	s := &Stage{cfg: cfg.withDefaults(), roles: roles, log: slog.Default(), byKey: map[string]*principal{}}
-	s.cacheSize = s.cfg.CacheSize
 	if len(log) > 0 && log[0] != nil {
 		s.log = log[0]
 	}
@@ -363,15 +357,11 @@ func (s *Stage) Histories() int {
 }
 
 func (s *Stage) newIndex(m *Map) *index {
-	cache, err := lru.New[string, slot](s.cacheSize)
-	if err != nil {
-		panic("privilege: " + err.Error()) // a size < 1, excluded by Validate
-	}
 	hist := make(map[string]*principal, len(s.byKey))
 	for k, p := range s.byKey {
 		hist[k] = p
 	}
-	return &index{m: m, hist: hist, cache: cache}
+	return &index{m: m, hist: hist}
 }
 
 // ParseMap parses a role map document.
@@ -513,13 +503,33 @@ func (ix *index) slot(id, upn string) slot {
 }
 
 func (ix *index) lookupKey(k string) slot {
-	if sl, ok := ix.cache.Get(k); ok {
-		return sl
+	return slot{e: lookupFolded(ix.m.byKey, k), p: lookupFolded(ix.hist, k)}
+}
+
+// lookupFolded reads m (keyed by lower-cased strings) at k in any case.
+// An ASCII key is folded into a stack buffer, which a map index with
+// string(bytes) reads without allocating; others take strings.ToLower.
+func lookupFolded[V any](m map[string]V, k string) V {
+	var buf [128]byte
+	if len(k) > len(buf) {
+		return m[strings.ToLower(k)]
 	}
-	lk := strings.ToLower(k)
-	sl := slot{e: ix.m.byKey[lk], p: ix.hist[lk]}
-	ix.cache.Add(k, sl)
-	return sl
+	folded := false
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c >= 0x80:
+			return m[strings.ToLower(k)]
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+			folded = true
+		}
+		buf[i] = c
+	}
+	if !folded {
+		return m[k]
+	}
+	return m[string(buf[:len(k)])]
 }
 
 // Enrich tags the actor and every target user of rec with what the stage

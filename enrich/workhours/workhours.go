@@ -13,9 +13,8 @@ import (
 	"strings"
 	_ "time/tzdata" // time zones load wherever the stage runs, not only where zoneinfo is installed
 
-	lru "github.com/hashicorp/golang-lru/v2"
-
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/internal/directcache"
 )
 
 // LocalTimeLayout is the format of WorkHours.LocalTime: RFC 3339 with the
@@ -37,16 +36,13 @@ type resolution struct {
 	nroles int
 }
 
-// maxShards is the number of LRU shards of a large cache: each shard has
-// its own lock, so workers rarely wait on one another.
-const maxShards = 16
-
 // Stage sets rec.Context.WorkHours. It is safe for concurrent use.
 type Stage struct {
-	ss     *Schedules
-	log    *slog.Logger
-	seed   maphash.Seed
-	shards []*lru.Cache[userKey, resolution]
+	ss  *Schedules
+	log *slog.Logger
+	// cache is direct-mapped and lock-free (internal/directcache): every
+	// worker reads it for every record.
+	cache *directcache.Cache[userKey, resolution]
 }
 
 // New loads the schedules file named in cfg. A nil log means
@@ -70,18 +66,14 @@ func New(cfg Config, log *slog.Logger) (*Stage, error) {
 	if size == 0 {
 		size = DefaultCacheSize
 	}
-	n := 1
-	for n < maxShards && size/(2*n) >= 64 {
-		n *= 2
-	}
-	s := &Stage{ss: ss, log: log.With("stage", "work_hours"), seed: maphash.MakeSeed()}
-	for range n {
-		c, err := lru.New[userKey, resolution]((size + n - 1) / n)
-		if err != nil {
-			return nil, err
+	seed := maphash.MakeSeed()
+	hash := func(k userKey) uint64 {
+		if k.upn != "" {
+			return maphash.String(seed, k.upn)
 		}
-		s.shards = append(s.shards, c)
+		return maphash.String(seed, k.id)
 	}
+	s := &Stage{ss: ss, log: log.With("stage", "work_hours"), cache: directcache.New[userKey, resolution](2*size, hash)}
 	if ss.def == nil && len(ss.named) == 0 {
 		s.log.Warn("the schedules file has no default and no schedules: no record gets work-hours context", "file", cfg.Schedules)
 	}
@@ -98,14 +90,7 @@ func (s *Stage) Close() error { return nil }
 // through the cache.
 func (s *Stage) Schedule(p *entra.Principal) *Schedule {
 	k := userKey{p.ID, p.UPN}
-	c := s.shards[0]
-	if len(s.shards) > 1 {
-		h := k.upn
-		if h == "" {
-			h = k.id
-		}
-		c = s.shards[maphash.String(s.seed, h)&uint64(len(s.shards)-1)]
-	}
+	c := s.cache
 	var first *entra.RoleHeld
 	if len(p.Roles) > 0 {
 		first = &p.Roles[0]

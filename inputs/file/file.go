@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/privtrail/privtrail/batch"
+	"github.com/privtrail/privtrail/internal/arena"
 	"github.com/privtrail/privtrail/internal/store"
 )
 
@@ -560,11 +561,14 @@ type pass struct {
 	skip   int64      // records still to drop, already delivered before a restart
 	eofOff int64      // bytes read when the end was reached, uncompressed only
 	items  []batch.Item
-	sent   int // records emitted by this pass
-	bad    int // records reported bad by this pass
+	// data holds the items' bytes, in pooled chunks given back when their
+	// batch is released (internal/arena).
+	data *arena.Arena
+	sent int // records emitted by this pass
+	bad  int // records reported bad by this pass
 }
 
-// take consumes one good record; data is cloned, the caller may reuse it.
+// take consumes one good record; data is copied, the caller may reuse it.
 func (p *pass) take(data []byte, origin string, after position) error {
 	after.Records = p.pos.Records + 1
 	p.pos = after
@@ -572,7 +576,10 @@ func (p *pass) take(data []byte, origin string, after position) error {
 		p.skip--
 		return nil
 	}
-	p.items = append(p.items, batch.Item{Data: bytes.Clone(data), Origin: origin})
+	if p.data == nil {
+		p.data = new(arena.Arena)
+	}
+	p.items = append(p.items, batch.Item{Data: p.data.Copy(data), Origin: origin})
 	p.sent++
 	if len(p.items) >= p.in.cfg.BatchSize {
 		return p.flush(false)
@@ -614,6 +621,10 @@ func (p *pass) snapshot(complete bool) checkpoint {
 
 func (p *pass) flush(complete bool) error {
 	b := &batch.Batch{Input: p.in.name, Items: p.items}
+	if p.data != nil {
+		b.OnRelease(p.data.Release)
+		p.data = nil
+	}
 	b.Commit = p.st.commits.track(p.snapshot(complete))
 	p.items = make([]batch.Item, 0, min(p.in.cfg.BatchSize, 1024))
 	return p.emit(p.ctx, b)
