@@ -437,7 +437,7 @@ func runMonitors(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PIPELINE\tID\tRISK\tSOURCE\tON\tSTATE\tDATA\tTITLE")
+	fmt.Fprintln(tw, "PIPELINE\tID\tRISK\tSOURCE\tON\tSTATE\tDATA\tTITLE\tFILE")
 	running := map[string]bool{}
 	for _, path := range cfg.Pipelines {
 		p, err := monitor.LoadPipeline(path)
@@ -450,10 +450,19 @@ func runMonitors(args []string, stdout, stderr io.Writer) error {
 				on = "off"
 			}
 			data := dataNeeded(cfg, &d)
+			file := d.File()
+			if n := d.Native; n != nil {
+				// A Sigma rule: where the rule is, and why it cannot run
+				// when privtrail does not read its log.
+				file = n.RuleFile
+				if n.Skipped != "" {
+					on, data = "skipped", n.Skipped
+				}
+			}
 			if on == "on" && strings.HasPrefix(data, "ok") {
 				running[d.ID] = true
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, d.ID, d.Risk, d.Source, on, stateOf(&d), data, d.Title)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, d.ID, d.Risk, d.Source, on, stateOf(&d), data, d.Title, file)
 		}
 	}
 	if err := tw.Flush(); err != nil {

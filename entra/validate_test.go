@@ -1,6 +1,7 @@
 package entra
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"testing"
 )
@@ -38,4 +39,19 @@ func FuzzValidJSON(f *testing.F) {
 			t.Fatalf("validJSON(%q) = %v, encoding/json says %v", b, got, want)
 		}
 	})
+}
+
+// plain8 agrees with strPlain on every byte value at every position of
+// eight otherwise plain bytes.
+func TestPlain8(t *testing.T) {
+	for pos := range 8 {
+		for c := range 256 {
+			b := []byte("abcdefgh")
+			b[pos] = byte(c)
+			x := binary.LittleEndian.Uint64(b)
+			if got, want := plain8(x), strPlain[c]; got != want {
+				t.Errorf("byte %#x at %d: plain8 %v, strPlain %v", c, pos, got, want)
+			}
+		}
+	}
 }

@@ -49,6 +49,7 @@ import (
 	"github.com/privtrail/privtrail/entra"
 
 	"github.com/privtrail/privtrail/internal/yamlfile"
+	"github.com/privtrail/privtrail/monitor/sigma"
 )
 
 // Definition is one monitor as written in a pipeline file.
@@ -83,6 +84,10 @@ type Definition struct {
 	FirstSeen *FirstSeen `yaml:"first_seen"`
 	Correlate *Correlate `yaml:"correlate"`
 
+	// Native, when set, is the filter compiled to Go (a Sigma rule); see
+	// native.go. Pipeline files cannot set it.
+	Native *Native `yaml:"-"`
+
 	file string // where it was (last) defined, for error messages
 }
 
@@ -116,6 +121,10 @@ type Pipeline struct {
 	// this file starts from; an entry here with the same id overrides the
 	// fields it sets (params key by key), a new id adds a monitor.
 	Include []string `yaml:"include"`
+	// Sigma names Sigma rule files and folders (relative to this file)
+	// whose rules become monitors sigma.<rule id>, after the included
+	// files' monitors and before this file's, which may override them.
+	Sigma []string `yaml:"sigma"`
 	// Inputs and Outputs name entries of the agent config; empty means all.
 	Inputs   []string     `yaml:"inputs"`
 	Outputs  []string     `yaml:"outputs"`
@@ -175,6 +184,13 @@ func loadPipeline(path string, seen []string) (*Pipeline, error) {
 		}
 		merged = mergeDefinitions(merged, base.Monitors)
 	}
+	if len(p.Sigma) > 0 {
+		set, err := sigma.Load(filepath.Dir(path), p.Sigma)
+		if err != nil {
+			return nil, fmt.Errorf("%s: sigma: %w", path, err)
+		}
+		merged = mergeDefinitions(merged, sigmaDefinitions(set))
+	}
 	for i := range p.Monitors {
 		p.Monitors[i].file = path
 	}
@@ -198,6 +214,9 @@ func mergeDefinitions(base, defs []Definition) []Definition {
 		}
 		o := &out[i]
 		o.file = d.file
+		if d.Native != nil {
+			o.Native = d.Native
+		}
 		setIf(&o.Title, d.Title)
 		setIf(&o.Risk, d.Risk)
 		setIf(&o.Source, d.Source)

@@ -24,8 +24,10 @@ var risks = map[string]bool{"high": true, "medium": true, "low": true}
 // Monitor is a compiled, enabled monitor.
 type Monitor struct {
 	Definition
-	// guard is the filter's prefilter (see prefilterOf), or nil.
+	// guard is the filter's prefilter (see prefilterOf), or nil; exact
+	// when it is the whole filter.
 	guard    func(*entra.Record) bool
+	exact    bool
 	when     *vm.Program
 	riskWhen *vm.Program
 	reason   []reasonField
@@ -70,7 +72,16 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 		if d.ID == "" {
 			return nil, fmt.Errorf("%s: monitors[%d]: id is required", d.file, i)
 		}
-		if !idPattern.MatchString(d.ID) {
+		if d.Native != nil && d.Native.Skipped != "" && !d.IsEnabled() {
+			log.Info("sigma rule skipped", "monitor", d.ID, "file", d.Native.RuleFile, "reason", d.Native.Skipped)
+			continue
+		}
+		if d.Native != nil {
+			if err := checkNative(&d, where); err != nil {
+				return nil, err
+			}
+		}
+		if !idPattern.MatchString(d.ID) && !(d.Native != nil && nativeID.MatchString(d.ID)) {
 			return nil, fmt.Errorf("%s: id must be dotted lower-case words like signin.legacy_auth", where)
 		}
 		if seen[d.ID] {
@@ -98,7 +109,11 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 		if m.when, err = compile(d.When, expr.AsBool()); err != nil {
 			return nil, fmt.Errorf("%s: when: %w", where, err)
 		}
-		m.guard = prefilterOf(m.when, d.Params)
+		pf := prefilterOf(m.when, d.Params)
+		m.guard, m.exact = pf.f, pf.exact
+		if d.Native != nil {
+			m.guard, m.exact = d.Native.Match, true // a Sigma rule: the whole filter, in Go
+		}
 		if d.RiskWhen != "" {
 			if m.riskWhen, err = compile(d.RiskWhen, expr.AsKind(reflect.String)); err != nil {
 				return nil, fmt.Errorf("%s: risk_when: %w", where, err)
@@ -114,6 +129,11 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 		}
 		if err := compileStateful(&d, m, where); err != nil {
 			return nil, err
+		}
+		for _, s := range m.sides {
+			if s.with && d.Native != nil {
+				s.guard, s.exact = d.Native.With, true
+			}
 		}
 		if m.op != stateless && len(streams) > 1 {
 			return nil, fmt.Errorf("%s: source: a stateful monitor reads one stream, not %q", where, d.Source)
@@ -235,7 +255,7 @@ func (e *Engine) NewEvaluator() *Evaluator {
 func (ev *Evaluator) Eval(rec *entra.Record) {
 	ev.env.set(rec)
 	for _, m := range ev.e.byStream[rec.Stream] {
-		if !ev.match(m, m.guard, m.when, rec) {
+		if !ev.match(m, m.guard, m.exact, m.when, rec) {
 			continue
 		}
 		rec.Hits = append(rec.Hits, entra.Hit{
@@ -244,7 +264,7 @@ func (ev *Evaluator) Eval(rec *entra.Record) {
 		})
 	}
 	for _, s := range ev.e.sides[rec.Stream] {
-		if !ev.match(s.m, s.guard, s.when, rec) {
+		if !ev.match(s.m, s.guard, s.exact, s.when, rec) {
 			continue
 		}
 		key := ev.key(s, rec)
@@ -278,9 +298,14 @@ func (ev *Evaluator) TakeObservations() []Observation {
 	return o
 }
 
-func (ev *Evaluator) match(m *Monitor, guard func(*entra.Record) bool, when *vm.Program, rec *entra.Record) bool {
-	if guard != nil && !guard(rec) {
-		return false
+func (ev *Evaluator) match(m *Monitor, guard func(*entra.Record) bool, exact bool, when *vm.Program, rec *entra.Record) bool {
+	if guard != nil {
+		if !guard(rec) {
+			return false
+		}
+		if exact {
+			return true
+		}
 	}
 	ev.env.Params = m.Params
 	out, err := ev.vm.Run(when, &ev.env)

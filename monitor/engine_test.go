@@ -612,7 +612,7 @@ func TestGuardMatchesVM(t *testing.T) {
 // The guard lets a monitor of privileged accounts skip the VM for every
 // other record; it must never skip a record the filter would match.
 func TestPrefilter(t *testing.T) {
-	admin := &entra.Record{Actor: entra.Principal{Privileged: true}}
+	admin := &entra.Record{Actor: entra.Principal{Privileged: true}, SignIn: entra.SignIn{ErrorCode: 50053}}
 	glass := &entra.Record{Actor: entra.Principal{Emergency: true}}
 	nobody := &entra.Record{}
 	reset := &entra.Record{Audit: entra.Audit{ActivityDisplayName: "Reset user password", LoggedByService: "Core Directory"}}
@@ -624,47 +624,52 @@ func TestPrefilter(t *testing.T) {
 		"mixed":      []any{"Reset user password", 3},
 	}
 	tests := []struct {
-		when     string
-		filtered bool
-		admit    []*entra.Record // what the prefilter lets through
+		when            string
+		filtered, exact bool
+		admit           []*entra.Record // what the prefilter lets through
 	}{
-		{`actor.privileged && signin.errorCode == 50053`, true, []*entra.Record{admin}},
-		{`actor.emergencyAccess`, true, []*entra.Record{glass}},
-		{`(actor.privileged || actor.emergencyAccess) && string(stream) == "risk"`, true, []*entra.Record{admin, glass}},
-		{`(actor.privileged or actor.emergencyAccess) and true`, true, []*entra.Record{admin, glass}},
-		{`signin.errorCode == 50053 && actor.privileged`, true, []*entra.Record{admin}},
-		{`audit.activityDisplayName in params.activities && any(audit.targets, .privileged)`, true, []*entra.Record{reset}},
-		{`audit.activityDisplayName in ["Reset user password", "Delete user"]`, true, []*entra.Record{reset}},
-		{`audit.loggedByService == "PIM" && audit.activityDisplayName == "Add member to role completed (PIM activation)"`, true, []*entra.Record{pim}},
-		{`"PIM" == audit.loggedByService`, true, []*entra.Record{pim}},
-		{`audit.activityDisplayName startsWith "Fraud reported"`, true, []*entra.Record{fraud}},
-		{`audit.activityDisplayName == "Reset user password" || audit.loggedByService == "PIM"`, true, []*entra.Record{reset, pim}},
+		{`actor.privileged && signin.errorCode == 50053`, true, true, []*entra.Record{admin}},
+		{`actor.privileged && signin.errorCode in [50053, 50126]`, true, true, []*entra.Record{admin}},
+		{`actor.privileged && !actor.emergencyAccess && signin.errorCode != 0`, true, true, []*entra.Record{admin}},
+		{`actor.emergencyAccess`, true, true, []*entra.Record{glass}},
+		{`true`, true, true, all},
+		{`(actor.privileged || actor.emergencyAccess) && string(stream) == "risk"`, true, false, []*entra.Record{admin, glass}},
+		{`(actor.privileged or actor.emergencyAccess) and true`, true, true, []*entra.Record{admin, glass}},
+		{`signin.errorCode == 50053 && actor.privileged`, true, true, []*entra.Record{admin}},
+		{`audit.activityDisplayName in params.activities && any(audit.targets, .privileged)`, true, false, []*entra.Record{reset}},
+		{`audit.activityDisplayName in ["Reset user password", "Delete user"]`, true, true, []*entra.Record{reset}},
+		{`audit.loggedByService == "PIM" && audit.activityDisplayName == "Add member to role completed (PIM activation)"`, true, true, []*entra.Record{pim}},
+		{`"PIM" == audit.loggedByService`, true, true, []*entra.Record{pim}},
+		{`audit.activityDisplayName startsWith "Fraud reported"`, true, true, []*entra.Record{fraud}},
+		{`audit.activityDisplayName == "Reset user password" || audit.loggedByService == "PIM"`, true, true, []*entra.Record{reset, pim}},
+		{`audit.activityDisplayName != "Reset user password"`, true, true, []*entra.Record{admin, glass, nobody, pim, fraud}},
+		{`signin.status != "success" && any(signin.authenticationDetails, Contains(.authenticationStepResultDetail, "fraud"))`, true, false, all},
+		{`!(audit.loggedByService == "PIM")`, true, true, []*entra.Record{admin, glass, nobody, reset, fraud}},
 		// No prefilter: the VM alone decides.
-		{`(actor.privileged || signin.errorCode == 1) && true`, false, nil},
-		{`actor.privileged || signin.errorCode == 1`, false, nil},
-		{`!(audit.loggedByService == "PIM")`, false, nil},
-		{`audit.activityDisplayName in params.mixed`, false, nil},
-		{`audit.activityDisplayName in params.missing`, false, nil},
-		{`lower(audit.activityDisplayName) == "reset user password"`, false, nil},
-		{`audit.activityDisplayName != "Reset user password"`, false, nil},
-		{`ctx.device.paw == true`, false, nil},
+		{`(actor.privileged || Contains(actor.upn, "x")) && actor.upn != ""`, true, false, nil},
+		{`actor.privileged || Contains(actor.upn, "x")`, false, false, nil},
+		{`!(actor.privileged && Contains(actor.upn, "x"))`, false, false, nil},
+		{`audit.activityDisplayName in params.mixed`, false, false, nil},
+		{`audit.activityDisplayName in params.missing`, false, false, nil},
+		{`lower(audit.activityDisplayName) == "reset user password"`, false, false, nil},
+		{`ctx.device.paw == true`, false, false, nil},
 	}
 	for _, tt := range tests {
 		prog, err := compile(tt.when, expr.AsBool())
 		if err != nil {
 			t.Fatalf("%s: %v", tt.when, err)
 		}
-		f := prefilterOf(prog, params)
-		if (f != nil) != tt.filtered {
-			t.Errorf("%s: prefiltered %v, want %v", tt.when, f != nil, tt.filtered)
+		pf := prefilterOf(prog, params)
+		if (pf.f != nil) != tt.filtered || pf.exact != tt.exact {
+			t.Errorf("%s: prefiltered %v exact %v, want %v %v", tt.when, pf.f != nil, pf.exact, tt.filtered, tt.exact)
 			continue
 		}
-		if f == nil {
+		if pf.f == nil {
 			continue
 		}
 		for i, r := range all {
-			if want := slices.Contains(tt.admit, r); f(r) != want {
-				t.Errorf("%s: prefilter(record %d) = %v, want %v", tt.when, i, f(r), want)
+			if want := slices.Contains(tt.admit, r); pf.f(r) != want {
+				t.Errorf("%s: prefilter(record %d) = %v, want %v", tt.when, i, pf.f(r), want)
 			}
 		}
 	}

@@ -111,6 +111,7 @@ type side struct {
 	m      *Monitor
 	with   bool
 	guard  func(*entra.Record) bool
+	exact  bool
 	when   *vm.Program
 	by     *vm.Program // nil: the actor
 	values []reasonField
@@ -132,7 +133,7 @@ func compileStateful(d *Definition, m *Monitor, where string) error {
 	if n > 1 {
 		return fmt.Errorf("%s: a monitor has one of threshold, first_seen and correlate", where)
 	}
-	main := &side{m: m, guard: m.guard, when: m.when, reason: m.reason}
+	main := &side{m: m, guard: m.guard, exact: m.exact, when: m.when, reason: m.reason}
 	var by string
 	var err error
 	switch {
@@ -203,7 +204,8 @@ func correlateSide(c *Correlate, m *Monitor, where string) (*side, error) {
 	if other.when, err = compile(w.When, expr.AsBool()); err != nil {
 		return nil, fmt.Errorf("%s: correlate.with.when: %w", where, err)
 	}
-	other.guard = prefilterOf(other.when, m.Params)
+	pf := prefilterOf(other.when, m.Params)
+	other.guard, other.exact = pf.f, pf.exact
 	if w.By != "" {
 		if other.by, err = compile(w.By); err != nil {
 			return nil, fmt.Errorf("%s: correlate.with.by: %w", where, err)

@@ -50,34 +50,34 @@ type Entry struct {
 // file written by Stage.Save is a role map file with the history fields
 // filled; ParseMap reads users and emergency_access and ignores the rest.
 type roleMapFile struct {
-	Users           []userFile    `yaml:"users,omitempty"`
-	EmergencyAccess []accountFile `yaml:"emergency_access,omitempty"`
+	Users           []userFile    `yaml:"users,omitempty" json:"users,omitempty"`
+	EmergencyAccess []accountFile `yaml:"emergency_access,omitempty" json:"emergency_access,omitempty"`
 
 	// Written by Stage.Save (state.go).
-	SavedAt       string        `yaml:"saved_at,omitempty"`
-	SnapshotAt    string        `yaml:"snapshot_at,omitempty"`
-	RoleMapSHA256 string        `yaml:"role_map_sha256,omitempty"`
-	NewestEvent   string        `yaml:"newest_event,omitempty"`
-	History       []historyFile `yaml:"history,omitempty"`
+	SavedAt       string        `yaml:"saved_at,omitempty" json:"saved_at,omitempty"`
+	SnapshotAt    string        `yaml:"snapshot_at,omitempty" json:"snapshot_at,omitempty"`
+	RoleMapSHA256 string        `yaml:"role_map_sha256,omitempty" json:"role_map_sha256,omitempty"`
+	NewestEvent   string        `yaml:"newest_event,omitempty" json:"newest_event,omitempty"`
+	History       []historyFile `yaml:"history,omitempty" json:"history,omitempty"`
 }
 
 type userFile struct {
-	ID          string     `yaml:"id,omitempty"`
-	UPN         string     `yaml:"upn,omitempty"`
-	DisplayName string     `yaml:"display_name,omitempty"`
-	Roles       []roleFile `yaml:"roles,omitempty"`
+	ID          string     `yaml:"id,omitempty" json:"id,omitempty"`
+	UPN         string     `yaml:"upn,omitempty" json:"upn,omitempty"`
+	DisplayName string     `yaml:"display_name,omitempty" json:"display_name,omitempty"`
+	Roles       []roleFile `yaml:"roles,omitempty" json:"roles,omitempty"`
 }
 
 type roleFile struct {
-	Name       string `yaml:"name,omitempty"`
-	TemplateID string `yaml:"template_id,omitempty"`
-	Assignment string `yaml:"assignment,omitempty"`
-	Via        string `yaml:"via,omitempty"`
+	Name       string `yaml:"name,omitempty" json:"name,omitempty"`
+	TemplateID string `yaml:"template_id,omitempty" json:"template_id,omitempty"`
+	Assignment string `yaml:"assignment,omitempty" json:"assignment,omitempty"`
+	Via        string `yaml:"via,omitempty" json:"via,omitempty"`
 }
 
 type accountFile struct {
-	ID  string `yaml:"id,omitempty"`
-	UPN string `yaml:"upn,omitempty"`
+	ID  string `yaml:"id,omitempty" json:"id,omitempty"`
+	UPN string `yaml:"upn,omitempty" json:"upn,omitempty"`
 }
 
 // Map is an immutable snapshot of the role map. Lookups are by object ID

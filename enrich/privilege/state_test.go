@@ -223,7 +223,7 @@ func TestStateGolden(t *testing.T) {
 	s := testStage(t, Config{})
 	loaded := s.Map().LoadedAt()
 	stateScenario(t, s)
-	path := filepath.Join(t.TempDir(), "state.yaml")
+	path := filepath.Join(t.TempDir(), "state.json")
 	if err := s.Save(path); err != nil {
 		t.Fatal(err)
 	}
@@ -233,8 +233,8 @@ func TestStateGolden(t *testing.T) {
 	}
 	// The times that depend on when the test runs.
 	data = bytes.ReplaceAll(data, []byte(ts(loaded)), []byte("2026-12-01T00:00:00Z"))
-	data = regexp.MustCompile(`(?m)^saved_at: .*$`).ReplaceAll(data, []byte("saved_at: 2026-12-01T00:00:01Z"))
-	const golden = "testdata/state.golden.yaml"
+	data = regexp.MustCompile(`(?m)^ "saved_at": .*$`).ReplaceAll(data, []byte(` "saved_at": "2026-12-01T00:00:01Z",`))
+	const golden = "testdata/state.golden.json"
 	if *update {
 		if err := os.WriteFile(golden, data, 0o644); err != nil {
 			t.Fatal(err)
@@ -247,8 +247,34 @@ func TestStateGolden(t *testing.T) {
 	if !bytes.Equal(data, want) {
 		t.Errorf("Save wrote (want %s; -update rewrites it):\n%s", golden, data)
 	}
-	// And the golden file reads back.
-	if _, _, _, _, err := parseState(golden, want, s.Roles(), nil); err != nil {
-		t.Error(err)
+	// And the golden file reads back, as does the same state as releases
+	// before JSON wrote it (YAML, with a comment header).
+	m, hist, _, _, err := parseState(golden, want, s.Roles(), nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	const asYAML = "testdata/state-written-as-yaml.yaml"
+	old, err := os.ReadFile(asYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, hist2, _, _, err := parseState(asYAML, old, s.Roles(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := historiesText(hist), historiesText(hist2); m.Len() != m2.Len() || a != b {
+		t.Errorf("%s and %s read back differently: %d/%d principals, histories\n%s\n%s", golden, asYAML, m.Len(), m2.Len(), a, b)
+	}
+}
+
+func historiesText(hist []*principal) string {
+	var b strings.Builder
+	for _, p := range hist {
+		fmt.Fprintf(&b, "%s %s known=%v:", p.id, p.upn, p.base.known)
+		for _, c := range p.changes {
+			fmt.Fprintf(&b, " %s@%s %s %s until %s;", c.op, c.at.UTC().Format(time.RFC3339), c.role.Name, c.role.Assignment, c.until.UTC().Format(time.RFC3339))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }

@@ -1,0 +1,204 @@
+package monitor
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/monitor/sigma"
+)
+
+// Native is a monitor's filter compiled to Go instead of written in expr:
+// what a Sigma rule becomes. Compile makes Match the monitor's guard and
+// its when the constant true, so the evaluator runs it like any other
+// monitor, on records of the monitor's stream only.
+type Native struct {
+	// Match replaces when; it must be safe for concurrent use and must
+	// not keep the record.
+	Match func(*entra.Record) bool
+	// With replaces correlate.with.when.
+	With func(*entra.Record) bool
+	// Skipped, when set, says why the monitor cannot run (a Sigma rule of
+	// a log privtrail does not read): it is listed, never compiled, and
+	// enabling it is an error.
+	Skipped string
+	// RuleFile is the file the rule was read from (the monitor's file is
+	// the pipeline file that last overrode it).
+	RuleFile string
+	// Level and Tags are the Sigma rule's.
+	Level string
+	Tags  []string
+}
+
+// nativeID are the IDs of native monitors: sigma.<rule id>, a rule id
+// being a UUID as often as not.
+var nativeID = regexp.MustCompile(`^sigma\.[a-z0-9][a-z0-9_-]*$`)
+
+// sigmaDefinitions turns the rules of a Sigma set into monitors.
+func sigmaDefinitions(set *sigma.Set) []Definition {
+	var defs []Definition
+	off := false
+	for _, r := range set.Rules {
+		d := Definition{
+			ID: r.MonitorID(), Title: r.Title, Risk: r.Risk, Source: string(r.Stream), When: "true",
+			References: r.References, Notes: sigmaNotes(r),
+			Native: &Native{Match: r.Match, RuleFile: r.File, Level: r.Level, Tags: r.Tags},
+			file:   r.File,
+		}
+		switch {
+		case r.Skip != "":
+			d.Native.Skipped = r.Skip
+			d.Enabled = &off
+		case r.Correlation != nil:
+			correlationDefinition(&d, r)
+		default:
+			d.Reason = sigmaReason(r.Service, r.Fields)
+			if !r.Standalone {
+				// A correlation uses it without generate: true: its
+				// records count there, its own hits are not wanted.
+				d.Enabled = &off
+			}
+		}
+		defs = append(defs, d)
+	}
+	return defs
+}
+
+func correlationDefinition(d *Definition, r *sigma.Rule) {
+	co := r.Correlation
+	switch co.Type {
+	case "event_count", "value_count":
+		t := &Threshold{By: sigmaKey(r.Service, co.GroupBy[0]), Count: co.Count, Window: Duration(co.Timespan)}
+		if co.Field != "" {
+			t.Distinct = "SigmaField(" + strconv.Quote(r.Service) + ", " + strconv.Quote(co.Field) + ")"
+		}
+		d.Threshold = t
+		d.Reason = sigmaReason(r.Service, co.GroupBy[0])
+	default:
+		main, with := co.Sides()
+		a, b := co.Rules[main], co.Rules[with]
+		c := &Correlate{By: sigmaKey(a.Service, co.GroupBy[main]), Within: Duration(co.Timespan), Order: "any"}
+		if co.Type == "temporal_ordered" {
+			c.Order = "sequence"
+		}
+		c.With.Source = string(b.Stream)
+		c.With.When = "true"
+		c.With.By = sigmaKey(b.Service, co.GroupBy[with])
+		c.With.Label = "with"
+		c.With.Reason = sigmaReason(b.Service, b.Fields)
+		d.Correlate = c
+		d.Source = string(a.Stream)
+		d.Native.Match, d.Native.With = a.Match, b.Match
+		d.Reason = sigmaReason(a.Service, a.Fields)
+	}
+}
+
+// sigmaKey is the by expression of a correlation's group-by fields: one
+// key for every record when there are none (Sigma then counts across
+// the whole stream).
+func sigmaKey(service string, fields []string) string {
+	if len(fields) == 0 {
+		return `"all"`
+	}
+	return "SigmaKey(" + strconv.Quote(service) + ", " + strconv.Quote(strings.Join(fields, ",")) + ")"
+}
+
+var labelChars = regexp.MustCompile(`[^A-Za-z0-9_.]`)
+
+// sigmaReason names the fields a rule reads, as the rule spells them.
+func sigmaReason(service string, fields []string) []string {
+	var out []string
+	for _, f := range fields {
+		if f == "keywords" {
+			out = append(out, "operationName")
+			continue
+		}
+		label := labelChars.ReplaceAllString(f, "_")
+		if label == "" || label[0] >= '0' && label[0] <= '9' || label[0] == '.' {
+			label = "f_" + label
+		}
+		out = append(out, label+"=SigmaField("+strconv.Quote(service)+", "+strconv.Quote(f)+")")
+	}
+	return out
+}
+
+// sigmaNotes is what a hit's notes say of the rule: its description, its
+// tags (ATT&CK) and where it comes from, since a hit has no fields of
+// its own for them.
+func sigmaNotes(r *sigma.Rule) string {
+	var b strings.Builder
+	b.WriteString(strings.TrimSpace(r.Description))
+	add := func(label, v string) {
+		if v == "" {
+			return
+		}
+		if b.Len() > 0 {
+			b.WriteString(" | ")
+		}
+		b.WriteString(label)
+		b.WriteString(": ")
+		b.WriteString(v)
+	}
+	add("tags", strings.Join(r.Tags, ", "))
+	add("references", strings.Join(r.References, " "))
+	add("sigma", filepath.Base(r.File)+" level "+orDash(r.Level))
+	if len(r.UsedBy) > 0 {
+		add("correlations", strings.Join(r.UsedBy, ", "))
+	}
+	return b.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// SigmaField returns the values of a Sigma field of a logsource service
+// in the record (joined by ", "), or nil when it has none: what a Sigma
+// monitor's reason shows.
+func (e *Env) SigmaField(service, field string) any {
+	v, ok := sigma.FieldValue(service, field, e.Record)
+	if !ok || v == "" {
+		return nil
+	}
+	return v
+}
+
+// SigmaKey returns the group-by key of a Sigma correlation: the values of
+// the comma-separated fields, joined by "|", or "" when none has a value
+// (then there is nothing to group by).
+func (e *Env) SigmaKey(service, fields string) string {
+	var parts []string
+	empty := true
+	for _, f := range strings.Split(fields, ",") {
+		v, _ := sigma.FieldValue(service, f, e.Record)
+		if v != "" {
+			empty = false
+		}
+		parts = append(parts, v)
+	}
+	if empty {
+		return ""
+	}
+	return strings.Join(parts, "|")
+}
+
+// checkNative checks what Compile needs of a native monitor; where names
+// it in errors.
+func checkNative(d *Definition, where string) error {
+	if d.Native.Skipped != "" {
+		return fmt.Errorf("%s: cannot be enabled: skipped: %s", where, d.Native.Skipped)
+	}
+	if d.Native.Match == nil {
+		return fmt.Errorf("%s: a native monitor without a matcher", where)
+	}
+	if d.Correlate != nil && d.Native.With == nil {
+		return fmt.Errorf("%s: a native correlation without its with matcher", where)
+	}
+	return nil
+}

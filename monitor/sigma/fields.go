@@ -1,0 +1,520 @@
+package sigma
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/privtrail/privtrail/entra"
+)
+
+// value is one value of a record's field as a rule sees it. Strings are
+// never empty: an empty string is no value, so that `field: ”` and
+// `field: null` both match a field Entra left empty or out (privtrail's
+// typed record cannot tell them apart).
+type value struct {
+	s    string
+	n    float64
+	kind valueKind
+}
+
+type valueKind uint8
+
+const (
+	vString valueKind = iota
+	vNumber
+	vBool
+)
+
+// text is the value as a string pattern sees it: numbers in decimal,
+// booleans as true/false.
+func (v value) text() string {
+	switch v.kind {
+	case vNumber:
+		return strconv.FormatFloat(v.n, 'f', -1, 64)
+	case vBool:
+		if v.n != 0 {
+			return "true"
+		}
+		return "false"
+	}
+	return v.s
+}
+
+// getter calls yield with each value of a field of r until yield returns
+// true, and reports whether it did. A field with no value calls it never.
+type getter func(r *entra.Record, yield func(value) bool) bool
+
+// Field is one Sigma field name of a logsource and where privtrail's
+// decoded record (entra.Record) holds it.
+type Field struct {
+	// Name is the Sigma field name; rules may spell it in any case.
+	Name string
+	// Aliases are other names rules use for it (Log Analytics and Graph
+	// spellings, SigmaHQ's variants).
+	Aliases []string
+	// Record says which entra.Record field(s) it reads, for the table.
+	Record string
+	// Cost orders a selection's checks: 0 a typed field, 1 a list of
+	// them, 2 a value built or parsed from the raw document.
+	Cost int
+	// inRaw is true when every value is a member of the raw document,
+	// written there as it is read.
+	inRaw bool
+	get   getter
+}
+
+func str(f func(*entra.Record) string) getter {
+	return func(r *entra.Record, yield func(value) bool) bool {
+		if s := f(r); s != "" {
+			return yield(value{s: s})
+		}
+		return false
+	}
+}
+
+func num(f func(*entra.Record) int) getter {
+	return func(r *entra.Record, yield func(value) bool) bool {
+		return yield(value{n: float64(f(r)), kind: vNumber})
+	}
+}
+
+func boolean(f func(*entra.Record) bool) getter {
+	return func(r *entra.Record, yield func(value) bool) bool {
+		v := value{kind: vBool}
+		if f(r) {
+			v.n = 1
+		}
+		return yield(v)
+	}
+}
+
+// strs yields each non-empty string f passes on.
+func strs(f func(r *entra.Record, each func(string) bool) bool) getter {
+	return func(r *entra.Record, yield func(value) bool) bool {
+		return f(r, func(s string) bool { return s != "" && yield(value{s: s}) })
+	}
+}
+
+// anyOf yields the values of each getter in turn.
+func anyOf(gs ...getter) getter {
+	return func(r *entra.Record, yield func(value) bool) bool {
+		for _, g := range gs {
+			if g(r, yield) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+var parsers sync.Pool
+
+// raw reads a member of the original document that the typed record does
+// not keep: properties.<name> in the diagnostic shape, <name> in Graph's.
+// Strings are unquoted; other JSON (arrays, objects) is its compact text,
+// as Log Analytics shows a dynamic column. It parses the document, so
+// selections test it last.
+func raw(name string) getter {
+	key := `"` + name + `"`
+	return func(r *entra.Record, yield func(value) bool) bool {
+		// A document without the member name has no such member: most
+		// records skip the parse.
+		if !strings.Contains(bytesString(r.Raw), key) {
+			return false
+		}
+		p, _ := parsers.Get().(*fastjson.Parser)
+		if p == nil {
+			p = &fastjson.Parser{}
+		}
+		defer parsers.Put(p)
+		doc, err := p.ParseBytes(r.Raw)
+		if err != nil {
+			return false
+		}
+		var v *fastjson.Value
+		if r.Shape == entra.ShapeDiagnostic {
+			v = doc.Get("properties", name)
+		} else {
+			v = doc.Get(name)
+		}
+		if v == nil || v.Type() == fastjson.TypeNull {
+			return false
+		}
+		switch v.Type() {
+		case fastjson.TypeString:
+			return yield(value{s: string(v.GetStringBytes())})
+		case fastjson.TypeNumber:
+			return yield(value{n: v.GetFloat64(), kind: vNumber})
+		case fastjson.TypeTrue, fastjson.TypeFalse:
+			b := value{kind: vBool}
+			if v.Type() == fastjson.TypeTrue {
+				b.n = 1
+			}
+			return yield(b)
+		}
+		return yield(value{s: string(v.MarshalTo(nil))})
+	}
+}
+
+func targets(r *entra.Record, each func(t *entra.Target) bool) bool {
+	for i := range r.Audit.Targets {
+		if each(&r.Audit.Targets[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+func modified(each func(p *entra.ModifiedProperty) bool) func(*entra.Record) bool {
+	return func(r *entra.Record) bool {
+		return targets(r, func(t *entra.Target) bool {
+			for i := range t.ModifiedProperties {
+				if each(&t.ModifiedProperties[i]) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+}
+
+func modifiedField(pick func(p *entra.ModifiedProperty) string) getter {
+	return strs(func(r *entra.Record, f func(string) bool) bool {
+		return modified(func(p *entra.ModifiedProperty) bool { return f(pick(p)) })(r)
+	})
+}
+
+// propertyText writes a modified property the way it appears in the
+// audit record's JSON ("displayName":"UserType","oldValue":"[\"Guest\"]",…):
+// what Log Analytics' message text and SigmaHQ's guest-to-member rule quote.
+func propertyText(p *entra.ModifiedProperty) string {
+	return `"displayName":` + strconv.Quote(p.DisplayName) + `,"oldValue":` + strconv.Quote(p.OldValue) +
+		`,"newValue":` + strconv.Quote(p.NewValue)
+}
+
+// targetStrings yields every string of the audit targets: IDs, names,
+// UPNs, types and modified properties, which is what `TargetResources|contains`
+// finds in Log Analytics' JSON text of the column.
+func targetStrings(r *entra.Record, f func(string) bool) bool {
+	return targets(r, func(t *entra.Target) bool {
+		for _, s := range []string{t.ID, t.DisplayName, t.UPN, t.Type, t.GroupType} {
+			if s != "" && f(s) {
+				return true
+			}
+		}
+		for i := range t.ModifiedProperties {
+			p := &t.ModifiedProperties[i]
+			if f(p.DisplayName) || f(p.OldValue) || f(p.NewValue) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func actorStrings(r *entra.Record, f func(string) bool) bool {
+	return f(r.Actor.UPN) || f(r.Actor.ID) || f(r.Actor.DisplayName) || f(r.Audit.InitiatedByApp)
+}
+
+// providerOf is the resource provider namespace of an Azure operation
+// (Microsoft.ADHybridHealthService of
+// Microsoft.ADHybridHealthService/services/delete).
+func providerOf(op string) string {
+	if i := strings.IndexByte(op, '/'); i > 0 {
+		return op[:i]
+	}
+	return ""
+}
+
+// Common fields of every logsource.
+func commonFields() []Field {
+	return []Field{
+		{Name: "Id", Record: "ID", get: str(func(r *entra.Record) string { return r.ID })},
+		{Name: "CorrelationId", Record: "CorrelationID", get: str(func(r *entra.Record) string { return r.CorrelationID })},
+		{Name: "TenantId", Aliases: []string{"AADTenantId"}, Record: "TenantID", get: str(func(r *entra.Record) string { return r.TenantID })},
+		{Name: "LogCategory", Aliases: []string{"Type"}, Record: "LogCategory (SignInLogs, AuditLogs, Administrative, …)", get: str(func(r *entra.Record) string { return r.LogCategory })},
+	}
+}
+
+// services maps each Sigma logsource service of product azure that
+// privtrail reads to its stream and fields.
+var services = map[string]*Service{
+	"signinlogs": {Name: "signinlogs", Stream: entra.StreamSignIn, Fields: append(commonFields(), []Field{
+		{Name: "ResultType", Aliases: []string{"status.errorCode"}, Record: "SignIn.ErrorCode (number)", get: num(func(r *entra.Record) int { return r.SignIn.ErrorCode })},
+		{Name: "ResultDescription", Aliases: []string{"status.failureReason"}, Record: "SignIn.FailureReason", get: str(func(r *entra.Record) string { return r.SignIn.FailureReason })},
+		{Name: "Status", Record: "SignIn.Status (success, failure, interrupted), SignIn.FailureReason, SignIn.AdditionalDetails: any of them, as Log Analytics' Status object holds all three", Cost: 1,
+			get: anyOf(str(func(r *entra.Record) string { return r.SignIn.Status }), str(func(r *entra.Record) string { return r.SignIn.FailureReason }), str(func(r *entra.Record) string { return r.SignIn.AdditionalDetails }))},
+		{Name: "AdditionalDetails", Aliases: []string{"status.additionalDetails"}, Record: "SignIn.AdditionalDetails", get: str(func(r *entra.Record) string { return r.SignIn.AdditionalDetails })},
+		{Name: "UserPrincipalName", Aliases: []string{"Username"}, Record: "Actor.UPN", get: str(func(r *entra.Record) string { return r.Actor.UPN })},
+		{Name: "UserId", Record: "Actor.ID", get: str(func(r *entra.Record) string { return r.Actor.ID })},
+		{Name: "UserDisplayName", Record: "Actor.DisplayName", get: str(func(r *entra.Record) string { return r.Actor.DisplayName })},
+		{Name: "UserType", Record: "SignIn.UserType", get: str(func(r *entra.Record) string { return r.SignIn.UserType })},
+		{Name: "IPAddress", Aliases: []string{"CallerIpAddress"}, Record: "SignIn.IPAddress", get: str(func(r *entra.Record) string { return r.SignIn.IPAddress })},
+		{Name: "AppDisplayName", Record: "SignIn.AppDisplayName", get: str(func(r *entra.Record) string { return r.SignIn.AppDisplayName })},
+		{Name: "AppId", Record: "SignIn.AppID", get: str(func(r *entra.Record) string { return r.SignIn.AppID })},
+		{Name: "ClientAppUsed", Aliases: []string{"ClientApp"}, Record: "SignIn.ClientAppUsed", get: str(func(r *entra.Record) string { return r.SignIn.ClientAppUsed })},
+		{Name: "UserAgent", Record: "SignIn.UserAgent", get: str(func(r *entra.Record) string { return r.SignIn.UserAgent })},
+		{Name: "IsInteractive", Record: "SignIn.IsInteractive (boolean)", get: boolean(func(r *entra.Record) bool { return r.SignIn.IsInteractive })},
+		{Name: "ResourceDisplayName", Record: "SignIn.ResourceDisplayName", get: str(func(r *entra.Record) string { return r.SignIn.ResourceDisplayName })},
+		{Name: "ResourceId", Aliases: []string{"ResourceIdentity"}, Record: "SignIn.ResourceID", get: str(func(r *entra.Record) string { return r.SignIn.ResourceID })},
+		{Name: "ResourceTenantId", Record: "SignIn.ResourceTenantID", get: str(func(r *entra.Record) string { return r.SignIn.ResourceTenantID })},
+		{Name: "HomeTenantId", Record: "SignIn.HomeTenantID", get: str(func(r *entra.Record) string { return r.SignIn.HomeTenantID })},
+		{Name: "CrossTenantAccessType", Record: "SignIn.CrossTenantAccessType", get: str(func(r *entra.Record) string { return r.SignIn.CrossTenantAccessType })},
+		{Name: "ConditionalAccessStatus", Record: "SignIn.ConditionalAccessStatus", get: str(func(r *entra.Record) string { return r.SignIn.ConditionalAccessStatus })},
+		{Name: "AuthenticationRequirement", Record: "SignIn.AuthenticationRequirement", get: str(func(r *entra.Record) string { return r.SignIn.AuthenticationRequirement })},
+		{Name: "ServicePrincipalId", Record: "SignIn.ServicePrincipalID", get: str(func(r *entra.Record) string { return r.SignIn.ServicePrincipalID })},
+		{Name: "ServicePrincipalName", Record: "SignIn.ServicePrincipalName", get: str(func(r *entra.Record) string { return r.SignIn.ServicePrincipalName })},
+		{Name: "TokenIssuerType", Record: "SignIn.TokenIssuerType", get: str(func(r *entra.Record) string { return r.SignIn.TokenIssuerType })},
+		{Name: "RiskState", Record: "SignIn.RiskState", get: str(func(r *entra.Record) string { return r.SignIn.RiskState })},
+		{Name: "RiskLevelDuringSignIn", Record: "SignIn.RiskLevelDuringSignIn", get: str(func(r *entra.Record) string { return r.SignIn.RiskLevelDuringSignIn })},
+		{Name: "RiskLevelAggregated", Record: "SignIn.RiskLevelAggregated", get: str(func(r *entra.Record) string { return r.SignIn.RiskLevelAggregated })},
+		{Name: "RiskDetail", Record: "SignIn.RiskDetail", get: str(func(r *entra.Record) string { return r.SignIn.RiskDetail })},
+		{Name: "RiskEventTypes", Aliases: []string{"RiskEventTypes_V2"}, Record: "SignIn.RiskEventTypes (each)", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
+			for _, s := range r.SignIn.RiskEventTypes {
+				if f(s) {
+					return true
+				}
+			}
+			return false
+		})},
+		{Name: "DeviceDetail.deviceId", Record: "SignIn.Device.DeviceID", get: str(func(r *entra.Record) string { return r.SignIn.Device.DeviceID })},
+		{Name: "DeviceDetail.displayName", Record: "SignIn.Device.DisplayName", get: str(func(r *entra.Record) string { return r.SignIn.Device.DisplayName })},
+		{Name: "DeviceDetail.operatingSystem", Record: "SignIn.Device.OperatingSystem", get: str(func(r *entra.Record) string { return r.SignIn.Device.OperatingSystem })},
+		{Name: "DeviceDetail.browser", Record: "SignIn.Device.Browser", get: str(func(r *entra.Record) string { return r.SignIn.Device.Browser })},
+		{Name: "DeviceDetail.isCompliant", Record: "SignIn.Device.IsCompliant (boolean)", get: boolean(func(r *entra.Record) bool { return r.SignIn.Device.IsCompliant })},
+		{Name: "DeviceDetail.isManaged", Record: "SignIn.Device.IsManaged (boolean)", get: boolean(func(r *entra.Record) bool { return r.SignIn.Device.IsManaged })},
+		{Name: "DeviceDetail.trustType", Record: "SignIn.Device.TrustType", get: str(func(r *entra.Record) string { return r.SignIn.Device.TrustType })},
+		{Name: "LocationDetails.countryOrRegion", Aliases: []string{"Location"}, Record: "SignIn.Location.Country", get: str(func(r *entra.Record) string { return r.SignIn.Location.Country })},
+		{Name: "LocationDetails.city", Record: "SignIn.Location.City", get: str(func(r *entra.Record) string { return r.SignIn.Location.City })},
+		{Name: "LocationDetails.state", Record: "SignIn.Location.State", get: str(func(r *entra.Record) string { return r.SignIn.Location.State })},
+		{Name: "AutonomousSystemNumber", Record: "SignIn.ASN (number)", get: num(func(r *entra.Record) int { return r.SignIn.ASN })},
+		{Name: "AuthenticationDetails.authenticationMethod", Record: "SignIn.AuthenticationDetails[].Method (each)", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
+			for i := range r.SignIn.AuthenticationDetails {
+				if f(r.SignIn.AuthenticationDetails[i].Method) {
+					return true
+				}
+			}
+			return false
+		})},
+		{Name: "ConditionalAccessPolicies.displayName", Record: "SignIn.AppliedCAPolicies[].DisplayName (each)", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
+			for i := range r.SignIn.AppliedCAPolicies {
+				if f(r.SignIn.AppliedCAPolicies[i].DisplayName) {
+					return true
+				}
+			}
+			return false
+		})},
+		{Name: "EventType", Record: "SignIn.EventType (interactive, nonInteractive, servicePrincipal, managedIdentity)", get: str(func(r *entra.Record) string { return r.SignIn.EventType })},
+		{Name: "OperationName", Record: "OperationName (the envelope's operationName, \"Sign-in activity\")", get: str(func(r *entra.Record) string { return r.OperationName })},
+		{Name: "ActivityDetails", Record: "LogCategory (SignInLogs, NonInteractiveUserSignInLogs, …): the kind of sign-in log", get: str(func(r *entra.Record) string { return r.LogCategory })},
+		{Name: "NetworkLocationDetails", Record: "raw: properties.networkLocationDetails (diagnostic) / networkLocationDetails (Graph), compact JSON", Cost: 2, inRaw: true, get: raw("networkLocationDetails")},
+		{Name: "AuthenticationProtocol", Aliases: []string{"properties.message"}, Record: "raw: properties.authenticationProtocol (diagnostic) / authenticationProtocol (Graph beta): deviceCode, ropc, …", Cost: 2, inRaw: true, get: raw("authenticationProtocol")},
+	}...)},
+	"auditlogs": {Name: "auditlogs", Stream: entra.StreamAudit, Fields: append(commonFields(), []Field{
+		{Name: "OperationName", Aliases: []string{"ActivityDisplayName", "ActivityType"}, Record: "Audit.ActivityDisplayName",
+			get: str(func(r *entra.Record) string { return r.Audit.ActivityDisplayName })},
+		{Name: "properties.message", Record: "Audit.ActivityDisplayName, and each modified property of the targets as its JSON text (\"displayName\":\"UserType\",\"oldValue\":…,\"newValue\":…)", Cost: 2,
+			get: anyOf(str(func(r *entra.Record) string { return r.Audit.ActivityDisplayName }),
+				strs(func(r *entra.Record, f func(string) bool) bool {
+					return modified(func(p *entra.ModifiedProperty) bool { return f(propertyText(p)) })(r)
+				}))},
+		{Name: "Category", Record: "Audit.Category", get: str(func(r *entra.Record) string { return r.Audit.Category })},
+		{Name: "LoggedByService", Record: "Audit.LoggedByService", get: str(func(r *entra.Record) string { return r.Audit.LoggedByService })},
+		{Name: "Result", Aliases: []string{"properties.result"}, Record: "Audit.Result (success, failure, …)", get: str(func(r *entra.Record) string { return r.Audit.Result })},
+		{Name: "ResultReason", Aliases: []string{"ResultDescription", "failure_status_reason"}, Record: "Audit.ResultReason", get: str(func(r *entra.Record) string { return r.Audit.ResultReason })},
+		{Name: "Status", Record: "Audit.Result or Audit.ResultReason: either (the guide's queries put the reason, e.g. \"Admin registered temporary access pass method for user\", under Status)", Cost: 1,
+			get: anyOf(str(func(r *entra.Record) string { return r.Audit.Result }), str(func(r *entra.Record) string { return r.Audit.ResultReason }))},
+		{Name: "OperationType", Aliases: []string{"AADOperationType"}, Record: "Audit.OperationType", get: str(func(r *entra.Record) string { return r.Audit.OperationType })},
+		{Name: "InitiatedBy", Record: "Actor.UPN, Actor.ID, Actor.DisplayName, Audit.InitiatedByApp: any of them", Cost: 1, get: strs(actorStrings)},
+		{Name: "InitiatedBy.user.userPrincipalName", Record: "Actor.UPN", get: str(func(r *entra.Record) string { return r.Actor.UPN })},
+		{Name: "InitiatedBy.user.id", Record: "Actor.ID", get: str(func(r *entra.Record) string { return r.Actor.ID })},
+		{Name: "InitiatedBy.user.ipAddress", Record: "Actor.IP", get: str(func(r *entra.Record) string { return r.Actor.IP })},
+		{Name: "InitiatedBy.app.displayName", Record: "Audit.InitiatedByApp", get: str(func(r *entra.Record) string { return r.Audit.InitiatedByApp })},
+		{Name: "TargetResources", Aliases: []string{"properties.targetResources"}, Record: "every string of Audit.Targets: id, displayName, userPrincipalName, type, groupType, modified properties' names and values", Cost: 1, get: strs(targetStrings)},
+		{Name: "Target", Record: "Audit.Targets[]: userPrincipalName, displayName, id (each)", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
+			return targets(r, func(t *entra.Target) bool { return f(t.UPN) || f(t.DisplayName) || f(t.ID) })
+		})},
+		{Name: "TargetResources.type", Record: "Audit.Targets[].Type (each)", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
+			return targets(r, func(t *entra.Target) bool { return f(t.Type) })
+		})},
+		{Name: "TargetResources.id", Record: "Audit.Targets[].ID (each)", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
+			return targets(r, func(t *entra.Target) bool { return f(t.ID) })
+		})},
+		{Name: "TargetResources.displayName", Record: "Audit.Targets[].DisplayName (each)", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
+			return targets(r, func(t *entra.Target) bool { return f(t.DisplayName) })
+		})},
+		{Name: "TargetResources.userPrincipalName", Record: "Audit.Targets[].UPN (each)", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
+			return targets(r, func(t *entra.Target) bool { return f(t.UPN) })
+		})},
+		{Name: "TargetResources.ModifiedProperties", Record: "Audit.Targets[].ModifiedProperties[]: displayName, oldValue, newValue (each)", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
+			return modified(func(p *entra.ModifiedProperty) bool { return f(p.DisplayName) || f(p.OldValue) || f(p.NewValue) })(r)
+		})},
+		{Name: "TargetResources.ModifiedProperties.DisplayName", Record: "Audit.Targets[].ModifiedProperties[].DisplayName (each)", Cost: 1, get: modifiedField(func(p *entra.ModifiedProperty) string { return p.DisplayName })},
+		{Name: "TargetResources.ModifiedProperties.OldValue", Record: "Audit.Targets[].ModifiedProperties[].OldValue (each)", Cost: 1, get: modifiedField(func(p *entra.ModifiedProperty) string { return p.OldValue })},
+		{Name: "TargetResources.ModifiedProperties.NewValue", Record: "Audit.Targets[].ModifiedProperties[].NewValue (each)", Cost: 1, get: modifiedField(func(p *entra.ModifiedProperty) string { return p.NewValue })},
+		{Name: "ConsentContext.IsAdminConsent", Record: "the new value of the targets' modified property ConsentContext.IsAdminConsent", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
+			v, ok := r.Modified("ConsentContext.IsAdminConsent")
+			return ok && f(strings.Trim(v, `"`))
+		})},
+		{Name: "additionalDetails.<key>", Record: "Audit.AdditionalDetails: the value of the entry whose key is <key> (any case), e.g. additionalDetails.additionalInfo", Cost: 1},
+	}...)},
+	"activitylogs": {Name: "activitylogs", Stream: entra.StreamActivity, Fields: append(commonFields(), []Field{
+		{Name: "OperationNameValue", Aliases: []string{"OperationName"}, Record: "Activity.OperationName (e.g. Microsoft.Authorization/elevateAccess/action)", get: str(func(r *entra.Record) string { return r.Activity.OperationName })},
+		{Name: "OperationLabel", Record: "Activity.OperationLabel (the localized operation name)", get: str(func(r *entra.Record) string { return r.Activity.OperationLabel })},
+		{Name: "CategoryValue", Aliases: []string{"Category"}, Record: "Activity.Category (Administrative, Policy, …)", get: str(func(r *entra.Record) string { return r.Activity.Category })},
+		{Name: "ResourceProviderValue", Aliases: []string{"ResourceProvider"}, Record: "the provider namespace of Activity.OperationName (Microsoft.ADHybridHealthService of Microsoft.ADHybridHealthService/services/delete)",
+			get: str(func(r *entra.Record) string { return providerOf(r.Activity.OperationName) })},
+		{Name: "ResourceId", Aliases: []string{"_ResourceId"}, Record: "Activity.ResourceID", get: str(func(r *entra.Record) string { return r.Activity.ResourceID })},
+		{Name: "ActivityStatusValue", Aliases: []string{"ActivityStatus", "Status"}, Record: "Activity.Status (Started, Succeeded, Failed, …)", get: str(func(r *entra.Record) string { return r.Activity.Status })},
+		{Name: "ResultSignature", Record: "Activity.ResultSignature", get: str(func(r *entra.Record) string { return r.Activity.ResultSignature })},
+		{Name: "Level", Record: "Activity.Level", get: str(func(r *entra.Record) string { return r.Activity.Level })},
+		{Name: "Caller", Record: "Actor.UPN, else Actor.ID", get: str(func(r *entra.Record) string {
+			if r.Actor.UPN != "" {
+				return r.Actor.UPN
+			}
+			return r.Actor.ID
+		})},
+		{Name: "CallerIpAddress", Record: "Actor.IP", get: str(func(r *entra.Record) string { return r.Actor.IP })},
+		{Name: "properties.message", Record: "raw: properties.message, else Activity.OperationLabel", Cost: 2,
+			get: func(r *entra.Record, yield func(value) bool) bool {
+				found := false
+				if raw("message")(r, func(v value) bool { found = true; return yield(v) }) {
+					return true
+				}
+				if !found && r.Activity.OperationLabel != "" {
+					return yield(value{s: r.Activity.OperationLabel})
+				}
+				return false
+			}},
+	}...)},
+	"riskdetection": {Name: "riskdetection", Stream: entra.StreamRisk, Fields: append(commonFields(), []Field{
+		{Name: "riskEventType", Record: "Risk.EventType (detections only)", get: str(func(r *entra.Record) string { return r.Risk.EventType })},
+		{Name: "riskLevel", Record: "Risk.Level", get: str(func(r *entra.Record) string { return r.Risk.Level })},
+		{Name: "riskState", Record: "Risk.State", get: str(func(r *entra.Record) string { return r.Risk.State })},
+		{Name: "riskDetail", Record: "Risk.Detail", get: str(func(r *entra.Record) string { return r.Risk.Detail })},
+		{Name: "source", Record: "Risk.Source", get: str(func(r *entra.Record) string { return r.Risk.Source })},
+		{Name: "detectionTimingType", Record: "Risk.DetectionTiming", get: str(func(r *entra.Record) string { return r.Risk.DetectionTiming })},
+		{Name: "activity", Record: "Risk.Activity", get: str(func(r *entra.Record) string { return r.Risk.Activity })},
+		{Name: "ipAddress", Record: "Risk.IPAddress", get: str(func(r *entra.Record) string { return r.Risk.IPAddress })},
+		{Name: "requestId", Record: "Risk.RequestID", get: str(func(r *entra.Record) string { return r.Risk.RequestID })},
+		{Name: "additionalInfo", Record: "Risk.AdditionalInfo (JSON text)", get: str(func(r *entra.Record) string { return r.Risk.AdditionalInfo })},
+		{Name: "userPrincipalName", Record: "Actor.UPN", get: str(func(r *entra.Record) string { return r.Actor.UPN })},
+		{Name: "userId", Record: "Actor.ID", get: str(func(r *entra.Record) string { return r.Actor.ID })},
+		{Name: "userDisplayName", Record: "Actor.DisplayName", get: str(func(r *entra.Record) string { return r.Actor.DisplayName })},
+		{Name: "location.countryOrRegion", Record: "Risk.Location.Country", get: str(func(r *entra.Record) string { return r.Risk.Location.Country })},
+	}...)},
+}
+
+// Service is a Sigma logsource (product azure, service Name) privtrail reads.
+type Service struct {
+	Name   string
+	Stream entra.Stream
+	Fields []Field
+	index  map[string]*Field
+}
+
+// unread are the services of product azure privtrail does not read, and why.
+var unread = map[string]string{
+	"pim": "logsource azure/pim: PIM alerts (Graph roleManagementAlerts alert incidents) are not a log privtrail reads; " +
+		"PIM's own actions are audit records (service auditlogs)",
+}
+
+func init() {
+	for _, s := range services {
+		s.index = map[string]*Field{}
+		for i := range s.Fields {
+			f := &s.Fields[i]
+			for _, n := range append([]string{f.Name}, f.Aliases...) {
+				if _, dup := s.index[strings.ToLower(n)]; dup {
+					panic("sigma: duplicate field " + n + " in " + s.Name)
+				}
+				s.index[strings.ToLower(n)] = f
+			}
+		}
+	}
+}
+
+// field finds a Sigma field name of the service, in any case.
+func (s *Service) field(name string) *Field {
+	if f := s.index[strings.ToLower(name)]; f != nil && f.get != nil {
+		return f
+	}
+	if s.Name == "auditlogs" {
+		if k, ok := cutPrefixFold(name, "additionalDetails."); ok && k != "" {
+			return &Field{Name: name, Cost: 1, Record: "Audit.AdditionalDetails[key=" + k + "]", get: strs(func(r *entra.Record, f func(string) bool) bool {
+				for _, kv := range r.Audit.AdditionalDetails {
+					if strings.EqualFold(kv.Key, k) && f(kv.Value) {
+						return true
+					}
+				}
+				return false
+			})}
+		}
+	}
+	return nil
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return "", false
+}
+
+type fieldKey struct{ service, field string }
+
+var (
+	fieldMu    sync.RWMutex
+	fieldCache = map[fieldKey]*Field{}
+)
+
+// lookup resolves a field of a service once: reasons and keys ask for
+// the same few fields on every hit.
+func lookup(service, field string) *Field {
+	k := fieldKey{service, field}
+	fieldMu.RLock()
+	f, ok := fieldCache[k]
+	fieldMu.RUnlock()
+	if ok {
+		return f
+	}
+	if s := services[service]; s != nil {
+		f = s.field(field)
+	}
+	fieldMu.Lock()
+	fieldCache[k] = f
+	fieldMu.Unlock()
+	return f
+}
+
+// FieldValue returns the values of a Sigma field of a service in r,
+// joined by ", " (for reasons and group-by keys), and whether it names a
+// field of the service.
+func FieldValue(service, field string, r *entra.Record) (string, bool) {
+	f := lookup(service, field)
+	if f == nil {
+		return "", false
+	}
+	var first string
+	var b []byte
+	n := 0
+	f.get(r, func(v value) bool {
+		switch n {
+		case 0:
+			first = v.text()
+		case 1:
+			b = append(append(append(b, first...), ", "...), v.text()...)
+		default:
+			b = append(append(b, ", "...), v.text()...)
+		}
+		n++
+		return false
+	})
+	if n > 1 {
+		return string(b), true
+	}
+	return first, true
+}
