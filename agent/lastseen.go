@@ -52,7 +52,13 @@ func (l *lastSeen) observe(recs []*entra.Record) {
 		}
 		k, ms := lastSeenKey(&r.Actor), r.Time.UnixMilli()
 		l.mu.Lock()
-		if ms > l.seen[k] {
+		old, ok := l.seen[k]
+		if !ok {
+			// The record's own string would keep all of the record's
+			// decoded strings in memory for as long as the key lives.
+			k = strings.Clone(k)
+		}
+		if !ok || ms > old {
 			l.seen[k] = ms
 			l.dirty[k] = true
 		}

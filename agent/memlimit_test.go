@@ -22,7 +22,7 @@ func TestMemoryLimit(t *testing.T) {
 		{"configured", "", "", 512 << 20, 512 << 20, "memory_limit"},
 		{"unlimited cgroup", "", "max\n", 0, DefaultMemoryLimit, "default"},
 		{"cgroup above the limit", "", "1073741824\n", 0, DefaultMemoryLimit, "default"},
-		{"cgroup below the limit", "", "209715200\n", 0, 209715200 / 10 * 9, "90% of the cgroup's memory.max"},
+		{"cgroup below the limit", "", "134217728\n", 0, 134217728 / 10 * 9, "90% of the cgroup's memory.max"},
 		{"cgroup below memory_limit", "", "209715200\n", 1 << 30, 209715200 / 10 * 9, "90% of the cgroup's memory.max"},
 		{"GOMEMLIMIT wins", "300MiB", "209715200\n", 512 << 20, -1, "GOMEMLIMIT"},
 	}

@@ -619,16 +619,17 @@ func defaultWorkers(n int) int {
 }
 
 // Queue lengths bound what is in flight: a pipeline holds at most
-// workers+1 batches between its inputs and its outputs, and each output
-// two more. With 1,000-record batches that is tens of MB whatever the
-// input's size.
+// workers batches between its inputs and its outputs, and each output
+// one more. With 1,000-record batches (about 7.5 MB each with their
+// lines, records and JSON) that is tens of MB whatever the input's size;
+// deeper queues bought no throughput and cost 7.5 MB of heap a batch.
 func newPipelineRun(name string, engine *monitor.Engine, workers int) *pipelineRun {
-	return &pipelineRun{name: name, engine: engine, seq: make(chan *job, workers+1)}
+	return &pipelineRun{name: name, engine: engine, seq: make(chan *job, workers)}
 }
 
 func newOutputRun(name string, out batch.Output, m *metrics) *outputRun {
 	if d, ok := out.(deliveryOutput); ok {
 		m.output(name, d)
 	}
-	return &outputRun{name: name, out: out, ch: make(chan *batch.Batch, 2), acked: m.outputAcked.WithLabelValues(name)}
+	return &outputRun{name: name, out: out, ch: make(chan *batch.Batch, 1), acked: m.outputAcked.WithLabelValues(name)}
 }

@@ -415,7 +415,7 @@ func (s *State) install(ms *monState, key string, raw []byte) *keyState {
 		s.log.Warn("monitor state entry unreadable, starting it afresh", "pipeline", s.pipeline, "monitor", ms.m.ID, "err", err)
 		ks = &keyState{}
 	}
-	ms.cache.Add(key, ks)
+	ms.cache.Add(strings.Clone(key), ks) // not the record's string: see recordID
 	return ks
 }
 
@@ -560,13 +560,16 @@ const (
 	flagPaired                   // correlation: paired, the hit is on pid's record
 )
 
+// recordID is what the state remembers a record by: a copy, since the
+// record's own string would keep all of its decoded strings in memory for
+// as long as the state keeps the event.
 func recordID(r *entra.Record) string {
 	if r.ID != "" {
-		return r.ID
+		return strings.Clone(r.ID)
 	}
 	// Records without an ID (rare: some diagnostic categories) are told
 	// apart by origin, stable across a re-read of the same input.
-	return r.Origin
+	return strings.Clone(r.Origin)
 }
 
 // The operators judge a record by its event time t; now is t bounded by

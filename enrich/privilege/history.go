@@ -431,6 +431,9 @@ func (s *Stage) link(p *principal, keys ...string) bool {
 		if _, taken := s.byKey[lk]; taken {
 			continue
 		}
+		// A key that was lower case already is the record's own string,
+		// which holds all of the record's decoded strings in memory.
+		lk = strings.Clone(lk)
 		s.byKey[lk] = p
 		p.keys = append(p.keys, lk)
 		added = true

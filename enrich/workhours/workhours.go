@@ -99,6 +99,9 @@ func (s *Stage) Schedule(p *entra.Principal) *Schedule {
 		return r.s
 	}
 	sc, byUser := s.ss.Resolve(p.ID, p.UPN, p.Roles)
+	// The record's strings would keep all of its decoded strings alive
+	// as long as the entry lives.
+	k = userKey{strings.Clone(k.id), strings.Clone(k.upn)}
 	c.Add(k, resolution{s: sc, byUser: byUser, roles: first, nroles: len(p.Roles)})
 	return sc
 }
