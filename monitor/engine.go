@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/monitor/sigma"
 )
 
 var risks = map[string]bool{"high": true, "medium": true, "low": true}
@@ -31,6 +33,10 @@ type Monitor struct {
 	when     *vm.Program
 	riskWhen *vm.Program
 	reason   []reasonField
+	// native and nreason are a native monitor's filter and reason in Go
+	// (Native.MatchDoc, Native.Reason), or nil.
+	native  nativeMatch
+	nreason nativeReason
 	// op and sides are set for a stateful monitor: its filter and, for a
 	// correlation, the other one.
 	op      kind
@@ -38,6 +44,11 @@ type Monitor struct {
 	errors  atomic.Int64
 	lastLog atomic.Int64 // unix seconds of the last logged runtime error
 }
+
+type (
+	nativeMatch  = func(*entra.Record, *sigma.Doc) bool
+	nativeReason = func(dst []byte, r *entra.Record, d *sigma.Doc) []byte
+)
 
 type reasonField struct {
 	label string
@@ -113,6 +124,10 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 		m.guard, m.exact = pf.f, pf.exact
 		if d.Native != nil {
 			m.guard, m.exact = d.Native.Match, true // a Sigma rule: the whole filter, in Go
+			m.native = d.Native.MatchDoc
+			if slices.Equal(d.Reason, d.Native.ReasonExprs) {
+				m.nreason = d.Native.Reason
+			}
 		}
 		if d.RiskWhen != "" {
 			if m.riskWhen, err = compile(d.RiskWhen, expr.AsKind(reflect.String)); err != nil {
@@ -131,8 +146,15 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 			return nil, err
 		}
 		for _, s := range m.sides {
-			if s.with && d.Native != nil {
-				s.guard, s.exact = d.Native.With, true
+			switch {
+			case d.Native == nil:
+			case s.with:
+				s.guard, s.exact, s.native = d.Native.With, true, d.Native.WithDoc
+				if slices.Equal(d.Correlate.With.Reason, d.Native.WithReasonExprs) {
+					s.nreason = d.Native.WithReason
+				}
+			default:
+				s.native, s.nreason = m.native, m.nreason
 			}
 		}
 		if m.op != stateless && len(streams) > 1 {
@@ -240,6 +262,7 @@ type Evaluator struct {
 	e   *Engine
 	vm  vm.VM
 	env Env
+	doc sigma.Doc // what native monitors read of the record being evaluated
 	buf []byte
 	obs []Observation
 }
@@ -254,17 +277,18 @@ func (e *Engine) NewEvaluator() *Evaluator {
 // one: those are judged later, in input order, by the pipeline's State.
 func (ev *Evaluator) Eval(rec *entra.Record) {
 	ev.env.set(rec)
+	ev.doc.Reset()
 	for _, m := range ev.e.byStream[rec.Stream] {
-		if !ev.match(m, m.guard, m.exact, m.when, rec) {
+		if !ev.match(m, m.native, m.guard, m.exact, m.when, rec) {
 			continue
 		}
 		rec.Hits = append(rec.Hits, entra.Hit{
 			ID: m.ID, Title: m.Title, Risk: ev.risk(m), Source: string(rec.Stream),
-			Reason: ev.reason(m.reason), Notes: m.Notes,
+			Reason: ev.reasonOf(m.reason, m.nreason, rec), Notes: m.Notes,
 		})
 	}
 	for _, s := range ev.e.sides[rec.Stream] {
-		if !ev.match(s.m, s.guard, s.exact, s.when, rec) {
+		if !ev.match(s.m, s.native, s.guard, s.exact, s.when, rec) {
 			continue
 		}
 		key := ev.key(s, rec)
@@ -274,7 +298,7 @@ func (ev *Evaluator) Eval(rec *entra.Record) {
 		if rec.Shard != "" {
 			key = shardKey(rec.Shard, key)
 		}
-		o := Observation{Record: rec, side: s, key: key, reason: ev.reason(s.reason), risk: s.m.Risk}
+		o := Observation{Record: rec, side: s, key: key, reason: ev.reasonOf(s.reason, s.nreason, rec), risk: s.m.Risk}
 		if !s.with {
 			o.risk = ev.risk(s.m)
 		}
@@ -288,6 +312,7 @@ func (ev *Evaluator) Eval(rec *entra.Record) {
 		ev.obs = append(ev.obs, o)
 	}
 	ev.env.set(nil)
+	ev.doc.Reset()
 }
 
 // TakeObservations returns the observations of the records evaluated
@@ -298,7 +323,10 @@ func (ev *Evaluator) TakeObservations() []Observation {
 	return o
 }
 
-func (ev *Evaluator) match(m *Monitor, guard func(*entra.Record) bool, exact bool, when *vm.Program, rec *entra.Record) bool {
+func (ev *Evaluator) match(m *Monitor, native nativeMatch, guard func(*entra.Record) bool, exact bool, when *vm.Program, rec *entra.Record) bool {
+	if native != nil {
+		return native(rec, &ev.doc)
+	}
 	if guard != nil {
 		if !guard(rec) {
 			return false
@@ -378,6 +406,16 @@ func valueString(v any) string {
 	return string(b)
 }
 
+// reasonOf is a hit's reason: native's, in Go, when the monitor has one,
+// else that of its reason expressions.
+func (ev *Evaluator) reasonOf(fields []reasonField, native nativeReason, rec *entra.Record) string {
+	if native == nil {
+		return ev.reason(fields)
+	}
+	ev.buf = native(ev.buf[:0], rec, &ev.doc)
+	return string(ev.buf)
+}
+
 func (ev *Evaluator) reason(fields []reasonField) string {
 	b := ev.buf[:0]
 	for _, f := range fields {
@@ -401,10 +439,7 @@ func (ev *Evaluator) reason(fields []reasonField) string {
 func appendValue(b []byte, v any) []byte {
 	switch x := v.(type) {
 	case string:
-		if x == "" || strings.ContainsAny(x, " =\"\t\r\n") {
-			return strconv.AppendQuote(b, x)
-		}
-		return append(b, x...)
+		return appendReasonString(b, x)
 	case int:
 		return strconv.AppendInt(b, int64(x), 10)
 	case bool:
@@ -421,6 +456,15 @@ func appendValue(b []byte, v any) []byte {
 		}
 		return strconv.AppendQuote(b, fmt.Sprint(x))
 	}
+}
+
+// appendReasonString appends s as a reason writes a string: as it is, or
+// quoted when it is empty or holds a space, =, " or a tab or line break.
+func appendReasonString(b []byte, s string) []byte {
+	if s == "" || strings.ContainsAny(s, " =\"\t\r\n") {
+		return strconv.AppendQuote(b, s)
+	}
+	return append(b, s...)
 }
 
 func (e *Engine) runtimeError(m *Monitor, rec *entra.Record, err error) {

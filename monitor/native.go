@@ -21,6 +21,18 @@ type Native struct {
 	Match func(*entra.Record) bool
 	// With replaces correlate.with.when.
 	With func(*entra.Record) bool
+	// MatchDoc and WithDoc, when set, are Match and With taking the
+	// evaluator's sigma.Doc (reset for each record), which reads the raw
+	// document at most once per record; the evaluator prefers them.
+	MatchDoc, WithDoc func(*entra.Record, *sigma.Doc) bool
+	// Reason and WithReason, when set, append the reason of a hit (of
+	// correlate.with's records) in Go — what the expressions of
+	// ReasonExprs (WithReasonExprs) write, without expr. The evaluator
+	// uses them while the monitor's reason (correlate.with.reason) is
+	// still those expressions: a pipeline file that overrides it gets its
+	// own.
+	Reason, WithReason           func(dst []byte, r *entra.Record, d *sigma.Doc) []byte
+	ReasonExprs, WithReasonExprs []string
 	// Skipped, when set, says why the monitor cannot run (a Sigma rule of
 	// a log privtrail does not read): it is listed, never compiled, and
 	// enabling it is an error.
@@ -45,7 +57,7 @@ func sigmaDefinitions(set *sigma.Set) []Definition {
 		d := Definition{
 			ID: r.MonitorID(), Title: r.Title, Risk: r.Risk, Source: string(r.Stream), When: "true",
 			References: r.References, Notes: sigmaNotes(r),
-			Native: &Native{Match: r.Match, RuleFile: r.File, Level: r.Level, Tags: r.Tags},
+			Native: &Native{Match: r.Match, MatchDoc: r.MatchDoc, RuleFile: r.File, Level: r.Level, Tags: r.Tags},
 			file:   r.File,
 		}
 		switch {
@@ -55,7 +67,7 @@ func sigmaDefinitions(set *sigma.Set) []Definition {
 		case r.Correlation != nil:
 			correlationDefinition(&d, r)
 		default:
-			d.Reason = sigmaReason(r.Service, r.Fields)
+			setReason(&d, r.Service, r.Fields)
 			if !r.Standalone {
 				// A correlation uses it without generate: true: its
 				// records count there, its own hits are not wanted.
@@ -76,7 +88,7 @@ func correlationDefinition(d *Definition, r *sigma.Rule) {
 			t.Distinct = "SigmaField(" + strconv.Quote(r.Service) + ", " + strconv.Quote(co.Field) + ")"
 		}
 		d.Threshold = t
-		d.Reason = sigmaReason(r.Service, co.GroupBy[0])
+		setReason(d, r.Service, co.GroupBy[0])
 	default:
 		main, with := co.Sides()
 		a, b := co.Rules[main], co.Rules[with]
@@ -92,7 +104,9 @@ func correlationDefinition(d *Definition, r *sigma.Rule) {
 		d.Correlate = c
 		d.Source = string(a.Stream)
 		d.Native.Match, d.Native.With = a.Match, b.Match
-		d.Reason = sigmaReason(a.Service, a.Fields)
+		d.Native.MatchDoc, d.Native.WithDoc = a.MatchDoc, b.MatchDoc
+		d.Native.WithReason, d.Native.WithReasonExprs = sigmaReasonFunc(b.Service, b.Fields), c.With.Reason
+		setReason(d, a.Service, a.Fields)
 	}
 }
 
@@ -108,6 +122,16 @@ func sigmaKey(service string, fields []string) string {
 
 var labelChars = regexp.MustCompile(`[^A-Za-z0-9_.]`)
 
+// sigmaLabel is the reason label of a Sigma field: its name with the
+// characters a label cannot have replaced.
+func sigmaLabel(f string) string {
+	label := labelChars.ReplaceAllString(f, "_")
+	if label == "" || label[0] >= '0' && label[0] <= '9' || label[0] == '.' {
+		label = "f_" + label
+	}
+	return label
+}
+
 // sigmaReason names the fields a rule reads, as the rule spells them.
 func sigmaReason(service string, fields []string) []string {
 	var out []string
@@ -116,13 +140,54 @@ func sigmaReason(service string, fields []string) []string {
 			out = append(out, "operationName")
 			continue
 		}
-		label := labelChars.ReplaceAllString(f, "_")
-		if label == "" || label[0] >= '0' && label[0] <= '9' || label[0] == '.' {
-			label = "f_" + label
-		}
-		out = append(out, label+"=SigmaField("+strconv.Quote(service)+", "+strconv.Quote(f)+")")
+		out = append(out, sigmaLabel(f)+"=SigmaField("+strconv.Quote(service)+", "+strconv.Quote(f)+")")
 	}
 	return out
+}
+
+// setReason sets d's reason to the fields a rule reads: as expressions
+// (what a pipeline file shows and may override) and compiled to Go.
+func setReason(d *Definition, service string, fields []string) {
+	d.Reason = sigmaReason(service, fields)
+	d.Native.Reason, d.Native.ReasonExprs = sigmaReasonFunc(service, fields), d.Reason
+}
+
+// sigmaReasonFunc is sigmaReason in Go: it appends what the evaluator
+// writes for sigmaReason's expressions (label=value, space-separated, a
+// field without a value left out), with no expr, reflection or
+// allocation of its own.
+func sigmaReasonFunc(service string, fields []string) func(dst []byte, r *entra.Record, d *sigma.Doc) []byte {
+	type part struct {
+		label string
+		value func(dst []byte, r *entra.Record, d *sigma.Doc) []byte
+	}
+	var parts []part
+	for _, f := range fields {
+		if f == "keywords" {
+			// The expression operationName: the record's, even empty.
+			parts = append(parts, part{label: "operationName=", value: func(dst []byte, r *entra.Record, _ *sigma.Doc) []byte {
+				return appendReasonString(dst, r.OperationName)
+			}})
+			continue
+		}
+		if app := sigma.Appender(service, f); app != nil {
+			parts = append(parts, part{label: sigmaLabel(f) + "=", value: app})
+		}
+	}
+	return func(dst []byte, r *entra.Record, d *sigma.Doc) []byte {
+		for _, p := range parts {
+			n := len(dst)
+			if n > 0 {
+				dst = append(dst, ' ')
+			}
+			dst = append(dst, p.label...)
+			m := len(dst)
+			if dst = p.value(dst, r, d); len(dst) == m {
+				dst = dst[:n] // no value: left out
+			}
+		}
+		return dst
+	}
 }
 
 // sigmaNotes is what a hit's notes say of the rule: its description, its

@@ -116,6 +116,10 @@ type side struct {
 	by     *vm.Program // nil: the actor
 	values []reasonField
 	reason []reasonField
+	// native and nreason are a native monitor's filter and reason of this
+	// side in Go, or nil (see Monitor).
+	native  nativeMatch
+	nreason nativeReason
 }
 
 // compileStateful checks the operator of d, if any, and fills in m's

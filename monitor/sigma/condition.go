@@ -9,7 +9,7 @@ import (
 )
 
 // matcher is a compiled condition or selection.
-type matcher func(r *entra.Record) bool
+type matcher func(r *entra.Record, d *Doc) bool
 
 // condParser compiles a condition over compiled selections. The grammar
 // is the specification's: or < and < not, parentheses, "1 of X", "all of
@@ -118,7 +118,7 @@ func (p *condParser) not() (matcher, error) {
 		if err != nil {
 			return nil, err
 		}
-		return func(r *entra.Record) bool { return !m(r) }, nil
+		return func(r *entra.Record, d *Doc) bool { return !m(r, d) }, nil
 	}
 	return p.primary()
 }
@@ -185,11 +185,11 @@ func anyMatch(ms []matcher) matcher {
 		return ms[0]
 	case 2:
 		a, b := ms[0], ms[1]
-		return func(r *entra.Record) bool { return a(r) || b(r) }
+		return func(r *entra.Record, d *Doc) bool { return a(r, d) || b(r, d) }
 	}
-	return func(r *entra.Record) bool {
+	return func(r *entra.Record, d *Doc) bool {
 		for _, m := range ms {
-			if m(r) {
+			if m(r, d) {
 				return true
 			}
 		}
@@ -203,11 +203,11 @@ func allMatch(ms []matcher) matcher {
 		return ms[0]
 	case 2:
 		a, b := ms[0], ms[1]
-		return func(r *entra.Record) bool { return a(r) && b(r) }
+		return func(r *entra.Record, d *Doc) bool { return a(r, d) && b(r, d) }
 	}
-	return func(r *entra.Record) bool {
+	return func(r *entra.Record, d *Doc) bool {
 		for _, m := range ms {
-			if !m(r) {
+			if !m(r, d) {
 				return false
 			}
 		}

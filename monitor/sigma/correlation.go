@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/privtrail/privtrail/entra"
 )
 
 // pending are the parts of a correlation resolved once every file is read.
@@ -241,13 +243,18 @@ func (s *Set) resolveOne(r *Rule, co *Correlation, byID, byName map[string]*Rule
 			}
 		}
 	}
+	if co.Type == "temporal" || co.Type == "temporal_ordered" {
+		return nil // each side has its own matcher; see Sides
+	}
 	ms := make([]matcher, len(co.Rules))
 	for i, x := range co.Rules {
-		ms[i] = x.Match
+		ms[i] = x.MatchDoc
 	}
-	r.Match = anyMatch(ms)
-	if co.Type == "temporal" || co.Type == "temporal_ordered" {
-		r.Match = nil // each side has its own; see Sides
+	m := anyMatch(ms)
+	r.MatchDoc = m
+	r.Match = func(rec *entra.Record) bool {
+		var d Doc
+		return m(rec, &d)
 	}
 	return nil
 }

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/valyala/fastjson"
-
 	"github.com/privtrail/privtrail/entra"
 )
 
@@ -43,9 +41,9 @@ func (v value) text() string {
 	return v.s
 }
 
-// getter calls yield with each value of a field of r until yield returns
-// true, and reports whether it did. A field with no value calls it never.
-type getter func(r *entra.Record, yield func(value) bool) bool
+// getter appends each value of a field of r to d.vals; a field with no
+// value appends none. Getters are called through Doc.collect.
+type getter func(r *entra.Record, d *Doc)
 
 // Field is one Sigma field name of a logsource and where privtrail's
 // decoded record (entra.Record) holds it.
@@ -61,162 +59,107 @@ type Field struct {
 	// them, 2 a value built or parsed from the raw document.
 	Cost int
 	// inRaw is true when every value is a member of the raw document,
-	// written there as it is read.
-	inRaw bool
-	get   getter
+	// written there as it is read: member rawSlot of Doc.
+	inRaw   bool
+	rawSlot int
+	get     getter
 }
 
 func str(f func(*entra.Record) string) getter {
-	return func(r *entra.Record, yield func(value) bool) bool {
+	return func(r *entra.Record, d *Doc) {
 		if s := f(r); s != "" {
-			return yield(value{s: s})
+			d.vals = append(d.vals, value{s: s})
 		}
-		return false
 	}
 }
 
 func num(f func(*entra.Record) int) getter {
-	return func(r *entra.Record, yield func(value) bool) bool {
-		return yield(value{n: float64(f(r)), kind: vNumber})
+	return func(r *entra.Record, d *Doc) {
+		d.vals = append(d.vals, value{n: float64(f(r)), kind: vNumber})
 	}
 }
 
 func boolean(f func(*entra.Record) bool) getter {
-	return func(r *entra.Record, yield func(value) bool) bool {
+	return func(r *entra.Record, d *Doc) {
 		v := value{kind: vBool}
 		if f(r) {
 			v.n = 1
 		}
-		return yield(v)
+		d.vals = append(d.vals, v)
 	}
 }
 
-// strs yields each non-empty string f passes on.
-func strs(f func(r *entra.Record, each func(string) bool) bool) getter {
-	return func(r *entra.Record, yield func(value) bool) bool {
-		return f(r, func(s string) bool { return s != "" && yield(value{s: s}) })
-	}
+// strs yields each non-empty string f passes to add.
+func strs(f func(r *entra.Record, add func(string))) getter {
+	return func(r *entra.Record, d *Doc) { f(r, d.adder()) }
 }
 
 // anyOf yields the values of each getter in turn.
 func anyOf(gs ...getter) getter {
-	return func(r *entra.Record, yield func(value) bool) bool {
+	return func(r *entra.Record, d *Doc) {
 		for _, g := range gs {
-			if g(r, yield) {
-				return true
-			}
+			g(r, d)
 		}
-		return false
 	}
 }
 
-var parsers sync.Pool
+// rawField is a field read from the original document, which the typed
+// record does not keep: properties.<name> in the diagnostic shape,
+// <name> in Graph's (see Doc.rawValue). Selections test it last.
+func rawField(f Field, name string) Field {
+	slot := rawSlot(name)
+	f.Cost, f.inRaw, f.rawSlot = 2, true, slot
+	f.get = func(r *entra.Record, d *Doc) { d.rawValue(r, slot) }
+	return f
+}
 
-// raw reads a member of the original document that the typed record does
-// not keep: properties.<name> in the diagnostic shape, <name> in Graph's.
-// Strings are unquoted; other JSON (arrays, objects) is its compact text,
-// as Log Analytics shows a dynamic column. It parses the document, so
-// selections test it last.
-func raw(name string) getter {
-	key := `"` + name + `"`
-	return func(r *entra.Record, yield func(value) bool) bool {
-		// A document without the member name has no such member: most
-		// records skip the parse.
-		if !strings.Contains(bytesString(r.Raw), key) {
-			return false
+// eachTarget adds a string of each audit target.
+func eachTarget(pick func(t *entra.Target) string) getter {
+	return func(r *entra.Record, d *Doc) {
+		add := d.adder()
+		for i := range r.Audit.Targets {
+			add(pick(&r.Audit.Targets[i]))
 		}
-		p, _ := parsers.Get().(*fastjson.Parser)
-		if p == nil {
-			p = &fastjson.Parser{}
-		}
-		defer parsers.Put(p)
-		doc, err := p.ParseBytes(r.Raw)
-		if err != nil {
-			return false
-		}
-		var v *fastjson.Value
-		if r.Shape == entra.ShapeDiagnostic {
-			v = doc.Get("properties", name)
-		} else {
-			v = doc.Get(name)
-		}
-		if v == nil || v.Type() == fastjson.TypeNull {
-			return false
-		}
-		switch v.Type() {
-		case fastjson.TypeString:
-			return yield(value{s: string(v.GetStringBytes())})
-		case fastjson.TypeNumber:
-			return yield(value{n: v.GetFloat64(), kind: vNumber})
-		case fastjson.TypeTrue, fastjson.TypeFalse:
-			b := value{kind: vBool}
-			if v.Type() == fastjson.TypeTrue {
-				b.n = 1
-			}
-			return yield(b)
-		}
-		return yield(value{s: string(v.MarshalTo(nil))})
 	}
 }
 
-func targets(r *entra.Record, each func(t *entra.Target) bool) bool {
-	for i := range r.Audit.Targets {
-		if each(&r.Audit.Targets[i]) {
-			return true
-		}
-	}
-	return false
-}
-
-func modified(each func(p *entra.ModifiedProperty) bool) func(*entra.Record) bool {
-	return func(r *entra.Record) bool {
-		return targets(r, func(t *entra.Target) bool {
-			for i := range t.ModifiedProperties {
-				if each(&t.ModifiedProperties[i]) {
-					return true
-				}
-			}
-			return false
-		})
-	}
-}
-
+// modifiedField adds a string of each modified property of the targets.
 func modifiedField(pick func(p *entra.ModifiedProperty) string) getter {
-	return strs(func(r *entra.Record, f func(string) bool) bool {
-		return modified(func(p *entra.ModifiedProperty) bool { return f(pick(p)) })(r)
-	})
-}
-
-// propertyText writes a modified property the way it appears in the
-// audit record's JSON ("displayName":"UserType","oldValue":"[\"Guest\"]",…):
-// what Log Analytics' message text and SigmaHQ's guest-to-member rule quote.
-func propertyText(p *entra.ModifiedProperty) string {
-	return `"displayName":` + strconv.Quote(p.DisplayName) + `,"oldValue":` + strconv.Quote(p.OldValue) +
-		`,"newValue":` + strconv.Quote(p.NewValue)
+	return func(r *entra.Record, d *Doc) {
+		add := d.adder()
+		for i := range r.Audit.Targets {
+			for j := range r.Audit.Targets[i].ModifiedProperties {
+				add(pick(&r.Audit.Targets[i].ModifiedProperties[j]))
+			}
+		}
+	}
 }
 
 // targetStrings yields every string of the audit targets: IDs, names,
 // UPNs, types and modified properties, which is what `TargetResources|contains`
 // finds in Log Analytics' JSON text of the column.
-func targetStrings(r *entra.Record, f func(string) bool) bool {
-	return targets(r, func(t *entra.Target) bool {
-		for _, s := range []string{t.ID, t.DisplayName, t.UPN, t.Type, t.GroupType} {
-			if s != "" && f(s) {
-				return true
-			}
+func targetStrings(r *entra.Record, add func(string)) {
+	for i := range r.Audit.Targets {
+		t := &r.Audit.Targets[i]
+		add(t.ID)
+		add(t.DisplayName)
+		add(t.UPN)
+		add(t.Type)
+		add(t.GroupType)
+		for j := range t.ModifiedProperties {
+			p := &t.ModifiedProperties[j]
+			add(p.DisplayName)
+			add(p.OldValue)
+			add(p.NewValue)
 		}
-		for i := range t.ModifiedProperties {
-			p := &t.ModifiedProperties[i]
-			if f(p.DisplayName) || f(p.OldValue) || f(p.NewValue) {
-				return true
-			}
-		}
-		return false
-	})
+	}
 }
 
-func actorStrings(r *entra.Record, f func(string) bool) bool {
-	return f(r.Actor.UPN) || f(r.Actor.ID) || f(r.Actor.DisplayName) || f(r.Audit.InitiatedByApp)
+func actorStrings(r *entra.Record, add func(string)) {
+	add(r.Actor.UPN)
+	add(r.Actor.ID)
+	add(r.Actor.DisplayName)
+	add(r.Audit.InitiatedByApp)
 }
 
 // providerOf is the resource provider namespace of an Azure operation
@@ -228,6 +171,9 @@ func providerOf(op string) string {
 	}
 	return ""
 }
+
+// activityMessage is the slot of the activity log's properties.message.
+var activityMessage = rawSlot("message")
 
 // Common fields of every logsource.
 func commonFields() []Field {
@@ -272,13 +218,10 @@ var services = map[string]*Service{
 		{Name: "RiskLevelDuringSignIn", Record: "SignIn.RiskLevelDuringSignIn", get: str(func(r *entra.Record) string { return r.SignIn.RiskLevelDuringSignIn })},
 		{Name: "RiskLevelAggregated", Record: "SignIn.RiskLevelAggregated", get: str(func(r *entra.Record) string { return r.SignIn.RiskLevelAggregated })},
 		{Name: "RiskDetail", Record: "SignIn.RiskDetail", get: str(func(r *entra.Record) string { return r.SignIn.RiskDetail })},
-		{Name: "RiskEventTypes", Aliases: []string{"RiskEventTypes_V2"}, Record: "SignIn.RiskEventTypes (each)", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
+		{Name: "RiskEventTypes", Aliases: []string{"RiskEventTypes_V2"}, Record: "SignIn.RiskEventTypes (each)", Cost: 1, get: strs(func(r *entra.Record, add func(string)) {
 			for _, s := range r.SignIn.RiskEventTypes {
-				if f(s) {
-					return true
-				}
+				add(s)
 			}
-			return false
 		})},
 		{Name: "DeviceDetail.deviceId", Record: "SignIn.Device.DeviceID", get: str(func(r *entra.Record) string { return r.SignIn.Device.DeviceID })},
 		{Name: "DeviceDetail.displayName", Record: "SignIn.Device.DisplayName", get: str(func(r *entra.Record) string { return r.SignIn.Device.DisplayName })},
@@ -291,36 +234,33 @@ var services = map[string]*Service{
 		{Name: "LocationDetails.city", Record: "SignIn.Location.City", get: str(func(r *entra.Record) string { return r.SignIn.Location.City })},
 		{Name: "LocationDetails.state", Record: "SignIn.Location.State", get: str(func(r *entra.Record) string { return r.SignIn.Location.State })},
 		{Name: "AutonomousSystemNumber", Record: "SignIn.ASN (number)", get: num(func(r *entra.Record) int { return r.SignIn.ASN })},
-		{Name: "AuthenticationDetails.authenticationMethod", Record: "SignIn.AuthenticationDetails[].Method (each)", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
+		{Name: "AuthenticationDetails.authenticationMethod", Record: "SignIn.AuthenticationDetails[].Method (each)", Cost: 1, get: strs(func(r *entra.Record, add func(string)) {
 			for i := range r.SignIn.AuthenticationDetails {
-				if f(r.SignIn.AuthenticationDetails[i].Method) {
-					return true
-				}
+				add(r.SignIn.AuthenticationDetails[i].Method)
 			}
-			return false
 		})},
-		{Name: "ConditionalAccessPolicies.displayName", Record: "SignIn.AppliedCAPolicies[].DisplayName (each)", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
+		{Name: "ConditionalAccessPolicies.displayName", Record: "SignIn.AppliedCAPolicies[].DisplayName (each)", Cost: 1, get: strs(func(r *entra.Record, add func(string)) {
 			for i := range r.SignIn.AppliedCAPolicies {
-				if f(r.SignIn.AppliedCAPolicies[i].DisplayName) {
-					return true
-				}
+				add(r.SignIn.AppliedCAPolicies[i].DisplayName)
 			}
-			return false
 		})},
 		{Name: "EventType", Record: "SignIn.EventType (interactive, nonInteractive, servicePrincipal, managedIdentity)", get: str(func(r *entra.Record) string { return r.SignIn.EventType })},
 		{Name: "OperationName", Record: "OperationName (the envelope's operationName, \"Sign-in activity\")", get: str(func(r *entra.Record) string { return r.OperationName })},
 		{Name: "ActivityDetails", Record: "LogCategory (SignInLogs, NonInteractiveUserSignInLogs, …): the kind of sign-in log", get: str(func(r *entra.Record) string { return r.LogCategory })},
-		{Name: "NetworkLocationDetails", Record: "raw: properties.networkLocationDetails (diagnostic) / networkLocationDetails (Graph), compact JSON", Cost: 2, inRaw: true, get: raw("networkLocationDetails")},
-		{Name: "AuthenticationProtocol", Aliases: []string{"properties.message"}, Record: "raw: properties.authenticationProtocol (diagnostic) / authenticationProtocol (Graph beta): deviceCode, ropc, …", Cost: 2, inRaw: true, get: raw("authenticationProtocol")},
+		rawField(Field{Name: "NetworkLocationDetails", Record: "raw: properties.networkLocationDetails (diagnostic) / networkLocationDetails (Graph), compact JSON"}, "networkLocationDetails"),
+		rawField(Field{Name: "AuthenticationProtocol", Aliases: []string{"properties.message"}, Record: "raw: properties.authenticationProtocol (diagnostic) / authenticationProtocol (Graph beta): deviceCode, ropc, …"}, "authenticationProtocol"),
 	}...)},
 	"auditlogs": {Name: "auditlogs", Stream: entra.StreamAudit, Fields: append(commonFields(), []Field{
 		{Name: "OperationName", Aliases: []string{"ActivityDisplayName", "ActivityType"}, Record: "Audit.ActivityDisplayName",
 			get: str(func(r *entra.Record) string { return r.Audit.ActivityDisplayName })},
 		{Name: "properties.message", Record: "Audit.ActivityDisplayName, and each modified property of the targets as its JSON text (\"displayName\":\"UserType\",\"oldValue\":…,\"newValue\":…)", Cost: 2,
-			get: anyOf(str(func(r *entra.Record) string { return r.Audit.ActivityDisplayName }),
-				strs(func(r *entra.Record, f func(string) bool) bool {
-					return modified(func(p *entra.ModifiedProperty) bool { return f(propertyText(p)) })(r)
-				}))},
+			get: func(r *entra.Record, d *Doc) {
+				add := d.adder()
+				add(r.Audit.ActivityDisplayName)
+				for _, p := range d.properties(r) {
+					add(p)
+				}
+			}},
 		{Name: "Category", Record: "Audit.Category", get: str(func(r *entra.Record) string { return r.Audit.Category })},
 		{Name: "LoggedByService", Record: "Audit.LoggedByService", get: str(func(r *entra.Record) string { return r.Audit.LoggedByService })},
 		{Name: "Result", Aliases: []string{"properties.result"}, Record: "Audit.Result (success, failure, …)", get: str(func(r *entra.Record) string { return r.Audit.Result })},
@@ -334,30 +274,34 @@ var services = map[string]*Service{
 		{Name: "InitiatedBy.user.ipAddress", Record: "Actor.IP", get: str(func(r *entra.Record) string { return r.Actor.IP })},
 		{Name: "InitiatedBy.app.displayName", Record: "Audit.InitiatedByApp", get: str(func(r *entra.Record) string { return r.Audit.InitiatedByApp })},
 		{Name: "TargetResources", Aliases: []string{"properties.targetResources"}, Record: "every string of Audit.Targets: id, displayName, userPrincipalName, type, groupType, modified properties' names and values", Cost: 1, get: strs(targetStrings)},
-		{Name: "Target", Record: "Audit.Targets[]: userPrincipalName, displayName, id (each)", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
-			return targets(r, func(t *entra.Target) bool { return f(t.UPN) || f(t.DisplayName) || f(t.ID) })
+		{Name: "Target", Record: "Audit.Targets[]: userPrincipalName, displayName, id (each)", Cost: 1, get: strs(func(r *entra.Record, add func(string)) {
+			for i := range r.Audit.Targets {
+				t := &r.Audit.Targets[i]
+				add(t.UPN)
+				add(t.DisplayName)
+				add(t.ID)
+			}
 		})},
-		{Name: "TargetResources.type", Record: "Audit.Targets[].Type (each)", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
-			return targets(r, func(t *entra.Target) bool { return f(t.Type) })
-		})},
-		{Name: "TargetResources.id", Record: "Audit.Targets[].ID (each)", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
-			return targets(r, func(t *entra.Target) bool { return f(t.ID) })
-		})},
-		{Name: "TargetResources.displayName", Record: "Audit.Targets[].DisplayName (each)", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
-			return targets(r, func(t *entra.Target) bool { return f(t.DisplayName) })
-		})},
-		{Name: "TargetResources.userPrincipalName", Record: "Audit.Targets[].UPN (each)", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
-			return targets(r, func(t *entra.Target) bool { return f(t.UPN) })
-		})},
-		{Name: "TargetResources.ModifiedProperties", Record: "Audit.Targets[].ModifiedProperties[]: displayName, oldValue, newValue (each)", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
-			return modified(func(p *entra.ModifiedProperty) bool { return f(p.DisplayName) || f(p.OldValue) || f(p.NewValue) })(r)
+		{Name: "TargetResources.type", Record: "Audit.Targets[].Type (each)", Cost: 1, get: eachTarget(func(t *entra.Target) string { return t.Type })},
+		{Name: "TargetResources.id", Record: "Audit.Targets[].ID (each)", Cost: 1, get: eachTarget(func(t *entra.Target) string { return t.ID })},
+		{Name: "TargetResources.displayName", Record: "Audit.Targets[].DisplayName (each)", Cost: 1, get: eachTarget(func(t *entra.Target) string { return t.DisplayName })},
+		{Name: "TargetResources.userPrincipalName", Record: "Audit.Targets[].UPN (each)", Cost: 1, get: eachTarget(func(t *entra.Target) string { return t.UPN })},
+		{Name: "TargetResources.ModifiedProperties", Record: "Audit.Targets[].ModifiedProperties[]: displayName, oldValue, newValue (each)", Cost: 1, get: strs(func(r *entra.Record, add func(string)) {
+			for i := range r.Audit.Targets {
+				for _, p := range r.Audit.Targets[i].ModifiedProperties {
+					add(p.DisplayName)
+					add(p.OldValue)
+					add(p.NewValue)
+				}
+			}
 		})},
 		{Name: "TargetResources.ModifiedProperties.DisplayName", Record: "Audit.Targets[].ModifiedProperties[].DisplayName (each)", Cost: 1, get: modifiedField(func(p *entra.ModifiedProperty) string { return p.DisplayName })},
 		{Name: "TargetResources.ModifiedProperties.OldValue", Record: "Audit.Targets[].ModifiedProperties[].OldValue (each)", Cost: 1, get: modifiedField(func(p *entra.ModifiedProperty) string { return p.OldValue })},
 		{Name: "TargetResources.ModifiedProperties.NewValue", Record: "Audit.Targets[].ModifiedProperties[].NewValue (each)", Cost: 1, get: modifiedField(func(p *entra.ModifiedProperty) string { return p.NewValue })},
-		{Name: "ConsentContext.IsAdminConsent", Record: "the new value of the targets' modified property ConsentContext.IsAdminConsent", Cost: 1, get: strs(func(r *entra.Record, f func(string) bool) bool {
-			v, ok := r.Modified("ConsentContext.IsAdminConsent")
-			return ok && f(strings.Trim(v, `"`))
+		{Name: "ConsentContext.IsAdminConsent", Record: "the new value of the targets' modified property ConsentContext.IsAdminConsent", Cost: 1, get: strs(func(r *entra.Record, add func(string)) {
+			if v, ok := r.Modified("ConsentContext.IsAdminConsent"); ok {
+				add(strings.Trim(v, `"`))
+			}
 		})},
 		{Name: "additionalDetails.<key>", Record: "Audit.AdditionalDetails: the value of the entry whose key is <key> (any case), e.g. additionalDetails.additionalInfo", Cost: 1},
 	}...)},
@@ -379,15 +323,12 @@ var services = map[string]*Service{
 		})},
 		{Name: "CallerIpAddress", Record: "Actor.IP", get: str(func(r *entra.Record) string { return r.Actor.IP })},
 		{Name: "properties.message", Record: "raw: properties.message, else Activity.OperationLabel", Cost: 2,
-			get: func(r *entra.Record, yield func(value) bool) bool {
-				found := false
-				if raw("message")(r, func(v value) bool { found = true; return yield(v) }) {
-					return true
+			get: func(r *entra.Record, d *Doc) {
+				n := len(d.vals)
+				d.rawValue(r, activityMessage)
+				if len(d.vals) == n && r.Activity.OperationLabel != "" {
+					d.vals = append(d.vals, value{s: r.Activity.OperationLabel})
 				}
-				if !found && r.Activity.OperationLabel != "" {
-					return yield(value{s: r.Activity.OperationLabel})
-				}
-				return false
 			}},
 	}...)},
 	"riskdetection": {Name: "riskdetection", Stream: entra.StreamRisk, Fields: append(commonFields(), []Field{
@@ -444,13 +385,12 @@ func (s *Service) field(name string) *Field {
 	}
 	if s.Name == "auditlogs" {
 		if k, ok := cutPrefixFold(name, "additionalDetails."); ok && k != "" {
-			return &Field{Name: name, Cost: 1, Record: "Audit.AdditionalDetails[key=" + k + "]", get: strs(func(r *entra.Record, f func(string) bool) bool {
+			return &Field{Name: name, Cost: 1, Record: "Audit.AdditionalDetails[key=" + k + "]", get: strs(func(r *entra.Record, add func(string)) {
 				for _, kv := range r.Audit.AdditionalDetails {
-					if strings.EqualFold(kv.Key, k) && f(kv.Value) {
-						return true
+					if strings.EqualFold(kv.Key, k) {
+						add(kv.Value)
 					}
 				}
-				return false
 			})}
 		}
 	}
@@ -498,23 +438,78 @@ func FieldValue(service, field string, r *entra.Record) (string, bool) {
 	if f == nil {
 		return "", false
 	}
-	var first string
-	var b []byte
-	n := 0
-	f.get(r, func(v value) bool {
-		switch n {
-		case 0:
-			first = v.text()
-		case 1:
-			b = append(append(append(b, first...), ", "...), v.text()...)
-		default:
-			b = append(append(b, ", "...), v.text()...)
-		}
-		n++
-		return false
-	})
-	if n > 1 {
-		return string(b), true
+	var d Doc // its own: the strings returned may be views of its buffers
+	vals, _ := d.collect(f.get, r)
+	switch len(vals) {
+	case 0:
+		return "", true
+	case 1:
+		return vals[0].text(), true
 	}
-	return first, true
+	var b []byte
+	for i, v := range vals {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = appendText(b, v)
+	}
+	return string(b), true
+}
+
+// Appender returns a function that appends the value of a Sigma field of
+// a service in r to a hit's reason, written as the monitor package writes
+// a reason's string (FieldValue's text, quoted with strconv.Quote when it
+// holds a space, =, " or a tab or line break — as several values joined
+// by ", " always do), or nothing when the field has no value; nil when
+// the service has no such field. It allocates nothing once dst and d
+// have grown.
+func Appender(service, field string) func(dst []byte, r *entra.Record, d *Doc) []byte {
+	f := lookup(service, field)
+	if f == nil {
+		return nil
+	}
+	get := f.get
+	return func(dst []byte, r *entra.Record, d *Doc) []byte {
+		vals, start := d.collect(get, r)
+		switch len(vals) {
+		case 0:
+		case 1:
+			if v := vals[0]; v.kind == vString && strings.ContainsAny(v.s, " =\"\t\r\n") {
+				dst = strconv.AppendQuote(dst, v.s)
+			} else {
+				dst = appendText(dst, v)
+			}
+		default:
+			// Quoting the joined text is quoting each value: escapes are
+			// per character, and ", " is written as it is.
+			dst = append(dst, '"')
+			for i, v := range vals {
+				if i > 0 {
+					dst = append(dst, ", "...)
+				}
+				if v.kind != vString {
+					dst = appendText(dst, v)
+					continue
+				}
+				n := len(dst)
+				dst = strconv.AppendQuote(dst, v.s)
+				copy(dst[n:], dst[n+1:len(dst)-1])
+				dst = dst[:len(dst)-2]
+			}
+			dst = append(dst, '"')
+		}
+		d.vals = d.vals[:start]
+		return dst
+	}
+}
+
+// appendText appends v.text().
+func appendText(b []byte, v value) []byte {
+	switch v.kind {
+	case vNumber:
+		return strconv.AppendFloat(b, v.n, 'f', -1, 64)
+	case vBool:
+		return strconv.AppendBool(b, v.n != 0)
+	}
+	return append(b, v.s...)
 }

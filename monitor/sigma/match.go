@@ -118,20 +118,17 @@ func parseModifiers(keyNode *node, mods []string) (modifiers, error) {
 // test is one value of a detection item, compiled.
 type test struct {
 	// match reports whether one value of the field matches.
-	match func(r *entra.Record, v value) bool
+	match func(r *entra.Record, d *Doc, v value) bool
 	// empty is true when the item value also matches a field with no
 	// value (null, '').
 	empty bool
-	// lit, when set, is lower-case text every matching value contains
-	// and that JSON writes unescaped: a prefilter for raw fields.
-	lit string
 }
 
 // item is one field: value(s) entry of a selection, compiled.
 type item struct {
 	field *Field
 	cost  int
-	match func(r *entra.Record) bool
+	match matcher
 }
 
 // compileItem compiles `field|mods: values` of service svc.
@@ -165,14 +162,16 @@ func compileItem(svc *Service, keyNode, valNode *node) (*item, error) {
 		return nil, errAt(keyNode, "the all modifier needs a list of at least two values")
 	}
 	it := &item{field: f, cost: f.Cost}
+	get := f.get
 	if m.exists {
 		if len(vals) != 1 || vals[0].kind != kBool {
 			return nil, errAt(valNode, "exists takes true or false")
 		}
 		want := vals[0].b
-		get := f.get
-		it.match = func(r *entra.Record) bool {
-			return get(r, func(value) bool { return true }) == want
+		it.match = func(r *entra.Record, d *Doc) bool {
+			got, start := d.collect(get, r)
+			d.vals = d.vals[:start]
+			return (len(got) > 0) == want
 		}
 		return it, nil
 	}
@@ -187,71 +186,74 @@ func compileItem(svc *Service, keyNode, valNode *node) (*item, error) {
 		}
 		tests = append(tests, t)
 	}
-	get := f.get
-	var match func(r *entra.Record) bool
+	// passes reports whether one of the values passes t.
+	passes := func(r *entra.Record, d *Doc, got []value, t *test) bool {
+		for _, v := range got {
+			if t.match(r, d, v) {
+				return true
+			}
+		}
+		return false
+	}
+	var match matcher
 	if m.all {
-		match = func(r *entra.Record) bool {
-			for _, t := range tests {
-				had := false
-				if !get(r, func(v value) bool { had = true; return t.match(r, v) }) && !(t.empty && !had) {
-					return false
+		match = func(r *entra.Record, d *Doc) bool {
+			got, start := d.collect(get, r)
+			ok := true
+			for i := range tests {
+				if t := &tests[i]; !passes(r, d, got, t) && !(t.empty && len(got) == 0) {
+					ok = false
+					break
 				}
 			}
-			return true
+			d.vals = d.vals[:start]
+			return ok
 		}
 	} else {
 		empty := slices.ContainsFunc(tests, func(t test) bool { return t.empty })
-		match = func(r *entra.Record) bool {
-			had := false
-			if get(r, func(v value) bool {
-				had = true
-				for _, t := range tests {
-					if t.match(r, v) {
-						return true
-					}
-				}
-				return false
-			}) {
-				return true
+		match = func(r *entra.Record, d *Doc) bool {
+			got, start := d.collect(get, r)
+			ok := empty && len(got) == 0
+			for i := 0; i < len(tests) && !ok; i++ {
+				ok = passes(r, d, got, &tests[i])
 			}
-			return empty && !had
+			d.vals = d.vals[:start]
+			return ok
 		}
 	}
-	if f.inRaw && !m.all {
-		// A raw field is parsed from the document: look for the text
-		// first, which is enough to tell most records apart.
-		var lits []string
-		for _, t := range tests {
-			if t.lit == "" || t.empty {
-				lits = nil
-				break
-			}
-			lits = append(lits, t.lit)
-		}
-		if lits != nil {
-			inner := match
-			match = func(r *entra.Record) bool {
-				doc := bytesString(r.Raw)
-				for _, l := range lits {
-					if containsFoldASCII(doc, l) {
-						return inner(r)
-					}
+	if f.inRaw && !m.all && !empty(tests) {
+		// A raw field is parsed from the document: judge the values the
+		// text shows after the member's name first, which tells most
+		// records apart without the parse (see Doc.rawCandidates).
+		inner, slot := match, f.rawSlot
+		match = func(r *entra.Record, d *Doc) bool {
+			if cands, sure := d.rawCandidates(r, slot); sure {
+				ok := false
+				for i := 0; i < len(tests) && !ok; i++ {
+					ok = passes(r, d, cands, &tests[i])
 				}
-				return false
+				if !ok {
+					return false
+				}
 			}
+			return inner(r, d)
 		}
 	}
 	if m.neq {
 		inner := match
-		match = func(r *entra.Record) bool { return !inner(r) }
+		match = func(r *entra.Record, d *Doc) bool { return !inner(r, d) }
 	}
 	it.match = match
 	return it, nil
 }
 
+func empty(tests []test) bool {
+	return slices.ContainsFunc(tests, func(t test) bool { return t.empty })
+}
+
 // compileValue compiles one value of an item.
 func compileValue(svc *Service, f *Field, m modifiers, v *node) (test, error) {
-	never := func(*entra.Record, value) bool { return false }
+	never := func(*entra.Record, *Doc, value) bool { return false }
 	if v.kind == kNull {
 		if m.contains || m.startswith || m.endswith || m.re || m.cidr || m.cmp != "" || m.fieldref {
 			return test{}, errAt(v, "null takes no value modifier")
@@ -270,7 +272,7 @@ func compileValue(svc *Service, f *Field, m modifiers, v *node) (test, error) {
 			return test{}, errAt(v, "cidr: %v", err)
 		}
 		p = p.Masked()
-		return test{match: func(_ *entra.Record, x value) bool {
+		return test{match: func(_ *entra.Record, _ *Doc, x value) bool {
 			a, err := netip.ParseAddr(x.text())
 			return err == nil && p.Contains(a.Unmap())
 		}}, nil
@@ -279,15 +281,18 @@ func compileValue(svc *Service, f *Field, m modifiers, v *node) (test, error) {
 		if other == nil {
 			return test{}, errAt(v, "fieldref: field %q is not mapped for logsource azure/%s", v.scalarText(), svc.Name)
 		}
-		cased := m.cased
-		return test{match: func(r *entra.Record, x value) bool {
+		cased, get := m.cased, other.get
+		return test{match: func(r *entra.Record, d *Doc, x value) bool {
 			xs := x.text()
-			return other.get(r, func(o value) bool {
+			got, start := d.collect(get, r)
+			ok := slices.ContainsFunc(got, func(o value) bool {
 				if cased {
 					return o.text() == xs
 				}
 				return strings.EqualFold(o.text(), xs)
 			})
+			d.vals = d.vals[:start]
+			return ok
 		}}, nil
 	case m.re:
 		if v.kind != kString {
@@ -301,11 +306,11 @@ func compileValue(svc *Service, f *Field, m modifiers, v *node) (test, error) {
 		if err != nil {
 			return test{}, errAt(v, "re: %v", err)
 		}
-		return test{match: func(_ *entra.Record, x value) bool { return re.MatchString(x.text()) }}, nil
+		return test{match: func(_ *entra.Record, _ *Doc, x value) bool { return re.MatchString(x.text()) }}, nil
 	}
 	if v.kind == kNumber && !m.contains && !m.startswith && !m.endswith && !m.base64 && !m.base64offset && !m.windash {
 		n, text := v.num, v.str
-		return test{match: func(_ *entra.Record, x value) bool {
+		return test{match: func(_ *entra.Record, _ *Doc, x value) bool {
 			switch x.kind {
 			case vNumber:
 				return x.n == n
@@ -320,7 +325,7 @@ func compileValue(svc *Service, f *Field, m modifiers, v *node) (test, error) {
 	}
 	if v.kind == kBool && !m.contains && !m.startswith && !m.endswith {
 		b := v.b
-		return test{match: func(_ *entra.Record, x value) bool {
+		return test{match: func(_ *entra.Record, _ *Doc, x value) bool {
 			switch x.kind {
 			case vBool:
 				return (x.n != 0) == b
@@ -338,15 +343,16 @@ func compileValue(svc *Service, f *Field, m modifiers, v *node) (test, error) {
 	if err != nil {
 		return test{}, err
 	}
-	t := test{match: func(_ *entra.Record, x value) bool { return sm(x.text()) }}
-	if !m.base64 && !m.base64offset && !m.windash && jsonPlain(s) {
-		t.lit = strings.ToLower(s)
-	}
-	return t, nil
+	return test{match: func(_ *entra.Record, _ *Doc, x value) bool {
+		if x.kind == vString {
+			return sm(x.s)
+		}
+		return sm(x.text())
+	}}, nil
 }
 
-func compare(op string, n float64) func(*entra.Record, value) bool {
-	return func(_ *entra.Record, x value) bool {
+func compare(op string, n float64) func(*entra.Record, *Doc, value) bool {
+	return func(_ *entra.Record, _ *Doc, x value) bool {
 		y := x.n
 		switch x.kind {
 		case vString:
@@ -665,7 +671,7 @@ const windashes = "-/–—―"
 
 // keywordMatcher compiles one keyword: a string matched anywhere in the
 // record's raw JSON, ignoring case.
-func keywordMatcher(v *node) (func(r *entra.Record) bool, error) {
+func keywordMatcher(v *node) (matcher, error) {
 	if v.kind == kSeq || v.kind == kMap || v.kind == kNull {
 		return nil, errAt(v, "a keyword must be a string or number, not %s", v.kind)
 	}
@@ -673,7 +679,7 @@ func keywordMatcher(v *node) (func(r *entra.Record) bool, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(r *entra.Record) bool { return sm(bytesString(r.Raw)) }, nil
+	return func(r *entra.Record, _ *Doc) bool { return sm(bytesString(r.Raw)) }, nil
 }
 
 // bytesString views b as a string without copying: the raw document is
@@ -681,19 +687,4 @@ func keywordMatcher(v *node) (func(r *entra.Record) bool, error) {
 // record is evaluated.
 func bytesString(b []byte) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
-}
-
-// jsonPlain reports whether s, without wildcards, is written in JSON as
-// it is: printable ASCII other than the characters JSON may escape.
-func jsonPlain(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '/' || c == '*' || c == '?' || c == '<' || c == '>' || c == '&' {
-			return false
-		}
-	}
-	return true
 }

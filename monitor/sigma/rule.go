@@ -38,6 +38,9 @@ type Rule struct {
 	Fields []string
 	// Match is the detection, for a detection rule.
 	Match func(*entra.Record) bool
+	// MatchDoc is Match with the caller's Doc, reset for each record: what
+	// a hot path calls (Match makes a Doc per call).
+	MatchDoc func(*entra.Record, *Doc) bool
 	// Correlation is set for a correlation rule.
 	Correlation *Correlation
 	// Skip says why privtrail does not run the rule (a logsource it does
@@ -327,7 +330,11 @@ func compileDetection(r *Rule, svc *Service, det *node) error {
 			return errAt(k, "rule %s: selection %q is not used by the condition (a typo would silently change the rule)", r.ID, n)
 		}
 	}
-	r.Match = m
+	r.MatchDoc = m
+	r.Match = func(rec *entra.Record) bool {
+		var d Doc
+		return m(rec, &d)
+	}
 	return nil
 }
 
