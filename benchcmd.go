@@ -5,21 +5,16 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/pprof"
+	"strconv"
+	"strings"
 	"time"
 
-	"github.com/privtrail/privtrail/agent"
 	"github.com/privtrail/privtrail/enrich/privilege"
-	"github.com/privtrail/privtrail/inputs"
-	fileinput "github.com/privtrail/privtrail/inputs/file"
 	"github.com/privtrail/privtrail/internal/bench"
+	"github.com/privtrail/privtrail/internal/outputbench"
 	"github.com/privtrail/privtrail/internal/synth"
-	"github.com/privtrail/privtrail/outputs"
-	fileoutput "github.com/privtrail/privtrail/outputs/file"
 )
 
 func runGenerate(args []string, stdout, stderr io.Writer) error {
@@ -61,138 +56,250 @@ func writeGenerated(path string, seed int64, n int) error {
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := commandFlags("bench", "privtrail bench [-n N]: generate N records, then time the baseline loop and the full pipeline (file input → decode → privilege → monitors → encode → file output) over them.", stderr)
-	n := fs.Int("n", 1_000_000, "records to generate")
-	dir := fs.String("dir", "", "work folder (default: a temporary one, removed afterwards)")
-	keep := fs.Bool("keep", false, "keep the work folder")
-	workers := fs.Int("workers", 0, "pipeline workers (0: one per CPU)")
-	withBaseline := fs.Bool("baseline", true, "also time the baseline loop")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the pipeline run here")
+	fs := commandFlags("bench", "privtrail bench: one table — the pipeline against the bare JSON floor on the shared data (../shared/perf) at two admin populations, peak memory at growing input sizes, and each SIEM output end to end against its sender alone. Run it from the source folder.", stderr)
+	n := fs.Int("n", 200_000, "records of the pipeline-vs-floor rows")
+	admins := fs.String("admins", "100,1000", "admin populations of the pipeline-vs-floor rows (users the audit records' role grants target, of 10,000)")
+	sizes := fs.String("sizes", "100000,1000000", "input sizes of the memory rows (add 10000000 for the full check: a 20 GB file)")
+	outputList := fs.String("outputs", strings.Join(outputbench.Kinds, ","), "SIEM outputs to measure end to end against their sender alone (none: skip)")
+	outputRecords := fs.Int("output-records", 100_000, "records per output measurement")
+	runs := fs.Int("runs", 1, "runs of each measurement; the table shows ranges")
+	perf := fs.String("perf", filepath.Join("..", "shared", "perf"), "the shared performance harness (gen, floor); without it privtrail's own generator and baseline loop stand in")
+	dir := fs.String("dir", filepath.Join(os.TempDir(), "privtrail-bench"), "work folder; generated records are kept there for the next run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *dir == "" {
-		tmp, err := os.MkdirTemp("", "privtrail-bench-")
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return err
+	}
+	b, err := newBencher(ctx, *dir, *perf, stderr)
+	if err != nil {
+		return err
+	}
+	var rows []bench.Row
+	for _, a := range splitInts(*admins) {
+		row, err := b.pipelineVsFloor(ctx, *n, a, *runs)
 		if err != nil {
 			return err
 		}
-		*dir = tmp
-		if !*keep {
-			defer os.RemoveAll(tmp)
-		}
+		rows = append(rows, row)
 	}
-	// A second run in the same folder starts from empty state too: the
-	// first run's checkpoints would skip the whole file.
-	if err := os.RemoveAll(filepath.Join(*dir, "data")); err != nil {
-		return err
-	}
-	input := filepath.Join(*dir, "records.jsonl")
-	roleMap := filepath.Join(*dir, "rolemap.yaml")
-	start := time.Now()
-	if err := writeGenerated(input, 1, *n); err != nil {
-		return err
-	}
-	if err := os.WriteFile(roleMap, synth.DemoTenant().RoleMapYAML(), 0o644); err != nil {
-		return err
-	}
-	fi, _ := os.Stat(input)
-	fmt.Fprintf(stdout, "generated %d records (%.0f MB) in %s\n", *n, float64(fi.Size())/1e6, time.Since(start).Round(time.Millisecond))
-
-	var baseRate float64
-	var err error
-	if *withBaseline {
-		if baseRate, err = timeBaseline(input, roleMap, fi.Size(), stdout); err != nil {
-			return err
-		}
-	}
-
-	cfg, err := benchConfig(*dir, input, roleMap, *workers)
-	if err != nil {
-		return err
-	}
-	return timePipeline(ctx, cfg, *cpuProfile, fi.Size(), baseRate, stdout, stderr)
-}
-
-// benchConfig is the full pipeline, as `privtrail run` builds it, over
-// the generated records.
-func benchConfig(dir, input, roleMap string, workers int) (*agent.Config, error) {
-	pipelineFile, err := filepath.Abs("pipelines/privileged-accounts.yaml")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(pipelineFile); err != nil {
-		return nil, fmt.Errorf("run bench from the privtrail source folder: %w", err)
-	}
-	return &agent.Config{
-		DataDir:    filepath.Join(dir, "data"),
-		DeadLetter: filepath.Join(dir, "dead-letter.jsonl"),
-		Workers:    workers,
-		Inputs:     []inputs.Entry{inputs.NewEntry("bench", "file", &fileinput.Config{Paths: []string{input}, BatchSize: 1000})},
-		// The output is the null device so that a 10^7-record run needs
-		// no disk for it; the encoding is done all the same.
-		Outputs:   []outputs.Entry{{Name: "null", Type: "file", Config: &fileoutput.Config{Path: os.DevNull, Sync: new(bool)}}},
-		Context:   agent.ContextConfig{Privilege: &privilege.Config{RoleMap: roleMap}},
-		Pipelines: []string{pipelineFile},
-	}, nil
-}
-
-// timePipeline runs cfg to the end and prints its rate, its ratio to the
-// baseline (when timed) and the peak RSS of the run.
-func timePipeline(ctx context.Context, cfg *agent.Config, cpuProfile string, size int64, baseRate float64, stdout, stderr io.Writer) error {
-	a := agent.New(cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	runtime.GC()
-	_ = bench.ResetPeakRSS()
-	if cpuProfile != "" {
-		pf, err := os.Create(cpuProfile)
+	for _, size := range splitInts(*sizes) {
+		row, err := b.memory(ctx, size, *runs)
 		if err != nil {
 			return err
 		}
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
+		rows = append(rows, row)
+	}
+	if *outputList != "none" && *outputList != "" {
+		for _, kind := range strings.Split(*outputList, ",") {
+			rows = append(rows, b.output(ctx, strings.TrimSpace(kind), *outputRecords, *runs))
 		}
-		defer pf.Close()
 	}
-	start := time.Now()
-	err := a.Run(ctx)
-	full := time.Since(start)
-	if cpuProfile != "" {
-		pprof.StopCPUProfile()
-	}
-	if err != nil {
-		return err
-	}
-	done := a.Stats().Decoded.Load()
-	rate := float64(done) / full.Seconds()
-	fmt.Fprintf(stdout, "pipeline  %9.0f records/s  %6.1f MB/s  (%d records in %s, %d CPUs)\n", rate, float64(size)/1e6/full.Seconds(), done, full.Round(time.Millisecond), runtime.GOMAXPROCS(0))
-	if baseRate > 0 {
-		fmt.Fprintf(stdout, "ratio     %.2f× the baseline (target ≥ 1.5×)\n", rate/baseRate)
-	}
-	if peak := bench.PeakRSS(); peak > 0 {
-		fmt.Fprintf(stdout, "peak RSS  %.0f MB during the pipeline run\n", float64(peak)/1e6)
-	}
+	bench.Print(stdout, rows)
 	return nil
 }
 
-// timeBaseline runs bench.Baseline over the input: one core,
-// encoding/json, a map lookup, an append.
-func timeBaseline(input, roleMap string, size int64, stdout io.Writer) (float64, error) {
-	stage, err := privilege.New(privilege.Config{RoleMap: roleMap})
+// bencher runs the measurements of `privtrail bench`: the pipeline as a
+// separate process (`privtrail replay`, as a user runs it, so that its
+// peak RSS is its own) over generated records.
+type bencher struct {
+	dir, exe string
+	shared   *bench.Shared // nil: privtrail's own generator and baseline
+	log      io.Writer
+}
+
+func newBencher(ctx context.Context, dir, perf string, log io.Writer) (*bencher, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range []string{"pipelines/privileged-accounts.yaml", "testdata/demo/demo-city.mmdb"} {
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("run bench from the privtrail source folder: %w", err)
+		}
+	}
+	b := &bencher{dir: dir, exe: exe, log: log}
+	shared, ok, err := bench.OpenShared(ctx, perf, dir)
+	switch {
+	case err != nil:
+		return nil, err
+	case ok:
+		b.shared = shared
+		if err := os.WriteFile(filepath.Join(dir, "rolemap.yaml"), bench.SharedRoleMap(), 0o644); err != nil {
+			return nil, err
+		}
+	default:
+		fmt.Fprintf(log, "bench: %s is not the shared perf harness: privtrail's own generator and baseline loop stand in for its gen and floor\n", perf)
+		if err := os.WriteFile(filepath.Join(dir, "rolemap.yaml"), synth.DemoTenant().RoleMapYAML(), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// data generates (once; kept in the work folder) n records with admins.
+func (b *bencher) data(ctx context.Context, n, admins int) (string, error) {
+	if b.shared == nil {
+		path := filepath.Join(b.dir, fmt.Sprintf("synth-%d.jsonl", n))
+		if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+			return path, nil
+		}
+		fmt.Fprintf(b.log, "bench: generating %d records\n", n)
+		return path, writeGenerated(path, 1, n)
+	}
+	path := filepath.Join(b.dir, fmt.Sprintf("data-%d-%d.jsonl", n, admins))
+	if _, err := os.Stat(path); err != nil {
+		fmt.Fprintf(b.log, "bench: generating %d records (%d admins) with %s\n", n, admins, b.shared.Gen)
+	}
+	return path, b.shared.Generate(ctx, path, n, admins)
+}
+
+// pipeline runs `privtrail replay` over data with every context stage
+// (the demo's MMDBs, PAW list and work hours) and the shipped monitors,
+// writing to the null device, from empty state.
+func (b *bencher) pipeline(ctx context.Context, data string) (bench.Run, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return bench.Run{}, err
+	}
+	state := filepath.Join(b.dir, "state")
+	if err := os.RemoveAll(state); err != nil {
+		return bench.Run{}, err
+	}
+	demo := func(f string) string { return filepath.Join(wd, "testdata", "demo", f) }
+	cfg := filepath.Join(b.dir, "privtrail.yaml")
+	doc := fmt.Sprintf(`data_dir: %q
+inputs: [{name: bench, file: {paths: [%q]}}]
+outputs: [{name: out, file: {path: %q}}]
+context:
+  privilege: {role_map: %q}
+  geo: {city_db: %q, asn_db: %q}
+  device: {devices: %q}
+  work_hours: {schedules: %q}
+pipelines: [%q]
+`, state, data, os.DevNull, filepath.Join(b.dir, "rolemap.yaml"), demo("demo-city.mmdb"), demo("demo-asn.mmdb"),
+		demo("devices.yaml"), demo("work-hours.yaml"), filepath.Join(wd, "pipelines", "privileged-accounts.yaml"))
+	if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
+		return bench.Run{}, err
+	}
+	return bench.Process(ctx, "", "", b.exe, "replay", "-c", cfg, "-o", os.DevNull, data)
+}
+
+// floor times the reference loop over data: the harness's floor program,
+// or privtrail's own baseline loop in this process.
+func (b *bencher) floor(ctx context.Context, data string) (time.Duration, error) {
+	if b.shared != nil {
+		r, err := bench.Process(ctx, data, "", b.shared.Floor)
+		return r.Wall, err
+	}
+	stage, err := privilege.New(privilege.Config{RoleMap: filepath.Join(b.dir, "rolemap.yaml"), ReloadInterval: -1})
 	if err != nil {
 		return 0, err
 	}
-	users := stage.Map().PrivilegedKeys()
-	f, err := os.Open(input)
+	defer stage.Close()
+	f, err := os.Open(data)
 	if err != nil {
 		return 0, err
 	}
+	defer f.Close()
 	start := time.Now()
-	got, err := bench.Baseline(bufio.NewReaderSize(f, 1<<20), io.Discard, users)
-	f.Close()
-	if err != nil {
-		return 0, err
+	_, err = bench.Baseline(bufio.NewReaderSize(f, 1<<20), io.Discard, stage.Map().PrivilegedKeys())
+	return time.Since(start), err
+}
+
+func (b *bencher) pipelineVsFloor(ctx context.Context, n, admins, runs int) (bench.Row, error) {
+	row := bench.Row{What: fmt.Sprintf("pipeline vs floor, %s records, %d admins", thousands(n), admins), Target: "≥ 1.5 (100 admins), ≥ 1.0 (1000)"}
+	if admins < 1000 {
+		row.Target = "≥ 1.5"
+	} else {
+		row.Target = "≥ 1.0"
 	}
-	base := time.Since(start)
-	baseRate := float64(got) / base.Seconds()
-	fmt.Fprintf(stdout, "baseline  %9.0f records/s  %6.1f MB/s  (%d records in %s, 1 goroutine)\n", baseRate, float64(size)/1e6/base.Seconds(), got, base.Round(time.Millisecond))
-	return baseRate, nil
+	data, err := b.data(ctx, n, admins)
+	if err != nil {
+		return row, err
+	}
+	for range runs {
+		fl, err := b.floor(ctx, data)
+		if err != nil {
+			return row, err
+		}
+		p, err := b.pipeline(ctx, data)
+		if err != nil {
+			return row, err
+		}
+		row.Privtrail.Add(float64(n) / p.Wall.Seconds())
+		row.Reference.Add(float64(n) / fl.Seconds())
+		row.Ratio.Add(fl.Seconds() / p.Wall.Seconds())
+		row.RSS.Add(float64(p.MaxRSS))
+	}
+	if b.shared == nil {
+		row.Note = "privtrail's generator and baseline loop (no ../shared/perf)"
+	} else {
+		row.Note = "floor: ../shared/perf/floor, one core"
+	}
+	return row, nil
+}
+
+func (b *bencher) memory(ctx context.Context, n, runs int) (bench.Row, error) {
+	row := bench.Row{What: fmt.Sprintf("pipeline, %s records (memory)", thousands(n)), Target: "peak RSS ≤ 200 MB"}
+	data, err := b.data(ctx, n, 100)
+	if err != nil {
+		return row, err
+	}
+	for range runs {
+		p, err := b.pipeline(ctx, data)
+		if err != nil {
+			return row, err
+		}
+		row.Privtrail.Add(float64(n) / p.Wall.Seconds())
+		row.RSS.Add(float64(p.MaxRSS))
+	}
+	return row, nil
+}
+
+func splitInts(s string) []int {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		if v, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && v > 0 {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// output measures one SIEM output kind (internal/outputbench): its
+// sender alone, then the whole output through its disk buffer, against
+// the same in-process peer.
+func (b *bencher) output(ctx context.Context, kind string, records, runs int) bench.Row {
+	row := bench.Row{What: "output " + kind + ": end to end vs sender alone", Target: "≥ 0.8"}
+	for range runs {
+		dir, err := os.MkdirTemp(b.dir, "output-")
+		if err != nil {
+			row.Unmeasured = err.Error()
+			return row
+		}
+		res, err := outputbench.Run(ctx, kind, records, dir)
+		os.RemoveAll(dir)
+		if err != nil {
+			row.Unmeasured = err.Error()
+			return row
+		}
+		if res.Missing > 0 {
+			row.Unmeasured = fmt.Sprintf("%d of %d records never reached the peer", res.Missing, res.Records)
+			return row
+		}
+		row.Privtrail.Add(res.EndToEnd)
+		row.Reference.Add(res.SenderAlone)
+		row.Ratio.Add(res.Ratio())
+		row.Note = res.Settings + "; " + res.Peer
+	}
+	return row
 }

@@ -26,7 +26,7 @@ func TestFirstHourCommands(t *testing.T) {
 		{[]string{"version"}, 0, []string{"privtrail ", runtime.Version(), runtime.GOOS + "/" + runtime.GOARCH}, nil},
 		{[]string{"health", "-h"}, 0, []string{"privtrail health [URL]"}, []string{"unsupported protocol scheme"}},
 		{[]string{"generate", "-h"}, 0, []string{"-seed"}, []string{"-c string", "config file"}},
-		{[]string{"bench", "-h"}, 0, []string{"-baseline"}, []string{"config file"}},
+		{[]string{"bench", "-h"}, 0, []string{"-admins", "-sizes", "-outputs"}, []string{"config file"}},
 		{[]string{"replay", "-c", "configs/demo.yaml", filepath.Join(dir, "nope.json")}, 1, []string{"no such file"}, nil},
 		{[]string{"replay", "-c", "configs/demo.yaml", filepath.Join(dir, "*.gz")}, 1, []string{"nothing matches"}, nil},
 		{[]string{"replay", "-c", "configs/demo.yaml", empty}, 1, []string{"read no record"}, nil},
@@ -53,17 +53,33 @@ func TestFirstHourCommands(t *testing.T) {
 	}
 }
 
-// A bench run twice in the same folder measures the pipeline both times
-// (the first run's checkpoints used to skip the whole file).
-func TestBenchTwiceInOneFolder(t *testing.T) {
-	dir := t.TempDir()
-	for i := range 2 {
-		var out bytes.Buffer
-		if code := run([]string{"bench", "-n", "2000", "-baseline=false", "-dir", dir}, &out, &out); code != 0 {
-			t.Fatalf("run %d: exit %d\n%s", i+1, code, out.String())
-		}
-		if !strings.Contains(out.String(), "(2000 records in") {
-			t.Errorf("run %d measured something else:\n%s", i+1, out.String())
+// A bench run prints its table twice in the same folder (the first run's
+// checkpoints used to skip the whole file the second time), on the shared
+// harness's records when it is there and on privtrail's own without it.
+// The pipeline runs as a process of its own: the test binary, re-executed
+// as privtrail (TestMain).
+func TestBenchTable(t *testing.T) {
+	t.Setenv(runPrivtrailEnv, "1")
+	perfs := []string{filepath.Join(t.TempDir(), "no-harness")}
+	if _, err := os.Stat("../shared/perf/floor"); err == nil {
+		perfs = append(perfs, "../shared/perf")
+	}
+	for _, perf := range perfs {
+		dir := t.TempDir()
+		for i := range 2 {
+			var out bytes.Buffer
+			code := run([]string{"bench", "-n", "2000", "-admins", "100", "-sizes", "3000", "-outputs", "none", "-perf", perf, "-dir", dir}, &out, &out)
+			if code != 0 {
+				t.Fatalf("%s, run %d: exit %d\n%s", perf, i+1, code, out.String())
+			}
+			for _, want := range []string{"privtrail bench on ", "pipeline vs floor, 2,000 records, 100 admins", "pipeline, 3,000 records (memory)", " MB"} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("%s, run %d: no %q in\n%s", perf, i+1, want, out.String())
+				}
+			}
+			if strings.Contains(out.String(), "pipeline vs floor, 2,000 records, 100 admins   —") {
+				t.Errorf("%s, run %d: nothing measured\n%s", perf, i+1, out.String())
+			}
 		}
 	}
 }

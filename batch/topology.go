@@ -30,14 +30,19 @@ type Input interface {
 //
 // The runner calls Consume with the batches of each pipeline in the order
 // their inputs emitted them, one at a time per output. Consume may block to
-// push back. It must call b.Ack exactly once, and only when the destination
-// has the batch for good: accepted, written and synced, or in the output's
-// own disk buffer (from which it is sent in order after a restart), with
-// any record the destination refused permanently written to the
-// dead-letter file. An error means nothing was acknowledged: the runner
-// calls Consume again with the same batch, with back-off, until it
-// succeeds or the agent stops (the batch is then read again on the next
-// start). Records and JSON are
+// push back. b.Ack must be called exactly once, and only when the
+// destination has the batch for good: accepted, written and synced, or in
+// the output's own disk buffer (from which it is sent in order after a
+// restart), with any record the destination refused permanently written
+// to the dead-letter file. Consume may return before that and Ack later,
+// from any goroutine (a disk buffer writes several batches with one
+// fsync): nil then means the batch was taken, and an output that closes
+// before acknowledging a batch it took says so in Close's error (the batch
+// is read again on the next start). An error from Consume means the batch
+// was not taken and nothing of it will be acknowledged: the runner calls
+// Consume again with the same batch, with back-off, until it succeeds or
+// the agent stops (the batch is then read again on the next start).
+// Records and JSON are
 // shared by every output and must not be changed, and once Ack is called
 // the output must not read them, nor the Items, any more: their memory is
 // reused for later batches (see Batch.OnRelease).

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -62,5 +63,33 @@ func TestTrackerWithNoOutputsCommitsAtOnce(t *testing.T) {
 	tr.Track(&Batch{}, 0)
 	if n != 1 || tr.Outstanding() != 0 {
 		t.Fatalf("commits %d, outstanding %d", n, tr.Outstanding())
+	}
+}
+
+// A batch's memory is released once, after its Commit, never while an
+// output still has it: a later batch acknowledged first waits for the
+// earlier one's commit and is released after it.
+func TestReleaseAfterCommit(t *testing.T) {
+	var events []string
+	tr := NewTracker(func(b *Batch) { events = append(events, "commit "+b.Input) })
+	a, b := &Batch{Input: "a"}, &Batch{Input: "b"}
+	for _, x := range []*Batch{a, b} {
+		x.OnRelease(func() { events = append(events, "release "+x.Input) })
+		tr.Track(x, 2)
+	}
+	b.Ack()
+	b.Ack()
+	a.Ack()
+	if len(events) != 0 {
+		t.Fatalf("before every output acknowledged a: %v", events)
+	}
+	a.Ack()
+	want := []string{"commit a", "release a", "commit b", "release b"}
+	if !slices.Equal(events, want) {
+		t.Fatalf("events %v, want %v", events, want)
+	}
+	a.Release() // a second Release runs nothing
+	if len(events) != len(want) {
+		t.Fatalf("released twice: %v", events)
 	}
 }

@@ -45,7 +45,9 @@ type Entry struct {
 	Data []byte
 }
 
-// Queue is safe for concurrent use by one appender and one reader.
+// Queue is safe for concurrent use by one appender and one reader; the
+// reader may call Remove from another goroutine than Read (delivery
+// removes in order while it reads the next entries).
 type Queue struct {
 	db       *bolt.DB
 	maxBytes int64
@@ -72,6 +74,7 @@ type Queue struct {
 	appended []appendMark
 	read     uint64 // entries below this were handed out by Read
 	closed   bool
+	full     bool // an Append waits for room
 
 	// Removed entries are deleted from the file lazily: with the next
 	// append's transaction (which syncs anyway), at most once a second, or
@@ -176,7 +179,8 @@ func (q *Queue) Append(ctx context.Context, items [][]byte) error {
 	if size > q.l.usable*q.l.page {
 		return ErrTooLarge
 	}
-	short := false // bbolt found the pages short where the count did not
+	short := false  // bbolt found the pages short where the count did not
+	purged := false // this append deleted the removed entries once already
 	for {
 		q.mu.Lock()
 		if q.closed {
@@ -185,7 +189,10 @@ func (q *Queue) Append(ctx context.Context, items [][]byte) error {
 		}
 		fits := q.pages+need <= q.l.usable
 		grows := q.pages+likely > q.room
-		if (!fits || grows || short) && q.unpurged {
+		// Once per append against growth: a reader removing as fast as
+		// entries come in would otherwise have every append purge again
+		// and again, a transaction and an fsync each, before it writes.
+		if (!fits || grows && !purged || short) && q.unpurged {
 			// Rather than wait, or grow the file, reuse the removed
 			// entries' pages: delete them first, as an append's own
 			// transaction could not reuse the pages it deletes.
@@ -194,16 +201,19 @@ func (q *Queue) Append(ctx context.Context, items [][]byte) error {
 			if err := q.purgeNow(below); err != nil {
 				return err
 			}
-			short = false
+			short, purged = false, true
 			continue
 		}
 		if !fits && q.next != q.oldest {
 			ch := q.changed
+			q.full = true
 			q.mu.Unlock()
 			select {
 			case <-ch:
+				q.setFull(false)
 				continue
 			case <-ctx.Done():
+				q.setFull(false)
 				return ctx.Err()
 			}
 		}
@@ -259,6 +269,15 @@ func (q *Queue) Append(ctx context.Context, items [][]byte) error {
 		q.mu.Unlock()
 		return nil
 	}
+}
+
+// Fits reports whether items could be appended at all, together, to
+// this queue: Append of items that do not fails with ErrTooLarge however
+// long it waits. It is what a caller that appends later (delivery's
+// committer) checks first, while it can still refuse them.
+func (q *Queue) Fits(items [][]byte) bool {
+	_, _, size := q.l.cost(items)
+	return size <= q.l.usable*q.l.page
 }
 
 // update runs fn on the entries in a write transaction that bbolt lets
@@ -466,6 +485,20 @@ func (q *Queue) OldestAge() time.Duration {
 		return 0
 	}
 	return time.Since(q.appended[0].at)
+}
+
+// Full reports whether an Append is waiting for room: only removals,
+// that is the destination, can end the wait.
+func (q *Queue) Full() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.full
+}
+
+func (q *Queue) setFull(v bool) {
+	q.mu.Lock()
+	q.full = v
+	q.mu.Unlock()
 }
 
 // Len and Bytes report what is queued.

@@ -1,9 +1,31 @@
 // Package delivery is what every SIEM output shares: a record is encoded
 // for the destination, appended to the output's disk buffer and
-// acknowledged upstream once it is durably there; a sender goroutine drains
-// the buffer in order, in batches, retrying transient failures with
+// acknowledged upstream once it is durably there; a sender drains the
+// buffer in order, in batches, retrying transient failures with
 // exponential back-off and jitter (or the destination's Retry-After), and
 // sends what the destination refuses for good to the dead-letter file.
+//
+// Two things keep the disk buffer's fsync and the destination's round
+// trip from setting the pace (see README.md):
+//
+//   - Group commit. Consume encodes a batch and queues it for a committer
+//     goroutine, which appends every batch queued meanwhile in one bbolt
+//     transaction (one fsync) and then acknowledges them, in the order
+//     they were consumed. A batch is still acknowledged only once it is on
+//     disk; Consume returns before that, so the runner hands over the next
+//     batch while the last ones are being synced.
+//   - A window of requests. The sender keeps up to Config.MaxInFlight
+//     requests outstanding and removes entries from the buffer only in
+//     order: a request's entries go once it and every request before it
+//     are done. A crash resends what was not removed, in order.
+//
+// Ordering: batches are appended to the buffer and acknowledged in the
+// order Consume got them, and read from it in that order. With
+// MaxInFlight 1 the destination receives them in that order too (a retried
+// batch is retried before the next is sent). With more, requests overlap:
+// one may reach the destination before an earlier one, and a retried
+// request arrives after later ones. Each output's README states what that
+// means for its destination.
 //
 // An output package supplies only its Encoder (pure, golden-tested) and its
 // Sender (the protocol); see outputs/splunk and friends.
@@ -37,7 +59,10 @@ type Encoder interface {
 // Sender delivers one batch of encoded items. Send bounds its own wait on
 // the destination (a request timeout, a write deadline), so that one that
 // never answers fails the attempt (a Result.Err, retried after back-off),
-// and returns soon once ctx ends: Close waits for the Send in flight.
+// and returns soon once ctx ends: Close waits for the Sends in flight.
+// With Config.MaxInFlight above 1, Send is called from several goroutines
+// at once, one call per request in flight: it must be safe for that, and
+// must not serialize the requests it could overlap.
 type Sender interface {
 	Send(ctx context.Context, items [][]byte) Result
 }
@@ -114,11 +139,20 @@ type Output struct {
 	dead DeadLetters
 	log  *slog.Logger
 	q    *buffer.Queue
+	// app is what the committer appends to: q, or a test's stand-in.
+	app appender
 
-	buf   []byte
-	ends  []int
-	items [][]byte
 	stats Stats
+
+	commits   commitQueue
+	commitErr atomic.Pointer[error] // the last commit's failure, nil once one succeeds
+	committed chan struct{}         // closed when the committer returns
+	// stopCommit ends the committer's wait for room in the buffer; closing
+	// lets it return once the queue is empty.
+	stopCommit context.CancelFunc
+	// free keeps the encode buffers of committed batches for the next
+	// ones: a batch's buffer is megabytes, grown append by append.
+	free chan *encoded
 
 	stop    context.CancelFunc
 	drained chan struct{}
@@ -155,7 +189,13 @@ func New(name string, cfg Config, deps Deps, enc Encoder, send Sender) (*Output,
 		log.Info("output buffer holds records from a previous run; sending them first", "output", name, "records", n, "bytes", q.Bytes())
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	o := &Output{name: name, cfg: cfg, enc: enc, send: send, dead: dead, log: log, q: q, stop: stop, drained: make(chan struct{})}
+	cctx, stopCommit := context.WithCancel(context.Background())
+	o := &Output{name: name, cfg: cfg, enc: enc, send: send, dead: dead, log: log, q: q, stop: stop, drained: make(chan struct{}),
+		committed: make(chan struct{}), stopCommit: stopCommit}
+	o.app = q
+	o.commits.init(commitLimits(q))
+	o.free = make(chan *encoded, 2*maxWaitingBatches+1)
+	go o.commit(cctx)
 	go o.drain(ctx)
 	return o, nil
 }
@@ -166,12 +206,71 @@ func (o *Output) Stats() *Stats { return &o.stats }
 // Buffered reports the records and bytes waiting on disk.
 func (o *Output) Buffered() (int, int64) { return o.q.Len(), o.q.Bytes() }
 
-// Consume encodes the batch, appends it to the disk buffer and acknowledges
-// it: from here the record survives a crash, so the inputs may checkpoint.
-// When the buffer is full it waits, which is the back-pressure.
+// Consume encodes the batch and queues it for the disk buffer; the
+// committer appends it (with whatever else is queued, in one fsync) and
+// only then acknowledges it, in the order batches were consumed: from
+// there the records survive a crash, so the inputs may checkpoint.
+//
+// Consume returning nil therefore means "taken", not yet "acknowledged":
+// b.Ack follows once the batch is on disk, or never, if the output is
+// closed before it could be written (the batch is then read again on the
+// next start, as any unacknowledged batch is). An error means the batch
+// was not taken and nothing of it will be acknowledged, as batch.Output
+// says: the runner calls Consume again with it. That happens while the
+// committer's last write failed (it retries its own batches meanwhile),
+// after Close, or when ctx ends while Consume waits.
+//
+// Consume waits while the batches queued for the committer reach their
+// bound (in number and bytes, see commitLimits); the committer waits for
+// room in the buffer: together that is the back-pressure.
 func (o *Output) Consume(ctx context.Context, b *batch.Batch) error {
-	o.buf = o.buf[:0]
-	ends := o.ends[:0]
+	if p := o.commitErr.Load(); p != nil {
+		return fmt.Errorf("disk buffer: writing the batches before this one failed (retrying): %w", *p)
+	}
+	e := o.encode(b)
+	if e.err != nil {
+		o.recycle(e)
+		return e.err
+	}
+	if len(e.items) > 0 && !o.q.Fits(e.items) {
+		o.recycle(e)
+		return fmt.Errorf("a batch of %d records does not fit in buffer.max_bytes even with the buffer empty: raise it", len(e.items))
+	}
+	if err := o.commits.put(ctx, e); err != nil {
+		o.recycle(e)
+		return err
+	}
+	return nil
+}
+
+// encoded is one consumed batch on its way to the disk buffer.
+type encoded struct {
+	b     *batch.Batch
+	buf   []byte
+	items [][]byte
+	size  int64
+	err   error
+}
+
+func (o *Output) encode(b *batch.Batch) *encoded {
+	var e *encoded
+	select {
+	case e = <-o.free:
+	default:
+		e = &encoded{}
+	}
+	e.b, e.err = b, nil
+	// Most encodings are the enriched JSON plus an envelope: size the
+	// buffer once rather than grow it record by record.
+	want := 0
+	for _, j := range b.JSON {
+		want += len(j) + encodeOverhead
+	}
+	if cap(e.buf) < want {
+		e.buf = make([]byte, 0, want)
+	}
+	buf := e.buf[:0]
+	var ends []int
 	for i, rec := range b.Records {
 		var enriched []byte
 		if i < len(b.JSON) {
@@ -179,42 +278,131 @@ func (o *Output) Consume(ctx context.Context, b *batch.Batch) error {
 		}
 		// Each buffered item carries the record's origin ahead of the
 		// encoded bytes, so that a later rejection names where it came from.
-		start := len(o.buf)
-		o.buf = binary.AppendUvarint(o.buf, uint64(len(rec.Origin)))
-		o.buf = append(o.buf, rec.Origin...)
+		start := len(buf)
+		buf = binary.AppendUvarint(buf, uint64(len(rec.Origin)))
+		buf = append(buf, rec.Origin...)
 		var err error
-		o.buf, err = o.enc.Encode(o.buf, rec, enriched)
+		buf, err = o.enc.Encode(buf, rec, enriched)
 		if err != nil {
-			o.buf = o.buf[:start]
+			buf = buf[:start]
 			if derr := o.dead.Write("output:"+o.name, rec.Origin, "encode: "+err.Error(), rec.Raw); derr != nil {
-				return derr
+				e.err = derr
+				return e
 			}
 			o.stats.DeadLettered.Add(1)
 			continue
 		}
-		ends = append(ends, len(o.buf))
+		ends = append(ends, len(buf))
 	}
-	o.ends = ends
-	items := o.items[:0]
+	items := e.items[:0]
 	start := 0
 	for _, end := range ends {
-		items = append(items, o.buf[start:end])
+		items = append(items, buf[start:end:end])
 		start = end
 	}
-	o.items = items
-	if len(items) > 0 {
-		o.appending.Store(time.Now().UnixNano())
-		err := o.q.Append(ctx, items)
-		o.appending.Store(0)
-		if err != nil {
-			if errors.Is(err, buffer.ErrTooLarge) {
-				return fmt.Errorf("a batch of %d records does not fit in buffer.max_bytes even with the buffer empty: raise it", len(items))
+	e.buf, e.items, e.size = buf, items, int64(len(buf))
+	return e
+}
+
+// recycle keeps e's memory for a later batch; it must no longer be used.
+func (o *Output) recycle(e *encoded) {
+	if cap(e.buf) > maxRecycled {
+		return
+	}
+	clear(e.items)
+	e.b, e.items, e.err = nil, e.items[:0], nil
+	select {
+	case o.free <- e:
+	default:
+	}
+}
+
+const (
+	// maxRecycled is the largest encode buffer kept for reuse.
+	maxRecycled = 16 << 20
+	// encodeOverhead is what an encoder adds to a record's enriched JSON,
+	// about (a HEC envelope, a bulk action line, a syslog header).
+	encodeOverhead = 512
+)
+
+// commit is the committer: it appends what Consume queued, as many
+// batches per transaction as are waiting, and acknowledges them once the
+// transaction (and its fsync) is done. A failed write acknowledges
+// nothing: it is retried, after back-off, with the same batches, and
+// Consume refuses new ones meanwhile. It returns once the queue is closed
+// and empty, or ctx ends (whatever was not written stays unacknowledged).
+func (o *Output) commit(ctx context.Context) {
+	defer close(o.committed)
+	var group []*encoded
+	var items [][]byte
+	for attempt := 0; ; {
+		if len(group) == 0 {
+			group = o.commits.take(group[:0])
+			if len(group) == 0 {
+				return // closed and empty
 			}
-			return err
+		}
+		items = items[:0]
+		for _, e := range group {
+			items = append(items, e.items...)
+		}
+		err := o.appendItems(ctx, items)
+		if errors.Is(err, buffer.ErrTooLarge) && len(group) > 1 {
+			// Together they exceed what the buffer can ever hold; each
+			// alone fits (Consume checked): write them one at a time.
+			for len(group) > 0 && err == nil {
+				if err = o.appendItems(ctx, group[0].items); err == nil {
+					o.acknowledge(group[:1])
+					group = group[1:]
+				}
+			}
+		}
+		if err == nil {
+			o.acknowledge(group)
+			o.commits.done(group)
+			group = group[:0]
+			attempt = 0
+			continue
+		}
+		if ctx.Err() != nil {
+			o.commits.done(group)
+			o.commits.abandon(len(group))
+			return
+		}
+		o.commitErr.Store(&err)
+		wait := o.backoff(attempt, 0)
+		attempt++
+		o.log.Error("output: writing to the disk buffer failed; retrying, nothing of it is acknowledged", "output", o.name, "batches", len(group), "err", err, "retry_in", wait)
+		if !sleep(ctx, wait) {
+			o.commits.done(group)
+			o.commits.abandon(len(group))
+			return
 		}
 	}
-	b.Ack()
-	return nil
+}
+
+func (o *Output) appendItems(ctx context.Context, items [][]byte) error {
+	if len(items) == 0 {
+		return nil
+	}
+	o.appending.Store(time.Now().UnixNano())
+	defer o.appending.Store(0)
+	return o.app.Append(ctx, items)
+}
+
+// appender is the disk buffer as the committer uses it: Append returns
+// once items are durably on disk, or writes nothing.
+type appender interface {
+	Append(ctx context.Context, items [][]byte) error
+}
+
+// acknowledge acks the batches just written, in order, and recycles them.
+func (o *Output) acknowledge(group []*encoded) {
+	o.commitErr.Store(nil)
+	for _, e := range group {
+		e.b.Ack()
+		o.recycle(e)
+	}
 }
 
 // split undoes Consume's framing of a buffered item.
@@ -226,11 +414,35 @@ func split(item []byte) (origin string, data []byte) {
 	return string(item[k : k+int(n)]), item[k+int(n):]
 }
 
-// Close sends what is buffered until the buffer is empty or ctx ends (what
-// remains is sent after the next start), then closes the buffer.
+// Close writes the batches Consume queued to the disk buffer and
+// acknowledges them, then sends what is buffered until the buffer is
+// empty or ctx ends (what remains is sent after the next start), then
+// closes the buffer. ctx bounds the writing too, except that a write
+// under way that is not waiting for room (a local fsync, not the
+// destination) gets closeCommitGrace more. Batches it could not write are
+// left unacknowledged, which Close reports as an error: the inputs read
+// them again on the next start.
 func (o *Output) Close(ctx context.Context) error {
+	var unwritten int
 	o.once.Do(func() {
 		o.closing.Store(true)
+		o.commits.close()
+		select {
+		case <-o.committed:
+		case <-ctx.Done():
+			grace := time.NewTimer(closeCommitGrace)
+			if o.q.Full() {
+				grace.Reset(0) // waiting for room: only the destination could make it
+			}
+			select {
+			case <-o.committed:
+			case <-grace.C:
+			}
+			grace.Stop()
+		}
+		o.stopCommit()
+		<-o.committed
+		unwritten = o.commits.abandoned()
 		for o.q.Len() > 0 {
 			select {
 			case <-ctx.Done():
@@ -246,29 +458,76 @@ func (o *Output) Close(ctx context.Context) error {
 		<-o.drained
 		o.q.Close()
 	})
+	var err error
+	if unwritten > 0 {
+		err = fmt.Errorf("%d batches could not be written to the disk buffer before the output closed; they stay unacknowledged and are read again on the next start", unwritten)
+	}
 	// A Sender holding connections releases them.
 	if c, ok := o.send.(io.Closer); ok {
-		return c.Close()
+		if cerr := c.Close(); err == nil {
+			err = cerr
+		}
 	}
-	return nil
+	return err
 }
 
+// closeCommitGrace is how long Close lets a write to the disk buffer
+// under way finish once its ctx has ended.
+const closeCommitGrace = 2 * time.Second
+
+// drain reads the buffer in order and keeps up to MaxInFlight requests
+// outstanding. The remover takes finished requests in the order they were
+// read and removes each one's entries from the buffer only once it and
+// every request before it are done; a request's slot frees only then,
+// so that at most MaxInFlight requests' entries are held out of the
+// buffer at a time. Once ctx ends, nothing more is removed: what was
+// not, is sent again after the next start.
 func (o *Output) drain(ctx context.Context) {
 	defer close(o.drained)
+	slots := make(chan struct{}, o.cfg.MaxInFlight)
+	window := make(chan *flight, o.cfg.MaxInFlight)
+	removed := make(chan struct{})
+	go func() {
+		defer close(removed)
+		stopped := false
+		for f := range window {
+			if !<-f.done {
+				stopped = true
+			}
+			if !stopped {
+				if err := o.q.Remove(f.last); err != nil {
+					o.log.Error("output buffer", "output", o.name, "err", err)
+				}
+			}
+			<-slots
+		}
+	}()
+	defer func() {
+		close(window)
+		<-removed
+	}()
 	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
 		entries, err := o.q.Read(ctx, o.cfg.BatchSize, int(o.cfg.BatchBytes), o.flushInterval())
 		if err != nil {
+			<-slots
 			return
 		}
-		if !o.deliver(ctx, entries) {
-			o.q.Rewind()
-			return
-		}
-		if err := o.q.Remove(entries[len(entries)-1].Seq); err != nil {
-			o.log.Error("output buffer", "output", o.name, "err", err)
-			o.q.Rewind()
-		}
+		f := &flight{last: entries[len(entries)-1].Seq, done: make(chan bool, 1)}
+		window <- f
+		go func() { f.done <- o.deliver(ctx, entries) }()
 	}
+}
+
+// flight is one request of the window: done says whether its entries
+// were delivered (or dead-lettered), false when ctx ended first.
+type flight struct {
+	last uint64
+	done chan bool
 }
 
 // flushInterval is not worth waiting for once the agent is stopping.

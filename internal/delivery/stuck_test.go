@@ -120,7 +120,7 @@ func TestStuckSender(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			cfg := Config{BatchSize: 10, BatchBytes: 64 << 10, FlushInterval: time.Millisecond, MaxBackoff: maxBackoff, Buffer: BufferConfig{MaxBytes: 1 << 20}}
+			cfg := Config{MaxInFlight: 1, BatchSize: 10, BatchBytes: 64 << 10, FlushInterval: time.Millisecond, MaxBackoff: maxBackoff, Buffer: BufferConfig{MaxBytes: 1 << 20}}
 			logs, dead := &deliverytest.LogBuffer{}, &deliverytest.DeadLetters{}
 			send := newStuckSender(tc.timeout)
 			out, err := New("stuck", cfg, Deps{DataDir: dir, DeadLetters: dead, Log: slog.New(slog.NewTextHandler(logs, nil))}, stuckEncoder{}, send)
@@ -136,12 +136,12 @@ func TestStuckSender(t *testing.T) {
 			// The buffer fills to its bound, then pushes back.
 			n := 0
 			for {
-				b, acked := stuckBatch(n, 5)
+				b, _ := stuckBatch(n, 5)
 				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-				err := out.Consume(ctx, b)
+				acked, err := deliverytest.ConsumeAcked(ctx, out, b, uint64(n+1))
 				cancel()
 				if err != nil {
-					if *acked {
+					if acked {
 						t.Fatal("a batch the buffer did not take was acknowledged")
 					}
 					if out.Health() != nil {
@@ -154,13 +154,13 @@ func TestStuckSender(t *testing.T) {
 					t.Fatal("the buffer never pushed back")
 				}
 			}
-			b, acked := stuckBatch(n, 5)
+			b, _ := stuckBatch(n, 5)
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			began := time.Now()
-			err = out.Consume(ctx, b)
+			acked, err := deliverytest.ConsumeAcked(ctx, out, b, uint64(n+1))
 			cancel()
-			if !errors.Is(err, context.DeadlineExceeded) || *acked || time.Since(began) < 250*time.Millisecond {
-				t.Fatalf("a full buffer returned %v after %v (acked %v); want it to wait", err, time.Since(began), *acked)
+			if !errors.Is(err, context.DeadlineExceeded) || acked || time.Since(began) < 250*time.Millisecond {
+				t.Fatalf("a full buffer returned %v after %v (acked %v); want it to wait", err, time.Since(began), acked)
 			}
 			if k, _ := out.Buffered(); k != n {
 				t.Fatalf("%d records buffered, %d acknowledged", k, n)

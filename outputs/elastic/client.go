@@ -37,12 +37,14 @@ type sender struct {
 	timeout time.Duration
 	now     func() time.Time
 
-	mu        sync.Mutex
-	ready     bool // GET / and templates done for this run
+	mu        sync.Mutex // held while preparing: the first Send of a run
+	ready     bool       // GET / and templates done for this run
 	templates []installable
 
-	body   bytes.Buffer
-	parser fastjson.Parser
+	// Bodies and parsers are per request: with delivery's max_in_flight
+	// several bulk requests are under way at once.
+	bodies  sync.Pool // *bytes.Buffer
+	parsers fastjson.ParserPool
 }
 
 // Close releases idle connections (delivery calls it, when it knows to,
@@ -60,19 +62,33 @@ var filterPath = []string{"errors", "items.*.status", "items.*.error.type", "ite
 // item.
 func (s *sender) Send(ctx context.Context, items [][]byte) delivery.Result {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !s.ready {
 		if err := s.prepare(ctx); err != nil {
+			s.mu.Unlock()
 			return delivery.Result{Err: err}
 		}
 		s.ready = true
 	}
+	s.mu.Unlock()
+	body, _ := s.bodies.Get().(*bytes.Buffer)
+	if body == nil {
+		body = new(bytes.Buffer)
+	}
+	// The body goes back for reuse only after a 2xx answer, which
+	// Elasticsearch gives once it has read all of it; after a failure the
+	// transport may still hold it.
+	reuse := false
+	defer func() {
+		if reuse {
+			s.bodies.Put(body)
+		}
+	}()
 
 	// event.ingested is when the record reached Elasticsearch: the send
 	// time (of this attempt), as a dotted key, which Elasticsearch merges
 	// into the event object. Elastic's rules use it as their timestamp
 	// override, so replayed old records are still seen by them.
-	s.body.Reset()
+	body.Reset()
 	ingested := s.now().UTC().AppendFormat(nil, time.RFC3339Nano)
 	var reject []delivery.Rejection
 	var sent []int // index in items of each item in the request
@@ -82,16 +98,16 @@ func (s *sender) Send(ctx context.Context, items [][]byte) delivery.Result {
 			reject = append(reject, delivery.Rejection{Index: i, Reason: "elastic: buffered item is not a bulk action and document"})
 			continue
 		}
-		s.body.Write(it[:nl+1])
-		s.body.WriteString(`{"event.ingested":"`)
-		s.body.Write(ingested)
-		s.body.WriteByte('"')
+		body.Write(it[:nl+1])
+		body.WriteString(`{"event.ingested":"`)
+		body.Write(ingested)
+		body.WriteByte('"')
 		if it[nl+2] != '}' {
-			s.body.WriteByte(',')
+			body.WriteByte(',')
 		}
-		s.body.Write(it[nl+2:])
+		body.Write(it[nl+2:])
 		if it[len(it)-1] != '\n' {
-			s.body.WriteByte('\n')
+			body.WriteByte('\n')
 		}
 		sent = append(sent, i)
 	}
@@ -101,7 +117,7 @@ func (s *sender) Send(ctx context.Context, items [][]byte) delivery.Result {
 
 	rctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	res, err := s.es.Bulk(bytes.NewReader(s.body.Bytes()),
+	res, err := s.es.Bulk(bytes.NewReader(body.Bytes()),
 		s.es.Bulk.WithContext(rctx),
 		s.es.Bulk.WithHeader(map[string]string{"Content-Type": "application/x-ndjson"}),
 		s.es.Bulk.WithFilterPath(filterPath...))
@@ -109,14 +125,15 @@ func (s *sender) Send(ctx context.Context, items [][]byte) delivery.Result {
 		return delivery.Result{Err: fmt.Errorf("elasticsearch bulk: %w", err)}
 	}
 	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
+	answer, err := io.ReadAll(res.Body)
 	if err != nil {
 		return delivery.Result{Err: fmt.Errorf("elasticsearch bulk: reading the response: %w", err)}
 	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		return delivery.Result{Err: requestError("bulk", res, body), RetryAfter: retryAfter(res.Header, s.now())}
+		return delivery.Result{Err: requestError("bulk", res, answer), RetryAfter: retryAfter(res.Header, s.now())}
 	}
-	out, err := s.items(body, len(sent))
+	reuse = true
+	out, err := s.items(answer, len(sent))
 	if err != nil {
 		// Nothing tells which items were indexed: send them all again
 		// (the _ids make the ones that were a 409, accepted).
@@ -138,7 +155,9 @@ func (s *sender) Send(ctx context.Context, items [][]byte) delivery.Result {
 
 // items reads a 2xx bulk response of n items.
 func (s *sender) items(body []byte, n int) (delivery.Result, error) {
-	v, err := s.parser.ParseBytes(body)
+	p := s.parsers.Get()
+	defer s.parsers.Put(p)
+	v, err := p.ParseBytes(body)
 	if err != nil {
 		return delivery.Result{}, fmt.Errorf("unreadable response: %v", err)
 	}

@@ -101,9 +101,10 @@ func newOutput(t testing.TB, cfg Config) (*delivery.Output, *deadList, *logBuf) 
 func consume(t testing.TB, o *delivery.Output, recs []*entra.Record) {
 	t.Helper()
 	b := &batch.Batch{Records: recs}
-	acked := false
-	b.Arm(1, 1, func(uint64) { acked = true })
-	if err := o.Consume(context.Background(), b); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	acked, err := deliverytest.ConsumeAcked(ctx, o, b, 1)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if !acked {

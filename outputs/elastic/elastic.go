@@ -146,3 +146,14 @@ func cloudURL(id string) (string, error) {
 	}
 	return "https://" + parts[1] + "." + parts[0], nil
 }
+
+// NewSender is the output's Sender alone (Bulk API requests to cfg's
+// nodes), without the disk buffer: what internal/outputbench measures
+// the whole output against.
+func NewSender(name string, cfg Config, deps delivery.Deps) (delivery.Sender, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return newSender(name, &cfg, deps)
+}

@@ -126,7 +126,7 @@ func TestStuckElasticsearch(t *testing.T) {
 	peer := newStuckES(t)
 	off := false
 	cfg := Config{URLs: []string{peer.srv.URL}, Timeout: timeout, InstallTemplates: &off,
-		Config: delivery.Config{BatchSize: 100, FlushInterval: 5 * time.Millisecond, MaxBackoff: 10 * time.Second, BatchBytes: 256 << 10,
+		Config: delivery.Config{MaxInFlight: 1, BatchSize: 100, FlushInterval: 5 * time.Millisecond, MaxBackoff: 10 * time.Second, BatchBytes: 256 << 10,
 			Buffer: delivery.BufferConfig{MaxBytes: 1 << 20}}}
 	stucktest.Run(t, stucktest.Setup{
 		Peer: peer,

@@ -117,6 +117,12 @@ func (c *Config) Defaults() {
 		c.Envelope = DefaultEnvelope
 	}
 	c.Compression = strings.ToLower(c.Compression)
+	if c.MaxInFlight == 0 {
+		// One user's records stay in order only with one batch produced at
+		// a time: concurrent batches interleave on a partition. The
+		// producer still pipelines each batch over every partition.
+		c.MaxInFlight = 1
+	}
 	c.SASL.Mechanism = strings.ToLower(c.SASL.Mechanism)
 	if c.ClientID == "" {
 		c.ClientID = DefaultClientID

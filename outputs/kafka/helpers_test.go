@@ -275,10 +275,8 @@ func (h *harness) consume(t testing.TB, recs []*entra.Record, js [][]byte, size 
 	for i := 0; i < len(recs); i += size {
 		j := min(i+size, len(recs))
 		b := &batch.Batch{Input: "test", Records: recs[i:j], JSON: js[i:j]}
-		acked := false
-		b.Arm(uint64(i/size+1), 1, func(uint64) { acked = true })
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := h.out.Consume(ctx, b)
+		acked, err := deliverytest.ConsumeAcked(ctx, h.out, b, uint64(i/size+1))
 		cancel()
 		if err != nil {
 			t.Fatal(err)

@@ -173,7 +173,7 @@ func TestStuckBroker(t *testing.T) {
 	const timeout = time.Second // the least the config takes
 	peer := newStuckBroker(t, testTopic)
 	cfg := Config{Brokers: []string{peer.addr()}, Topic: testTopic, Timeout: timeout,
-		Config: delivery.Config{BatchSize: 100, FlushInterval: 5 * time.Millisecond, MaxBackoff: 10 * time.Second, BatchBytes: 256 << 10,
+		Config: delivery.Config{MaxInFlight: 1, BatchSize: 100, FlushInterval: 5 * time.Millisecond, MaxBackoff: 10 * time.Second, BatchBytes: 256 << 10,
 			Buffer: delivery.BufferConfig{MaxBytes: 1 << 20}}}
 	stucktest.Run(t, stucktest.Setup{
 		Peer: peer,

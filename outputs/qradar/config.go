@@ -108,6 +108,9 @@ func (c *Config) Defaults() {
 	if c.Timeout == 0 {
 		c.Timeout = 30 * time.Second
 	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 1 // one connection, one ordered stream: see Validate
+	}
 	c.Config.Defaults()
 }
 
@@ -127,6 +130,12 @@ func (c *Config) Validate() error {
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		return fmt.Errorf("address: %q: port must be 1-65535", c.Address)
+	}
+	if c.MaxInFlight > 1 {
+		// Syslog has no acknowledgement and no sequence numbers: batches
+		// written at once would interleave or reorder on the receiver,
+		// and a retried one could not be told from a new one.
+		return fmt.Errorf("max_in_flight: syslog goes over one connection, in order: must be 1, got %d", c.MaxInFlight)
 	}
 	switch c.Transport {
 	case "tcp", "tls", "udp":

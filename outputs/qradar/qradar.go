@@ -51,3 +51,26 @@ func newOutput(name string, cfg Config, deps delivery.Deps) (*delivery.Output, *
 	}
 	return out, cl, nil
 }
+
+// NewSender is the output's Sender alone (syslog to cfg.Address), without
+// the disk buffer: what internal/outputbench measures the whole output
+// against.
+func NewSender(name string, cfg Config, deps delivery.Deps) (delivery.Sender, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := deps.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("output", name)
+	var tc *tls.Config
+	if cfg.Transport == "tls" {
+		var err error
+		if tc, err = cfg.TLS.Build("outputs.qradar "+name, log); err != nil {
+			return nil, err
+		}
+	}
+	return newClient(cfg, tc, log), nil
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/internal/delivery"
+	"github.com/privtrail/privtrail/internal/delivery/deliverytest"
 	"github.com/privtrail/privtrail/internal/tlsconfig"
 )
 
@@ -285,10 +286,11 @@ func consume(t testing.TB, out *delivery.Output, recs []*entra.Record, size int,
 				b.JSON = append(b.JSON, r.AppendJSON(nil))
 			}
 		}
-		acked := false
 		seq++
-		b.Arm(seq, 1, func(uint64) { acked = true })
-		if err := out.Consume(context.Background(), b); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		acked, err := deliverytest.ConsumeAcked(ctx, out, b, seq)
+		cancel()
+		if err != nil {
 			t.Fatal(err)
 		}
 		if !acked {

@@ -184,7 +184,7 @@ func TestStuckReceiver(t *testing.T) {
 			}
 			peer := newStuckSyslog(t, ptls, tc.handshake)
 			cfg := Config{Address: peer.addr(), Transport: tc.transport, Format: "json", Envelope: "as_read", Hostname: "collector-01", Version: "1.4.0", Timeout: timeout,
-				Config: delivery.Config{BatchBytes: 16 << 20, FlushInterval: 5 * time.Millisecond, MaxBackoff: 10 * time.Second,
+				Config: delivery.Config{MaxInFlight: 1, BatchBytes: 16 << 20, FlushInterval: 5 * time.Millisecond, MaxBackoff: 10 * time.Second,
 					Buffer: delivery.BufferConfig{MaxBytes: 24 << 20}}}
 			if tc.transport == "tls" {
 				cfg.TLS = &tlsconfig.Config{CAFile: certs.ca}

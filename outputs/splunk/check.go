@@ -53,7 +53,7 @@ func Check(ctx context.Context, cfg Config, log *slog.Logger) (string, error) {
 	out := "HEC healthy, token accepted"
 
 	if c.ack {
-		if _, err := c.pollAck(ctx, []byte(`{"acks":[0]}`), "0"); err != nil {
+		if _, err := c.pollAcks(ctx, []int64{0}); err != nil {
 			return "", fmt.Errorf("%s, but indexer acknowledgement failed: %v (indexer_ack is on: tick \"Enable indexer acknowledgement\" on the token, or set indexer_ack: false)", out, err)
 		}
 		out += ", indexer acknowledgement enabled"

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -59,8 +60,12 @@ type Client struct {
 	log                 *slog.Logger
 	warnNoAck           sync.Once
 
-	gzMu sync.Mutex
-	gz   *gzip.Writer
+	// gzs are gzip writers for requests in flight at once (delivery's
+	// max_in_flight): one shared writer would serialize them.
+	gzs sync.Pool
+	// acks polls the outstanding ackIds of every request in flight in
+	// one /services/collector/ack request.
+	acks ackWindow
 }
 
 // NewClient builds the Sender for cfg; what names it in log lines.
@@ -109,9 +114,11 @@ func NewClient(cfg Config, what string, log *slog.Logger) (*Client, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
-	if c.gzip {
-		c.gz, _ = gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	c.gzs.New = func() any {
+		w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+		return w
 	}
+	c.acks.init(c)
 	return c, nil
 }
 
@@ -242,15 +249,15 @@ func (c *Client) body(items [][]byte) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	buf.Grow(n/6 + 512)
-	c.gzMu.Lock()
-	defer c.gzMu.Unlock()
-	c.gz.Reset(&buf)
+	gz := c.gzs.Get().(*gzip.Writer)
+	defer c.gzs.Put(gz)
+	gz.Reset(&buf)
 	for _, it := range items {
-		if _, err := c.gz.Write(it); err != nil {
+		if _, err := gz.Write(it); err != nil {
 			return nil, err
 		}
 	}
-	if err := c.gz.Close(); err != nil {
+	if err := gz.Close(); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
@@ -364,68 +371,157 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// waitAck polls /services/collector/ack every ackPoll until HEC reports
-// the request indexed, or ackTimeout passes: then the batch is sent again
-// (delivery is at least once: if the acknowledgement was merely late, the
-// batch is indexed twice).
+// waitAck waits until HEC reports the request with ackId id indexed, or
+// ackTimeout passes: then the batch is sent again (delivery is at least
+// once: if the acknowledgement was merely late, the batch is indexed
+// twice). The ackIds of every request in flight are polled together, one
+// /services/collector/ack request every ackPoll (see ackWindow).
 func (c *Client) waitAck(ctx context.Context, id int64) delivery.Result {
-	deadline := time.Now().Add(c.ackTimeout)
-	body := []byte(`{"acks":[` + strconv.FormatInt(id, 10) + `]}`)
-	key := strconv.FormatInt(id, 10)
-	var lastErr error
-	t := time.NewTimer(c.ackPoll)
+	done := c.acks.add(id)
+	t := time.NewTimer(c.ackTimeout)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return delivery.Result{Err: fmt.Errorf("splunk: stopped while waiting for the indexer acknowledgement of ackId %d: %w", id, ctx.Err())}
-		case <-t.C:
+	select {
+	case <-done:
+		return delivery.Result{}
+	case <-ctx.Done():
+		c.acks.forget(id)
+		return delivery.Result{Err: fmt.Errorf("splunk: stopped while waiting for the indexer acknowledgement of ackId %d: %w", id, ctx.Err())}
+	case <-t.C:
+		c.acks.forget(id)
+		msg := fmt.Sprintf("splunk: no indexer acknowledgement for ackId %d on channel %s within ack_timeout %s; sending the batch again (it may be indexed twice)", id, c.channel, c.ackTimeout)
+		if err := c.acks.lastErr(); err != nil {
+			msg += "; last query error: " + err.Error()
 		}
-		done, err := c.pollAck(ctx, body, key)
-		switch {
-		case done:
-			return delivery.Result{}
-		case err != nil:
-			lastErr = err
-			c.log.Debug("splunk: indexer acknowledgement query failed", "ack_id", id, "err", err)
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			msg := fmt.Sprintf("splunk: no indexer acknowledgement for ackId %d on channel %s within ack_timeout %s; sending the batch again (it may be indexed twice)", id, c.channel, c.ackTimeout)
-			if lastErr != nil {
-				msg += "; last query error: " + lastErr.Error()
-			}
-			return delivery.Result{Err: errors.New(msg)}
-		}
-		t.Reset(min(c.ackPoll, left))
+		return delivery.Result{Err: errors.New(msg)}
 	}
 }
 
-// pollAck asks whether the request with ackId key was indexed.
-func (c *Client) pollAck(ctx context.Context, body []byte, key string) (bool, error) {
+// ackWindow is the set of ackIds waiting for indexer acknowledgement on
+// the client's channel, one per request in flight. A poller goroutine,
+// running while the set is not empty, asks HEC about all of them in one
+// request every ackPoll (the ack endpoint takes a list) and releases each
+// one reported true, in whatever order HEC acknowledges them.
+type ackWindow struct {
+	c *Client
+
+	mu      sync.Mutex
+	waiting map[int64]chan struct{}
+	polling bool
+	err     error // of the last query, nil once one succeeds
+}
+
+func (w *ackWindow) init(c *Client) {
+	w.c = c
+	w.waiting = map[int64]chan struct{}{}
+}
+
+// add registers id and returns what is closed once HEC acknowledges it.
+func (w *ackWindow) add(id int64) <-chan struct{} {
+	ch := make(chan struct{})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.waiting[id] = ch
+	if !w.polling {
+		w.polling = true
+		go w.poll()
+	}
+	return ch
+}
+
+// forget stops waiting for id (a timeout, or the output stopping).
+func (w *ackWindow) forget(id int64) {
+	w.mu.Lock()
+	delete(w.waiting, id)
+	w.mu.Unlock()
+}
+
+func (w *ackWindow) lastErr() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// poll queries the waiting ackIds every ackPoll until none is left.
+func (w *ackWindow) poll() {
+	t := time.NewTimer(w.c.ackPoll)
+	defer t.Stop()
+	ids := make([]int64, 0, 8)
+	for {
+		<-t.C
+		w.mu.Lock()
+		ids = ids[:0]
+		for id := range w.waiting {
+			ids = append(ids, id)
+		}
+		if len(ids) == 0 {
+			w.polling = false
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+		slices.Sort(ids)
+		acked, err := w.c.pollAcks(context.Background(), ids)
+		w.mu.Lock()
+		w.err = err
+		if err != nil {
+			w.c.log.Debug("splunk: indexer acknowledgement query failed", "ack_ids", len(ids), "err", err)
+		}
+		for _, id := range acked {
+			if ch, ok := w.waiting[id]; ok {
+				close(ch)
+				delete(w.waiting, id)
+			}
+		}
+		w.mu.Unlock()
+		t.Reset(w.c.ackPoll)
+	}
+}
+
+// pollAcks asks HEC which of ids were indexed. The poller calls it
+// without a waiter's ctx (the query serves every request in flight): the
+// client's request timeout bounds it.
+func (c *Client) pollAcks(ctx context.Context, ids []int64) ([]int64, error) {
+	body := make([]byte, 0, 16+12*len(ids))
+	body = append(body, `{"acks":[`...)
+	for i, id := range ids {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = strconv.AppendInt(body, id, 10)
+	}
+	body = append(body, "]}"...)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.ackURL, bytes.NewReader(body))
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	c.header(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return false, unwrapURLError(err)
+		return nil, unwrapURLError(err)
 	}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		var hr hecResponse
 		parsed := json.Unmarshal(raw, &hr) == nil
-		return false, errors.New(describe(resp.StatusCode, raw, hr, parsed))
+		return nil, errors.New(describe(resp.StatusCode, raw, hr, parsed))
 	}
 	var ar struct {
 		Acks map[string]bool `json:"acks"`
 	}
 	if err := json.Unmarshal(raw, &ar); err != nil {
-		return false, fmt.Errorf("splunk HEC: unreadable acknowledgement reply: %v", err)
+		return nil, fmt.Errorf("splunk HEC: unreadable acknowledgement reply: %v", err)
 	}
-	return ar.Acks[key], nil
+	var acked []int64
+	for k, ok := range ar.Acks {
+		if !ok {
+			continue
+		}
+		if id, err := strconv.ParseInt(k, 10, 64); err == nil {
+			acked = append(acked, id)
+		}
+	}
+	return acked, nil
 }
 
 // unwrapURLError drops net/url's "Post \"<url>\":" prefix (the caller

@@ -44,6 +44,7 @@ type fakeHEC struct {
 	nextAck  map[string]int64
 	polls    int
 	pollChan []string
+	widest   int // most ackIds asked about in one query
 }
 
 type hecEvent struct {
@@ -245,6 +246,7 @@ func (h *fakeHEC) ackQuery(w http.ResponseWriter, r *http.Request) {
 		hecError(w, 400, 6, "Invalid data format", -1)
 		return
 	}
+	h.widest = max(h.widest, len(q.Acks))
 	out := map[string]bool{}
 	for _, id := range q.Acks {
 		n, known := h.acks[ch][id]

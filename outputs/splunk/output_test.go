@@ -88,7 +88,9 @@ func newHarness(t testing.TB, url string, mod func(*Config)) *harness {
 	cfg := Config{
 		URL: url, Token: mustSecret(t, testToken), Index: "entra", Host: "agent-01", AllowHTTP: true,
 		AckPollInterval: 5 * time.Millisecond, AckTimeout: 2 * time.Second,
-		Config: delivery.Config{BatchSize: 10, FlushInterval: 5 * time.Millisecond, MaxBackoff: 200 * time.Millisecond},
+		// One request in flight: these tests check the order HEC indexes
+		// in; the window has its own.
+		Config: delivery.Config{MaxInFlight: 1, BatchSize: 10, FlushInterval: 5 * time.Millisecond, MaxBackoff: 200 * time.Millisecond},
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -118,9 +120,10 @@ func (h *harness) consume(t testing.TB, recs []*entra.Record, size int) {
 		for _, r := range chunk {
 			b.JSON = append(b.JSON, r.AppendJSON(nil))
 		}
-		acked := false
-		b.Arm(uint64(i/size+1), 1, func(uint64) { acked = true })
-		if err := h.out.Consume(context.Background(), b); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		acked, err := deliverytest.ConsumeAcked(ctx, h.out, b, uint64(i/size+1))
+		cancel()
+		if err != nil {
 			t.Fatal(err)
 		}
 		if !acked {

@@ -139,7 +139,7 @@ func TestStuckHEC(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := Config{URL: peer.srv.URL, AllowHTTP: true, Token: token, Timeout: timeout,
-		Config: delivery.Config{BatchSize: 100, FlushInterval: 5 * time.Millisecond, MaxBackoff: 10 * time.Second, BatchBytes: 256 << 10,
+		Config: delivery.Config{MaxInFlight: 1, BatchSize: 100, FlushInterval: 5 * time.Millisecond, MaxBackoff: 10 * time.Second, BatchBytes: 256 << 10,
 			Buffer: delivery.BufferConfig{MaxBytes: 1 << 20}}}
 	stucktest.Run(t, stucktest.Setup{
 		Peer: peer,

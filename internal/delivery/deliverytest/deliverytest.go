@@ -4,10 +4,13 @@ package deliverytest
 
 import (
 	"bytes"
+	"context"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/privtrail/privtrail/batch"
 )
 
 // DeadLetters collects what an output dead-letters (a delivery.DeadLetters).
@@ -80,5 +83,40 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// Consumer is an output as the runner sees it (a batch.Output).
+type Consumer interface {
+	Consume(ctx context.Context, b *batch.Batch) error
+}
+
+// ConsumeAcked hands b to out, as the runner does, and waits until b is
+// acknowledged or ctx ends. Consume returns once it has taken the batch;
+// the acknowledgement follows once the batch is on disk (delivery's group
+// commit), so a test of "acknowledged once buffered" waits for it. err is
+// Consume's error, or ctx's if the acknowledgement did not come in time
+// (the batch may then still be queued for the disk buffer: a full buffer).
+func ConsumeAcked(ctx context.Context, out Consumer, b *batch.Batch, seq uint64) (acked bool, err error) {
+	done := make(chan struct{})
+	b.Arm(seq, 1, func(uint64) { close(done) })
+	if err := out.Consume(ctx, b); err != nil {
+		select {
+		case <-done:
+			return true, err
+		default:
+			return false, err
+		}
+	}
+	select {
+	case <-done:
+		return true, nil
+	case <-ctx.Done():
+		select {
+		case <-done:
+			return true, nil
+		default:
+			return false, ctx.Err()
+		}
 	}
 }

@@ -247,11 +247,7 @@ func stuckInOrder(t testing.TB, got []int) int {
 // stuckConsume hands one batch to out and reports whether it was
 // acknowledged before ctx ended.
 func stuckConsume(ctx context.Context, out *delivery.Output, recs []*entra.Record, js [][]byte) (bool, error) {
-	b := &batch.Batch{Input: "stuck", Records: recs, JSON: js}
-	acked := false
-	b.Arm(1, 1, func(uint64) { acked = true })
-	err := out.Consume(ctx, b)
-	return acked, err
+	return deliverytest.ConsumeAcked(ctx, out, &batch.Batch{Input: "stuck", Records: recs, JSON: js}, 1)
 }
 
 // stuckFailure is a failed attempt as the delivery log tells it: when,

@@ -1,0 +1,254 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/privtrail/privtrail/internal/buffer"
+)
+
+// failingAppender fails every append while failing is set, writing
+// nothing, as a disk that refuses the write would.
+type failingAppender struct {
+	q       *buffer.Queue
+	failing atomic.Bool
+	tries   atomic.Int32
+}
+
+func (f *failingAppender) Append(ctx context.Context, items [][]byte) error {
+	f.tries.Add(1)
+	if f.failing.Load() {
+		return errors.New("input/output error")
+	}
+	return f.q.Append(ctx, items)
+}
+
+// A commit that fails acknowledges nothing: neither the batches it held
+// nor later ones, which Consume refuses (the runner retries them) while
+// the committer retries its own. Once the disk takes writes again every
+// batch taken is acknowledged, in order, and delivered in order.
+func TestFailedCommitAcknowledgesNothing(t *testing.T) {
+	s := &scriptSender{}
+	o := newOut(t, t.TempDir(), s, &deadList{}, Config{})
+	defer o.Close(context.Background())
+	app := &failingAppender{q: o.q}
+	app.failing.Store(true)
+	o.app = app
+
+	var mu sync.Mutex
+	var acked []uint64
+	take := func(seq uint64, from int) error {
+		b := mkBatch(from, 2)
+		b.Arm(seq, 1, func(seq uint64) { mu.Lock(); acked = append(acked, seq); mu.Unlock() })
+		return o.Consume(context.Background(), b)
+	}
+	if err := take(1, 0); err != nil {
+		t.Fatalf("the first batch is taken before its commit: %v", err)
+	}
+	waitUntil(t, func() bool { return app.tries.Load() >= 2 })
+	err := take(2, 2)
+	if err == nil {
+		t.Fatal("Consume took a batch while the commits fail")
+	}
+	mu.Lock()
+	if len(acked) != 0 {
+		t.Fatalf("acknowledged %v with every commit failing", acked)
+	}
+	mu.Unlock()
+	if n, _ := o.Buffered(); n != 0 {
+		t.Fatalf("%d records in the buffer", n)
+	}
+
+	app.failing.Store(false)
+	waitUntil(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) == 1 })
+	// The runner calls Consume again with the batch it refused.
+	if err := take(2, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := take(3, 4); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return len(s.got()) == 6 })
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(acked, []uint64{1, 2, 3}) {
+		t.Fatalf("acknowledged %v", acked)
+	}
+	if got := s.got(); !slices.Equal(got, []string{"r000", "r001", "r002", "r003", "r004", "r005"}) {
+		t.Fatalf("delivered %v", got)
+	}
+}
+
+// Many batches taken at once are written together, acknowledged in the
+// order Consume got them, and sent in that order (one request in flight).
+func TestGroupCommitKeepsOrder(t *testing.T) {
+	s := &scriptSender{}
+	o := newOut(t, t.TempDir(), s, &deadList{}, Config{BatchSize: 7})
+	defer o.Close(context.Background())
+	app := &failingAppender{q: o.q}
+	o.app = app
+	var mu sync.Mutex
+	var acked []uint64
+	const batches = 50
+	for i := range batches {
+		b := mkBatch(3*i, 3)
+		b.Arm(uint64(i+1), 1, func(seq uint64) { mu.Lock(); acked = append(acked, seq); mu.Unlock() })
+		if err := o.Consume(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, func() bool { return len(s.got()) == 3*batches })
+	mu.Lock()
+	defer mu.Unlock()
+	for i, seq := range acked {
+		if seq != uint64(i+1) {
+			t.Fatalf("acknowledged out of order: %v", acked)
+		}
+	}
+	for i, r := range s.got() {
+		if r != fmt.Sprintf("r%03d", i) {
+			t.Fatalf("record %d is %s", i, r)
+		}
+	}
+	t.Logf("%d batches in %d commits", batches, app.tries.Load())
+}
+
+// gateSender holds the request carrying the first record until released,
+// and accepts the others at once.
+type gateSender struct {
+	first   string
+	release chan struct{}
+	mu      sync.Mutex
+	got     []string
+}
+
+func (g *gateSender) Send(ctx context.Context, items [][]byte) Result {
+	if string(items[0]) == g.first {
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+			return Result{Err: ctx.Err()}
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, it := range items {
+		g.got = append(g.got, string(it))
+	}
+	return Result{}
+}
+
+func (g *gateSender) received() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.got)
+}
+
+// With requests in flight, one done before an earlier one removes
+// nothing: the buffer gives up entries only in order. Released, the first
+// request removes both. Stopped instead (a crash, or Close at the end of
+// its drain time), the next start sends again what was not removed: the
+// held request's records and those after it.
+func TestWindowRemovesInOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		release bool
+	}{
+		{"first finishes last", true},
+		{"stopped before the first finishes", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			g := &gateSender{first: "r000", release: make(chan struct{})}
+			o := newOut(t, dir, g, &deadList{}, Config{BatchSize: 2, MaxInFlight: 4})
+			if !consume(t, o, mkBatch(0, 2)) || !consume(t, o, mkBatch(2, 2)) {
+				t.Fatal("not acknowledged")
+			}
+			waitUntil(t, func() bool { return len(g.received()) == 2 })
+			if got := g.received(); !slices.Equal(got, []string{"r002", "r003"}) {
+				t.Fatalf("received %v", got)
+			}
+			time.Sleep(20 * time.Millisecond)
+			if n, _ := o.Buffered(); n != 4 {
+				t.Fatalf("%d records buffered while the first request is out; want all 4", n)
+			}
+			if tc.release {
+				close(g.release)
+				waitUntil(t, func() bool { n, _ := o.Buffered(); return n == 0 })
+				o.Close(context.Background())
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			o.Close(ctx)
+			cancel()
+
+			s := &scriptSender{}
+			o = newOut(t, dir, s, &deadList{}, Config{BatchSize: 2})
+			defer o.Close(context.Background())
+			waitUntil(t, func() bool { return len(s.got()) == 4 })
+			if got := s.got(); !slices.Equal(got, []string{"r000", "r001", "r002", "r003"}) {
+				t.Fatalf("after the restart received %v", got)
+			}
+		})
+	}
+}
+
+// The window keeps at most MaxInFlight requests out, however many
+// batches are waiting.
+func TestWindowBound(t *testing.T) {
+	var inFlight, most atomic.Int32
+	release := make(chan struct{})
+	s := senderFunc(func(ctx context.Context, items [][]byte) Result {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return Result{Err: ctx.Err()}
+		}
+		return Result{}
+	})
+	o := newOut(t, t.TempDir(), s, &deadList{}, Config{BatchSize: 1, MaxInFlight: 3})
+	defer o.Close(context.Background())
+	for i := range 10 {
+		b := mkBatch(i, 1)
+		b.Arm(uint64(i+1), 1, func(uint64) {})
+		if err := o.Consume(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, func() bool { return inFlight.Load() == 3 })
+	time.Sleep(30 * time.Millisecond)
+	if m := most.Load(); m != 3 {
+		t.Fatalf("%d requests in flight, max_in_flight 3", m)
+	}
+	close(release)
+	waitUntil(t, func() bool { n, _ := o.Buffered(); return n == 0 })
+}
+
+type senderFunc func(ctx context.Context, items [][]byte) Result
+
+func (f senderFunc) Send(ctx context.Context, items [][]byte) Result { return f(ctx, items) }
+
+// Consume after Close is refused, so the runner does not count it taken.
+func TestConsumeAfterClose(t *testing.T) {
+	o := newOut(t, t.TempDir(), &scriptSender{}, &deadList{}, Config{})
+	o.Close(context.Background())
+	b := mkBatch(0, 1)
+	b.Arm(1, 1, func(uint64) { t.Error("acknowledged after Close") })
+	if err := o.Consume(context.Background(), b); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Consume after Close: %v", err)
+	}
+}
