@@ -493,5 +493,15 @@ func (w *ptWriter) appendHit(dst []byte, h *Hit) []byte {
 		dst = append(dst, `,"notes":`...)
 		dst = w.str(dst, h.Notes)
 	}
+	if len(h.Tags) > 0 {
+		dst = append(dst, `,"tags":[`...)
+		for i, t := range h.Tags {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = w.str(dst, t)
+		}
+		dst = append(dst, ']')
+	}
 	return append(dst, '}')
 }

@@ -95,6 +95,15 @@ func enrichSignIn(r *Record) {
 	}
 }
 
+// sigmaHit is the hit of a Sigma rule with ATT&CK tags and one of
+// another namespace.
+var sigmaHit = Hit{
+	ID: "sigma.3b9df78d-5511-4eaf-b38b-3790ea90b6de", Title: "Brute force on one account - 5 wrong passwords within 10 minutes",
+	Risk: "high", Source: "signin", Reason: "UserPrincipalName=adm_grace@contoso.example count=5",
+	Notes: "Five or more wrong passwords for one user within 10 minutes. | sigma: signin_brute_force.yml level high",
+	Tags:  []string{"attack.credential-access", "attack.t1110.001", "attack.initial-access", "attack.t1078.004", "tlp.green"},
+}
+
 func TestAppendJSONGolden(t *testing.T) {
 	reprocessed := func() *Record {
 		r := sampleByName(t, "splunk_security_content_aad_eventhub_records.jsonl#1")
@@ -127,6 +136,12 @@ func TestAppendJSONGolden(t *testing.T) {
 		}},
 		{"signin_graph_v1", func() *Record {
 			return sampleByName(t, "graph_v1_signin_list_response.json#0")
+		}},
+		{"signin_sigma_hit", func() *Record {
+			// A Sigma monitor's hit: the rule's tags as written, after notes.
+			r := sampleByName(t, "entra_docs_eventhub_signin_record_example.json#0")
+			r.Hits = []Hit{sigmaHit}
+			return r
 		}},
 		{"reprocessed_output", reprocessed},
 		{"directory_unused_admin", func() *Record {

@@ -171,7 +171,7 @@ func FuzzAppendJSON(f *testing.F) {
 		rec.Context.Geo = &Geo{City: city, Lat: lat, Lon: lat}
 		rec.Context.Device = &Device{ID: upn, Reason: reason, OS: notes}
 		rec.Context.WorkHours = &WorkHours{LocalTime: city, Schedule: name}
-		rec.Hits = []Hit{{ID: upn, Title: name, Risk: city, Source: notes, Reason: reason, Notes: notes}}
+		rec.Hits = []Hit{{ID: upn, Title: name, Risk: city, Source: notes, Reason: reason, Notes: notes, Tags: []string{name, reason}}}
 
 		out := rec.AppendJSON(nil)
 		valid := true

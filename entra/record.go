@@ -479,8 +479,8 @@ type WorkHours struct {
 	Schedule  string `expr:"schedule" json:"schedule"`
 }
 
-// Hit is one monitor annotation. Title, Risk, Source and Notes come from
-// the monitor definition; Reason names the fields that matched.
+// Hit is one monitor annotation. Title, Risk, Source, Notes and Tags come
+// from the monitor definition; Reason names the fields that matched.
 type Hit struct {
 	ID     string `json:"id"`
 	Title  string `json:"title"`
@@ -488,6 +488,10 @@ type Hit struct {
 	Source string `json:"source"`
 	Reason string `json:"reason"`
 	Notes  string `json:"notes,omitempty"`
+	// Tags are the monitor's tags as written: a Sigma rule's (ATT&CK
+	// attack.t1078.004, attack.initial-access, …) or a pipeline file's
+	// tags list. Hits of one monitor share the slice: never modify it.
+	Tags []string `json:"tags,omitempty"`
 }
 
 // User returns the principal whose privileges a record is about: the

@@ -78,6 +78,11 @@ type Definition struct {
 	// expressions as params.<name>.
 	Params     map[string]any `yaml:"params"`
 	References []string       `yaml:"references"`
+	// Tags label the monitor's hits (entra.Hit.Tags), e.g. MITRE ATT&CK
+	// as Sigma writes it: attack.t1078.004, attack.initial-access. A Sigma
+	// monitor starts with its rule's tags; a file that sets tags replaces
+	// them.
+	Tags []string `yaml:"tags"`
 
 	// At most one stateful operator (see stateful.go).
 	Threshold *Threshold `yaml:"threshold"`
@@ -231,6 +236,9 @@ func mergeDefinitions(base, defs []Definition) []Definition {
 		}
 		if d.References != nil {
 			o.References = d.References
+		}
+		if d.Tags != nil {
+			o.Tags = d.Tags
 		}
 		mergeStateful(o, &d)
 		if len(d.Params) > 0 {

@@ -284,7 +284,7 @@ func (ev *Evaluator) Eval(rec *entra.Record) {
 		}
 		rec.Hits = append(rec.Hits, entra.Hit{
 			ID: m.ID, Title: m.Title, Risk: ev.risk(m), Source: string(rec.Stream),
-			Reason: ev.reasonOf(m.reason, m.nreason, rec), Notes: m.Notes,
+			Reason: ev.reasonOf(m.reason, m.nreason, rec), Notes: m.Notes, Tags: m.Tags,
 		})
 	}
 	for _, s := range ev.e.sides[rec.Stream] {

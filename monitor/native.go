@@ -56,7 +56,7 @@ func sigmaDefinitions(set *sigma.Set) []Definition {
 	for _, r := range set.Rules {
 		d := Definition{
 			ID: r.MonitorID(), Title: r.Title, Risk: r.Risk, Source: string(r.Stream), When: "true",
-			References: r.References, Notes: sigmaNotes(r),
+			References: r.References, Tags: r.Tags, Notes: sigmaNotes(r),
 			Native: &Native{Match: r.Match, MatchDoc: r.MatchDoc, RuleFile: r.File, Level: r.Level, Tags: r.Tags},
 			file:   r.File,
 		}
@@ -191,8 +191,8 @@ func sigmaReasonFunc(service string, fields []string) func(dst []byte, r *entra.
 }
 
 // sigmaNotes is what a hit's notes say of the rule: its description, its
-// tags (ATT&CK) and where it comes from, since a hit has no fields of
-// its own for them.
+// references and where it comes from. Its tags (ATT&CK) are the hit's
+// tags, not notes.
 func sigmaNotes(r *sigma.Rule) string {
 	var b strings.Builder
 	b.WriteString(strings.TrimSpace(r.Description))
@@ -207,7 +207,6 @@ func sigmaNotes(r *sigma.Rule) string {
 		b.WriteString(": ")
 		b.WriteString(v)
 	}
-	add("tags", strings.Join(r.Tags, ", "))
 	add("references", strings.Join(r.References, " "))
 	add("sigma", filepath.Base(r.File)+" level "+orDash(r.Level))
 	if len(r.UsedBy) > 0 {

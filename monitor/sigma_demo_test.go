@@ -84,23 +84,37 @@ func rawDocs(in []json.RawMessage) [][]byte {
 // 3 and william.wang's 2 mistyped passwords stay below it. SigmaHQ's
 // rules are loaded alongside, as a pipeline would.
 func TestSigmaDemo(t *testing.T) {
-	p, err := LoadPipeline("../pipelines/sigma/examples/demo-sigma.yaml")
-	if err != nil {
-		t.Fatal(err)
+	recs := runSigmaDemo(t)
+	sigmaHits := map[string]int{}
+	var brute []string
+	for _, r := range recs {
+		for _, h := range r.Hits {
+			if strings.HasPrefix(h.ID, "sigma.") {
+				sigmaHits[h.ID]++
+			}
+			if h.ID == bruteForceID {
+				brute = append(brute, r.Actor.UPN+" "+h.Reason)
+				if h.Title == "" || h.Risk != "high" || !slices.Equal(h.Tags, []string{"attack.credential-access", "attack.t1110.001"}) {
+					t.Errorf("hit lacks the rule's title, risk or tags: %+v", h)
+				}
+				if strings.Contains(h.Notes, "attack.") {
+					t.Errorf("notes repeat the tags: %q", h.Notes)
+				}
+			}
+		}
 	}
-	e, err := Compile(p.Monitors, nil, discardLog())
-	if err != nil {
-		t.Fatal(err)
+	if len(brute) != 1 || !strings.HasPrefix(brute[0], "adm_grace@contoso.example ") {
+		t.Errorf("brute-force correlation fired %d times, want once for adm_grace: %q", len(brute), brute)
 	}
-	st, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s, err := e.OpenState(st, "demo-sigma", StateOptions{Now: func() time.Time { return time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Logf("brute force: %q; SigmaHQ hits on the demo: %v", brute, sigmaHits)
+}
+
+// runSigmaDemo runs the demo data through demo-sigma.yaml as the agent
+// would (evaluate every record, then judge the stateful monitors in
+// input order) and returns the decoded records with their hits.
+func runSigmaDemo(t testing.TB) []*entra.Record {
+	t.Helper()
+	e, s := loadWithState(t, "../pipelines/sigma/examples/demo-sigma.yaml", time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
 	ev := e.NewEvaluator()
 	var dec entra.Decoder
 	var recs []*entra.Record
@@ -115,25 +129,31 @@ func TestSigmaDemo(t *testing.T) {
 	if _, err := s.Apply(ev.TakeObservations()); err != nil {
 		t.Fatal(err)
 	}
-	sigmaHits := map[string]int{}
-	var brute []string
-	for _, r := range recs {
-		for _, h := range r.Hits {
-			if strings.HasPrefix(h.ID, "sigma.") {
-				sigmaHits[h.ID]++
-			}
-			if h.ID == bruteForceID {
-				brute = append(brute, r.Actor.UPN+" "+h.Reason)
-				if h.Title == "" || h.Risk != "high" || !strings.Contains(h.Notes, "attack.t1110.001") {
-					t.Errorf("hit lacks the rule's title, risk or tags: %+v", h)
-				}
-			}
-		}
-	}
-	if len(brute) != 1 || !strings.HasPrefix(brute[0], "adm_grace@contoso.example ") {
-		t.Errorf("brute-force correlation fired %d times, want once for adm_grace: %q", len(brute), brute)
-	}
-	t.Logf("brute force: %q; SigmaHQ hits on the demo: %v", brute, sigmaHits)
+	return recs
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// loadWithState compiles the pipeline file at path and opens its monitor
+// state in a fresh store, with the host's clock at now.
+func loadWithState(t testing.TB, path string, now time.Time) (*Engine, *State) {
+	t.Helper()
+	p, err := LoadPipeline(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Compile(p.Monitors, nil, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s, err := e.OpenState(st, "test", StateOptions{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, s
+}

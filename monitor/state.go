@@ -320,7 +320,7 @@ func (s *State) Apply(obs []Observation) ([]Fired, error) {
 			reason += " "
 		}
 		m := ms.m
-		o.Record.Hits = append(o.Record.Hits, entra.Hit{ID: m.ID, Title: m.Title, Risk: o.risk, Source: m.Source, Reason: reason + detail, Notes: m.Notes})
+		o.Record.Hits = append(o.Record.Hits, entra.Hit{ID: m.ID, Title: m.Title, Risk: o.risk, Source: m.Source, Reason: reason + detail, Notes: m.Notes, Tags: m.Tags})
 		hit = append(hit, Fired{o.Record, len(o.Record.Hits) - 1})
 	}
 	return hit, s.flush()

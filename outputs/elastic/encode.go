@@ -110,6 +110,7 @@ func (d *doc) encode() {
 	w.end()
 	d.event()
 	d.rule()
+	d.threat()
 	if msg := d.message(); msg != "" {
 		w.str("message", msg)
 	}
@@ -384,6 +385,37 @@ func (d *doc) rule() {
 	}
 	w.endArr()
 	w.str("ruleset", "privtrail")
+	w.end()
+}
+
+// threat classifies an alert by the MITRE ATT&CK tags of its hits (ECS
+// threat.*, flat: the fields of one event, not a detection rule's
+// threat array): threat.framework, threat.tactic.name,
+// threat.technique.id and threat.technique.subtechnique.id, a
+// sub-technique's technique included. Nothing without ATT&CK tags.
+func (d *doc) threat() {
+	a := entra.AttackOf(d.rec.Hits)
+	if a.Empty() {
+		return
+	}
+	w := d.w
+	w.begin("threat")
+	w.str("framework", "MITRE ATT&CK")
+	if len(a.Tactics) > 0 {
+		w.begin("tactic")
+		w.strs("name", a.Tactics...)
+		w.end()
+	}
+	if len(a.Techniques) > 0 {
+		w.begin("technique")
+		w.strs("id", a.Techniques...)
+		if len(a.Subtechniques) > 0 {
+			w.begin("subtechnique")
+			w.strs("id", a.Subtechniques...)
+			w.end()
+		}
+		w.end()
+	}
 	w.end()
 }
 
@@ -1035,6 +1067,9 @@ func (d *doc) privtrail() {
 		w.str("source", h.Source)
 		w.str("reason", h.Reason)
 		w.str("notes", h.Notes)
+		if len(h.Tags) > 0 {
+			w.strs("tags", h.Tags...)
+		}
 		w.end()
 	}
 	w.endArr()

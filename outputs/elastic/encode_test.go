@@ -51,6 +51,15 @@ var globalAdmin = entra.RoleHeld{Name: "Global Administrator", TemplateID: "62e9
 
 // goldenCases are records as the runner hands them to outputs: decoded,
 // tagged by the privilege stage, with context and monitor hits.
+// sigmaHit is the hit of the example Sigma correlation
+// (pipelines/sigma/examples/signin_brute_force.yml) with more ATT&CK
+// tags: a sub-technique, a technique, two tactics, a group.
+var sigmaHit = entra.Hit{
+	ID: "sigma.3b9df78d-5511-4eaf-b38b-3790ea90b6de", Title: "Brute force on one account - 5 wrong passwords within 10 minutes",
+	Risk: "high", Source: "signin", Reason: "UserPrincipalName=adm_grace@contoso.example count=5",
+	Tags: []string{"attack.credential-access", "attack.t1110.001", "attack.initial-access", "attack.t1078", "attack.g0016"},
+}
+
 var goldenCases = []struct {
 	name   string
 	enrich func(*entra.Record)
@@ -86,6 +95,14 @@ var goldenCases = []struct {
 			Assignment: "active", Via: "direct", Privileged: true}}
 		r.Hits = []entra.Hit{{ID: "pim.role_assigned_outside_pim", Title: "Privileged role assigned outside PIM", Risk: "high",
 			Source: "audit", Reason: "Role.DisplayName=Global Administrator"}}
+	}},
+	{"signin_sigma_diagnostic", func(r *entra.Record) {
+		// The demo's fifth wrong password of adm_grace, on which the
+		// example Sigma correlation fires: ATT&CK tags become threat.*.
+		r.Actor.Privileged, r.Actor.Known = true, true
+		r.Actor.Roles = []entra.RoleHeld{globalAdmin}
+		r.Hits = []entra.Hit{sigmaHit, {ID: "signin.legacy_auth", Title: "Privileged account used legacy authentication", Risk: "high",
+			Source: "signin", Reason: "upn=adm_grace@contoso.example", Tags: []string{"team.identity"}}}
 	}},
 	{"audit_graph", nil},
 	{"activity_diagnostic", func(r *entra.Record) {

@@ -298,6 +298,19 @@ func (e *Encoder) appendLEEF(dst []byte, rec *entra.Record, risk riskLevel) []by
 		}
 		w.str("privtrailTitle", rec.Hits[0].Title)
 		w.str("privtrailReason", rec.Hits[0].Reason)
+		// The hits' ATT&CK techniques and sub-techniques, as Splunk's
+		// privtrail_mitre_attack_id: T1110.001,T1078.
+		n := 0
+		entra.EachAttackTechnique(rec.Hits, func(number string) {
+			if n == 0 {
+				w.key("privtrailMitreAttackId")
+			} else {
+				w.dst = append(w.dst, ',')
+			}
+			n++
+			w.dst = append(w.dst, 'T')
+			w.dst = e.appendValue(w.dst, number)
+		})
 	}
 	w.str("tenantId", rec.TenantID)
 	w.str("correlationId", rec.CorrelationID)

@@ -22,7 +22,7 @@ func fuzzRecord(audit bool, upn, display, reason, op, raw string) *entra.Record 
 		Time:   time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC),
 		ID:     display,
 		Actor:  entra.Principal{UPN: upn, DisplayName: display, IP: reason, Type: "user", Roles: []entra.RoleHeld{{Name: op}}},
-		Hits:   []entra.Hit{{ID: op, Title: display, Risk: "high", Reason: reason}, {ID: upn, Risk: "low"}},
+		Hits:   []entra.Hit{{ID: op, Title: display, Risk: "high", Reason: reason, Tags: []string{"attack.t1078.004", "attack.initial-access"}}, {ID: upn, Risk: "low", Tags: []string{display, "attack.T1110"}}},
 	}
 	rec.SignIn.Status = "success"
 	rec.SignIn.FailureReason = reason
@@ -138,6 +138,9 @@ func FuzzEncode(f *testing.F) {
 				}
 				if reason != "" && ev.attrs["privtrailReason"] != string(enc.appendValue(nil, reason)) && !audit {
 					t.Fatalf("privtrailReason %q from %q", ev.attrs["privtrailReason"], reason)
+				}
+				if want := strings.Join(entra.AttackOf(rec.Hits).IDs, ","); ev.attrs["privtrailMitreAttackId"] != want {
+					t.Fatalf("privtrailMitreAttackId %q, want %q", ev.attrs["privtrailMitreAttackId"], want)
 				}
 				if !audit && op != "" && ev.header[3] != string(appendLEEFHeader(nil, op)) {
 					t.Fatalf("event id %q from %q", ev.header[3], op)

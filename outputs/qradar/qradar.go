@@ -20,30 +20,17 @@ func New(name string, cfg Config, deps delivery.Deps) (*delivery.Output, error) 
 }
 
 func newOutput(name string, cfg Config, deps delivery.Deps) (*delivery.Output, *client, error) {
-	cfg.Defaults()
-	if err := cfg.Validate(); err != nil {
+	cl, err := newSender(name, &cfg, deps)
+	if err != nil {
 		return nil, nil, err
 	}
-	log := deps.Log
-	if log == nil {
-		log = slog.Default()
-	}
-	log = log.With("output", name)
-	var tc *tls.Config
-	if cfg.Transport == "tls" {
-		var err error
-		if tc, err = cfg.TLS.Build("outputs.qradar "+name, log); err != nil {
-			return nil, nil, err
-		}
-	}
 	if cfg.Transport == "udp" {
-		log.Warn("qradar: transport udp can drop messages without anyone knowing, and a message over max_udp_bytes goes to the dead-letter file instead of being cut; prefer tcp or tls",
+		cl.log.Warn("qradar: transport udp can drop messages without anyone knowing, and a message over max_udp_bytes goes to the dead-letter file instead of being cut; prefer tcp or tls",
 			"max_udp_bytes", cfg.MaxUDPBytes)
 		if cfg.Format == "json" {
-			log.Warn("qradar: format json over udp: most enriched records are larger than max_udp_bytes and will be dead-lettered")
+			cl.log.Warn("qradar: format json over udp: most enriched records are larger than max_udp_bytes and will be dead-lettered")
 		}
 	}
-	cl := newClient(cfg, tc, log)
 	out, err := delivery.New(name, cfg.Config, deps, NewEncoder(cfg), cl)
 	if err != nil {
 		cl.Close()
@@ -56,6 +43,11 @@ func newOutput(name string, cfg Config, deps delivery.Deps) (*delivery.Output, *
 // the disk buffer: what internal/outputbench measures the whole output
 // against.
 func NewSender(name string, cfg Config, deps delivery.Deps) (delivery.Sender, error) {
+	return newSender(name, &cfg, deps)
+}
+
+// newSender checks cfg (filling its defaults) and makes its client.
+func newSender(name string, cfg *Config, deps delivery.Deps) (*client, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -72,5 +64,5 @@ func NewSender(name string, cfg Config, deps delivery.Deps) (delivery.Sender, er
 			return nil, err
 		}
 	}
-	return newClient(cfg, tc, log), nil
+	return newClient(*cfg, tc, log), nil
 }

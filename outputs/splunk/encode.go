@@ -15,7 +15,8 @@ import (
 //	{"time":1584126941.619,"host":"…","source":"privtrail","sourcetype":"azure:aad:signin","index":"…",
 //	 "event":{…the enriched document, verbatim…},
 //	 "fields":{"privtrail_stream":"signin","privtrail_privileged":"true","privtrail_user":"…",
-//	           "privtrail_monitor":["signin.legacy_auth"],"privtrail_risk":"high"}}
+//	           "privtrail_monitor":["signin.legacy_auth"],"privtrail_risk":"high",
+//	           "privtrail_mitre_attack_id":["T1078.004"]}}
 //
 // A request body is such envelopes one after another (HEC's batch format,
 // not a JSON array). It is pure: the output is a function of the record,
@@ -202,6 +203,23 @@ func (e *Encoder) appendFields(dst []byte, rec *entra.Record) []byte {
 		if risk != "" {
 			dst = append(dst, `,"privtrail_risk":`...)
 			dst = entra.AppendJSONString(dst, risk)
+		}
+		// The hits' ATT&CK techniques and sub-techniques (attack.t1110.001
+		// → T1110.001), as ESCU's detections list them (mitre_attack_id).
+		n := 0
+		entra.EachAttackTechnique(rec.Hits, func(number string) {
+			if n == 0 {
+				dst = append(dst, `,"privtrail_mitre_attack_id":[`...)
+			} else {
+				dst = append(dst, ',')
+			}
+			n++
+			dst = append(dst, `"T`...)
+			dst = append(dst, number...) // digits and a dot: nothing to escape
+			dst = append(dst, '"')
+		})
+		if n > 0 {
+			dst = append(dst, ']')
 		}
 	}
 	return append(dst, '}')

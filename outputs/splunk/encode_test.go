@@ -92,6 +92,24 @@ var goldenCases = []struct {
 	{"aadgraph_diagnostic", nil},
 	{"provisioning_diagnostic", nil},
 	{"other_graph", nil},
+	// A Sigma monitor's hit with ATT&CK tags (the example correlation on
+	// the demo's fifth wrong password of adm_grace), and on a Graph
+	// sign-in, whose diagnostic envelope carries the privtrail object too.
+	{"signin_sigma_diagnostic", func(r *entra.Record) {
+		r.Actor.Known, r.Actor.Privileged = true, true
+		r.Hits = []entra.Hit{sigmaHit, {ID: "signin.legacy_auth", Title: "Legacy authentication by a privileged account", Risk: "high", Source: "signin", Reason: "x", Tags: []string{"attack.t1078.004"}}}
+	}},
+	{"signin_sigma_graph", func(r *entra.Record) {
+		r.Hits = []entra.Hit{sigmaHit}
+	}},
+}
+
+// sigmaHit is the hit of the example Sigma correlation
+// (pipelines/sigma/examples/signin_brute_force.yml) with more tags.
+var sigmaHit = entra.Hit{
+	ID: "sigma.3b9df78d-5511-4eaf-b38b-3790ea90b6de", Title: "Brute force on one account - 5 wrong passwords within 10 minutes",
+	Risk: "high", Source: "signin", Reason: "UserPrincipalName=adm_grace@contoso.example count=5",
+	Tags: []string{"attack.credential-access", "attack.t1110.001", "attack.T1078.004", "tlp.green"},
 }
 
 // testTenant is the tenant the graph input polls, for Graph records
