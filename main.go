@@ -39,7 +39,9 @@ Usage:
                                 checkpoints stay
   privtrail generate [-n N] [-seed S] -o FILE
                                 write N synthetic Entra records (JSON lines)
-  privtrail bench [-n N]        end-to-end benchmark over N generated records
+  privtrail bench               one table: the pipeline against a bare JSON floor,
+                                peak memory by input size, each SIEM output end to
+                                end against its sender alone (run it from the source folder)
   privtrail health [URL]        exit 0 when the agent's /readyz answers 200
                                 (the container's health check; default
                                 http://127.0.0.1:9464/readyz)
