@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite the golden files of the Sigma t
 
 // sigmaSampleSources are the real records the Sigma golden test runs:
 // public samples nobody on this project wrote (their origins and licences
-// are in each folder's README.md; /work/shared/samples holds the same
+// are in each folder's README.md; ../shared/samples beside the checkout holds the same
 // files), and the demo's JSON lines.
 var sigmaSampleSources = []string{
 	"../entra/testdata/samples/*.json",             // Graph v1.0/beta signIns and directoryAudits pages (microsoft-graph-docs-contrib), the Entra docs' diagnostic SignInLogs record

@@ -13,14 +13,13 @@ import (
 // Run is one measured run of a program.
 type Run struct {
 	Wall   time.Duration
-	CPU    time.Duration // user + system
-	MaxRSS int64         // bytes; 0 where the system does not say
+	MaxRSS int64 // bytes; 0 where the system does not say
 }
 
 // Process runs name with args, stdin read from the file in (none when
 // ""), stdout written to the file out (the null device when ""), and
-// measures it as a user would with /usr/bin/time: wall time, CPU time and
-// the peak resident set of the process.
+// measures it as a user would with /usr/bin/time: wall time and the peak
+// resident set of the process.
 func Process(ctx context.Context, in, out, name string, args ...string) (Run, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	if in != "" {
@@ -46,7 +45,6 @@ func Process(ctx context.Context, in, out, name string, args ...string) (Run, er
 	err = cmd.Run()
 	r := Run{Wall: time.Since(start)}
 	if cmd.ProcessState != nil {
-		r.CPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			r.MaxRSS = int64(ru.Maxrss) * 1024 // kilobytes on Linux
 		}

@@ -50,7 +50,7 @@ func Print(w io.Writer, rows []Row) {
 	fmt.Fprintf(w, "privtrail bench on %s, %d CPUs, %s\n\n", CPUModel(), runtime.NumCPU(), runtime.Version())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "measure\tprivtrail rec/s\treference rec/s\tratio\ttarget\tpeak RSS\tnote")
-	rate := func(v float64) string { return thousands(int64(v + 0.5)) }
+	rate := func(v float64) string { return Thousands(int64(v + 0.5)) }
 	ratio := func(v float64) string { return fmt.Sprintf("%.2f", v) }
 	mb := func(v float64) string { return fmt.Sprintf("%.0f MB", v/1e6) }
 	for _, r := range rows {
@@ -63,7 +63,8 @@ func Print(w io.Writer, rows []Row) {
 	tw.Flush()
 }
 
-func thousands(n int64) string {
+// Thousands writes n with commas between groups of three digits.
+func Thousands(n int64) string {
 	s := fmt.Sprint(n)
 	var b strings.Builder
 	for i, c := range s {

@@ -13,9 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,44 +39,10 @@ func stuckRecords(t testing.TB, from, n int) ([]*entra.Record, [][]byte) {
 	return recs, nil
 }
 
-// stuckES takes every request, reads it, and does not answer — until the
-// client gives up, the test ends, or answer: then it answers like
-// Elasticsearch (GET /, POST /_bulk creating every document), the
-// requests waiting included, and notes the record numbers it indexed.
-type stuckES struct {
-	srv       *httptest.Server
-	answering chan struct{}
-	end       chan struct{}
-	once      sync.Once
-
-	mu       sync.Mutex
-	arrivals []time.Time
-	got      []int
-}
-
-func newStuckES(t testing.TB) *stuckES {
-	p := &stuckES{answering: make(chan struct{}), end: make(chan struct{})}
-	p.srv = httptest.NewServer(p)
-	t.Cleanup(p.srv.Close)             // after the handlers returned:
-	t.Cleanup(func() { close(p.end) }) // this runs first
-	return p
-}
-
-func (p *stuckES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	p.arrivals = append(p.arrivals, time.Now())
-	p.mu.Unlock()
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return
-	}
-	select {
-	case <-p.answering:
-	case <-r.Context().Done(): // the client gave up
-		return
-	case <-p.end:
-		return
-	}
+// answerES answers like Elasticsearch (GET /, POST /_bulk creating every
+// document) and returns the record numbers it indexed: the stuck peer's
+// reply once it answers.
+func answerES(w http.ResponseWriter, r *http.Request, body []byte) []int {
 	w.Header().Set("X-Elastic-Product", "Elasticsearch")
 	w.Header().Set("Content-Type", "application/json")
 	switch {
@@ -94,28 +58,13 @@ func (p *stuckES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				ids = append(ids, n)
 			}
 		}
-		p.mu.Lock()
-		p.got = append(p.got, ids...)
-		p.mu.Unlock()
 		io.WriteString(w, `{"errors":false}`)
+		return ids
 	default:
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, `{"error":{"type":"resource_not_found_exception","reason":"not in this test"},"status":404}`)
 	}
-}
-
-func (p *stuckES) Answer() { p.once.Do(func() { close(p.answering) }) }
-
-func (p *stuckES) Attempts() []time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]time.Time(nil), p.arrivals...)
-}
-
-func (p *stuckES) Received() []int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]int(nil), p.got...)
+	return nil
 }
 
 // An Elasticsearch that takes the request and never answers: each
@@ -123,9 +72,9 @@ func (p *stuckES) Received() []int {
 // start) times out after timeout, and the rest of the scenario.
 func TestStuckElasticsearch(t *testing.T) {
 	const timeout = time.Second // the least the config takes
-	peer := newStuckES(t)
+	peer := stucktest.NewHTTPPeer(t, answerES)
 	off := false
-	cfg := Config{URLs: []string{peer.srv.URL}, Timeout: timeout, InstallTemplates: &off,
+	cfg := Config{URLs: []string{peer.URL}, Timeout: timeout, InstallTemplates: &off,
 		Config: delivery.Config{MaxInFlight: 1, BatchSize: 100, FlushInterval: 5 * time.Millisecond, MaxBackoff: 10 * time.Second, BatchBytes: 256 << 10,
 			Buffer: delivery.BufferConfig{MaxBytes: 1 << 20}}}
 	stucktest.Run(t, stucktest.Setup{

@@ -14,10 +14,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,52 +43,18 @@ func stuckRecords(t testing.TB, from, n int) ([]*entra.Record, [][]byte) {
 	return recs, js
 }
 
-// stuckHEC takes every request, reads it, and does not answer — until the
-// client gives up, the test ends, or answer: then it answers like HEC,
-// the requests waiting included, and notes the record numbers it indexed.
-type stuckHEC struct {
-	srv       *httptest.Server
-	answering chan struct{}
-	end       chan struct{}
-	once      sync.Once
-
-	mu       sync.Mutex
-	arrivals []time.Time
-	got      []int
-}
-
-func newStuckHEC(t testing.TB) *stuckHEC {
-	p := &stuckHEC{answering: make(chan struct{}), end: make(chan struct{})}
-	p.srv = httptest.NewServer(p)
-	t.Cleanup(p.srv.Close)             // after the handlers returned:
-	t.Cleanup(func() { close(p.end) }) // this runs first
-	return p
-}
-
-func (p *stuckHEC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	p.arrivals = append(p.arrivals, time.Now())
-	p.mu.Unlock()
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return
-	}
-	select {
-	case <-p.answering:
-	case <-r.Context().Done(): // the client gave up
-		return
-	case <-p.end:
-		return
-	}
+// answerHEC answers like HEC and returns the record numbers it indexed:
+// the stuck peer's reply once it answers.
+func answerHEC(w http.ResponseWriter, r *http.Request, body []byte) []int {
 	if r.Header.Get("Content-Encoding") == "gzip" {
 		zr, err := gzip.NewReader(bytes.NewReader(body))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
+			return nil
 		}
 		if body, err = io.ReadAll(zr); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
+			return nil
 		}
 	}
 	var ids []int
@@ -101,44 +65,28 @@ func (p *stuckHEC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			break
 		} else if err != nil {
 			http.Error(w, `{"text":"Invalid data format","code":6}`, http.StatusBadRequest)
-			return
+			return nil
 		}
 		if m := stucktest.IDRe.FindSubmatch(ev); m != nil {
 			n, _ := strconv.Atoi(string(m[1]))
 			ids = append(ids, n)
 		}
 	}
-	p.mu.Lock()
-	p.got = append(p.got, ids...)
-	p.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	io.WriteString(w, `{"text":"Success","code":0}`)
-}
-
-func (p *stuckHEC) Answer() { p.once.Do(func() { close(p.answering) }) }
-
-func (p *stuckHEC) Attempts() []time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]time.Time(nil), p.arrivals...)
-}
-
-func (p *stuckHEC) Received() []int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]int(nil), p.got...)
+	return ids
 }
 
 // A HEC that takes the request and never answers: the request times out
 // after timeout (http.Client.Timeout), and the rest of the scenario.
 func TestStuckHEC(t *testing.T) {
 	const timeout = 500 * time.Millisecond
-	peer := newStuckHEC(t)
+	peer := stucktest.NewHTTPPeer(t, answerHEC)
 	token, err := secret.Resolve("11111111-2222-3333-4444-555555555555")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{URL: peer.srv.URL, AllowHTTP: true, Token: token, Timeout: timeout,
+	cfg := Config{URL: peer.URL, AllowHTTP: true, Token: token, Timeout: timeout,
 		Config: delivery.Config{MaxInFlight: 1, BatchSize: 100, FlushInterval: 5 * time.Millisecond, MaxBackoff: 10 * time.Second, BatchBytes: 256 << 10,
 			Buffer: delivery.BufferConfig{MaxBytes: 1 << 20}}}
 	stucktest.Run(t, stucktest.Setup{
@@ -162,6 +110,6 @@ func TestStuckHEC(t *testing.T) {
 		Timeout:    timeout,
 		MaxBytes:   int64(cfg.Buffer.MaxBytes),
 		Reconnects: true,
-		Logged:     []string{regexp.QuoteMeta("POST " + peer.srv.URL + "/services/collector/event"), `(Client\.Timeout exceeded|timeout awaiting response headers)`},
+		Logged:     []string{regexp.QuoteMeta("POST " + peer.URL + "/services/collector/event"), `(Client\.Timeout exceeded|timeout awaiting response headers)`},
 	})
 }

@@ -7,10 +7,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -273,4 +277,66 @@ func retryLog(t testing.TB, log string) []stuckFailure {
 		out = append(out, stuckFailure{at, d})
 	}
 	return out
+}
+
+// HTTPPeer is a Peer behind an httptest server: it takes every request,
+// reads it and answers none — until Answer, the test's end, or the client
+// giving up. From Answer on, the requests waiting included, answer writes
+// the destination's reply to the request's body and returns the record
+// numbers it delivered.
+type HTTPPeer struct {
+	URL       string
+	answer    func(w http.ResponseWriter, r *http.Request, body []byte) []int
+	answering chan struct{}
+	end       chan struct{}
+	once      sync.Once
+
+	mu       sync.Mutex
+	arrivals []time.Time
+	got      []int
+}
+
+// NewHTTPPeer starts the peer; the test's end stops it.
+func NewHTTPPeer(t testing.TB, answer func(w http.ResponseWriter, r *http.Request, body []byte) []int) *HTTPPeer {
+	p := &HTTPPeer{answer: answer, answering: make(chan struct{}), end: make(chan struct{})}
+	srv := httptest.NewServer(p)
+	p.URL = srv.URL
+	t.Cleanup(srv.Close)               // after the handlers returned:
+	t.Cleanup(func() { close(p.end) }) // this runs first
+	return p
+}
+
+func (p *HTTPPeer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	p.arrivals = append(p.arrivals, time.Now())
+	p.mu.Unlock()
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	select {
+	case <-p.answering:
+	case <-r.Context().Done(): // the client gave up
+		return
+	case <-p.end:
+		return
+	}
+	ids := p.answer(w, r, body)
+	p.mu.Lock()
+	p.got = append(p.got, ids...)
+	p.mu.Unlock()
+}
+
+func (p *HTTPPeer) Answer() { p.once.Do(func() { close(p.answering) }) }
+
+func (p *HTTPPeer) Attempts() []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Time(nil), p.arrivals...)
+}
+
+func (p *HTTPPeer) Received() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]int(nil), p.got...)
 }
