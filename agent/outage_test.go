@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/privtrail/privtrail/internal/buffer"
 	"github.com/privtrail/privtrail/internal/delivery"
 )
 
@@ -192,13 +193,10 @@ pipelines: [p.yaml]
 			out = (*p)[0].p.outputs[0].out.(bufferedOutput)
 		}
 	}
-	bufFile := filepath.Join(data, "buffers", "splunk.db")
+	bufDir := filepath.Join(data, "buffers", "splunk")
 	bufSize := func() int64 {
-		fi, err := os.Stat(bufFile)
-		if err != nil {
-			return 0
-		}
-		return fi.Size()
+		size, _ := buffer.FolderSize(bufDir)
+		return size
 	}
 
 	// Wait for the input to stop: its read position still for a second,

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/privtrail/privtrail/internal/buffer"
 )
 
 // The demo through a Splunk output configured from YAML, into an HEC that
@@ -109,8 +111,14 @@ pipelines: [` + pipeline + `]
 	if withHits == 0 {
 		t.Fatal("no event carries privtrail_monitor")
 	}
-	// The buffer is empty after a clean run.
-	if fi, err := os.Stat(filepath.Join(dir, "data", "buffers", "splunk.db")); err != nil || fi.Size() == 0 {
+	// The buffer is there, and empty after a clean run: reopened, it holds
+	// nothing to send again.
+	q, err := buffer.Open(filepath.Join(dir, "data", "buffers", "splunk"), 1<<30)
+	if err != nil {
 		t.Fatalf("no disk buffer for the output: %v", err)
+	}
+	defer q.Close()
+	if n := q.Len(); n != 0 {
+		t.Fatalf("the buffer holds %d records after a clean run", n)
 	}
 }

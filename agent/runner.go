@@ -382,6 +382,7 @@ func (r *runner) holdUntilStored(p *pipelineRun, err error) error {
 			r.held.Store(&heldState{pipeline: p.name, since: since, err: err})
 		}
 	}
+	r.log.Info("monitor state stored again; the pipeline goes on", "pipeline", p.name, "held_for", time.Since(since).Round(time.Millisecond))
 	return nil
 }
 

@@ -35,7 +35,8 @@ func (r *Range) Add(v float64) {
 	}
 }
 
-func (r Range) format(f func(float64) string) string {
+// Format writes r with f: one figure, a range lo–hi, or — when unset.
+func (r Range) Format(f func(float64) string) string {
 	switch {
 	case r.Lo == 0 && r.Hi == 0:
 		return "—"
@@ -50,7 +51,6 @@ func Print(w io.Writer, rows []Row) {
 	fmt.Fprintf(w, "privtrail bench on %s, %d CPUs, %s\n\n", CPUModel(), runtime.NumCPU(), runtime.Version())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "measure\tprivtrail rec/s\treference rec/s\tratio\ttarget\tpeak RSS\tnote")
-	rate := func(v float64) string { return Thousands(int64(v + 0.5)) }
 	ratio := func(v float64) string { return fmt.Sprintf("%.2f", v) }
 	mb := func(v float64) string { return fmt.Sprintf("%.0f MB", v/1e6) }
 	for _, r := range rows {
@@ -58,10 +58,13 @@ func Print(w io.Writer, rows []Row) {
 			fmt.Fprintf(tw, "%s\t—\t—\t—\t%s\t—\t%s\n", r.What, r.Target, r.Unmeasured)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.What, r.Privtrail.format(rate), r.Reference.format(rate), r.Ratio.format(ratio), r.Target, r.RSS.format(mb), r.Note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.What, r.Privtrail.Format(Rate), r.Reference.Format(Rate), r.Ratio.Format(ratio), r.Target, r.RSS.Format(mb), r.Note)
 	}
 	tw.Flush()
 }
+
+// Rate writes records per second, rounded, in groups of three digits.
+func Rate(v float64) string { return Thousands(int64(v + 0.5)) }
 
 // Thousands writes n with commas between groups of three digits.
 func Thousands(n int64) string {

@@ -35,7 +35,7 @@ func BenchmarkAppendDrain(b *testing.B) {
 				}
 			}
 			b.SetBytes(bytes / int64(len(batches)))
-			q, err := Open(filepath.Join(b.TempDir(), "bench.db"), bc.bound)
+			q, err := Open(filepath.Join(b.TempDir(), "bench"), bc.bound)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -3,16 +3,12 @@ package buffer
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 func items(from, n int) [][]byte {
@@ -32,8 +28,18 @@ func open(t *testing.T, path string, max int64) *Queue {
 	return q
 }
 
+// folderSize is what the queue's folder takes (see boundRun.size).
+func folderSize(t *testing.T, dir string) int64 {
+	t.Helper()
+	size, err := FolderSize(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return size
+}
+
 func TestOrderRemoveAndRestart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "buf.db")
+	path := filepath.Join(t.TempDir(), "buf")
 	ctx := context.Background()
 	q := open(t, path, 1<<20)
 	if err := q.Append(ctx, items(0, 5)); err != nil {
@@ -70,7 +76,7 @@ func TestOrderRemoveAndRestart(t *testing.T) {
 }
 
 func TestFullQueueBlocksUntilRemove(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "buf.db")
+	path := filepath.Join(t.TempDir(), "buf")
 	q := open(t, path, MinMaxBytes)
 	defer q.Close()
 	ctx := context.Background()
@@ -112,8 +118,8 @@ func TestFullQueueBlocksUntilRemove(t *testing.T) {
 	if q.Len() != n-len(got)+1 {
 		t.Fatalf("len = %d, want %d", q.Len(), n-len(got)+1)
 	}
-	if fi, err := os.Stat(path); err != nil || fi.Size() > MinMaxBytes {
-		t.Fatalf("file %v over the bound (%v)", fi.Size(), err)
+	if size := folderSize(t, path); size > MinMaxBytes {
+		t.Fatalf("folder of %d bytes, over the bound", size)
 	}
 	// A waiting append gives up with its context.
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
@@ -131,7 +137,7 @@ func TestFullQueueBlocksUntilRemove(t *testing.T) {
 // An item that fits the capacity by its bytes but not by the pages it takes
 // is too large once the queue is empty: waiting would not help.
 func TestTooLargeForTheEmptyFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "buf.db")
+	path := filepath.Join(t.TempDir(), "buf")
 	q := open(t, path, MinMaxBytes)
 	defer q.Close()
 	ctx := context.Background()
@@ -139,8 +145,8 @@ func TestTooLargeForTheEmptyFile(t *testing.T) {
 	if err := q.Append(ctx, [][]byte{make([]byte, capacity-1024)}); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("err = %v, want ErrTooLarge", err)
 	}
-	if fi, err := os.Stat(path); err != nil || fi.Size() > MinMaxBytes {
-		t.Fatalf("file %v over the bound (%v)", fi.Size(), err)
+	if size := folderSize(t, path); size > MinMaxBytes {
+		t.Fatalf("folder of %d bytes, over the bound", size)
 	}
 	if err := q.Append(ctx, items(0, 2)); err != nil || q.Len() != 2 {
 		t.Fatalf("after ErrTooLarge: %v, len %d", err, q.Len())
@@ -150,67 +156,8 @@ func TestTooLargeForTheEmptyFile(t *testing.T) {
 	}
 }
 
-// A file that outgrew the bound (an older version's layout, or a larger
-// bound before) is rewritten at open to what its entries take; one within
-// the bound is read as it is.
-func TestOpenRewritesAFileOverTheBound(t *testing.T) {
-	for _, bound := range []int64{2 << 20, 64 << 20} {
-		path := filepath.Join(t.TempDir(), "buf.db")
-		db, err := bolt.Open(path, 0o600, nil) // the layout before: one key per entry, any size
-		if err != nil {
-			t.Fatal(err)
-		}
-		var want [][]byte
-		err = db.Update(func(tx *bolt.Tx) error {
-			b, _ := tx.CreateBucket(entriesBucket)
-			for seq := uint64(1); seq <= 120; seq++ {
-				v := bytes.Repeat([]byte{byte(seq)}, 50<<10+int(seq)*100)
-				if seq%10 == 0 {
-					v = v[:300]
-				}
-				if seq > 100 {
-					want = append(want, v)
-				}
-				if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err == nil {
-			err = db.Update(func(tx *bolt.Tx) error { return purge(tx.Bucket(entriesBucket), 101) })
-		}
-		db.Close()
-		fi, _ := os.Stat(path)
-		if err != nil || fi.Size() <= 2<<20 {
-			t.Fatalf("old file of %d bytes (%v)", fi.Size(), err)
-		}
-
-		q := open(t, path, bound)
-		if fi, _ := os.Stat(path); fi.Size() > bound {
-			t.Fatalf("bound %d: reopened file is %d bytes", bound, fi.Size())
-		}
-		got, err := q.Read(context.Background(), 100, 64<<20, 0)
-		if err != nil || len(got) != len(want) {
-			t.Fatalf("bound %d: read %d entries (%v), want %d", bound, len(got), err, len(want))
-		}
-		for i, e := range got {
-			if e.Seq != uint64(101+i) || !bytes.Equal(e.Data, want[i]) {
-				t.Fatalf("bound %d: entry %d is seq %d, %d bytes", bound, i, e.Seq, len(e.Data))
-			}
-		}
-		if err := q.Append(context.Background(), items(0, 1)); err != nil {
-			t.Fatal(err)
-		}
-		if got, _ := q.Read(context.Background(), 100, 1<<20, 0); len(got) != 1 || got[0].Seq != 121 {
-			t.Fatalf("appended after reopening: %v", got)
-		}
-		q.Close()
-	}
-}
-
 func TestReadLingersForABatch(t *testing.T) {
-	q := open(t, filepath.Join(t.TempDir(), "buf.db"), 1<<20)
+	q := open(t, filepath.Join(t.TempDir(), "buf"), 1<<20)
 	defer q.Close()
 	ctx := context.Background()
 	go func() {
@@ -232,7 +179,7 @@ func TestReadLingersForABatch(t *testing.T) {
 }
 
 func TestCloseWakesWaiters(t *testing.T) {
-	q := open(t, filepath.Join(t.TempDir(), "buf.db"), 1<<20)
+	q := open(t, filepath.Join(t.TempDir(), "buf"), 1<<20)
 	done := make(chan error, 1)
 	go func() {
 		_, err := q.Read(context.Background(), 1, 100, 0)
@@ -249,7 +196,7 @@ func TestCloseWakesWaiters(t *testing.T) {
 // them; a Read in that moment must not hand them out, or Remove would not
 // remove them and the queue would not drain.
 func TestEverythingReadIsRemoved(t *testing.T) {
-	q := open(t, filepath.Join(t.TempDir(), "buf.db"), 64<<20)
+	q := open(t, filepath.Join(t.TempDir(), "buf"), 64<<20)
 	defer q.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -294,37 +241,10 @@ func TestEverythingReadIsRemoved(t *testing.T) {
 	}
 }
 
-// purge walks backwards from the first entry it keeps, chunks and all.
-func TestPurgeDeletesEverythingBelow(t *testing.T) {
-	q := open(t, filepath.Join(t.TempDir(), "buf.db"), MinMaxBytes)
-	defer q.Close()
-	for i := range 50 {
-		if err := q.Append(context.Background(), [][]byte{make([]byte, i*97%3000)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, below := range []uint64{1, 2, 37, 37, 51} {
-		if err := q.purgeNow(below); err != nil {
-			t.Fatal(err)
-		}
-		var seqs []uint64
-		q.db.View(func(tx *bolt.Tx) error {
-			each(tx.Bucket(entriesBucket).Cursor(), 0, func(seq uint64, parts [][]byte) bool {
-				seqs = append(seqs, seq)
-				return true
-			})
-			return nil
-		})
-		if len(seqs) != 51-int(below) || len(seqs) > 0 && seqs[0] != below {
-			t.Fatalf("purge below %d left %v", below, seqs)
-		}
-	}
-}
-
 // The oldest queued entry's age follows removals, is 0 when the queue is
 // empty, and counts from the open for entries found on disk.
 func TestOldestAge(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "q.db")
+	path := filepath.Join(t.TempDir(), "q")
 	q := open(t, path, 8<<20)
 	if q.OldestAge() != 0 {
 		t.Fatal("an empty queue has an age")

@@ -29,13 +29,13 @@ type Config struct {
 
 // BufferConfig bounds the output's disk buffer.
 type BufferConfig struct {
-	// MaxBytes bounds the size of the buffer file on disk
-	// (<data_dir>/buffers/<output>.db), everything in it counted: bbolt's
-	// pages and their headers, keys, partly filled pages, its growth step
-	// and a few pages kept free for deleting. Records take about 75–90% of
-	// it (the smaller they are, the less); once the next batch would not
-	// fit, the output pushes back and the inputs stop reading. Default
-	// 1GiB, at least 1MiB. See internal/buffer's README.
+	// MaxBytes bounds what the buffer folder's files take on disk
+	// (<data_dir>/buffers/<output>/), in 4 KiB blocks: segment files
+	// counted whole until their last entry is removed, frame headers and
+	// the acknowledgement file included. Records take about 90–99% of it
+	// (the smaller they are, the less); once the next batch would not fit,
+	// the output pushes back and the inputs stop reading. Default 1GiB, at
+	// least 1MiB. See internal/buffer's README.
 	MaxBytes Size `yaml:"max_bytes"`
 }
 

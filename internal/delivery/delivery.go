@@ -9,8 +9,8 @@
 // trip from setting the pace (see README.md):
 //
 //   - Group commit. Consume encodes a batch and queues it for a committer
-//     goroutine, which appends every batch queued meanwhile in one bbolt
-//     transaction (one fsync) and then acknowledges them, in the order
+//     goroutine, which appends every batch queued meanwhile in one write
+//     to the buffer (one fsync) and then acknowledges them, in the order
 //     they were consumed. A batch is still acknowledged only once it is on
 //     disk; Consume returns before that, so the runner hands over the next
 //     batch while the last ones are being synced.
@@ -170,7 +170,7 @@ type Deps struct {
 	Log         *slog.Logger
 }
 
-// New opens the output's buffer at <DataDir>/buffers/<name>.db and starts
+// New opens the output's buffer in <DataDir>/buffers/<name>/ and starts
 // its sender.
 func New(name string, cfg Config, deps Deps, enc Encoder, send Sender) (*Output, error) {
 	dataDir, dead, log := deps.DataDir, deps.DeadLetters, deps.Log
@@ -181,9 +181,12 @@ func New(name string, cfg Config, deps Deps, enc Encoder, send Sender) (*Output,
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	q, err := buffer.Open(filepath.Join(dataDir, "buffers", name+".db"), int64(cfg.Buffer.MaxBytes))
+	q, err := buffer.Open(filepath.Join(dataDir, "buffers", name), int64(cfg.Buffer.MaxBytes))
 	if err != nil {
 		return nil, err
+	}
+	for _, note := range q.Recovered() {
+		log.Warn("output buffer was damaged on disk; what could be read is sent", "output", name, "found", note)
 	}
 	if n := q.Len(); n > 0 {
 		log.Info("output buffer holds records from a previous run; sending them first", "output", name, "records", n, "bytes", q.Bytes())
@@ -326,8 +329,8 @@ const (
 )
 
 // commit is the committer: it appends what Consume queued, as many
-// batches per transaction as are waiting, and acknowledges them once the
-// transaction (and its fsync) is done. A failed write acknowledges
+// batches per append as are waiting, and acknowledges them once the
+// append (and its fsync) is done. A failed write acknowledges
 // nothing: it is retried, after back-off, with the same batches, and
 // Consume refuses new ones meanwhile. It returns once the queue is closed
 // and empty, or ctx ends (whatever was not written stays unacknowledged).
@@ -638,7 +641,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // Health is nil while the output delivers or buffers within bounds, and
 // says why not once its disk buffer is 90% full (the destination has been
 // failing for a while and back-pressure is near). Full is what the buffer
-// pushes back at: the file's pages in use against what buffer.max_bytes
+// pushes back at: what its segment files take against what buffer.max_bytes
 // leaves them (BufferUsage), not the records' bytes.
 //
 // A batch that has waited for room for longer than pushBackAfter is
@@ -663,7 +666,7 @@ const pushBackAfter = time.Second
 // has waited for the destination (0: the buffer is empty).
 func (o *Output) OldestBuffered() time.Duration { return o.q.OldestAge() }
 
-// BufferUsage is what the buffer file's pages in use take on disk and the
-// most they may (buffer.max_bytes less bbolt's growth step and the pages
-// kept for deleting); Buffered's bytes are the records' alone.
+// BufferUsage is what the buffer's segment files take on disk and the
+// most they may (buffer.max_bytes less the acknowledgement file and the
+// folder); Buffered's bytes are the records' alone.
 func (o *Output) BufferUsage() (used, capacity int64) { return o.q.Usage() }

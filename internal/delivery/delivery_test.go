@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/privtrail/privtrail/internal/delivery/deliverytest"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +15,8 @@ import (
 
 	"github.com/privtrail/privtrail/batch"
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/internal/buffer"
+	"github.com/privtrail/privtrail/internal/delivery/deliverytest"
 )
 
 type rawEncoder struct{}
@@ -210,8 +210,8 @@ func TestDownDestinationBuffersThenPushesBack(t *testing.T) {
 			t.Fatal("1MiB of buffer took 1000 records of 2KB: no back-pressure")
 		}
 	}
-	if fi, err := os.Stat(filepath.Join(dir, "buffers", "test.db")); err != nil || fi.Size() > 1<<20 {
-		t.Fatalf("buffer file over buffer.max_bytes: %v", err)
+	if size, err := buffer.FolderSize(filepath.Join(dir, "buffers", "test")); err != nil || size > 1<<20 {
+		t.Fatalf("buffer folder of %d bytes, over buffer.max_bytes (%v)", size, err)
 	}
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancelClose()

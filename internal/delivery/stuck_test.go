@@ -217,7 +217,7 @@ func TestStuckSender(t *testing.T) {
 			if _, after, _ := send.state(); tc.timeout == 0 && after != stopped+1 {
 				t.Errorf("the Send in flight was not stopped by Close")
 			}
-			q, err := buffer.Open(filepath.Join(dir, "buffers", "stuck.db"), int64(cfg.Buffer.MaxBytes))
+			q, err := buffer.Open(filepath.Join(dir, "buffers", "stuck"), int64(cfg.Buffer.MaxBytes))
 			if err != nil {
 				t.Fatal(err)
 			}

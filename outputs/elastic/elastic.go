@@ -26,7 +26,7 @@ import (
 )
 
 // New builds the Elasticsearch output named name: its buffer is
-// <DataDir>/buffers/<name>.db. It does not contact Elasticsearch; the
+// <DataDir>/buffers/<name>/. It does not contact Elasticsearch; the
 // first batch does (cluster info, templates, then the bulk request).
 func New(name string, cfg Config, deps delivery.Deps) (*delivery.Output, error) {
 	cfg.Defaults()

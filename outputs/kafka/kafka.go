@@ -15,7 +15,7 @@ import (
 )
 
 // New builds the Kafka output named name: records are buffered under
-// <data_dir>/buffers/<name>.db and produced by batch to cfg.Topic.
+// <data_dir>/buffers/<name>/ and produced by batch to cfg.Topic.
 func New(name string, cfg Config, deps delivery.Deps) (*delivery.Output, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {

@@ -193,9 +193,34 @@ func (c *client) receiverClosed() bool {
 
 func (c *client) drop() {
 	if c.conn != nil {
-		c.conn.Close()
+		closeConn(c.conn)
 	}
 	c.conn, c.w, c.gone = nil, nil, nil
+}
+
+// closeNotifyWait bounds the TLS close_notify alert on closing.
+const closeNotifyWait = 100 * time.Millisecond
+
+// closeConn closes conn. A TLS connection's Close sends close_notify
+// under its own 5 s write deadline: against a receiver that stopped
+// reading it would hold Close (and the agent's stop) that long, so after
+// closeNotifyWait the socket under it is closed instead.
+func closeConn(conn net.Conn) {
+	tc, ok := conn.(*tls.Conn)
+	if !ok {
+		conn.Close()
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		tc.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(closeNotifyWait):
+		tc.NetConn().Close()
+	}
 }
 
 func (c *client) armIdle() {

@@ -14,7 +14,7 @@ import (
 )
 
 // New builds the Splunk HEC output named name: records are buffered under
-// <data_dir>/buffers/<name>.db and sent by batch to cfg.URL.
+// <data_dir>/buffers/<name>/ and sent by batch to cfg.URL.
 func New(name string, cfg Config, deps delivery.Deps) (*delivery.Output, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -70,7 +69,7 @@ func Run(t *testing.T, s Setup) {
 		failures = 3               // failed attempts to wait for
 	)
 	dir := t.TempDir()
-	path := filepath.Join(dir, "buffers", "stuck.db")
+	path := filepath.Join(dir, "buffers", "stuck")
 	logs, dead := &deliverytest.LogBuffer{}, &deliverytest.DeadLetters{}
 	out := s.Start(dir, logs, dead)
 
@@ -118,10 +117,10 @@ func Run(t *testing.T, s Setup) {
 		t.Fatalf("the buffer holds %d records, want the %d acknowledged", got, n)
 	}
 	if used, capacity := out.BufferUsage(); used > capacity {
-		t.Errorf("buffer pages %d over their capacity %d", used, capacity)
+		t.Errorf("buffer segments take %d bytes, over their capacity %d", used, capacity)
 	}
-	if fi, err := os.Stat(path); err != nil || fi.Size() > s.MaxBytes {
-		t.Errorf("buffer file: %v, %v; bound %d", fi.Size(), err, s.MaxBytes)
+	if size, err := buffer.FolderSize(path); err != nil || size > s.MaxBytes {
+		t.Errorf("buffer folder of %d bytes (%v); bound %d", size, err, s.MaxBytes)
 	}
 
 	// (a), (b) Attempts time out and are retried, the back-off growing.
