@@ -117,7 +117,7 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 			return nil, fmt.Errorf("%s: params.%s", where, msg)
 		}
 		m := &Monitor{Definition: d}
-		if m.when, err = compile(d.When, expr.AsBool()); err != nil {
+		if m.when, err = compile(d.When, expr.AsBool(), inlineParams(d.Params)); err != nil {
 			return nil, fmt.Errorf("%s: when: %w", where, err)
 		}
 		pf := prefilterOf(m.when, d.Params)
@@ -130,13 +130,13 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 			}
 		}
 		if d.RiskWhen != "" {
-			if m.riskWhen, err = compile(d.RiskWhen, expr.AsKind(reflect.String)); err != nil {
+			if m.riskWhen, err = compile(d.RiskWhen, expr.AsKind(reflect.String), inlineParams(d.Params)); err != nil {
 				return nil, fmt.Errorf("%s: risk_when: %w", where, err)
 			}
 		}
 		for _, r := range d.Reason {
 			label, src := splitReason(r)
-			prog, err := compile(src)
+			prog, err := compile(src, inlineParams(d.Params))
 			if err != nil {
 				return nil, fmt.Errorf("%s: reason %q: %w", where, r, err)
 			}
@@ -221,9 +221,72 @@ var functions = []expr.Option{
 	}, new(func(string, string) bool)),
 }
 
+// inlineParams writes a monitor's params into its expressions as
+// literals: params.legacy_clients becomes the list itself, which expr then
+// compiles as a constant set (a map lookup, where a field of the params map
+// is fetched by reflection on every record), a params pattern behind
+// `matches` is compiled once rather than on each match, and the prefilter
+// reads the set. Params a monitor does not set, and values that are not
+// strings, numbers, booleans or lists of strings, stay lookups.
+func inlineParams(params map[string]any) expr.Option {
+	return expr.Patch(paramsInliner{params})
+}
+
+type paramsInliner struct{ params map[string]any }
+
+func (v paramsInliner) Visit(node *ast.Node) {
+	m, ok := (*node).(*ast.MemberNode)
+	if !ok || m.Optional {
+		return
+	}
+	base, ok := m.Node.(*ast.IdentifierNode)
+	prop, ok2 := m.Property.(*ast.StringNode)
+	if !ok || !ok2 || base.Value != "params" {
+		return
+	}
+	val, ok := v.params[prop.Value]
+	if !ok {
+		return
+	}
+	if lit := literalNode(val); lit != nil {
+		ast.Patch(node, lit)
+	}
+}
+
+// literalNode is the expr literal of v, or nil.
+func literalNode(v any) ast.Node {
+	switch x := v.(type) {
+	case string:
+		return &ast.StringNode{Value: x}
+	case bool:
+		return &ast.BoolNode{Value: x}
+	case int:
+		return &ast.IntegerNode{Value: x}
+	case float64:
+		return &ast.FloatNode{Value: x}
+	case []string:
+		nodes := make([]ast.Node, len(x))
+		for i, s := range x {
+			nodes[i] = &ast.StringNode{Value: s}
+		}
+		return &ast.ArrayNode{Nodes: nodes}
+	case []any:
+		nodes := make([]ast.Node, len(x))
+		for i, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return nil
+			}
+			nodes[i] = &ast.StringNode{Value: s}
+		}
+		return &ast.ArrayNode{Nodes: nodes}
+	}
+	return nil
+}
+
 func compile(src string, opts ...expr.Option) (*vm.Program, error) {
 	rec := &entra.Record{}
-	opts = append(append([]expr.Option{expr.Env(newEnv(rec))}, functions...), opts...)
+	opts = append(append(append([]expr.Option{expr.Env(newEnv(rec)), expr.Patch(envCalls{})}, functions...), envFunctions...), opts...)
 	return expr.Compile(src, opts...)
 }
 

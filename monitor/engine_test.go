@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -672,5 +673,91 @@ func TestPrefilter(t *testing.T) {
 				t.Errorf("%s: prefilter(record %d) = %v, want %v", tt.when, i, pf.f(r), want)
 			}
 		}
+	}
+}
+
+// A monitor's params are written into its expressions as literals: they
+// act as before (lists with in and In, numbers, a pattern behind matches,
+// reasons), and the compiled filter fetches nothing from params at run
+// time. A param the monitor does not set stays a lookup (nil).
+func TestParamsAreInlined(t *testing.T) {
+	params := map[string]any{
+		"clients": []any{"Exchange ActiveSync", "IMAP4"},
+		"apps":    []any{"Azure Portal"},
+		"code":    50126,
+		"pattern": `^adm_`,
+	}
+	e := compileOne(t, Definition{ID: "test.params", Title: "Params", Risk: "high", Source: "signin", Params: params,
+		When: `(signin.clientAppUsed in params.clients || In(signin.appDisplayName, params.apps)) && signin.errorCode == params.code &&
+			actor.upn matches params.pattern && params.unset == nil`,
+		Reason: []string{"pattern=params.pattern", "signin.clientAppUsed"}})
+	ev := e.NewEvaluator()
+	for _, tc := range []struct {
+		name        string
+		client, app string
+		code        int
+		upn         string
+		want        bool
+	}{
+		{"listed client", "IMAP4", "Office", 50126, "adm_a@contoso.com", true},
+		{"listed app, any case", "Browser", "azure portal", 50126, "adm_a@contoso.com", true},
+		{"neither listed", "Browser", "Office", 50126, "adm_a@contoso.com", false},
+		{"other code", "IMAP4", "Office", 0, "adm_a@contoso.com", false},
+		{"pattern not matched", "IMAP4", "Office", 50126, "bob@contoso.com", false},
+	} {
+		rec := &entra.Record{Stream: entra.StreamSignIn, SignIn: entra.SignIn{ClientAppUsed: tc.client, AppDisplayName: tc.app, ErrorCode: tc.code}}
+		rec.Actor.UPN = tc.upn
+		ev.Eval(rec)
+		if got := len(rec.Hits) == 1; got != tc.want {
+			t.Errorf("%s: hits %+v, want a hit %v", tc.name, rec.Hits, tc.want)
+		}
+		if tc.want && len(rec.Hits) == 1 && !strings.Contains(rec.Hits[0].Reason, "pattern=^adm_") {
+			t.Errorf("%s: reason %q", tc.name, rec.Hits[0].Reason)
+		}
+	}
+	m := e.Monitors()[0]
+	dis := m.when.Disassemble()
+	if strings.Contains(dis, "clients") || strings.Contains(dis, "pattern") || !strings.Contains(dis, "OpMatchesConst") || !strings.Contains(dis, "unset") {
+		t.Errorf("params still fetched at run time (or the unset one inlined):\n%s", dis)
+	}
+}
+
+// Every Env method an expression may call is routed to its function (no
+// reflection per call), with the same results.
+func TestEnvMethodsAreFunctions(t *testing.T) {
+	if len(envFunctions) != len(envMethods) {
+		t.Fatalf("%d routed, %d functions", len(envMethods), len(envFunctions))
+	}
+	// Env's own methods, not those the embedded record brings.
+	typ, recType := reflect.TypeFor[*Env](), reflect.TypeFor[*entra.Record]()
+	for i := range typ.NumMethod() {
+		name := typ.Method(i).Name
+		if _, promoted := recType.MethodByName(name); !promoted && !envMethods[name] {
+			t.Errorf("Env.%s is not routed to a function", name)
+		}
+	}
+	e := compileOne(t, Definition{ID: "test.envfuncs", Title: "Env functions", Risk: "high", Source: "audit",
+		When:   `Modified("UserType") == "Member" && ModifiedOld("UserType") == "Guest" && any(audit.targets, TargetUser() != "")`,
+		Reason: []string{"user=TargetUser()"}})
+	m := e.Monitors()[0]
+	if dis := m.when.Disassemble(); strings.Contains(dis, "OpMethod") || !strings.Contains(dis, "Modified"+envFuncSuffix) {
+		t.Fatalf("methods still called by reflection:\n%s", dis)
+	}
+	rec := &entra.Record{Stream: entra.StreamAudit, Audit: entra.Audit{Targets: []entra.Target{{
+		Principal: entra.Principal{Type: "User", UPN: "guest@contoso.com"},
+		ModifiedProperties: []entra.ModifiedProperty{{DisplayName: "UserType", OldValue: `["Guest"]`, NewValue: `["Member"]`}},
+	}}}}
+	ev := e.NewEvaluator()
+	ev.Eval(rec)
+	if len(rec.Hits) != 1 || !strings.Contains(rec.Hits[0].Reason, "guest@contoso.com") {
+		t.Fatalf("hits %+v", rec.Hits)
+	}
+	miss := &entra.Record{Stream: entra.StreamAudit, Audit: entra.Audit{Targets: []entra.Target{{
+		Principal: entra.Principal{Type: "User", UPN: "guest@contoso.com"},
+		ModifiedProperties: []entra.ModifiedProperty{{DisplayName: "UserType", OldValue: `["Member"]`, NewValue: `["Member"]`}},
+	}}}}
+	ev.Eval(miss)
+	if len(miss.Hits) != 0 {
+		t.Fatalf("near miss hit: %+v", miss.Hits)
 	}
 }

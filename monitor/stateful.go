@@ -205,7 +205,7 @@ func correlateSide(c *Correlate, m *Monitor, where string) (*side, error) {
 	w := &c.With
 	other := &side{m: m, with: true}
 	var err error
-	if other.when, err = compile(w.When, expr.AsBool()); err != nil {
+	if other.when, err = compile(w.When, expr.AsBool(), inlineParams(m.Params)); err != nil {
 		return nil, fmt.Errorf("%s: correlate.with.when: %w", where, err)
 	}
 	pf := prefilterOf(other.when, m.Params)
