@@ -46,11 +46,6 @@ const (
 	minSegment = 128 << 10
 	maxSegment = 64 << 20
 	ackName    = "acked"
-	// ackEvery is how often removals are written to the acknowledgement
-	// file (and at Close): a crash sends again at most what was removed
-	// since — delivery is at least once — and the sender does not wait
-	// for a write per request.
-	ackEvery = time.Second
 	// writeChunk is how much of an append is copied into frames before
 	// it is written (synced once at the end): a group of batches can be
 	// tens of MiB, which the appender need not hold twice.
@@ -84,8 +79,8 @@ type Queue struct {
 	w    *os.File
 	wbuf []byte
 
-	// The acknowledgement file: the last removed entry, written at most
-	// every ackEvery and at Close.
+	// The acknowledgement file: the last removed entry, written on every
+	// removal (a 12-byte pwrite; synced at Close).
 	ackMu   sync.Mutex
 	ackFile *os.File
 
@@ -112,7 +107,6 @@ type Queue struct {
 	// fault per 4 KiB inside the read, more than the copy.
 	lent    []lent
 	spare   [][]byte
-	ackedAt time.Time
 	acked   uint64   // the last removal written to the acknowledgement file
 	notes   []string // what Open found wrong and mended
 }
@@ -654,7 +648,7 @@ func (q *Queue) readSpan(sp span, b []byte) error {
 // Remove drops every entry up to and including seq: the destination (or
 // the dead-letter file) has them. Their bytes count as gone at once; a
 // segment's blocks once every entry in it is removed (its file is deleted
-// then). The removal is written down within a second, and at Close.
+// then). The removal is written to the acknowledgement file at once.
 func (q *Queue) Remove(seq uint64) error {
 	q.mu.Lock()
 	k := 0
@@ -692,15 +686,19 @@ func (q *Queue) Remove(seq uint64) error {
 		q.appended = q.appended[1:]
 	}
 	last := q.oldest - 1
-	due := k > 0 && time.Since(q.ackedAt) >= ackEvery
-	if due {
-		q.ackedAt = time.Now()
-	}
 	// A drained buffer keeps its newest segment to append to (a new file
 	// costs a creation and a folder fsync) until it is half full.
 	drained := len(q.sizes) == 0 && len(q.segs) > 0 && (len(q.segs) > 1 || q.segs[0].size >= q.segMax/2)
 	q.signal()
 	q.mu.Unlock()
+	// Written without a sync: the page cache keeps it through a crash of
+	// the process; a crash of the host may lose it, and what it lost is
+	// sent again (at least once).
+	if k > 0 {
+		if err := q.writeAck(last, false); err != nil {
+			return err
+		}
+	}
 	// Their blocks are free once the files are gone, not before: an
 	// append must not take them while they are still on disk.
 	err := q.deleteSegments(spent)
@@ -722,9 +720,6 @@ func (q *Queue) Remove(seq uint64) error {
 		if err != nil {
 			return err
 		}
-	}
-	if due {
-		return q.writeAck(last, false)
 	}
 	return nil
 }
