@@ -263,9 +263,20 @@ pipelines: [p.yaml]
 	// The HEC returns: everything arrives, once, in order.
 	hec.down.Store(false)
 	began := time.Now()
-	for deadline := time.Now().Add(60 * time.Second); hec.count() < records; time.Sleep(20 * time.Millisecond) {
+	// The deadline is generous: 194,000 records pass through a 2 MiB
+	// buffer, an fsync per few hundred, and beside the rest of the test
+	// suite's disk writes an fsync can take a tenth of a second.
+	for deadline := time.Now().Add(4 * time.Minute); hec.count() < records; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			fail("after the HEC returned: %d of %d records arrived", hec.count(), records)
+			// What the output was doing, for a failure seen only on a
+			// loaded machine: its buffer, counters and goroutines.
+			n, size := out.Buffered()
+			used, capacity := out.BufferUsage()
+			st := out.Stats()
+			stacks := make([]byte, 1<<20)
+			stacks = stacks[:runtime.Stack(stacks, true)]
+			fail("after the HEC returned: %d of %d records arrived; buffer %d records, %d bytes, %d of %d used; sent %d, retries %d; health %v\n%s",
+				hec.count(), records, n, size, used, capacity, st.Sent.Load(), st.Retries.Load(), out.Health(), stacks)
 		}
 	}
 	t.Logf("the backlog drained in %s", time.Since(began).Round(time.Millisecond))

@@ -744,7 +744,7 @@ func TestEnvMethodsAreFunctions(t *testing.T) {
 		t.Fatalf("methods still called by reflection:\n%s", dis)
 	}
 	rec := &entra.Record{Stream: entra.StreamAudit, Audit: entra.Audit{Targets: []entra.Target{{
-		Principal: entra.Principal{Type: "User", UPN: "guest@contoso.com"},
+		Principal:          entra.Principal{Type: "User", UPN: "guest@contoso.com"},
 		ModifiedProperties: []entra.ModifiedProperty{{DisplayName: "UserType", OldValue: `["Guest"]`, NewValue: `["Member"]`}},
 	}}}}
 	ev := e.NewEvaluator()
@@ -753,7 +753,7 @@ func TestEnvMethodsAreFunctions(t *testing.T) {
 		t.Fatalf("hits %+v", rec.Hits)
 	}
 	miss := &entra.Record{Stream: entra.StreamAudit, Audit: entra.Audit{Targets: []entra.Target{{
-		Principal: entra.Principal{Type: "User", UPN: "guest@contoso.com"},
+		Principal:          entra.Principal{Type: "User", UPN: "guest@contoso.com"},
 		ModifiedProperties: []entra.ModifiedProperty{{DisplayName: "UserType", OldValue: `["Member"]`, NewValue: `["Member"]`}},
 	}}}}
 	ev.Eval(miss)

@@ -105,10 +105,10 @@ type Queue struct {
 	// Read's buffers, each until Remove passes its last entry, and those
 	// free for the next Reads: a fresh buffer of megabytes costs a page
 	// fault per 4 KiB inside the read, more than the copy.
-	lent    []lent
-	spare   [][]byte
-	acked   uint64   // the last removal written to the acknowledgement file
-	notes   []string // what Open found wrong and mended
+	lent  []lent
+	spare [][]byte
+	acked uint64   // the last removal written to the acknowledgement file
+	notes []string // what Open found wrong and mended
 }
 
 // Open opens (creating) the queue in the folder dir. maxBytes bounds the

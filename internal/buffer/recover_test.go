@@ -108,7 +108,9 @@ func TestRemovedStayRemovedAfterReopen(t *testing.T) {
 	if err := q.Remove(es[3].Seq); err != nil {
 		t.Fatal(err)
 	}
-	es, _ = q.Read(ctx, 1, 1<<20, 0) // read, not removed: it comes again
+	if _, err := q.Read(ctx, 1, 1<<20, 0); err != nil { // read, not removed: it comes again
+		t.Fatal(err)
+	}
 	crashed := q
 	q = open(t, dir, 8<<20)
 	if got := datas(readAll(t, q)); len(got) != 6 || got[0] != "record-004" {

@@ -30,12 +30,15 @@ var ErrClosed = errors.New("output closed")
 
 // commitLimits bounds the batches waiting for the committer: enough that
 // a group commit takes several runner batches per fsync, few enough that
-// their memory is small next to the buffer. A group is kept within an
-// eighth of the buffer so that it rarely waits for more room than one
-// batch would.
+// their memory is small next to the buffer. A group is kept within a
+// quarter of the buffer so that it rarely waits for more room than one
+// batch would; not less, because an append that grows a segment file is
+// an fsync that commits the file system's journal, which on a host busy
+// writing elsewhere takes tens of milliseconds or more: a small buffer
+// must still move hundreds of records per fsync.
 func commitLimits(q *buffer.Queue) (batches int, bytes int64) {
 	_, capacity := q.Usage()
-	return maxWaitingBatches, min(maxWaitingBytes, max(capacity/8, 1))
+	return maxWaitingBatches, min(maxWaitingBytes, max(capacity/4, 1))
 }
 
 const (

@@ -510,14 +510,17 @@ func (o *Output) drain(ctx context.Context) {
 		<-removed
 	}()
 	for {
+		// The next request's entries are read while the window is full:
+		// with one request in flight (Kafka, QRadar) the read and its
+		// checks overlap the send instead of following it. Read but not
+		// yet sent, they stay in the buffer like any not removed.
+		entries, err := o.q.Read(ctx, o.cfg.BatchSize, int(o.cfg.BatchBytes), o.flushInterval())
+		if err != nil {
+			return
+		}
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
-			return
-		}
-		entries, err := o.q.Read(ctx, o.cfg.BatchSize, int(o.cfg.BatchBytes), o.flushInterval())
-		if err != nil {
-			<-slots
 			return
 		}
 		f := &flight{last: entries[len(entries)-1].Seq, done: make(chan bool, 1)}
