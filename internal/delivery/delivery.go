@@ -139,8 +139,10 @@ type Output struct {
 	dead DeadLetters
 	log  *slog.Logger
 	q    *buffer.Queue
-	// app is what the committer appends to: q, or a test's stand-in.
+	// app is what the committer appends to and src what drain reads
+	// from: q, or a test's stand-ins.
 	app appender
+	src reader
 
 	stats Stats
 
@@ -195,7 +197,7 @@ func New(name string, cfg Config, deps Deps, enc Encoder, send Sender) (*Output,
 	cctx, stopCommit := context.WithCancel(context.Background())
 	o := &Output{name: name, cfg: cfg, enc: enc, send: send, dead: dead, log: log, q: q, stop: stop, drained: make(chan struct{}),
 		committed: make(chan struct{}), stopCommit: stopCommit}
-	o.app = q
+	o.app, o.src = q, readerOf(q)
 	o.commits.init(commitLimits(q))
 	o.free = make(chan *encoded, 2*maxWaitingBatches+1)
 	go o.commit(cctx)
@@ -399,6 +401,15 @@ type appender interface {
 	Append(ctx context.Context, items [][]byte) error
 }
 
+// reader is the disk buffer as drain uses it: Read hands out the next
+// entries in order, or fails having handed out none.
+type reader interface {
+	Read(ctx context.Context, maxItems, maxBytes int, linger time.Duration) ([]buffer.Entry, error)
+}
+
+// readerOf is what drain reads q through: q itself, or a test's stand-in.
+var readerOf = func(q *buffer.Queue) reader { return q }
+
 // acknowledge acks the batches just written, in order, and recycles them.
 func (o *Output) acknowledge(group []*encoded) {
 	o.commitErr.Store(nil)
@@ -514,9 +525,18 @@ func (o *Output) drain(ctx context.Context) {
 		// with one request in flight (Kafka, QRadar) the read and its
 		// checks overlap the send instead of following it. Read but not
 		// yet sent, they stay in the buffer like any not removed.
-		entries, err := o.q.Read(ctx, o.cfg.BatchSize, int(o.cfg.BatchBytes), o.flushInterval())
+		entries, err := o.src.Read(ctx, o.cfg.BatchSize, int(o.cfg.BatchBytes), o.flushInterval())
 		if err != nil {
-			return
+			if ctx.Err() != nil || errors.Is(err, buffer.ErrClosed) {
+				return
+			}
+			// A disk that fails a read (or a file changed under the
+			// buffer) must not end the sending unseen: say so, try again.
+			o.log.Error("output buffer: reading failed; retrying", "output", o.name, "err", err, "retry_in", readRetry)
+			if !sleep(ctx, readRetry) {
+				return
+			}
+			continue
 		}
 		select {
 		case slots <- struct{}{}:
@@ -528,6 +548,10 @@ func (o *Output) drain(ctx context.Context) {
 		go func() { f.done <- o.deliver(ctx, entries) }()
 	}
 }
+
+// readRetry is how long drain waits before reading the buffer again after
+// a failed read (a variable for the tests).
+var readRetry = time.Second
 
 // flight is one request of the window: done says whether its entries
 // were delivered (or dead-lettered), false when ctx ended first.

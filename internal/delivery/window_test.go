@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/privtrail/privtrail/internal/buffer"
+	"github.com/privtrail/privtrail/internal/delivery/deliverytest"
 )
 
 // failingAppender fails every append while failing is set, writing
@@ -250,5 +253,50 @@ func TestConsumeAfterClose(t *testing.T) {
 	b.Arm(1, 1, func(uint64) { t.Error("acknowledged after Close") })
 	if err := o.Consume(context.Background(), b); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Consume after Close: %v", err)
+	}
+}
+
+// failingReader fails the first reads, handing out nothing, as a disk
+// that fails a read would.
+type failingReader struct {
+	q     *buffer.Queue
+	fails atomic.Int32
+}
+
+func (f *failingReader) Read(ctx context.Context, maxItems, maxBytes int, linger time.Duration) ([]buffer.Entry, error) {
+	if f.fails.Add(-1) >= 0 {
+		return nil, errors.New("read segment: input/output error")
+	}
+	return f.q.Read(ctx, maxItems, maxBytes, linger)
+}
+
+// A failed read of the buffer does not end the sending: it is logged and
+// read again, and every record still arrives, once and in order.
+func TestFailedReadIsRetried(t *testing.T) {
+	defer func(d time.Duration, r func(*buffer.Queue) reader) { readRetry, readerOf = d, r }(readRetry, readerOf)
+	readRetry = 10 * time.Millisecond
+	fr := &failingReader{}
+	fr.fails.Store(3)
+	readerOf = func(q *buffer.Queue) reader { fr.q = q; return fr }
+	s := &scriptSender{}
+	logs := &deliverytest.LogBuffer{}
+	o, err := New("test", Config{FlushInterval: 5 * time.Millisecond, MaxInFlight: 1}, Deps{DataDir: t.TempDir(), DeadLetters: &deadList{}, Log: slog.New(slog.NewTextHandler(logs, nil))}, rawEncoder{}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close(context.Background())
+	for i := range 3 {
+		b := mkBatch(i*2, 2)
+		b.Arm(uint64(i+1), 1, func(uint64) {})
+		if err := o.Consume(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, func() bool { return len(s.got()) == 6 })
+	if got := s.got(); !slices.Equal(got, []string{"r000", "r001", "r002", "r003", "r004", "r005"}) {
+		t.Fatalf("delivered %v", got)
+	}
+	if n := strings.Count(logs.String(), "output buffer: reading failed; retrying"); n != 3 {
+		t.Fatalf("%d failed reads logged, want 3:\n%s", n, logs.String())
 	}
 }
