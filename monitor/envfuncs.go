@@ -19,8 +19,10 @@ const envFuncSuffix = "·env"
 
 var errNoEnv = errors.New("monitor: expression called without its environment")
 
-// envFunc declares method name as a function of the environment and args.
+// envFunc declares method name as a function of the environment and args,
+// and routes calls of the method to it.
 func envFunc(name string, call func(e *Env, args []any) any, types ...any) expr.Option {
+	envMethods[name] = true
 	return expr.Function(name+envFuncSuffix, func(p ...any) (any, error) {
 		e, _ := p[0].(*Env)
 		if e == nil {
@@ -51,12 +53,8 @@ var envFunctions = []expr.Option{
 	envFunc("SigmaKey", func(e *Env, a []any) any { return e.SigmaKey(str(a, 0), str(a, 1)) }, new(func(*Env, string, string) string)),
 }
 
-// envMethods are the names envFunctions stand for.
-var envMethods = map[string]bool{
-	"UnapprovedControls": true, "Modified": true, "ModifiedOld": true, "AnyModified": true,
-	"PrivilegedRole": true, "RoleChanged": true, "PrivilegedRoleChanged": true, "TargetUPNs": true,
-	"TargetUser": true, "TargetNames": true, "PolicyLoosened": true, "SigmaField": true, "SigmaKey": true,
-}
+// envMethods are the names envFunctions stand for (envFunc fills it).
+var envMethods = map[string]bool{}
 
 // envCalls patches a call of an Env method into its function.
 type envCalls struct{}

@@ -107,7 +107,6 @@ type Queue struct {
 	// fault per 4 KiB inside the read, more than the copy.
 	lent  []lent
 	spare [][]byte
-	acked uint64   // the last removal written to the acknowledgement file
 	notes []string // what Open found wrong and mended
 }
 
@@ -149,12 +148,12 @@ func (q *Queue) recover() error {
 	n, _ := f.ReadAt(rec[:], 0)
 	// A damaged acknowledgement (never written whole) counts as none:
 	// entries are sent again, not lost.
-	q.acked, _ = parseAck(rec[:n])
+	acked, _ := parseAck(rec[:n])
 	firsts, err := listSegments(q.dir)
 	if err != nil {
 		return err
 	}
-	q.next = q.acked + 1
+	q.next = acked + 1
 	q.oldest = q.next
 	for i, first := range firsts {
 		sc, err := scanSegment(q.dir, first)
@@ -173,7 +172,7 @@ func (q *Queue) recover() error {
 				return err
 			}
 		}
-		if sc.seg.n == 0 || sc.seg.end() <= q.acked+1 || sc.seg.first < q.next && len(q.segs) > 0 {
+		if sc.seg.n == 0 || sc.seg.end() <= acked+1 || sc.seg.first < q.next && len(q.segs) > 0 {
 			// Removed already (or, the last case, overlapping what an
 			// earlier segment holds, which appends never write).
 			if err := os.Remove(name); err != nil {
@@ -184,9 +183,9 @@ func (q *Queue) recover() error {
 		q.segs = append(q.segs, sc.seg)
 		q.used += blocks(sc.seg.size)
 		skip := uint64(0) // entries of the first kept segment removed already
-		if len(q.segs) == 1 && q.acked >= sc.seg.first {
-			skip = q.acked + 1 - sc.seg.first
-			q.oldest = q.acked + 1
+		if len(q.segs) == 1 && acked >= sc.seg.first {
+			skip = acked + 1 - sc.seg.first
+			q.oldest = acked + 1
 			q.oldPos = position{seg: first}
 			for _, n := range sc.sizes[:skip] {
 				q.oldPos.off += frameHeader + int64(n)

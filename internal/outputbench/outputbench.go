@@ -19,7 +19,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -27,7 +26,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/privtrail/privtrail/batch"
-	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/internal/delivery"
 	"github.com/privtrail/privtrail/internal/secret"
 	"github.com/privtrail/privtrail/internal/synth"
@@ -100,7 +98,7 @@ func (r Result) String() string {
 // disk a deployment would use (not a tmpfs).
 func Run(ctx context.Context, kind string, records int, dir string) (Result, error) {
 	records = max(RunnerBatch, (records+RunnerBatch-1)/RunnerBatch*RunnerBatch)
-	recs, js := Records(records)
+	recs, js := synth.Decoded(1, records)
 	k, err := setUp(kind, dir)
 	if err != nil {
 		return Result{}, err
@@ -241,29 +239,6 @@ func Run(ctx context.Context, kind string, records int, dir string) (Result, err
 	return res, nil
 }
 
-// Records decodes n synthetic records (the demo tenant's mix of streams
-// and shapes, one in ten with a monitor hit) and encodes each as the
-// runner does, once for every JSON output.
-func Records(n int) ([]*entra.Record, [][]byte) {
-	g := synth.New(1, synth.DemoTenant())
-	var d entra.Decoder
-	recs := make([]*entra.Record, 0, n)
-	js := make([][]byte, 0, n)
-	for len(recs) < n {
-		rec := &entra.Record{}
-		if err := d.Decode(g.Next(), rec); err != nil {
-			continue
-		}
-		rec.Origin = "synth:record " + strconv.Itoa(len(recs)+1)
-		if len(recs)%10 == 0 {
-			rec.Hits = []entra.Hit{{ID: "signin.legacy_auth", Title: "Legacy authentication", Risk: "high", Source: "signin", Reason: "clientAppUsed=IMAP4"}}
-		}
-		recs = append(recs, rec)
-		js = append(js, rec.AppendJSON(nil))
-	}
-	return recs, js
-}
-
 // kind is one output wired to its peer.
 type kind struct {
 	peer, settings string
@@ -376,7 +351,7 @@ func setUp(name, dir string) (*kind, error) {
 	default:
 		return nil, fmt.Errorf("outputbench: unknown kind %q (one of %v)", name, Kinds)
 	}
-	k.settings += fmt.Sprintf(" batch_size=%d max_in_flight=%d runner_batch=%d", k.cfg.BatchSize, inFlight(k.cfg), RunnerBatch)
+	k.settings += fmt.Sprintf(" batch_size=%d max_in_flight=%d runner_batch=%d", k.cfg.BatchSize, k.cfg.MaxInFlight, RunnerBatch)
 	return k, nil
 }
 
@@ -498,7 +473,6 @@ func trimLF(b []byte) []byte {
 }
 
 // inFlight is the number of requests the output keeps in flight.
-func inFlight(c delivery.Config) int { return c.MaxInFlight }
 
 type deadLetters struct{ n atomic.Int64 }
 

@@ -5,19 +5,19 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/privtrail/privtrail/internal/rsyslogd"
 )
 
 // The peers stand in for the destinations, in process, speaking as much of
@@ -313,7 +313,7 @@ type syslogPeer struct {
 }
 
 func newSyslogPeer(dir string) (*syslogPeer, error) {
-	if bin := rsyslogd(); bin != "" {
+	if bin := rsyslogd.Path(); bin != "" {
 		return startRsyslog(bin, dir)
 	}
 	return listenSyslog()
@@ -364,16 +364,6 @@ func listenSyslog() (*syslogPeer, error) {
 	return p, nil
 }
 
-func rsyslogd() string {
-	if p, err := exec.LookPath("rsyslogd"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/sbin/rsyslogd"); err == nil {
-		return "/usr/sbin/rsyslogd"
-	}
-	return ""
-}
-
 // startRsyslog runs rsyslogd on a free loopback port, writing each
 // message's raw bytes as a line of dir/raw.log, which a goroutine tallies
 // as it grows.
@@ -382,7 +372,7 @@ func startRsyslog(bin, dir string) (*syslogPeer, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	raw, portFile := filepath.Join(dir, "raw.log"), filepath.Join(dir, "port")
+	raw := filepath.Join(dir, "raw.log")
 	conf := fmt.Sprintf(`global(workDirectory=%q maxMessageSize="256k" parser.escapeControlCharactersOnReceive="off")
 module(load="imtcp")
 template(name="raw" type="string" string="%%rawmsg%%\n")
@@ -390,51 +380,12 @@ ruleset(name="received") {
   action(type="omfile" file=%q template="raw" asyncWriting="on" ioBufferSize="256k" flushOnTXEnd="on")
 }
 input(type="imtcp" port="0" listenPortFileName=%q ruleset="received")
-`, dir, raw, portFile)
-	confPath := filepath.Join(dir, "rsyslog.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+`, dir, raw, rsyslogd.PortFile(dir))
+	proc, err := rsyslogd.Start(bin, dir, conf, 0)
+	if err != nil {
 		return nil, err
 	}
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslogd.pid"))
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start rsyslogd: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	kill := func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	}
-	var addr string
-	for deadline := time.Now().Add(10 * time.Second); addr == ""; {
-		select {
-		case <-exited:
-			return nil, fmt.Errorf("rsyslogd exited: %s", strings.TrimSpace(stderr.String()))
-		default:
-		}
-		if time.Now().After(deadline) {
-			kill()
-			return nil, errors.New("rsyslogd did not start listening: " + strings.TrimSpace(stderr.String()))
-		}
-		if b, err := os.ReadFile(portFile); err == nil {
-			if port, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && port > 0 {
-				a := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-				if c, err := net.DialTimeout("tcp", a, time.Second); err == nil {
-					c.Close()
-					addr = a
-				}
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	p := &syslogPeer{addr: addr, got: newTally(), what: "rsyslogd (imtcp → omfile)"}
+	p := &syslogPeer{addr: proc.Addr(), got: newTally(), what: "rsyslogd (imtcp → omfile)"}
 	done := make(chan struct{})
 	follower := make(chan struct{})
 	go func() {
@@ -442,7 +393,7 @@ input(type="imtcp" port="0" listenPortFileName=%q ruleset="received")
 		follow(raw, p.got, done)
 	}()
 	p.stop = func() {
-		kill()
+		proc.Signal(syscall.SIGTERM)
 		close(done)
 		<-follower
 	}

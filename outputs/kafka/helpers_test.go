@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"github.com/privtrail/privtrail/internal/delivery/deliverytest"
 	"log/slog"
 	"math/big"
@@ -294,26 +293,15 @@ func (h *harness) close(t testing.TB) {
 	h.out.Close(ctx)
 }
 
-// demoRecords decodes n synthetic records of the demo tenant (every
-// stream and shape, many users) with their enriched JSON; some are
-// privileged, every tenth hits a monitor.
+// demoRecords are n synthetic records of the demo tenant with their
+// enriched JSON (synth.Decoded); some are privileged.
 func demoRecords(tb testing.TB, n int) ([]*entra.Record, [][]byte) {
 	tb.Helper()
-	g := synth.New(7, synth.DemoTenant())
-	var d entra.Decoder
-	recs := make([]*entra.Record, 0, n)
-	js := make([][]byte, 0, n)
-	for len(recs) < n {
-		rec := &entra.Record{Origin: fmt.Sprintf("synth:%d", len(recs)+1)}
-		if err := d.Decode(g.Next(), rec); err != nil {
-			continue
-		}
+	recs, _ := synth.Decoded(7, n)
+	js := make([][]byte, len(recs))
+	for i, rec := range recs {
 		rec.Actor.Privileged = len(rec.Actor.UPN)%3 == 0
-		if len(recs)%10 == 0 {
-			rec.Hits = []entra.Hit{{ID: "signin.legacy_auth", Title: "Legacy authentication", Risk: "high", Source: "signin", Reason: "clientAppUsed=IMAP4"}}
-		}
-		recs = append(recs, rec)
-		js = append(js, rec.AppendJSON(nil))
+		js[i] = rec.AppendJSON(nil)
 	}
 	return recs, js
 }

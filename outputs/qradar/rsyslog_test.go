@@ -15,7 +15,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,6 +27,7 @@ import (
 	"github.com/privtrail/privtrail/entra"
 	"github.com/privtrail/privtrail/internal/delivery"
 	"github.com/privtrail/privtrail/internal/delivery/deliverytest"
+	"github.com/privtrail/privtrail/internal/rsyslogd"
 	"github.com/privtrail/privtrail/internal/tlsconfig"
 )
 
@@ -36,14 +36,11 @@ import (
 // fields as it parsed them. CI installs rsyslog (.ci/run).
 
 func rsyslogdPath(t testing.TB) string {
-	if p, err := exec.LookPath("rsyslogd"); err == nil {
-		return p
+	p := rsyslogd.Path()
+	if p == "" {
+		t.Skip("rsyslogd is not installed (/usr/sbin/rsyslogd): install rsyslog (apt-get install -y rsyslog rsyslog-gnutls) to run the real-receiver tests; CI does")
 	}
-	if _, err := os.Stat("/usr/sbin/rsyslogd"); err == nil {
-		return "/usr/sbin/rsyslogd"
-	}
-	t.Skip("rsyslogd is not installed (/usr/sbin/rsyslogd): install rsyslog (apt-get install -y rsyslog rsyslog-gnutls) to run the real-receiver tests; CI does")
-	return ""
+	return p
 }
 
 // gtlsAvailable reports whether rsyslog's GnuTLS stream driver is installed.
@@ -62,9 +59,7 @@ type rsyslog struct {
 	dir     string
 	port    int
 	tls     *certs
-	cmd     *exec.Cmd
-	done    chan struct{}
-	stderr  *bytes.Buffer
+	proc    *rsyslogd.Process
 	stopped bool
 	seen    int   // messages counted so far
 	offset  int64 // bytes of raw.log counted
@@ -87,8 +82,7 @@ func (r *rsyslog) addr() string       { return net.JoinHostPort("127.0.0.1", str
 func (r *rsyslog) start() {
 	t := r.t
 	t.Helper()
-	portFile := filepath.Join(r.dir, "port")
-	os.Remove(portFile)
+	portFile := rsyslogd.PortFile(r.dir)
 	global := fmt.Sprintf(`workDirectory=%q maxMessageSize="256k" parser.escapeControlCharactersOnReceive="off"`, r.dir)
 	module := `module(load="imtcp")`
 	if r.tls != nil {
@@ -106,45 +100,11 @@ ruleset(name="received") {
 }
 input(type="imtcp" port="%d" listenPortFileName=%q ruleset="received")
 `, global, module, r.rawPath(), r.fieldsPath(), r.port, portFile)
-	confPath := filepath.Join(r.dir, "rsyslog.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+	proc, err := rsyslogd.Start(r.bin, r.dir, conf, r.port)
+	if err != nil {
 		t.Fatal(err)
 	}
-	r.stderr = &bytes.Buffer{}
-	r.cmd = exec.Command(r.bin, "-n", "-f", confPath, "-i", filepath.Join(r.dir, "rsyslogd.pid"))
-	r.cmd.Stdout, r.cmd.Stderr = r.stderr, r.stderr
-	if err := r.cmd.Start(); err != nil {
-		t.Fatalf("start rsyslogd: %v", err)
-	}
-	r.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(r.cmd, r.done)
-	r.stopped = false
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-r.done:
-			t.Fatalf("rsyslogd exited: %s\n%s", r.cmd.ProcessState, r.stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rsyslogd did not start listening:\n%s", r.stderr)
-		}
-		if r.port == 0 {
-			if b, err := os.ReadFile(portFile); err == nil {
-				if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && p > 0 {
-					r.port = p
-				}
-			}
-		}
-		if r.port != 0 {
-			if c, err := net.DialTimeout("tcp", r.addr(), time.Second); err == nil {
-				c.Close()
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	r.proc, r.port, r.stopped = proc, proc.Port, false
 }
 
 // stop ends rsyslogd gracefully (it writes what it received first).
@@ -154,17 +114,11 @@ func (r *rsyslog) stop() { r.signal(syscall.SIGTERM) }
 func (r *rsyslog) kill() { r.signal(syscall.SIGKILL) }
 
 func (r *rsyslog) signal(sig syscall.Signal) {
-	if r.stopped || r.cmd == nil {
+	if r.stopped || r.proc == nil {
 		return
 	}
 	r.stopped = true
-	r.cmd.Process.Signal(sig)
-	select {
-	case <-r.done:
-	case <-time.After(10 * time.Second):
-		r.cmd.Process.Kill()
-		<-r.done
-	}
+	r.proc.Signal(sig)
 }
 
 // received returns the raw messages rsyslogd wrote so far.
@@ -205,7 +159,7 @@ func (r *rsyslog) waitFor(n int) []string {
 			time.Sleep(100 * time.Millisecond)
 			return r.received()
 		} else if time.Now().After(deadline) {
-			r.t.Fatalf("rsyslogd received %d of %d messages\n%s", got, n, r.stderr)
+			r.t.Fatalf("rsyslogd received %d of %d messages\n%s", got, n, r.proc.Stderr())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -19,28 +19,6 @@ import (
 	"github.com/privtrail/privtrail/internal/synth"
 )
 
-// synthRecords decodes n synthetic records (the demo tenant's mix of
-// streams and shapes) and their enriched JSON.
-func synthRecords(tb testing.TB, n int) ([]*entra.Record, [][]byte) {
-	tb.Helper()
-	g := synth.New(1, synth.DemoTenant())
-	var d entra.Decoder
-	recs := make([]*entra.Record, 0, n)
-	js := make([][]byte, 0, n)
-	for len(recs) < n {
-		rec := &entra.Record{}
-		if err := d.Decode(g.Next(), rec); err != nil {
-			continue
-		}
-		if len(recs)%10 == 0 {
-			rec.Hits = []entra.Hit{{ID: "signin.legacy_auth", Title: "Legacy authentication", Risk: "high", Source: "signin", Reason: "clientAppUsed=IMAP4"}}
-		}
-		recs = append(recs, rec)
-		js = append(js, rec.AppendJSON(nil))
-	}
-	return recs, js
-}
-
 // countingHEC accepts everything and counts events (one per line).
 type countingHEC struct {
 	events, wire, raw atomic.Int64
@@ -98,7 +76,7 @@ func TestThroughput(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("a measurement; skipped with -short and -race")
 	}
-	recs, js := synthRecords(t, 50000)
+	recs, js := synth.Decoded(1, 50000)
 	for _, gz := range []bool{true, false} {
 		el, hec := throughput(t, recs, js, gz)
 		t.Logf("gzip=%-5v %d records in %v: %.0f records/s, %.1f MB/s of events, %.1f MB on the wire (%.1fx)",
@@ -108,7 +86,7 @@ func TestThroughput(t *testing.T) {
 }
 
 func BenchmarkThroughput(b *testing.B) {
-	recs, js := synthRecords(b, 20000)
+	recs, js := synth.Decoded(1, 20000)
 	for _, gz := range []bool{true, false} {
 		b.Run(fmt.Sprintf("gzip=%v", gz), func(b *testing.B) {
 			var total time.Duration
@@ -122,7 +100,7 @@ func BenchmarkThroughput(b *testing.B) {
 }
 
 func BenchmarkEncode(b *testing.B) {
-	recs, js := synthRecords(b, 1000)
+	recs, js := synth.Decoded(1, 1000)
 	enc := NewEncoder(Config{Host: "agent-01", Index: "entra"})
 	var dst []byte
 	n := 0

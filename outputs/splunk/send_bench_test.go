@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/privtrail/privtrail/internal/synth"
 )
 
 // BenchmarkSend measures the HEC client alone: batches of 500 encoded
 // events to a local HEC, without the disk buffer.
 func BenchmarkSend(b *testing.B) {
-	recs, js := synthRecords(b, 500)
+	recs, js := synth.Decoded(1, 500)
 	enc := NewEncoder(Config{Host: "agent-01", Index: "entra"})
 	items := make([][]byte, len(recs))
 	size := 0
