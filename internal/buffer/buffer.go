@@ -659,12 +659,18 @@ func (q *Queue) Remove(seq uint64) error {
 		q.oldPos.off += frameHeader + int64(n)
 		q.oldest++
 		k++
-		// Step into the next segment, and let the spent one go; the newest
-		// stays for the appender (who deletes it once everything is removed).
-		if len(q.segs) > 1 && q.oldest >= q.segs[0].end() {
-			spent = append(spent, q.segs[0])
+		// Let the spent segments before it go — the newest stays for the
+		// appender (who deletes it once everything is removed) — and step
+		// into the next segment if the oldest entry was at the end of one.
+		// A segment spent while it was the newest is still first when the
+		// appender starts another: popping it must not move the oldest.
+		for len(q.segs) > 1 && q.oldest >= q.segs[0].end() {
+			popped := q.segs[0]
+			spent = append(spent, popped)
 			q.segs = q.segs[1:]
-			q.oldest, q.oldPos = q.segs[0].first, position{seg: q.segs[0].first}
+			if q.oldPos.seg == popped.first {
+				q.oldest, q.oldPos = max(q.oldest, q.segs[0].first), position{seg: q.segs[0].first}
+			}
 		}
 	}
 	if len(q.sizes) == 0 {
