@@ -348,7 +348,7 @@ func (a *Agent) open(ctx context.Context, topo *Topology, r *runner, st *store.S
 		p := pp.Pipeline
 		pr := newPipelineRun(p.Name, pp.Engine, r.workers)
 		if pr.state, err = pp.Engine.OpenState(st, p.Name, monitor.StateOptions{
-			CacheKeys: cfg.State.CacheKeys, MaxKeys: cfg.State.MaxKeys, Lateness: time.Duration(cfg.State.Lateness),
+			CacheKeys: cfg.State.CacheKeys, CacheBytes: int64(cfg.State.CacheMemory), MaxKeys: cfg.State.MaxKeys, Lateness: time.Duration(cfg.State.Lateness),
 			MaxSkew: time.Duration(cfg.State.MaxSkew), Log: a.log}); err != nil {
 			return err
 		}

@@ -67,6 +67,9 @@ type Config struct {
 type StateConfig struct {
 	// CacheKeys stay decoded in memory; default 131072.
 	CacheKeys int `yaml:"cache_keys"`
+	// CacheMemory bounds what the decoded keys of a pipeline's stateful
+	// monitors take together in memory; default 32MiB.
+	CacheMemory delivery.Size `yaml:"cache_memory"`
 	// MaxKeys are kept on disk; past it the least recently updated go
 	// first. Default 1,000,000.
 	MaxKeys int64 `yaml:"max_keys"`
@@ -275,6 +278,9 @@ func (c *Config) validateSettings(bad badFunc) {
 	case "", "text", "json":
 	default:
 		bad("$.log.format", "log.format: %q is not text or json", c.Log.Format)
+	}
+	if c.State.CacheMemory < 0 {
+		bad("$.state.cache_memory", "state.cache_memory: must not be negative, got %d", c.State.CacheMemory)
 	}
 	if c.State.CacheKeys < 0 {
 		bad("$.state.cache_keys", "state.cache_keys: must not be negative, got %d", c.State.CacheKeys)

@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/privtrail/privtrail/internal/delivery"
+	"github.com/privtrail/privtrail/monitor"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -109,6 +111,13 @@ pipelines: [` + pipeline + `]
 		if !strings.Contains(body, w) {
 			t.Errorf("/metrics lacks %q", w)
 		}
+	}
+	// The keys the demo's stateful monitors hold, decoded: some, and
+	// within the default bound.
+	if m := regexp.MustCompile(`privtrail_monitor_state_cache_bytes\{pipeline="demo"\} (\d+)\n`).FindStringSubmatch(body); m == nil {
+		t.Errorf("/metrics lacks privtrail_monitor_state_cache_bytes")
+	} else if n, _ := strconv.ParseInt(m[1], 10, 64); n == 0 || n > monitor.DefaultCacheBytes {
+		t.Errorf("privtrail_monitor_state_cache_bytes %d, want above 0 and at most %d", n, monitor.DefaultCacheBytes)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -177,6 +177,10 @@ func (m *metrics) monitorState(pipeline string, s *monitor.State) {
 		Name: "privtrail_monitor_state_write_errors_total", Help: "Batches whose monitor state could not be stored (retried with the next batch).",
 		ConstLabels: prometheus.Labels{"pipeline": pipeline},
 	}, func() float64 { return float64(s.WriteErrors.Load()) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "privtrail_monitor_state_cache_bytes", Help: "Estimated memory of the stateful monitors' keys decoded in memory (bounded by state.cache_memory).",
+		ConstLabels: prometheus.Labels{"pipeline": pipeline},
+	}, func() float64 { return float64(s.CachedBytes.Load()) }))
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "privtrail_monitor_state_unowned_total", Help: "Records left unjudged by the stateful monitors because their partition is not (or no longer) this processor's; its owner judges them.",
 		ConstLabels: prometheus.Labels{"pipeline": pipeline},

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -35,6 +36,12 @@ type StateOptions struct {
 	// (default 131072: 100,000 users fit); the rest are read from the store
 	// when needed.
 	CacheKeys int
+	// CacheBytes bounds the memory the decoded keys of all the pipeline's
+	// stateful monitors take together (default 32 MiB, estimated from
+	// their events): a key keeps up to hundreds of events, so a count of
+	// keys alone does not bound the heap. Past it the least recently used
+	// keys of the monitor holding the most go back to the store.
+	CacheBytes int64
 	// MaxKeys caps the keys per monitor on disk (default 1,000,000): past
 	// it the least recently updated keys go first.
 	MaxKeys int64
@@ -80,6 +87,9 @@ type State struct {
 	now      func() time.Time
 	mons     map[*Monitor]*monState
 	order    []*monState
+	// cacheLimit bounds the sum of the monitors' cacheBytes
+	// (StateOptions.CacheBytes).
+	cacheLimit int64
 	// dirty holds keys changed but not yet stored (a failed write keeps
 	// them for the next Apply); loads look here first.
 	dirty map[dirtyKey]*keyState
@@ -101,6 +111,9 @@ type State struct {
 	Unowned atomic.Int64
 	// WriteErrors counts Apply calls whose store write failed.
 	WriteErrors atomic.Int64
+	// CachedBytes is the estimated memory of the decoded keys in cache
+	// after the last Apply, for metrics (at most StateOptions.CacheBytes).
+	CachedBytes atomic.Int64
 }
 
 type dirtyKey struct {
@@ -121,6 +134,9 @@ type monState struct {
 	cursor    []byte
 	shrink    uint
 	keys      atomic.Int64 // mirror of meta.keys for metrics
+	// cacheBytes is the estimated memory of the keys in cache: each
+	// key's size when it was installed or last stored.
+	cacheBytes int64
 	// unreadable counts stored entries that did not decode and were
 	// started afresh.
 	unreadable atomic.Int64
@@ -139,6 +155,9 @@ const metaBucket = "monitor-meta"
 // monitor-state/<pipeline>/<monitor ID>.
 const stateBucketPrefix = "monitor-state/"
 
+// DefaultCacheBytes is StateOptions.CacheBytes when unset.
+const DefaultCacheBytes = 32 << 20
+
 // sweepPerApply is how many keys each Apply examines for expiry: the
 // sweep goes round the whole key space in steps, so no write ever waits
 // for a scan of millions of keys.
@@ -148,6 +167,9 @@ const sweepPerApply = 256
 func (e *Engine) OpenState(st *store.Store, pipeline string, opt StateOptions) (*State, error) {
 	if opt.CacheKeys <= 0 {
 		opt.CacheKeys = 131072
+	}
+	if opt.CacheBytes <= 0 {
+		opt.CacheBytes = DefaultCacheBytes
 	}
 	if opt.MaxKeys <= 0 {
 		opt.MaxKeys = 1_000_000
@@ -165,17 +187,20 @@ func (e *Engine) OpenState(st *store.Store, pipeline string, opt StateOptions) (
 		opt.Log = e.log
 	}
 	s := &State{pipeline: pipeline, st: st, log: opt.Log, now: opt.Now, mons: map[*Monitor]*monState{}, dirty: map[dirtyKey]*keyState{},
-		owned: map[string]bool{}, metaSent: map[shardMon]int64{}, metaPending: map[shardMon]int64{}}
+		owned: map[string]bool{}, metaSent: map[shardMon]int64{}, metaPending: map[shardMon]int64{}, cacheLimit: opt.CacheBytes}
 	for _, m := range e.all {
 		if m.op == stateless {
 			continue
 		}
-		cache, err := lru.New[string, *keyState](opt.CacheKeys)
+		ms := &monState{m: m, bucket: stateBucketPrefix + pipeline + "/" + m.ID,
+			late: opt.Lateness.Milliseconds(), skew: opt.MaxSkew.Milliseconds(), maxKeys: opt.MaxKeys}
+		// Every way out of the cache (evicted, removed, purged) gives its
+		// size back.
+		cache, err := lru.NewWithEvict(opt.CacheKeys, func(_ string, ks *keyState) { ms.cacheBytes -= int64(ks.size) })
 		if err != nil {
 			return nil, err
 		}
-		ms := &monState{m: m, bucket: stateBucketPrefix + pipeline + "/" + m.ID, cache: cache,
-			late: opt.Lateness.Milliseconds(), skew: opt.MaxSkew.Milliseconds(), maxKeys: opt.MaxKeys}
+		ms.cache = cache
 		ms.retention = ms.horizon() + ms.late
 		raw, err := st.Get(metaBucket, ms.bucket)
 		if err != nil {
@@ -415,8 +440,41 @@ func (s *State) install(ms *monState, key string, raw []byte) *keyState {
 		s.log.Warn("monitor state entry unreadable, starting it afresh", "pipeline", s.pipeline, "monitor", ms.m.ID, "err", err)
 		ks = &keyState{}
 	}
+	ks.size = ks.footprint()
+	ms.cacheBytes += int64(ks.size)
 	ms.cache.Add(strings.Clone(key), ks) // not the record's string: see recordID
 	return ks
+}
+
+// resize records the size of the stored keys that are still cached, then
+// hands keys back to the store, least recently used first from the
+// monitor holding the most, until the cache is within its bound. Between
+// two calls (one batch) the cache may pass the bound by what the batch's
+// keys grew.
+func (s *State) resize(stored []dirtyKey) {
+	for _, k := range stored {
+		ks := s.dirty[k]
+		if cached, ok := k.ms.cache.Peek(k.key); ok && cached == ks {
+			n := ks.footprint()
+			k.ms.cacheBytes += int64(n - ks.size)
+			ks.size = n
+		}
+	}
+	for {
+		var total int64
+		var most *monState
+		for _, ms := range s.order {
+			total += ms.cacheBytes
+			if most == nil || ms.cacheBytes > most.cacheBytes {
+				most = ms
+			}
+		}
+		if total <= s.cacheLimit || most == nil || most.cache.Len() == 0 {
+			s.CachedBytes.Store(total)
+			return
+		}
+		most.cache.RemoveOldest()
+	}
 }
 
 // flush stores the dirty keys and the monitors' meta in one transaction
@@ -482,6 +540,7 @@ func (s *State) flush() error {
 		ms.cursor, ms.meta = cursors[ms], metas[ms]
 		ms.keys.Store(ms.meta.keys)
 	}
+	s.resize(keys)
 	clear(s.dirty)
 	if len(s.changes) > 0 {
 		if err := s.replica.Replicate(s.rctx, s.changes); err != nil {
@@ -538,6 +597,31 @@ type keyState struct {
 	// records so that a burst of thousands, which pushes the record that
 	// fired out of events, cannot make a re-read of it lose the alert.
 	alerts []event
+	// size is footprint() when the key was installed in the cache or
+	// last stored: what monState.cacheBytes counts for it.
+	size int
+}
+
+// footprint estimates the memory a decoded key takes: the struct, its
+// events' slots and their strings, each string rounded up as the
+// allocator does.
+func (ks *keyState) footprint() int {
+	n := 96 // the struct and its cache entry
+	for _, evs := range [][]event{ks.events, ks.alerts} {
+		n += cap(evs) * int(unsafe.Sizeof(event{}))
+		for i := range evs {
+			n += allocated(len(evs[i].id)) + allocated(len(evs[i].v)) + allocated(len(evs[i].pid))
+		}
+	}
+	return n
+}
+
+// allocated is roughly the heap block a string of n bytes takes.
+func allocated(n int) int {
+	if n == 0 {
+		return 0
+	}
+	return (n + 15) &^ 15
 }
 
 const maxAlerts = 8

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"encoding/binary"
 	"fmt"
 	"runtime"
 	"slices"
@@ -516,6 +517,99 @@ func TestStateMemoryFlat(t *testing.T) {
 	}
 }
 
+// Keys that each hold many events are bounded by memory, not by their
+// count: 2,000 users with 60 failures each (64 kept per key) take about
+// 20 MB decoded, which a 2 MiB cache_memory keeps to the bound while the
+// judgement stays what a cache holding everything gives.
+func TestStateCacheBoundedByMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("judges 240,000 records")
+	}
+	heap := func() int64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapAlloc)
+	}
+	run := func(limit int64) (hits string, grew int64) {
+		r := newRig(t, badPasswords, StateOptions{CacheBytes: limit})
+		var b strings.Builder
+		var before int64
+		// Round after round, each user fails once more, a minute apart:
+		// every key grows to the 64 events a threshold of 5 keeps.
+		for round := range 60 {
+			if round == 2 {
+				before = heap()
+			}
+			recs := make([]*entra.Record, 0, 2000)
+			for u := range 2000 {
+				recs = append(recs, failure(fmt.Sprintf("r%d-%d", round, u), fmt.Sprint("user-", u), time.Duration(round)*time.Minute+time.Duration(u)*time.Millisecond))
+			}
+			got := r.run(recs...)
+			for _, rec := range recs {
+				if h, ok := got[rec.ID]; ok {
+					fmt.Fprintf(&b, "%s %s\n", rec.ID, h)
+				}
+			}
+			var cached int64
+			for _, ms := range r.s.order {
+				cached += ms.cacheBytes
+			}
+			if cached > limit {
+				t.Fatalf("round %d: %d bytes of keys cached, bound %d", round, cached, limit)
+			}
+		}
+		grew = heap() - before
+		runtime.KeepAlive(r)
+		return b.String(), grew
+	}
+	all, allGrew := run(1 << 30)
+	bounded, boundedGrew := run(2 << 20)
+	if all == "" {
+		t.Fatal("no hits at all: the test proves nothing")
+	}
+	if bounded != all {
+		t.Errorf("hits with a 2 MiB cache differ from a cache holding every key")
+	}
+	if allGrew < 10<<20 {
+		t.Errorf("a cache holding every key grew the heap by only %d MB: the keys are too small to test the bound", allGrew>>20)
+	}
+	if boundedGrew > 6<<20 {
+		t.Errorf("with cache_memory 2 MiB the heap grew by %d MB (a cache holding every key: %d MB)", boundedGrew>>20, allGrew>>20)
+	}
+	t.Logf("heap growth over 58 rounds: %d MB holding every key, %d MB with a 2 MiB bound", allGrew>>20, boundedGrew>>20)
+}
+
+// footprint is the memory a decoded key takes, within a quarter: the
+// cache's bound means what it says.
+func TestKeyFootprintIsHonest(t *testing.T) {
+	var ev []event
+	for i := range 40 {
+		ev = append(ev, event{t: int64(i), id: fmt.Sprintf("Directory_%08x_%d", i, i), v: fmt.Sprintf("by=u%d@contoso.com target=u%d@contoso.com", i, i+7)})
+	}
+	raw := (&keyState{last: 40, events: ev}).encode(nil)
+	heap := func() int64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapAlloc)
+	}
+	keys := make([]*keyState, 2000)
+	before := heap()
+	for i := range keys {
+		keys[i] = &keyState{}
+		if err := keys[i].decode(raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	real := heap() - before
+	estimated := int64(len(keys) * keys[0].footprint())
+	if real < estimated*3/4 || real > estimated*5/4 {
+		t.Errorf("2,000 decoded keys take %d bytes, footprint says %d", real, estimated)
+	}
+	runtime.KeepAlive(keys)
+}
+
 func TestStatefulCompileErrors(t *testing.T) {
 	base := "id: x.y\ntitle: t\nrisk: high\nsource: signin\nwhen: true\n"
 	cases := map[string]string{
@@ -565,10 +659,50 @@ func TestDurationText(t *testing.T) {
 	}
 }
 
+// manyEvents is a correlation's key of n "Add user" events, as the shared
+// perf data makes them.
+func manyEvents(n int) *keyState {
+	ks := &keyState{last: int64(n) * 50}
+	for i := range n {
+		ks.events = append(ks.events, event{t: int64(i) * 50, id: fmt.Sprintf("Directory_%08x_%d", i*977, i*977), v: fmt.Sprintf("by=u%d@contoso.com target=u4711@contoso.com", i*31%10000), flag: flagWith})
+	}
+	return ks
+}
+
+// Entries with a body worth it are stored compressed and decode to the
+// same key; entries of earlier builds (version 1, never compressed) still
+// decode, and the sweep reads the newest time of both.
+func TestStateEntriesCompressed(t *testing.T) {
+	ks := manyEvents(40)
+	plain := appendEvents(appendEvents(binary.AppendVarint([]byte{stateVersion}, ks.last), ks.events), ks.alerts)
+	packed := ks.encode(nil)
+	if packed[0] != stateCompressed || len(packed) > len(plain)/2 {
+		t.Errorf("40 events: version %d, %d bytes (plain %d), want compressed to at most half", packed[0], len(packed), len(plain))
+	}
+	for name, b := range map[string][]byte{"compressed": packed, "version 1": plain} {
+		var got keyState
+		if err := got.decode(b); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(*ks) {
+			t.Errorf("%s: decoded %v, want %v", name, got, *ks)
+		}
+		if last, err := lastOf(b); err != nil || last != ks.last {
+			t.Errorf("%s: lastOf = %d, %v", name, last, err)
+		}
+	}
+	small := (&keyState{last: 7, events: []event{{t: 7, id: "r1"}}}).encode(nil)
+	if small[0] != stateVersion {
+		t.Errorf("a one-event key is stored as version %d, want 1 (too small to gain)", small[0])
+	}
+}
+
 func FuzzStateDecode(f *testing.F) {
 	ks := keyState{last: 5, events: []event{{t: 1, id: "a", v: "x=1", flag: flagFired, n: 5, pid: "p"}, {t: -2}}, alerts: []event{{t: 3, id: "a", n: 5}}}
 	f.Add(ks.encode(nil))
+	f.Add(manyEvents(40).encode(nil)) // compressed
 	f.Add([]byte{stateVersion})
+	f.Add([]byte{stateCompressed, 2, 0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var ks keyState

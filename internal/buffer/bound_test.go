@@ -271,3 +271,76 @@ func (b *boundRun) concurrent(d time.Duration) {
 	b.q.Rewind() // read but not removed when the consumer stopped
 	b.readTo = b.wrote - b.q.Len()
 }
+
+// An append to a buffer whose every entry was just removed waits while
+// the spent segments are being deleted: their blocks are on disk until
+// then, and the folder must not pass its bound even for that moment.
+func TestAppendWaitsForSpentSegmentsToGo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "splunk")
+	q := open(t, path, MinMaxBytes)
+	defer q.Close()
+	one := []byte{'x'}
+	// Filled to the brim with one-byte entries: in appends of 1,000,
+	// then 100, 10 and one, each until refused, so that not even one
+	// more fits.
+	for _, per := range []int{1000, 100, 10, 1} {
+		items := make([][]byte, per)
+		for i := range items {
+			items[i] = one
+		}
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			err := q.Append(ctx, items)
+			cancel()
+			if err != nil {
+				break
+			}
+		}
+	}
+	n := q.Len()
+	q.mu.Lock()
+	newest := q.segs[len(q.segs)-1]
+	room := q.capacity() - q.used
+	q.mu.Unlock()
+	if need := q.need(framesSize([][]byte{one})); room >= need || newest.size+need > q.segMax {
+		t.Fatalf("set-up: room %d for an append that needs %d, newest segment %d of %d", room, need, newest.size, q.segMax)
+	}
+	got, err := q.Read(context.Background(), n, 1<<30, 0)
+	if err != nil || len(got) != n {
+		t.Fatalf("read %d of %d: %v", len(got), n, err)
+	}
+	release := make(chan struct{})
+	held := make(chan struct{})
+	beforeDelete = func() { close(held); <-release }
+	defer func() { beforeDelete = nil }()
+	removed := make(chan error, 1)
+	go func() { removed <- q.Remove(got[len(got)-1].Seq) }()
+	<-held
+	// Every entry is removed; the spent segments are still on disk.
+	appended := make(chan error, 1)
+	go func() { appended <- q.Append(context.Background(), [][]byte{one}) }()
+	select {
+	case err := <-appended:
+		t.Fatalf("the append went through (%v) while the spent segments were still on disk, with %d bytes of room for %d", err, room, q.need(framesSize([][]byte{one})))
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	if err := <-removed; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-appended; err != nil {
+		t.Fatal(err)
+	}
+	if s := mustSize(t, path); s > MinMaxBytes {
+		t.Fatalf("folder %d bytes after the append, bound %d", s, MinMaxBytes)
+	}
+}
+
+func mustSize(t *testing.T, path string) int64 {
+	t.Helper()
+	s, err := FolderSize(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

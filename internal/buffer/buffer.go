@@ -88,14 +88,17 @@ type Queue struct {
 	changed chan struct{} // closed and replaced on every append, remove or close
 	segs    []segment     // oldest first; the last is the one appended to
 	used    int64         // the segments' blocks
-	bytes   int64         // the queued entries' payload bytes
-	next    uint64        // sequence number of the next append
-	oldest  uint64        // the oldest entry still queued
-	sizes   []int32       // payload lengths of the queued entries, oldest first
-	oldPos  position      // where entry oldest starts
-	read    uint64        // the next entry Read hands out
-	readPos position      // where entry read starts
-	readN   int           // how many queued entries Read handed out
+	// deleting are the blocks of spent segments Remove is deleting: still
+	// on disk, still in used.
+	deleting int64
+	bytes    int64    // the queued entries' payload bytes
+	next     uint64   // sequence number of the next append
+	oldest   uint64   // the oldest entry still queued
+	sizes    []int32  // payload lengths of the queued entries, oldest first
+	oldPos   position // where entry oldest starts
+	read     uint64   // the next entry Read hands out
+	readPos  position // where entry read starts
+	readN    int      // how many queued entries Read handed out
 	// appended marks when entries came in, one mark per Append (entries
 	// found at open count from the open): the oldest queued record's age
 	// is what tells an operator how far behind a destination is.
@@ -287,7 +290,10 @@ func (q *Queue) Append(ctx context.Context, items [][]byte) error {
 			}
 			continue
 		}
-		if q.used+q.need(size) > q.capacity() && len(q.sizes) > 0 {
+		// With nothing queued the append need not wait for a reader —
+		// but it must for the deletion of spent segments under way: their
+		// blocks are on disk until then.
+		if q.used+q.need(size) > q.capacity() && (len(q.sizes) > 0 || q.deleting > 0) {
 			ch := q.changed
 			q.full = true
 			q.mu.Unlock()
@@ -470,6 +476,10 @@ func (q *Queue) dropSpent() error {
 	q.mu.Unlock()
 	return err
 }
+
+// beforeDelete, when set (by a test), runs in Remove before it deletes
+// spent segments.
+var beforeDelete func()
 
 func (q *Queue) deleteSegments(segs []segment) error {
 	for _, s := range segs {
@@ -694,6 +704,9 @@ func (q *Queue) Remove(seq uint64) error {
 	// A drained buffer keeps its newest segment to append to (a new file
 	// costs a creation and a folder fsync) until it is half full.
 	drained := len(q.sizes) == 0 && len(q.segs) > 0 && (len(q.segs) > 1 || q.segs[0].size >= q.segMax/2)
+	for _, s := range spent {
+		q.deleting += blocks(s.size)
+	}
 	q.signal()
 	q.mu.Unlock()
 	// Written without a sync: the page cache keeps it through a crash of
@@ -701,16 +714,27 @@ func (q *Queue) Remove(seq uint64) error {
 	// sent again (at least once).
 	if k > 0 {
 		if err := q.writeAck(last, false); err != nil {
+			// The spent segments stay (and count) until the next open.
+			q.mu.Lock()
+			for _, s := range spent {
+				q.deleting -= blocks(s.size)
+			}
+			q.signal()
+			q.mu.Unlock()
 			return err
 		}
 	}
 	// Their blocks are free once the files are gone, not before: an
 	// append must not take them while they are still on disk.
+	if len(spent) > 0 && beforeDelete != nil {
+		beforeDelete()
+	}
 	err := q.deleteSegments(spent)
 	if len(spent) > 0 {
 		q.mu.Lock()
 		for _, s := range spent {
 			q.used -= blocks(s.size)
+			q.deleting -= blocks(s.size)
 		}
 		q.signal()
 		q.mu.Unlock()
