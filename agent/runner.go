@@ -294,25 +294,74 @@ func (r *runner) emitter(in *inputRun) func(context.Context, *batch.Batch) error
 }
 
 // sequence hands a pipeline's batches to its outputs in the order the
-// inputs emitted them, whatever order the workers finish in.
+// inputs emitted them, whatever order the workers finish in. The batches
+// that are ready when one is are judged with it and their monitor state
+// stored in one transaction (a group commit: one sync for several
+// batches, not one each, which kept the workers waiting for the
+// sequencer); none goes on before that.
 func (r *runner) sequence(p *pipelineRun) {
-	for j := range p.seq {
-		<-j.done
-		if p.halted {
-			continue // never tracked, so never checkpointed
-		}
-		if len(j.obs) > 0 && p.state != nil {
-			if err := r.judge(p, j); err != nil {
-				p.halted = true
-				if r.stopped() {
-					r.log.Info("stopping: batches in flight stay unacknowledged and are read again (by the next owner of their partitions, in a cluster)", "pipeline", p.name, "err", err)
-				} else {
-					r.log.Error("monitor state could not be copied to the changelog; the pipeline stops so that nothing is checkpointed past it (restart the processor)", "pipeline", p.name, "err", err)
-					r.stop(fmt.Errorf("pipeline %s: %w", p.name, err))
-				}
-				continue
+	var next *job // taken from p.seq but not ready: the next group's first
+	for {
+		j := next
+		if j == nil {
+			var ok bool
+			if j, ok = <-p.seq; !ok {
+				return
 			}
 		}
+		<-j.done
+		group := []*job{j}
+		next = nil
+		open := true
+	ready:
+		for len(group) < maxGroup {
+			select {
+			case n, ok := <-p.seq:
+				if !ok {
+					open = false
+					break ready
+				}
+				select {
+				case <-n.done:
+					group = append(group, n)
+				default:
+					next = n
+					break ready
+				}
+			default:
+				break ready
+			}
+		}
+		r.forwardGroup(p, group)
+		if !open {
+			return
+		}
+	}
+}
+
+// maxGroup is the most batches (each up to a thousand records) one state
+// transaction covers.
+const maxGroup = 8
+
+// forwardGroup judges a group of batches in order, stores their state,
+// and hands them to the outputs.
+func (r *runner) forwardGroup(p *pipelineRun, group []*job) {
+	if p.halted {
+		return // never tracked, so never checkpointed
+	}
+	if p.state != nil {
+		if err := r.judge(p, group); err != nil {
+			p.halted = true
+			if r.stopped() {
+				r.log.Info("stopping: batches in flight stay unacknowledged and are read again (by the next owner of their partitions, in a cluster)", "pipeline", p.name, "err", err)
+			} else {
+				r.log.Error("monitor state could not be copied to the changelog; the pipeline stops so that nothing is checkpointed past it (restart the processor)", "pipeline", p.name, "err", err)
+				r.stop(fmt.Errorf("pipeline %s: %w", p.name, err))
+			}
+			return
+		}
+	}
+	for _, j := range group {
 		if r.lastSeen != nil {
 			r.lastSeen.observe(j.b.Records)
 		}
@@ -323,13 +372,29 @@ func (r *runner) sequence(p *pipelineRun) {
 	}
 }
 
-// judge runs the stateful monitors over a batch's observations, in input
-// order (what makes a replay give the same alerts however the workers
-// interleave), and re-encodes the few records that got a hit. It returns
-// an error only when the state's changes did not reach the changelog (a
-// processor): the batch must not go on.
-func (r *runner) judge(p *pipelineRun, j *job) error {
-	hit, err := p.state.Apply(j.obs)
+// judge runs the stateful monitors over the group's observations, batch
+// after batch in input order (what makes a replay give the same alerts
+// however the workers interleave), stores the state they changed, and
+// re-encodes the few records that got a hit. It returns an error only
+// when the state's changes did not reach the changelog (a processor) or
+// could not be stored before the agent stopped: the batches must not go
+// on.
+func (r *runner) judge(p *pipelineRun, group []*job) error {
+	var hit []monitor.Fired
+	for _, j := range group {
+		if len(j.obs) == 0 {
+			continue
+		}
+		h, err := p.state.Judge(j.obs)
+		if notReplicated(err) {
+			return err
+		}
+		if err := r.holdUntilStored(p, err); err != nil {
+			return err
+		}
+		hit = append(hit, h...)
+	}
+	err := p.state.Flush()
 	if notReplicated(err) {
 		return err
 	}
@@ -345,8 +410,11 @@ func (r *runner) judge(p *pipelineRun, j *job) error {
 		}
 	}
 	for _, rec := range recs {
-		if i := slices.Index(j.b.Records, rec); i >= 0 {
-			j.b.JSON[i] = rec.AppendJSON(nil)
+		for _, j := range group {
+			if i := slices.Index(j.b.Records, rec); i >= 0 {
+				j.b.JSON[i] = rec.AppendJSON(nil)
+				break
+			}
 		}
 	}
 	return nil

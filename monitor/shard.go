@@ -206,6 +206,11 @@ func (s *State) forget(p string) {
 			delete(s.dirty, k)
 		}
 	}
+	for k := range s.deleted {
+		if strings.HasPrefix(k.key, p) {
+			delete(s.deleted, k)
+		}
+	}
 }
 
 var errStopScan = errors.New("end of prefix")

@@ -72,7 +72,8 @@ type StateOptions struct {
 // under the data directory.
 //
 // Apply writes what a batch changed in one transaction before the batch
-// goes to the outputs, so the store is never behind what was delivered.
+// goes to the outputs (Judge and Flush: what several batches changed, in
+// one), so the store is never behind what was delivered.
 // It can be ahead: after a crash the input reads its unacknowledged batches
 // again. Every remembered event carries its record's ID, and a record seen
 // again is judged as it was the first time (same hit, no double count): a
@@ -90,9 +91,13 @@ type State struct {
 	// cacheLimit bounds the sum of the monitors' cacheBytes
 	// (StateOptions.CacheBytes).
 	cacheLimit int64
-	// dirty holds keys changed but not yet stored (a failed write keeps
-	// them for the next Apply); loads look here first.
+	// dirty holds keys changed but not yet stored (judged since the last
+	// Flush, or kept by a failed write); loads look here first.
 	dirty map[dirtyKey]*keyState
+	// deleted are the keys the expiry sweep removed since the last Flush
+	// (tombstones): gone for loads and the sweep, deleted from the store
+	// by the Flush unless a later record made them again (then in dirty).
+	deleted map[dirtyKey]bool
 
 	// Sharded state (a processor of the cluster topic): the shards whose
 	// records are judged, where their changes are copied, and the meta
@@ -186,7 +191,7 @@ func (e *Engine) OpenState(st *store.Store, pipeline string, opt StateOptions) (
 	if opt.Log == nil {
 		opt.Log = e.log
 	}
-	s := &State{pipeline: pipeline, st: st, log: opt.Log, now: opt.Now, mons: map[*Monitor]*monState{}, dirty: map[dirtyKey]*keyState{},
+	s := &State{pipeline: pipeline, st: st, log: opt.Log, now: opt.Now, mons: map[*Monitor]*monState{}, dirty: map[dirtyKey]*keyState{}, deleted: map[dirtyKey]bool{},
 		owned: map[string]bool{}, metaSent: map[shardMon]int64{}, metaPending: map[shardMon]int64{}, cacheLimit: opt.CacheBytes}
 	for _, m := range e.all {
 		if m.op == stateless {
@@ -290,9 +295,37 @@ type Fired struct {
 func (s *State) Apply(obs []Observation) ([]Fired, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.prefetch(obs); err != nil {
+	hit, err := s.judge(obs)
+	if err != nil {
+		return hit, err
+	}
+	return hit, s.flush()
+}
+
+// Judge is Apply without the store write, for a caller that judges the
+// batches that are ready one after the other and then stores what they
+// changed with one Flush: one transaction and one sync for all of them
+// (a group commit), none of which may go on before that Flush succeeded.
+// What is judged and stored does not depend on where the Flushes fall.
+// With a Replica it is Apply: a rebalance may come between two calls, and
+// must find every judged batch's changes stored and copied.
+func (s *State) Judge(obs []Observation) ([]Fired, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hit, err := s.judge(obs)
+	if err != nil || s.replica == nil {
+		return hit, err
+	}
+	return hit, s.flush()
+}
+
+// judge judges obs in order and moves the expiry sweep one step on.
+func (s *State) judge(obs []Observation) ([]Fired, error) {
+	read, err := s.prefetch(obs)
+	if err != nil {
 		return nil, err
 	}
+	batch := map[dirtyKey]bool{}
 	var hit []Fired
 	wall := s.now().UnixMilli()
 	for i := range obs {
@@ -309,7 +342,7 @@ func (s *State) Apply(obs []Observation) ([]Fired, error) {
 		if o.Record.Time.IsZero() {
 			t = ms.meta.watermark
 		}
-		ks, err := s.load(ms, o.key)
+		ks, err := s.load(ms, o.key, read)
 		if err != nil {
 			return hit, err
 		}
@@ -337,6 +370,7 @@ func (s *State) Apply(obs []Observation) ([]Fired, error) {
 			fired, detail = ms.correlate(ks, o, t, now)
 		}
 		s.dirty[dirtyKey{ms, o.key}] = ks
+		batch[dirtyKey{ms, o.key}] = true
 		if !fired {
 			continue
 		}
@@ -348,7 +382,10 @@ func (s *State) Apply(obs []Observation) ([]Fired, error) {
 		o.Record.Hits = append(o.Record.Hits, entra.Hit{ID: m.ID, Title: m.Title, Risk: o.risk, Source: m.Source, Reason: reason + detail, Notes: m.Notes, Tags: m.Tags})
 		hit = append(hit, Fired{o.Record, len(o.Record.Hits) - 1})
 	}
-	return hit, s.flush()
+	if len(batch) == 0 {
+		return hit, nil
+	}
+	return hit, s.sweep(batch)
 }
 
 // bound is the latest event time that counts as the monitor's "now": the
@@ -388,8 +425,10 @@ func (s *State) Flush() error {
 
 // prefetch reads the keys of obs that are in neither the cache nor the
 // dirty set in one read transaction (one each would cost more than the
-// judging), and caches them.
-func (s *State) prefetch(obs []Observation) error {
+// judging), and caches them. It returns them too, for load: a cache
+// smaller than the batch's keys would let some go before they are judged,
+// and a new key read twice would be counted twice.
+func (s *State) prefetch(obs []Observation) (map[dirtyKey]*keyState, error) {
 	var missing []dirtyKey
 	for i := range obs {
 		ms := s.mons[obs[i].side.m]
@@ -402,26 +441,41 @@ func (s *State) prefetch(obs []Observation) error {
 		}
 	}
 	if len(missing) == 0 {
-		return nil
+		return nil, nil
 	}
-	return s.st.View(func(r *store.Reader) error {
+	read := make(map[dirtyKey]*keyState, len(missing))
+	return read, s.st.View(func(r *store.Reader) error {
 		for _, k := range missing {
-			if !k.ms.cache.Contains(k.key) {
-				s.install(k.ms, k.key, r.Get(k.ms.bucket, []byte(k.key)))
+			if read[k] != nil {
+				continue
 			}
+			var raw []byte
+			if !s.deleted[k] {
+				raw = r.Get(k.ms.bucket, []byte(k.key))
+			}
+			read[k] = s.install(k.ms, k.key, raw)
 		}
 		return nil
 	})
 }
 
-func (s *State) load(ms *monState, key string) (*keyState, error) {
-	if ks := s.dirty[dirtyKey{ms, key}]; ks != nil {
+// load finds a key's state: changed since the last Flush, read by
+// prefetch, cached, stored, or new.
+func (s *State) load(ms *monState, key string, read map[dirtyKey]*keyState) (*keyState, error) {
+	k := dirtyKey{ms, key}
+	if ks := s.dirty[k]; ks != nil {
+		return ks, nil
+	}
+	if ks := read[k]; ks != nil {
 		return ks, nil
 	}
 	if ks, ok := ms.cache.Get(key); ok {
 		return ks, nil
 	}
-	// Not prefetched: the cache is smaller than one batch's keys.
+	// Evicted since prefetch looked (an existing key: new ones it read).
+	if s.deleted[k] {
+		return s.install(ms, key, nil), nil
+	}
 	raw, err := s.st.Get(ms.bucket, key)
 	if err != nil {
 		return nil, fmt.Errorf("monitor state %s: %w", ms.bucket, err)
@@ -477,10 +531,10 @@ func (s *State) resize(stored []dirtyKey) {
 	}
 }
 
-// flush stores the dirty keys and the monitors' meta in one transaction
-// and moves each monitor's expiry sweep one step on.
+// flush stores the dirty keys, the sweep's deletions and the monitors'
+// meta in one transaction; with a Replica it copies them to the changelog.
 func (s *State) flush() error {
-	if len(s.dirty) == 0 {
+	if len(s.dirty) == 0 && len(s.deleted) == 0 {
 		return nil
 	}
 	keys := make([]dirtyKey, 0, len(s.dirty))
@@ -488,16 +542,22 @@ func (s *State) flush() error {
 		keys = append(keys, k)
 	}
 	// Key order makes bbolt's page writes sequential.
-	slices.SortFunc(keys, func(a, b dirtyKey) int {
+	byKey := func(a, b dirtyKey) int {
 		if c := strings.Compare(a.ms.bucket, b.ms.bucket); c != 0 {
 			return c
 		}
 		return strings.Compare(a.key, b.key)
-	})
+	}
+	slices.SortFunc(keys, byKey)
+	gone := make([]dirtyKey, 0, len(s.deleted))
+	for k := range s.deleted {
+		if s.dirty[k] == nil {
+			gone = append(gone, k)
+		}
+	}
+	slices.SortFunc(gone, byKey)
 	s.changes = s.changes[:0]
 	clear(s.metaPending)
-	cursors := make(map[*monState][]byte, len(s.order))
-	metas := make(map[*monState]stateMeta, len(s.order))
 	err := s.st.Update(func(w *store.Writer) error {
 		var buf []byte
 		for _, k := range keys {
@@ -514,14 +574,14 @@ func (s *State) flush() error {
 				return err
 			}
 		}
-		for _, ms := range s.order {
-			meta := ms.meta
-			next, err := s.sweep(w, ms, &meta)
-			if err != nil {
+		for _, k := range gone {
+			if err := w.Delete(k.ms.bucket, []byte(k.key)); err != nil {
 				return err
 			}
-			cursors[ms], metas[ms] = next, meta
-			if err := w.Put(metaBucket, []byte(ms.bucket), encodeMeta(meta)); err != nil {
+			s.changeOf(k.ms, k.key, nil)
+		}
+		for _, ms := range s.order {
+			if err := w.Put(metaBucket, []byte(ms.bucket), encodeMeta(ms.meta)); err != nil {
 				return err
 			}
 		}
@@ -537,11 +597,11 @@ func (s *State) flush() error {
 		return fmt.Errorf("monitor state: %w", err)
 	}
 	for _, ms := range s.order {
-		ms.cursor, ms.meta = cursors[ms], metas[ms]
 		ms.keys.Store(ms.meta.keys)
 	}
 	s.resize(keys)
 	clear(s.dirty)
+	clear(s.deleted)
 	if len(s.changes) > 0 {
 		if err := s.replica.Replicate(s.rctx, s.changes); err != nil {
 			return fmt.Errorf("%w: %v", ErrNotReplicated, err)
@@ -551,42 +611,105 @@ func (s *State) flush() error {
 	return nil
 }
 
-// sweep deletes up to sweepPerApply expired keys from where the last step
-// stopped. Over the cap, each round of the key space expires keys younger
-// by half until the count is back under it: the least recently updated go
-// first, and no scan ever needs the whole key set in memory. It counts in
-// meta, which the caller keeps only if the transaction commits.
-func (s *State) sweep(w *store.Writer, ms *monState, meta *stateMeta) ([]byte, error) {
-	cutoff := meta.watermark - ms.retention>>min(ms.shrink, 62)
+// sweep moves each monitor's expiry sweep one step on after a batch: up
+// to sweepPerApply keys from where the last step stopped, deleting those
+// expired but the batch's own. Over the cap, each round of the key space
+// expires keys younger by half until the count is back under it: the
+// least recently updated go first, and no scan ever needs the whole key
+// set in memory. It steps through the state as stored after the batch —
+// the store with the keys judged since the last Flush over it, the keys
+// it deleted since gone — so that a Flush after every batch or after
+// several stores the same.
+func (s *State) sweep(batch map[dirtyKey]bool) error {
+	return s.st.View(func(r *store.Reader) error {
+		for _, ms := range s.order {
+			if err := s.sweepStep(r, ms, batch); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *State) sweepStep(r *store.Reader, ms *monState, batch map[dirtyKey]bool) error {
+	cutoff := ms.meta.watermark - ms.retention>>min(ms.shrink, 62)
 	steps := sweepPerApply
-	if meta.keys > ms.maxKeys {
+	if ms.meta.keys > ms.maxKeys {
 		steps *= 8
 	}
-	var removed []string
-	next, err := w.Scan(ms.bucket, ms.cursor, steps, func(k, v []byte) error {
-		last, err := lastOf(v)
-		if err == nil && last >= cutoff || s.dirty[dirtyKey{ms, string(k)}] != nil {
-			return nil
+	// The keys judged since the last Flush, in the store's order.
+	from := string(ms.cursor)
+	var pending []string
+	for k := range s.dirty {
+		if k.ms == ms && k.key >= from {
+			pending = append(pending, k.key)
 		}
-		removed = append(removed, string(k))
-		meta.keys--
-		return w.Delete(ms.bucket, k)
+	}
+	slices.Sort(pending)
+	var (
+		expired []string
+		visited int
+		next    []byte // where the next step starts; nil: the round is complete
+	)
+	// visit looks at one key; false when the step has looked at enough
+	// and key is where the next one starts.
+	visit := func(key string, last int64, readable bool) bool {
+		if visited == steps {
+			next = []byte(key)
+			return false
+		}
+		visited++
+		if readable && last >= cutoff || batch[dirtyKey{ms, key}] {
+			return true
+		}
+		expired = append(expired, key)
+		return true
+	}
+	pendingBefore := func(key string, inclusive bool) bool {
+		for len(pending) > 0 && (pending[0] < key || inclusive && pending[0] == key) {
+			if !visit(pending[0], s.dirty[dirtyKey{ms, pending[0]}].last, true) {
+				return false
+			}
+			pending = pending[1:]
+		}
+		return true
+	}
+	err := r.Scan(ms.bucket, ms.cursor, func(k, v []byte) bool {
+		key := string(k)
+		if !pendingBefore(key, false) {
+			return false
+		}
+		if len(pending) > 0 && pending[0] == key {
+			return pendingBefore(key, true) // judged since: its state is the dirty one
+		}
+		if s.deleted[dirtyKey{ms, key}] {
+			return true
+		}
+		last, err := lastOf(v)
+		return visit(key, last, err == nil)
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	for _, k := range removed {
-		ms.cache.Remove(k)
-		s.changeOf(ms, k, nil)
+	if next == nil && len(pending) > 0 {
+		pendingBefore(pending[len(pending)-1], true)
 	}
+	for _, key := range expired {
+		k := dirtyKey{ms, key}
+		delete(s.dirty, k)
+		s.deleted[k] = true
+		ms.cache.Remove(key)
+		ms.meta.keys--
+	}
+	ms.cursor = next
 	if next == nil { // a round is complete
-		if meta.keys > ms.maxKeys {
+		if ms.meta.keys > ms.maxKeys {
 			ms.shrink++
 		} else {
 			ms.shrink = 0
 		}
 	}
-	return next, nil
+	return nil
 }
 
 // keyState is what a monitor remembers of one key.

@@ -3,6 +3,7 @@ package monitor
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -287,7 +288,7 @@ func TestFirstSeenMaxValues(t *testing.T) {
 	for i := range 10 {
 		r.each(signin(fmt.Sprint("a", i), "u1", fmt.Sprint("dev", i), "DE", time.Duration(i)*time.Minute))
 	}
-	ks, err := r.s.load(r.s.order[0], "u1")
+	ks, err := r.s.load(r.s.order[0], "u1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -608,6 +609,123 @@ func TestKeyFootprintIsHonest(t *testing.T) {
 		t.Errorf("2,000 decoded keys take %d bytes, footprint says %d", real, estimated)
 	}
 	runtime.KeepAlive(keys)
+}
+
+// Judging several batches before one Flush (a group commit) stores
+// exactly what a Flush after every batch stores, and fires the same hits:
+// with keys expiring all along (a lateness of an hour over records ten
+// days long), a cache of two keys, and new keys that the cache lets go
+// before they are judged.
+func TestGroupCommitStoresWhatApplyStores(t *testing.T) {
+	var defs []Definition
+	for _, y := range []string{badPasswords, newDevice} {
+		var d Definition
+		if err := yamlfile.Decode("test.yaml", []byte(y), &d); err != nil {
+			t.Fatal(err)
+		}
+		d.file = "test.yaml"
+		defs = append(defs, d)
+	}
+	e, err := Compile(defs, testStage(t).Roles(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batches [][]*entra.Record
+	for b := range 60 {
+		var recs []*entra.Record
+		for i := range 40 {
+			n := b*40 + i
+			user := fmt.Sprintf("user%02d", (n*7)%53)
+			at := time.Duration(n) * 6 * time.Minute
+			recs = append(recs, failure(fmt.Sprint("f", n), user, at),
+				signin(fmt.Sprint("s", n), user, fmt.Sprintf("dev-%d", n%11), []string{"DE", "FR"}[n%2], at))
+		}
+		batches = append(batches, recs)
+	}
+	run := func(group int) (string, map[string]string) {
+		r := &stateRig{t: t, e: e, dir: t.TempDir(), opt: StateOptions{CacheKeys: 2, Lateness: time.Hour,
+			Now: func() time.Time { return t0.AddDate(1, 0, 0) }}}
+		r.open()
+		defer r.st.Close()
+		var hits strings.Builder
+		for i, recs := range batches {
+			for _, rec := range recs {
+				rec.Hits = nil
+				r.ev.Eval(rec)
+			}
+			if _, err := r.s.Judge(r.ev.TakeObservations()); err != nil {
+				t.Fatal(err)
+			}
+			if (i+1)%group == 0 || i == len(batches)-1 {
+				if err := r.s.Flush(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, rec := range recs {
+				for _, h := range rec.Hits {
+					fmt.Fprintf(&hits, "%s %s %s\n", rec.ID, h.ID, h.Reason)
+				}
+			}
+		}
+		stored := map[string]string{}
+		for _, ms := range r.s.order {
+			if err := r.st.ForEach(ms.bucket, func(k, v []byte) error {
+				stored[ms.bucket+"/"+string(k)] = string(v)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			meta, err := r.st.Get(metaBucket, ms.bucket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored["meta/"+ms.bucket] = string(meta)
+			m, _ := decodeMeta(meta)
+			if n := int64(len(stored)); m.keys < 0 || n < m.keys {
+				t.Errorf("group %d: %s counts %d keys", group, ms.m.ID, m.keys)
+			}
+		}
+		return hits.String(), stored
+	}
+	oneHits, oneStored := run(1)
+	if oneHits == "" {
+		t.Fatal("no hits at all: the test proves nothing")
+	}
+	for _, group := range []int{2, 3, 7, 60} {
+		hits, stored := run(group)
+		if hits != oneHits {
+			t.Errorf("groups of %d fired differently", group)
+		}
+		if !maps.Equal(stored, oneStored) {
+			for k, v := range oneStored {
+				if stored[k] != v {
+					t.Errorf("groups of %d: %q = %x, a Flush per batch stored %x", group, k, stored[k], v)
+					break
+				}
+			}
+			t.Errorf("groups of %d: %d entries stored, a Flush per batch %d", group, len(stored), len(oneStored))
+		}
+	}
+	// Keys did expire: the sweep was part of it.
+	const users = 53
+	if n := len(oneStored) - 2; n >= 2*users {
+		t.Errorf("%d keys stored of %d users in two monitors: none expired", n, users)
+	}
+}
+
+// A key that no record made before counts once, however small the cache:
+// prefetch reads a batch's keys, and a cache of one key lets them go
+// before they are judged.
+func TestNewKeysCountOnce(t *testing.T) {
+	r := newRig(t, badPasswords, StateOptions{CacheKeys: 1})
+	var recs []*entra.Record
+	for u := range 10 {
+		recs = append(recs, failure(fmt.Sprint("r", u), fmt.Sprint("user", u), time.Duration(u)*time.Second))
+	}
+	r.run(recs...)
+	if n := r.s.Keys()["test.bad_password"]; n != 10 {
+		t.Errorf("%d keys counted for 10 users", n)
+	}
 }
 
 func TestStatefulCompileErrors(t *testing.T) {

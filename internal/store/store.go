@@ -232,6 +232,23 @@ func (s *Store) Update(fn func(w *Writer) error) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Writer{tx: tx}) })
 }
 
+// Scan calls fn with bucket's keys from the first at or after from, in
+// order, until fn returns false or the keys end. key and val are valid
+// only during the call.
+func (r *Reader) Scan(bucket string, from []byte, fn func(key, val []byte) bool) error {
+	b := r.tx.Bucket([]byte(bucket))
+	if b == nil {
+		return nil
+	}
+	c := b.Cursor()
+	for k, v := c.Seek(from); k != nil; k, v = c.Next() {
+		if !fn(k, v) {
+			return nil
+		}
+	}
+	return nil
+}
+
 // Reader is the read side of one transaction of View.
 type Reader struct {
 	tx *bolt.Tx
