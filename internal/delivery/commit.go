@@ -109,7 +109,7 @@ func (c *commitQueue) take(group []*encoded) []*encoded {
 
 // done is called when the group taken is written (or given up): nothing
 // to do but wake whoever waits for the queue to change.
-func (c *commitQueue) done([]*encoded) {
+func (c *commitQueue) done() {
 	c.mu.Lock()
 	c.signal()
 	c.mu.Unlock()

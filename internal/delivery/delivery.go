@@ -364,13 +364,13 @@ func (o *Output) commit(ctx context.Context) {
 		}
 		if err == nil {
 			o.acknowledge(group)
-			o.commits.done(group)
+			o.commits.done()
 			group = group[:0]
 			attempt = 0
 			continue
 		}
 		if ctx.Err() != nil {
-			o.commits.done(group)
+			o.commits.done()
 			o.commits.abandon(len(group))
 			return
 		}
@@ -379,7 +379,7 @@ func (o *Output) commit(ctx context.Context) {
 		attempt++
 		o.log.Error("output: writing to the disk buffer failed; retrying, nothing of it is acknowledged", "output", o.name, "batches", len(group), "err", err, "retry_in", wait)
 		if !sleep(ctx, wait) {
-			o.commits.done(group)
+			o.commits.done()
 			o.commits.abandon(len(group))
 			return
 		}
