@@ -617,19 +617,7 @@ func TestKeyFootprintIsHonest(t *testing.T) {
 // days long), a cache of two keys, and new keys that the cache lets go
 // before they are judged.
 func TestGroupCommitStoresWhatApplyStores(t *testing.T) {
-	var defs []Definition
-	for _, y := range []string{badPasswords, newDevice} {
-		var d Definition
-		if err := yamlfile.Decode("test.yaml", []byte(y), &d); err != nil {
-			t.Fatal(err)
-		}
-		d.file = "test.yaml"
-		defs = append(defs, d)
-	}
-	e, err := Compile(defs, testStage(t).Roles(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := compileYAML(t, badPasswords, newDevice)
 	var batches [][]*entra.Record
 	for b := range 60 {
 		var recs []*entra.Record
@@ -777,6 +765,25 @@ func TestDurationText(t *testing.T) {
 	}
 }
 
+// compileYAML compiles the monitors given as YAML into one engine.
+func compileYAML(t *testing.T, monitors ...string) *Engine {
+	t.Helper()
+	var defs []Definition
+	for _, y := range monitors {
+		var d Definition
+		if err := yamlfile.Decode("test.yaml", []byte(y), &d); err != nil {
+			t.Fatal(err)
+		}
+		d.file = "test.yaml"
+		defs = append(defs, d)
+	}
+	e, err := Compile(defs, testStage(t).Roles(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // manyEvents is a correlation's key of n "Add user" events, as the shared
 // perf data makes them.
 func manyEvents(n int) *keyState {
@@ -845,19 +852,7 @@ func FuzzStateDecode(f *testing.F) {
 // is exactly the key's state as encoded, and InspectState finds none
 // unreadable.
 func TestBatchOfManyKeysIsStoredAsEncoded(t *testing.T) {
-	var defs []Definition
-	for _, y := range []string{badPasswords, newDevice} {
-		var d Definition
-		if err := yamlfile.Decode("test.yaml", []byte(y), &d); err != nil {
-			t.Fatal(err)
-		}
-		d.file = "test.yaml"
-		defs = append(defs, d)
-	}
-	e, err := Compile(defs, testStage(t).Roles(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := compileYAML(t, badPasswords, newDevice)
 	r := &stateRig{t: t, e: e, dir: t.TempDir()}
 	r.open()
 	t.Cleanup(func() { r.st.Close() })

@@ -331,16 +331,7 @@ func TestAppendWaitsForSpentSegmentsToGo(t *testing.T) {
 	if err := <-appended; err != nil {
 		t.Fatal(err)
 	}
-	if s := mustSize(t, path); s > MinMaxBytes {
+	if s := folderSize(t, path); s > MinMaxBytes {
 		t.Fatalf("folder %d bytes after the append, bound %d", s, MinMaxBytes)
 	}
-}
-
-func mustSize(t *testing.T, path string) int64 {
-	t.Helper()
-	s, err := FolderSize(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
