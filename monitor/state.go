@@ -117,7 +117,7 @@ type State struct {
 	// WriteErrors counts Apply calls whose store write failed.
 	WriteErrors atomic.Int64
 	// CachedBytes is the estimated memory of the decoded keys in cache
-	// after the last Apply, for metrics (at most StateOptions.CacheBytes).
+	// after the last store write, for metrics (at most StateOptions.CacheBytes).
 	CachedBytes atomic.Int64
 }
 
@@ -503,8 +503,8 @@ func (s *State) install(ms *monState, key string, raw []byte) *keyState {
 // resize records the size of the stored keys that are still cached, then
 // hands keys back to the store, least recently used first from the
 // monitor holding the most, until the cache is within its bound. Between
-// two calls (one batch) the cache may pass the bound by what the batch's
-// keys grew.
+// two stores (a group of batches) the cache may pass the bound by what
+// the group's keys grew.
 func (s *State) resize(stored []dirtyKey) {
 	for _, k := range stored {
 		ks := s.dirty[k]
