@@ -289,11 +289,16 @@ func TestAppendWaitsForSpentSegmentsToGo(t *testing.T) {
 			items[i] = one
 		}
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-			err := q.Append(ctx, items)
-			cancel()
-			if err != nil {
+			// Whether it fits is what Append itself checks before it
+			// waits: asked first, a slow disk cannot pass for a full one.
+			q.mu.Lock()
+			fits := q.used+q.need(framesSize(items)) <= q.capacity()
+			q.mu.Unlock()
+			if !fits {
 				break
+			}
+			if err := q.Append(context.Background(), items); err != nil {
+				t.Fatal(err)
 			}
 		}
 	}
