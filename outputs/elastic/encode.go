@@ -716,23 +716,22 @@ var envelopeSkip = []string{
 // envelope copies the diagnostic envelope's other keys (operationName,
 // category, resultType, identity, …) in snake case, and returns their names.
 func (d *doc) envelope() seen {
-	var ks seen
+	ks := make(seen, 0, 16)
 	if d.rec.Shape != entra.ShapeDiagnostic || d.root == nil {
 		return ks
 	}
 	o, _ := d.root.Object()
-	var name []byte
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		for _, s := range envelopeSkip {
 			if eqFold(k, s) {
 				return
 			}
 		}
-		name = fieldName(name[:0], k, snakeKeys)
-		if len(name) == 0 || !ks.add(string(name)) {
+		name := fieldNameOf(k, snakeKeys)
+		if name == "" || !ks.add(name) {
 			return
 		}
-		d.w.raw(string(name), func(b []byte) []byte { return appendValue(b, v, snakeKeys) })
+		d.w.raw(name, func(b []byte) []byte { return appendValue(b, v, snakeKeys) })
 	})
 	return ks
 }
@@ -799,11 +798,9 @@ func (d *doc) signInLogs() {
 	if p := d.properties(); p != nil {
 		w.begin("properties")
 		o, _ := p.Object()
-		var pks seen
-		var name []byte
+		pks := make(seen, 0, 16)
 		o.Visit(func(k []byte, v *fastjson.Value) {
-			name = fieldName(name[:0], k, snakeKeys)
-			n := string(name)
+			n := fieldNameOf(k, snakeKeys)
 			if r, ok := signInRenames[n]; ok {
 				n = r
 			}
@@ -814,9 +811,9 @@ func (d *doc) signInLogs() {
 				// failure_reason and additional_details become message.
 				w.begin("status")
 				so, _ := v.Object()
-				var sks seen
+				sks := make(seen, 0, 16)
 				so.Visit(func(k []byte, v *fastjson.Value) {
-					sn := string(fieldName(nil, k, snakeKeys))
+					sn := fieldNameOf(k, snakeKeys)
 					if sn == "" || sn == "failure_reason" || sn == "additional_details" || !sks.add(sn) {
 						return
 					}
@@ -866,11 +863,9 @@ func (d *doc) auditLogs() {
 	if p := d.properties(); p != nil {
 		w.begin("properties")
 		o, _ := p.Object()
-		var pks seen
-		var name []byte
+		pks := make(seen, 0, 16)
 		o.Visit(func(k []byte, v *fastjson.Value) {
-			name = fieldName(name[:0], k, keepKeys)
-			n := string(name)
+			n := fieldNameOf(k, keepKeys)
 			if r, ok := auditRenames[strings.ToLower(n)]; ok {
 				n = r
 			}

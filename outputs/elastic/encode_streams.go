@@ -360,27 +360,25 @@ type envelopeSpec struct {
 // copyEnvelope copies the diagnostic envelope's keys by spec and returns
 // the names it wrote. A Graph resource has none.
 func (d *doc) copyEnvelope(spec envelopeSpec) seen {
-	var ks seen
+	ks := make(seen, 0, 16)
 	if d.rec.Shape != entra.ShapeDiagnostic || d.root == nil {
 		return ks
 	}
 	o, _ := d.root.Object()
-	var name []byte
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		for _, s := range spec.skip {
 			if eqFold(k, s) {
 				return
 			}
 		}
-		if r, ok := spec.rename[string(k)]; ok {
-			name = append(name[:0], r...)
-		} else {
-			name = fieldName(name[:0], k, spec.style)
+		name, ok := spec.rename[string(k)]
+		if !ok {
+			name = fieldNameOf(k, spec.style)
 		}
-		if len(name) == 0 || !ks.add(string(name)) {
+		if name == "" || !ks.add(name) {
 			return
 		}
-		d.w.raw(string(name), func(b []byte) []byte { return appendValue(b, v, spec.style) })
+		d.w.raw(name, func(b []byte) []byte { return appendValue(b, v, spec.style) })
 	})
 	return ks
 }
@@ -413,18 +411,15 @@ func writeRenamed(w *jw, v *fastjson.Value, spec *renames) {
 	if err != nil {
 		return
 	}
-	var ks seen
-	var name []byte
+	ks := make(seen, 0, 16)
 	o.Visit(func(k []byte, val *fastjson.Value) {
 		if spec.drop[string(k)] || spec.dropNull && isNull(val) {
 			return
 		}
-		if r, ok := spec.keys[string(k)]; ok {
-			name = append(name[:0], r...)
-		} else {
-			name = fieldName(name[:0], k, keepKeys)
+		n, ok := spec.keys[string(k)]
+		if !ok {
+			n = fieldNameOf(k, keepKeys)
 		}
-		n := string(name)
 		if n == "" || !ks.add(n) {
 			return
 		}
@@ -597,8 +592,7 @@ func (d *doc) copyEnvelopeNonEmpty(spec envelopeSpec) {
 		return
 	}
 	o, _ := d.root.Object()
-	var ks seen
-	var name []byte
+	ks := make(seen, 0, 16)
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		for _, s := range spec.skip {
 			if eqFold(k, s) {
@@ -608,11 +602,11 @@ func (d *doc) copyEnvelopeNonEmpty(spec envelopeSpec) {
 		if emptyValue(v) {
 			return
 		}
-		name = fieldName(name[:0], k, spec.style)
-		if len(name) == 0 || !ks.add(string(name)) {
+		name := fieldNameOf(k, spec.style)
+		if name == "" || !ks.add(name) {
 			return
 		}
-		d.w.raw(string(name), func(b []byte) []byte { return appendPruned(b, v, spec.style) })
+		d.w.raw(name, func(b []byte) []byte { return appendPruned(b, v, spec.style) })
 	})
 }
 
@@ -629,16 +623,14 @@ var graphMoved = map[string]bool{
 func (d *doc) graphProperties(p *fastjson.Value, aad bool) {
 	w := d.w
 	o, _ := p.Object()
-	var ks seen
-	var nb []byte
+	ks := make(seen, 0, 16)
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		if emptyValue(v) || len(k) > 2 && k[0] == '_' && k[1] == '_' {
 			// Empty values are dropped; so are Microsoft's internal
 			// __UDI_RequiredFields_* of Azure AD Graph.
 			return
 		}
-		nb = fieldName(nb[:0], k, snakeKeys)
-		n := string(nb)
+		n := fieldNameOf(k, snakeKeys)
 		switch n {
 		case "_billed_size", "_is_billable":
 			n = n[1:]

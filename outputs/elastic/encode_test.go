@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -749,6 +750,27 @@ func BenchmarkEncodeCorpus(b *testing.B) {
 		var err error
 		if buf, err = enc.Encode(buf[:0], recs[i%len(recs)], nil); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// Interned field names are the names fieldName makes, and the interning
+// stops at its bound: a source inventing keys costs a rename per key, not
+// memory without end.
+func TestFieldNamesInternedWithinBound(t *testing.T) {
+	for i := range maxNames + 100 {
+		for _, style := range []keyStyle{keepKeys, snakeKeys} {
+			k := []byte(fmt.Sprintf("inventedKey%dIPAddress.x", i))
+			if got, want := fieldNameOf(k, style), string(fieldName(nil, k, style)); got != want {
+				t.Fatalf("%s: %q, want %q", k, got, want)
+			}
+		}
+	}
+	names.RLock()
+	defer names.RUnlock()
+	for style, m := range names.m {
+		if len(m) > maxNames {
+			t.Errorf("style %d: %d names interned, bound %d", style, len(m), maxNames)
 		}
 	}
 }
