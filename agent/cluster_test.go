@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -284,8 +285,23 @@ func (f *flakyReplica) Replicate(context.Context, []monitor.Change) error {
 
 // A processor whose state changes cannot reach the changelog stops: the
 // batch that made them and every later one stay unacknowledged (their
-// partition's next owner reads them), and the run ends with the error.
+// partition's next owner reads them), and the run ends with the error —
+// also when the batch before it was judged in the same group (the
+// sequencer held back until all four were ready).
 func TestUnreplicatedStateStopsThePipeline(t *testing.T) {
+	for _, grouped := range []bool{false, true} {
+		t.Run(fmt.Sprintf("grouped=%v", grouped), func(t *testing.T) {
+			if grouped {
+				var once sync.Once
+				groupHook = func() { once.Do(func() { time.Sleep(200 * time.Millisecond) }) }
+				defer func() { groupHook = nil }()
+			}
+			unreplicatedStops(t)
+		})
+	}
+}
+
+func unreplicatedStops(t *testing.T) {
 	e, err := monitor.Compile([]monitor.Definition{{ID: "test.count", Title: "count", Risk: "low", Source: "signin",
 		When: "signin.errorCode == 0", Threshold: &monitor.Threshold{Count: 1000, Window: monitor.Duration(time.Hour)}}}, nil, nil)
 	if err != nil {

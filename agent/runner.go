@@ -310,6 +310,9 @@ func (r *runner) sequence(p *pipelineRun) {
 			}
 		}
 		<-j.done
+		if groupHook != nil {
+			groupHook()
+		}
 		group := []*job{j}
 		next = nil
 		open := true
@@ -339,6 +342,10 @@ func (r *runner) sequence(p *pipelineRun) {
 	}
 }
 
+// groupHook, when set (by a test), runs when the sequencer has a batch
+// ready, before it looks for more to group with it.
+var groupHook func()
+
 // maxGroup is the most batches (each up to a thousand records) one state
 // transaction covers.
 const maxGroup = 8
@@ -349,17 +356,11 @@ func (r *runner) forwardGroup(p *pipelineRun, group []*job) {
 	if p.halted {
 		return // never tracked, so never checkpointed
 	}
+	var err error
 	if p.state != nil {
-		if err := r.judge(p, group); err != nil {
-			p.halted = true
-			if r.stopped() {
-				r.log.Info("stopping: batches in flight stay unacknowledged and are read again (by the next owner of their partitions, in a cluster)", "pipeline", p.name, "err", err)
-			} else {
-				r.log.Error("monitor state could not be copied to the changelog; the pipeline stops so that nothing is checkpointed past it (restart the processor)", "pipeline", p.name, "err", err)
-				r.stop(fmt.Errorf("pipeline %s: %w", p.name, err))
-			}
-			return
-		}
+		var n int
+		n, err = r.judge(p, group)
+		group = group[:n]
 	}
 	for _, j := range group {
 		if r.lastSeen != nil {
@@ -370,37 +371,54 @@ func (r *runner) forwardGroup(p *pipelineRun, group []*job) {
 			o.ch <- j.b
 		}
 	}
+	if err != nil {
+		p.halted = true
+		if r.stopped() {
+			r.log.Info("stopping: batches in flight stay unacknowledged and are read again (by the next owner of their partitions, in a cluster)", "pipeline", p.name, "err", err)
+		} else {
+			r.log.Error("monitor state could not be copied to the changelog; the pipeline stops so that nothing is checkpointed past it (restart the processor)", "pipeline", p.name, "err", err)
+			r.stop(fmt.Errorf("pipeline %s: %w", p.name, err))
+		}
+	}
 }
 
 // judge runs the stateful monitors over the group's observations, batch
 // after batch in input order (what makes a replay give the same alerts
 // however the workers interleave), stores the state they changed, and
-// re-encodes the few records that got a hit. It returns an error only
-// when the state's changes did not reach the changelog (a processor) or
-// could not be stored before the agent stopped: the batches must not go
-// on.
-func (r *runner) judge(p *pipelineRun, group []*job) error {
+// re-encodes the few records that got a hit. It returns how many of the
+// group's batches may go on: all of them, or, when the state's changes
+// did not reach the changelog (a processor, whose Judge stores and copies
+// each batch) those before the one that failed, or none when the state
+// could not be stored before the agent stopped.
+func (r *runner) judge(p *pipelineRun, group []*job) (int, error) {
 	var hit []monitor.Fired
-	for _, j := range group {
+	for k, j := range group {
 		if len(j.obs) == 0 {
 			continue
 		}
 		h, err := p.state.Judge(j.obs)
 		if notReplicated(err) {
-			return err
+			r.refresh(hit, group[:k])
+			return k, err
 		}
 		if err := r.holdUntilStored(p, err); err != nil {
-			return err
+			return 0, err
 		}
 		hit = append(hit, h...)
 	}
 	err := p.state.Flush()
 	if notReplicated(err) {
-		return err
+		return 0, err
 	}
 	if err := r.holdUntilStored(p, err); err != nil {
-		return err
+		return 0, err
 	}
+	r.refresh(hit, group)
+	return len(group), nil
+}
+
+// refresh counts the hits the state added and re-encodes their records.
+func (r *runner) refresh(hit []monitor.Fired, group []*job) {
 	var recs []*entra.Record
 	for _, f := range hit {
 		h := f.Record.Hits[f.Hit]
@@ -417,7 +435,6 @@ func (r *runner) judge(p *pipelineRun, group []*job) error {
 			}
 		}
 	}
-	return nil
 }
 
 // holdUntilStored retries storing the pipeline's monitor state until it
