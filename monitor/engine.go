@@ -26,23 +26,31 @@ var risks = map[string]bool{"high": true, "medium": true, "low": true}
 // Monitor is a compiled, enabled monitor.
 type Monitor struct {
 	Definition
-	// guard is the filter's prefilter (see prefilterOf), or nil; exact
-	// when it is the whole filter.
-	guard    func(*entra.Record) bool
-	exact    bool
-	when     *vm.Program
+	filter
 	riskWhen *vm.Program
-	reason   []reasonField
-	// native and nreason are a native monitor's filter and reason in Go
-	// (Native.MatchDoc, Native.Reason), or nil.
-	native  nativeMatch
-	nreason nativeReason
 	// op and sides are set for a stateful monitor: its filter and, for a
 	// correlation, the other one.
 	op      kind
 	sides   []*side
 	errors  atomic.Int64
 	lastLog atomic.Int64 // unix seconds of the last logged runtime error
+}
+
+// filter decides whether a record is a monitor's (a hit, or for a
+// stateful monitor an observation of one of its sides) and says why.
+type filter struct {
+	// guard is the filter's prefilter (see prefilterOf), or nil; exact
+	// when it is the whole filter.
+	guard func(*entra.Record) bool
+	exact bool
+	when  *vm.Program
+	// reason are the reason's expressions.
+	reason []reasonField
+	// native and nreason are a native monitor's filter and reason in Go
+	// (Native.MatchDoc, Native.Reason; for a correlation's other side
+	// Native.WithDoc, Native.WithReason), or nil.
+	native  nativeMatch
+	nreason nativeReason
 }
 
 type (
@@ -145,16 +153,14 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 		if err := compileStateful(&d, m, where); err != nil {
 			return nil, err
 		}
+		// The main side has the monitor's filter (compileStateful); a
+		// Sigma correlation's other side has its own in Go.
 		for _, s := range m.sides {
-			switch {
-			case d.Native == nil:
-			case s.with:
+			if d.Native != nil && s.with {
 				s.guard, s.exact, s.native = d.Native.With, true, d.Native.WithDoc
 				if slices.Equal(d.Correlate.With.Reason, d.Native.WithReasonExprs) {
 					s.nreason = d.Native.WithReason
 				}
-			default:
-				s.native, s.nreason = m.native, m.nreason
 			}
 		}
 		if m.op != stateless && len(streams) > 1 {
@@ -342,16 +348,16 @@ func (ev *Evaluator) Eval(rec *entra.Record) {
 	ev.env.set(rec)
 	ev.doc.Reset()
 	for _, m := range ev.e.byStream[rec.Stream] {
-		if !ev.match(m, m.native, m.guard, m.exact, m.when, rec) {
+		if !ev.match(m, &m.filter, rec) {
 			continue
 		}
 		rec.Hits = append(rec.Hits, entra.Hit{
 			ID: m.ID, Title: m.Title, Risk: ev.risk(m), Source: string(rec.Stream),
-			Reason: ev.reasonOf(m.reason, m.nreason, rec), Notes: m.Notes, Tags: m.Tags,
+			Reason: ev.reasonOf(&m.filter, rec), Notes: m.Notes, Tags: m.Tags,
 		})
 	}
 	for _, s := range ev.e.sides[rec.Stream] {
-		if !ev.match(s.m, s.native, s.guard, s.exact, s.when, rec) {
+		if !ev.match(s.m, &s.filter, rec) {
 			continue
 		}
 		key := ev.key(s, rec)
@@ -361,7 +367,7 @@ func (ev *Evaluator) Eval(rec *entra.Record) {
 		if rec.Shard != "" {
 			key = shardKey(rec.Shard, key)
 		}
-		o := Observation{Record: rec, side: s, key: key, reason: ev.reasonOf(s.reason, s.nreason, rec), risk: s.m.Risk}
+		o := Observation{Record: rec, side: s, key: key, reason: ev.reasonOf(&s.filter, rec), risk: s.m.Risk}
 		if !s.with {
 			o.risk = ev.risk(s.m)
 		}
@@ -386,20 +392,20 @@ func (ev *Evaluator) TakeObservations() []Observation {
 	return o
 }
 
-func (ev *Evaluator) match(m *Monitor, native nativeMatch, guard func(*entra.Record) bool, exact bool, when *vm.Program, rec *entra.Record) bool {
-	if native != nil {
-		return native(rec, &ev.doc)
+func (ev *Evaluator) match(m *Monitor, f *filter, rec *entra.Record) bool {
+	if f.native != nil {
+		return f.native(rec, &ev.doc)
 	}
-	if guard != nil {
-		if !guard(rec) {
+	if f.guard != nil {
+		if !f.guard(rec) {
 			return false
 		}
-		if exact {
+		if f.exact {
 			return true
 		}
 	}
 	ev.env.Params = m.Params
-	out, err := ev.vm.Run(when, &ev.env)
+	out, err := ev.vm.Run(f.when, &ev.env)
 	if err != nil {
 		ev.e.runtimeError(m, rec, err)
 		return false
@@ -471,11 +477,11 @@ func valueString(v any) string {
 
 // reasonOf is a hit's reason: native's, in Go, when the monitor has one,
 // else that of its reason expressions.
-func (ev *Evaluator) reasonOf(fields []reasonField, native nativeReason, rec *entra.Record) string {
-	if native == nil {
-		return ev.reason(fields)
+func (ev *Evaluator) reasonOf(f *filter, rec *entra.Record) string {
+	if f.nreason == nil {
+		return ev.reason(f.reason)
 	}
-	ev.buf = native(ev.buf[:0], rec, &ev.doc)
+	ev.buf = f.nreason(ev.buf[:0], rec, &ev.doc)
 	return string(ev.buf)
 }
 

@@ -108,18 +108,11 @@ const (
 // side is one filter feeding a stateful monitor: the monitor's own, or
 // the With filter of a correlation.
 type side struct {
-	m      *Monitor
-	with   bool
-	guard  func(*entra.Record) bool
-	exact  bool
-	when   *vm.Program
+	m    *Monitor
+	with bool
+	filter
 	by     *vm.Program // nil: the actor
 	values []reasonField
-	reason []reasonField
-	// native and nreason are a native monitor's filter and reason of this
-	// side in Go, or nil (see Monitor).
-	native  nativeMatch
-	nreason nativeReason
 }
 
 // compileStateful checks the operator of d, if any, and fills in m's
@@ -137,7 +130,7 @@ func compileStateful(d *Definition, m *Monitor, where string) error {
 	if n > 1 {
 		return fmt.Errorf("%s: a monitor has one of threshold, first_seen and correlate", where)
 	}
-	main := &side{m: m, guard: m.guard, exact: m.exact, when: m.when, reason: m.reason}
+	main := &side{m: m, filter: m.filter}
 	var by string
 	var err error
 	switch {
