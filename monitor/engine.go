@@ -338,7 +338,9 @@ type Evaluator struct {
 
 // NewEvaluator returns an Evaluator for e.
 func (e *Engine) NewEvaluator() *Evaluator {
-	return &Evaluator{e: e, env: Env{roles: e.roles}}
+	ev := &Evaluator{e: e, env: Env{roles: e.roles}}
+	ev.env.doc = &ev.doc
+	return ev
 }
 
 // Eval appends a Hit to rec.Hits for every stateless monitor of rec's

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/privtrail/privtrail/entra"
+	"github.com/privtrail/privtrail/monitor/sigma"
 )
 
 // RoleChecker says whether a role name or template ID is privileged; the
@@ -31,6 +32,10 @@ type Env struct {
 	Context   *entra.Context   `expr:"ctx"`
 
 	roles RoleChecker
+	// doc is the evaluator's Sigma document of the record (nil outside
+	// an evaluator): SigmaKey and SigmaField read the raw record through
+	// it, parsed once for all the fields a record is asked for.
+	doc *sigma.Doc
 }
 
 func newEnv(rec *entra.Record) *Env {

@@ -226,30 +226,43 @@ func orDash(s string) string {
 // in the record (joined by ", "), or nil when it has none: what a Sigma
 // monitor's reason shows.
 func (e *Env) SigmaField(service, field string) any {
-	v, ok := sigma.FieldValue(service, field, e.Record)
+	v, ok := e.sigmaValue(service, field)
 	if !ok || v == "" {
 		return nil
 	}
-	return v
+	return strings.Clone(v) // kept by the state (a distinct count's values)
+}
+
+// sigmaValue reads a Sigma field of the record through the evaluator's
+// document of it, when there is one. The string may be a view of the
+// document's buffers.
+func (e *Env) sigmaValue(service, field string) (string, bool) {
+	if e.doc == nil {
+		return sigma.FieldValue(service, field, e.Record)
+	}
+	return sigma.FieldValueIn(e.doc, service, field, e.Record)
 }
 
 // SigmaKey returns the group-by key of a Sigma correlation: the values of
 // the comma-separated fields, joined by "|", or "" when none has a value
 // (then there is nothing to group by).
 func (e *Env) SigmaKey(service, fields string) string {
-	var parts []string
+	var b []byte
 	empty := true
-	for _, f := range strings.Split(fields, ",") {
-		v, _ := sigma.FieldValue(service, f, e.Record)
+	for i, f := range strings.Split(fields, ",") {
+		v, _ := e.sigmaValue(service, f)
 		if v != "" {
 			empty = false
 		}
-		parts = append(parts, v)
+		if i > 0 {
+			b = append(b, '|')
+		}
+		b = append(b, v...)
 	}
 	if empty {
 		return ""
 	}
-	return strings.Join(parts, "|")
+	return string(b)
 }
 
 // checkNative checks what Compile needs of a native monitor; where names

@@ -434,12 +434,21 @@ func lookup(service, field string) *Field {
 // joined by ", " (for reasons and group-by keys), and whether it names a
 // field of the service.
 func FieldValue(service, field string, r *entra.Record) (string, bool) {
+	var d Doc // its own: the strings returned may be views of its buffers
+	return FieldValueIn(&d, service, field, r)
+}
+
+// FieldValueIn is FieldValue reading r through d, the caller's document
+// of r (Reset between records): the raw record is parsed once for every
+// field asked of it. The string may be a view of d's buffers, valid until
+// d reads another record.
+func FieldValueIn(d *Doc, service, field string, r *entra.Record) (string, bool) {
 	f := lookup(service, field)
 	if f == nil {
 		return "", false
 	}
-	var d Doc // its own: the strings returned may be views of its buffers
-	vals, _ := d.collect(f.get, r)
+	vals, start := d.collect(f.get, r)
+	defer func() { d.vals = d.vals[:start] }()
 	switch len(vals) {
 	case 0:
 		return "", true
