@@ -391,20 +391,20 @@ func (r *runner) forwardGroup(p *pipelineRun, group []*job) {
 // each batch) those before the one that failed, or none when the state
 // could not be stored before the agent stopped.
 func (r *runner) judge(p *pipelineRun, group []*job) (int, error) {
-	var hit []monitor.Fired
+	hits := make([][]monitor.Fired, len(group))
 	for k, j := range group {
 		if len(j.obs) == 0 {
 			continue
 		}
 		h, err := p.state.Judge(j.obs)
 		if notReplicated(err) {
-			r.refresh(hit, group[:k])
+			r.refresh(hits[:k], group[:k])
 			return k, err
 		}
 		if err := r.holdUntilStored(p, err); err != nil {
 			return 0, err
 		}
-		hit = append(hit, h...)
+		hits[k] = h
 	}
 	err := p.state.Flush()
 	if notReplicated(err) {
@@ -413,25 +413,26 @@ func (r *runner) judge(p *pipelineRun, group []*job) (int, error) {
 	if err := r.holdUntilStored(p, err); err != nil {
 		return 0, err
 	}
-	r.refresh(hit, group)
+	r.refresh(hits, group)
 	return len(group), nil
 }
 
-// refresh counts the hits the state added and re-encodes their records.
-func (r *runner) refresh(hit []monitor.Fired, group []*job) {
-	var recs []*entra.Record
-	for _, f := range hit {
-		h := f.Record.Hits[f.Hit]
-		r.m.monitorHits.WithLabelValues(h.ID, h.Risk).Inc()
-		if !slices.Contains(recs, f.Record) {
-			recs = append(recs, f.Record)
+// refresh counts the hits the state added to each batch's records and
+// re-encodes those records.
+func (r *runner) refresh(hits [][]monitor.Fired, group []*job) {
+	for k, hit := range hits {
+		var recs []*entra.Record
+		for _, f := range hit {
+			h := f.Record.Hits[f.Hit]
+			r.m.monitorHits.WithLabelValues(h.ID, h.Risk).Inc()
+			if !slices.Contains(recs, f.Record) {
+				recs = append(recs, f.Record)
+			}
 		}
-	}
-	for _, rec := range recs {
-		for _, j := range group {
-			if i := slices.Index(j.b.Records, rec); i >= 0 {
-				j.b.JSON[i] = rec.AppendJSON(nil)
-				break
+		b := group[k].b
+		for _, rec := range recs {
+			if i := slices.Index(b.Records, rec); i >= 0 {
+				b.JSON[i] = rec.AppendJSON(nil)
 			}
 		}
 	}

@@ -514,21 +514,27 @@ func (s *State) resize(stored []dirtyKey) {
 			ks.size = n
 		}
 	}
-	for {
-		var total int64
-		var most *monState
+	total := func() (n int64) {
 		for _, ms := range s.order {
-			total += ms.cacheBytes
-			if most == nil || ms.cacheBytes > most.cacheBytes {
+			n += ms.cacheBytes
+		}
+		return n
+	}
+	for over := total() - s.cacheLimit; over > 0; {
+		most := s.order[0]
+		for _, ms := range s.order[1:] {
+			if ms.cacheBytes > most.cacheBytes {
 				most = ms
 			}
 		}
-		if total <= s.cacheLimit || most == nil || most.cache.Len() == 0 {
-			s.CachedBytes.Store(total)
-			return
+		if most.cache.Len() == 0 {
+			break
 		}
-		most.cache.RemoveOldest()
+		before := most.cacheBytes
+		most.cache.RemoveOldest() // the evict callback lowers cacheBytes
+		over -= before - most.cacheBytes
 	}
+	s.CachedBytes.Store(total())
 }
 
 // flush stores the dirty keys, the sweep's deletions and the monitors'
@@ -623,15 +629,13 @@ func (s *State) flush() error {
 func (s *State) sweep(batch map[dirtyKey]bool) error {
 	return s.st.View(func(r *store.Reader) error {
 		for _, ms := range s.order {
-			if err := s.sweepStep(r, ms, batch); err != nil {
-				return err
-			}
+			s.sweepStep(r, ms, batch)
 		}
 		return nil
 	})
 }
 
-func (s *State) sweepStep(r *store.Reader, ms *monState, batch map[dirtyKey]bool) error {
+func (s *State) sweepStep(r *store.Reader, ms *monState, batch map[dirtyKey]bool) {
 	cutoff := ms.meta.watermark - ms.retention>>min(ms.shrink, 62)
 	steps := sweepPerApply
 	if ms.meta.keys > ms.maxKeys {
@@ -674,7 +678,7 @@ func (s *State) sweepStep(r *store.Reader, ms *monState, batch map[dirtyKey]bool
 		}
 		return true
 	}
-	err := r.Scan(ms.bucket, ms.cursor, func(k, v []byte) bool {
+	r.Scan(ms.bucket, ms.cursor, func(k, v []byte) bool {
 		key := string(k)
 		if !pendingBefore(key, false) {
 			return false
@@ -688,9 +692,6 @@ func (s *State) sweepStep(r *store.Reader, ms *monState, batch map[dirtyKey]bool
 		last, err := lastOf(v)
 		return visit(key, last, err == nil)
 	})
-	if err != nil {
-		return err
-	}
 	if next == nil && len(pending) > 0 {
 		pendingBefore(pending[len(pending)-1], true)
 	}
@@ -709,7 +710,6 @@ func (s *State) sweepStep(r *store.Reader, ms *monState, batch map[dirtyKey]bool
 			ms.shrink = 0
 		}
 	}
-	return nil
 }
 
 // keyState is what a monitor remembers of one key.

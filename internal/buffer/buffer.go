@@ -527,7 +527,7 @@ type lent struct {
 }
 
 // maxSpare is how many of Read's buffers are kept for reuse: delivery
-// holds at most max_in_flight reads at a time.
+// holds at most max_in_flight reads at a time, and one read ahead.
 const maxSpare = 8
 
 // span is a run of frames of one segment that Read reads at once.

@@ -472,8 +472,6 @@ func trimLF(b []byte) []byte {
 	return b
 }
 
-// inFlight is the number of requests the output keeps in flight.
-
 type deadLetters struct{ n atomic.Int64 }
 
 func (d *deadLetters) Write(_, _, _ string, _ []byte) error { d.n.Add(1); return nil }

@@ -233,20 +233,17 @@ func (s *Store) Update(fn func(w *Writer) error) error {
 }
 
 // Scan calls fn with bucket's keys from the first at or after from, in
-// order, until fn returns false or the keys end. key and val are valid
-// only during the call.
-func (r *Reader) Scan(bucket string, from []byte, fn func(key, val []byte) bool) error {
+// order, until fn returns false or the keys end: Writer.Scan's read-only
+// form, for a reader that decides as it goes where to stop. key and val
+// are valid only during the call.
+func (r *Reader) Scan(bucket string, from []byte, fn func(key, val []byte) bool) {
 	b := r.tx.Bucket([]byte(bucket))
 	if b == nil {
-		return nil
+		return
 	}
 	c := b.Cursor()
-	for k, v := c.Seek(from); k != nil; k, v = c.Next() {
-		if !fn(k, v) {
-			return nil
-		}
+	for k, v := c.Seek(from); k != nil && fn(k, v); k, v = c.Next() {
 	}
-	return nil
 }
 
 // Reader is the read side of one transaction of View.
