@@ -395,6 +395,9 @@ func (ev *Evaluator) TakeObservations() []Observation {
 }
 
 func (ev *Evaluator) match(m *Monitor, f *filter, rec *entra.Record) bool {
+	// Set before any return: a stateful side's by and distinct read them
+	// once it matched, also through a native or exact filter.
+	ev.env.Params = m.Params
 	if f.native != nil {
 		return f.native(rec, &ev.doc)
 	}
@@ -406,7 +409,6 @@ func (ev *Evaluator) match(m *Monitor, f *filter, rec *entra.Record) bool {
 			return true
 		}
 	}
-	ev.env.Params = m.Params
 	out, err := ev.vm.Run(f.when, &ev.env)
 	if err != nil {
 		ev.e.runtimeError(m, rec, err)
