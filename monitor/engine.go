@@ -128,7 +128,7 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 		if m.when, err = compile(d.When, expr.AsBool(), inlineParams(d.Params)); err != nil {
 			return nil, fmt.Errorf("%s: when: %w", where, err)
 		}
-		pf := prefilterOf(m.when, d.Params)
+		pf := prefilterOf(m.when)
 		m.guard, m.exact = pf.f, pf.exact
 		if d.Native != nil {
 			m.guard, m.exact = d.Native.Match, true // a Sigma rule: the whole filter, in Go

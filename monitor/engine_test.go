@@ -656,11 +656,11 @@ func TestPrefilter(t *testing.T) {
 		{`ctx.device.paw == true`, false, false, nil},
 	}
 	for _, tt := range tests {
-		prog, err := compile(tt.when, expr.AsBool())
+		prog, err := compile(tt.when, expr.AsBool(), inlineParams(params))
 		if err != nil {
 			t.Fatalf("%s: %v", tt.when, err)
 		}
-		pf := prefilterOf(prog, params)
+		pf := prefilterOf(prog)
 		if (pf.f != nil) != tt.filtered || pf.exact != tt.exact {
 			t.Errorf("%s: prefiltered %v exact %v, want %v %v", tt.when, pf.f != nil, pf.exact, tt.filtered, tt.exact)
 			continue

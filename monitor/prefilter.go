@@ -34,18 +34,18 @@ type prefilter struct {
 //	!a              when a's is exact
 //	field           a bool field of the record
 //	field == c      a string or int field against a constant (or !=)
-//	field in list   a list of strings or ints, literal or params.<name>
+//	field in list   a literal list of strings or ints (params are literals by then: inlineParams)
 //	field startsWith "s"
 //	true, false
 //
 // where field is a path of struct fields of the record without pointers,
 // slices or maps on the way. Anything else (calls, any(), a field behind a
 // pointer) has none.
-func prefilterOf(p *vm.Program, params map[string]any) prefilter {
-	return prefilterOfNode(p.Node(), params)
+func prefilterOf(p *vm.Program) prefilter {
+	return prefilterOfNode(p.Node())
 }
 
-func prefilterOfNode(n ast.Node, params map[string]any) prefilter {
+func prefilterOfNode(n ast.Node) prefilter {
 	switch x := n.(type) {
 	case *ast.BoolNode:
 		v := x.Value
@@ -54,12 +54,12 @@ func prefilterOfNode(n ast.Node, params map[string]any) prefilter {
 		if x.Operator != "!" && x.Operator != "not" {
 			return prefilter{}
 		}
-		if in := prefilterOfNode(x.Node, params); in.exact {
+		if in := prefilterOfNode(x.Node); in.exact {
 			return prefilter{func(rec *entra.Record) bool { return !in.f(rec) }, true}
 		}
 		return prefilter{}
 	case *ast.BinaryNode:
-		return binaryPrefilter(x, params)
+		return binaryPrefilter(x)
 	}
 	if f := boolField(n); f != nil {
 		return prefilter{f, true}
@@ -67,10 +67,10 @@ func prefilterOfNode(n ast.Node, params map[string]any) prefilter {
 	return prefilter{}
 }
 
-func binaryPrefilter(b *ast.BinaryNode, params map[string]any) prefilter {
+func binaryPrefilter(b *ast.BinaryNode) prefilter {
 	switch b.Operator {
 	case "&&", "and":
-		l, r := prefilterOfNode(b.Left, params), prefilterOfNode(b.Right, params)
+		l, r := prefilterOfNode(b.Left), prefilterOfNode(b.Right)
 		switch {
 		case l.f == nil && r.f == nil:
 			return prefilter{}
@@ -81,7 +81,7 @@ func binaryPrefilter(b *ast.BinaryNode, params map[string]any) prefilter {
 		}
 		return prefilter{func(rec *entra.Record) bool { return l.f(rec) && r.f(rec) }, l.exact && r.exact}
 	case "||", "or":
-		l, r := prefilterOfNode(b.Left, params), prefilterOfNode(b.Right, params)
+		l, r := prefilterOfNode(b.Left), prefilterOfNode(b.Right)
 		if l.f == nil || r.f == nil {
 			return prefilter{}
 		}
@@ -99,7 +99,7 @@ func binaryPrefilter(b *ast.BinaryNode, params map[string]any) prefilter {
 		}
 		return prefilter{eq, true}
 	case "in":
-		if field, set := stringField(b.Left), stringSet(b.Right, params); field != nil && set != nil {
+		if field, set := stringField(b.Left), stringSet(b.Right); field != nil && set != nil {
 			return prefilter{func(rec *entra.Record) bool { _, ok := set[field(rec)]; return ok }, true}
 		}
 		if field, set := intField(b.Left), intSet(b.Right); field != nil && set != nil {
@@ -196,10 +196,10 @@ func stringConst(n ast.Node) *string {
 	return nil
 }
 
-// stringSet is the set of strings a list of n holds: a literal list (as
-// the optimizer leaves it, a map constant) or params.<name>; nil when an
-// element is not a string.
-func stringSet(n ast.Node, params map[string]any) map[string]struct{} {
+// stringSet is the set of strings a literal list n holds (as the
+// optimizer leaves it, a map constant; a param is one by then); nil when
+// an element is not a string.
+func stringSet(n ast.Node) map[string]struct{} {
 	switch x := n.(type) {
 	case *ast.ConstantNode:
 		if m, ok := x.Value.(map[string]struct{}); ok {
@@ -215,30 +215,6 @@ func stringSet(n ast.Node, params map[string]any) map[string]struct{} {
 			set[s.Value] = struct{}{}
 		}
 		return set
-	case *ast.MemberNode:
-		base, ok := x.Node.(*ast.IdentifierNode)
-		prop, ok2 := x.Property.(*ast.StringNode)
-		if !ok || !ok2 || base.Value != "params" || x.Optional {
-			return nil
-		}
-		switch list := params[prop.Value].(type) {
-		case []string:
-			set := make(map[string]struct{}, len(list))
-			for _, s := range list {
-				set[s] = struct{}{}
-			}
-			return set
-		case []any:
-			set := make(map[string]struct{}, len(list))
-			for _, e := range list {
-				s, ok := e.(string)
-				if !ok {
-					return nil
-				}
-				set[s] = struct{}{}
-			}
-			return set
-		}
 	}
 	return nil
 }

@@ -201,7 +201,7 @@ func correlateSide(c *Correlate, m *Monitor, where string) (*side, error) {
 	if other.when, err = compile(w.When, expr.AsBool(), inlineParams(m.Params)); err != nil {
 		return nil, fmt.Errorf("%s: correlate.with.when: %w", where, err)
 	}
-	pf := prefilterOf(other.when, m.Params)
+	pf := prefilterOf(other.when)
 	other.guard, other.exact = pf.f, pf.exact
 	if w.By != "" {
 		if other.by, err = compile(w.By); err != nil {
