@@ -179,10 +179,12 @@ func runInProcess(t *testing.T, cfg string) {
 	}
 }
 
-// judged is what an output line says the monitors found: the record's
-// identity and its privtrail.monitors, as written.
+// judged is what privtrail said of an output line's record: the record's
+// identity and its whole privtrail object as written (the principals'
+// privilege as learnt from the audit stream, the context, the monitors'
+// hits and reasons).
 type judged struct {
-	id, monitors string
+	id, privtrail string
 }
 
 // outputOf reads the judged records of output files in order. A line
@@ -206,11 +208,9 @@ func outputOf(t *testing.T, paths ...string) []judged {
 			if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 				t.Fatalf("%s: %v", p, err)
 			}
-			var pt struct {
-				Monitors json.RawMessage `json:"monitors"`
-			}
-			if err := json.Unmarshal(rec["privtrail"], &pt); err != nil {
-				t.Fatalf("%s: privtrail: %v", p, err)
+			pt, ok := rec["privtrail"]
+			if !ok {
+				t.Fatalf("%s: a record without privtrail", p)
 			}
 			// The record as read is its identity: records without an ID
 			// (Azure Activity's Started and Succeeded) share everything
@@ -220,7 +220,7 @@ func outputOf(t *testing.T, paths ...string) []judged {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, judged{id: string(id), monitors: string(pt.Monitors)})
+			out = append(out, judged{id: string(id), privtrail: string(pt)})
 		}
 	}
 	return out
@@ -262,7 +262,7 @@ func firing(t *testing.T, ref []judged) {
 	for _, m := range statefulMonitors {
 		n := 0
 		for _, j := range ref {
-			n += strings.Count(j.monitors, `"`+m+`"`)
+			n += strings.Count(j.privtrail, `"`+m+`"`)
 		}
 		if n == 0 {
 			t.Fatalf("the reference run never fires %s: the test proves nothing for it", m)
@@ -277,7 +277,7 @@ func sameJudgement(t *testing.T, what string, got, want []judged) {
 	}
 	for i := range want {
 		if got[i] != want[i] {
-			t.Fatalf("%s: record %d (%.200s) judged\n%s\nwant\n%s", what, i, want[i].id, got[i].monitors, want[i].monitors)
+			t.Fatalf("%s: record %d (%.200s) judged\n%s\nwant\n%s", what, i, want[i].id, got[i].privtrail, want[i].privtrail)
 		}
 	}
 }
@@ -420,12 +420,12 @@ func TestKilledRunsMatchOneRun(t *testing.T) {
 	for _, j := range got {
 		if m, ok := first[j.id]; ok {
 			resent++
-			if m != j.monitors {
-				t.Fatalf("record %.200s delivered again judged\n%s\nfirst\n%s", j.id, j.monitors, m)
+			if m != j.privtrail {
+				t.Fatalf("record %.200s delivered again judged\n%s\nfirst\n%s", j.id, j.privtrail, m)
 			}
 			continue
 		}
-		first[j.id] = j.monitors
+		first[j.id] = j.privtrail
 		once = append(once, j)
 	}
 	t.Logf("%d kills, %d records delivered again", kills, resent)

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,9 +29,13 @@ import (
 // batch, in the order the inputs emitted them, before any record of the
 // batch is tagged; EnrichAt then tags with what was known up to that batch,
 // so however the workers interleave, a replay tags every record the same.
+// Sync(gen) returns nil once what Observe learnt up to generation gen
+// survives a crash; a batch goes to the outputs (and so may be
+// checkpointed, never to be read again) only after it has.
 type observer interface {
 	Observe(recs []*entra.Record) (gen uint64)
 	EnrichAt(rec *entra.Record, gen uint64)
+	Sync(gen uint64) error
 }
 
 // Stats are the runner's counters.
@@ -95,6 +100,8 @@ type job struct {
 	// is closed once this job's records were shown to the observer.
 	prev     *job
 	observed chan struct{}
+	// gen is the observer's generation for the batch (Observe's).
+	gen uint64
 }
 
 type pipelineRun struct {
@@ -350,17 +357,31 @@ var groupHook func()
 // transaction covers.
 const maxGroup = 8
 
-// forwardGroup judges a group of batches in order, stores their state,
-// and hands them to the outputs.
+// forwardGroup judges a group of batches in order, stores their state
+// and what the observer learnt from them, and hands them to the outputs.
 func (r *runner) forwardGroup(p *pipelineRun, group []*job) {
 	if p.halted {
 		return // never tracked, so never checkpointed
+	}
+	var learnt chan error
+	gen := group[len(group)-1].gen // the newest: generations grow in input order
+	if r.observer != nil {
+		// Its sync runs beside the state's, so the group waits for the
+		// slower of the two, not for both one after the other.
+		learnt = make(chan error, 1)
+		go func() { learnt <- r.observer.Sync(gen) }()
 	}
 	var err error
 	if p.state != nil {
 		var n int
 		n, err = r.judge(p, group)
 		group = group[:n]
+	}
+	if learnt != nil {
+		retry := func() error { return r.observer.Sync(gen) }
+		if lerr := r.holdUntil(p, "privilege history", <-learnt, retry); lerr != nil {
+			group, err = nil, cmp.Or(err, lerr)
+		}
 	}
 	for _, j := range group {
 		if r.lastSeen != nil {
@@ -444,6 +465,13 @@ func (r *runner) refresh(hits [][]monitor.Fired, group []*job) {
 // state unstored would lose that state to a restart for good. It gives up
 // only when the agent stops, and then the batch is not forwarded.
 func (r *runner) holdUntilStored(p *pipelineRun, err error) error {
+	return r.holdUntil(p, "monitor state", err, p.state.Flush)
+}
+
+// holdUntil retries store, which failed with err, until it succeeds or
+// the agent stops, logging what is not stored (rate-limited) and telling
+// /readyz that the pipeline is held.
+func (r *runner) holdUntil(p *pipelineRun, what string, err error, store func() error) error {
 	if err == nil {
 		return nil
 	}
@@ -455,20 +483,20 @@ func (r *runner) holdUntilStored(p *pipelineRun, err error) error {
 	backoff := 100 * time.Millisecond
 	for err != nil {
 		if r.stateLog.allow() {
-			r.log.Error("monitor state not stored; the pipeline waits until it is", "pipeline", p.name, "err", err, "retry_in", backoff, "suppressed", r.stateLog.takeSuppressed())
+			r.log.Error(what+" not stored; the pipeline waits until it is", "pipeline", p.name, "err", err, "retry_in", backoff, "suppressed", r.stateLog.takeSuppressed())
 		}
 		select {
 		case <-r.stopping:
-			r.leftUndone("pipeline %s: monitor state not stored: %v", p.name, err)
-			return fmt.Errorf("monitor state not stored: %w", err)
+			r.leftUndone("pipeline %s: %s not stored: %v", p.name, what, err)
+			return fmt.Errorf("%s not stored: %w", what, err)
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 10*time.Second)
-		if err = p.state.Flush(); err != nil && r.held != nil {
+		if err = store(); err != nil && r.held != nil {
 			r.held.Store(&heldState{pipeline: p.name, since: since, err: err})
 		}
 	}
-	r.log.Info("monitor state stored again; the pipeline goes on", "pipeline", p.name, "held_for", time.Since(since).Round(time.Millisecond))
+	r.log.Info(what+" stored again; the pipeline goes on", "pipeline", p.name, "held_for", time.Since(since).Round(time.Millisecond))
 	return nil
 }
 
@@ -596,6 +624,7 @@ func (r *runner) process(j *job, w *workerState, ev *monitor.Evaluator) {
 			<-j.prev.observed
 		}
 		gen = r.observer.Observe(b.Records)
+		j.gen = gen
 	}
 	// The job is done with the observer: the next one may go on (the
 	// predecessor pointer is dropped so a long run does not keep a chain

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -219,6 +220,77 @@ type orderObserver struct {
 	gen   uint64
 	gens  map[string]uint64 // origin -> generation of its batch
 	bad   atomic.Int64
+	// synced is the newest generation Sync made durable; failSyncs is
+	// how many Syncs fail before one succeeds.
+	synced, failSyncs int
+}
+
+func (o *orderObserver) Sync(gen uint64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.failSyncs > 0 {
+		o.failSyncs--
+		return errors.New("disk full")
+	}
+	o.synced = max(o.synced, int(gen))
+	return nil
+}
+
+// syncedOutput counts the records that reached it before the observer had
+// synced their batch's generation.
+type syncedOutput struct {
+	obs   *orderObserver
+	early atomic.Int64
+	got   atomic.Int64
+}
+
+func (o *syncedOutput) Consume(_ context.Context, b *batch.Batch) error {
+	o.obs.mu.Lock()
+	for _, rec := range b.Records {
+		if int(o.obs.gens[rec.Origin]) > o.obs.synced {
+			o.early.Add(1)
+		}
+	}
+	o.obs.mu.Unlock()
+	o.got.Add(int64(len(b.Records)))
+	b.Ack()
+	return nil
+}
+
+func (o *syncedOutput) Close(context.Context) error { return nil }
+
+// No batch reaches an output before what the observer learnt from it is
+// synced, and a Sync that fails holds the pipeline until one succeeds.
+func TestBatchesWaitForTheObserverSync(t *testing.T) {
+	for _, fails := range []int{0, 3} {
+		t.Run(fmt.Sprintf("%d failures", fails), func(t *testing.T) {
+			in := &sliceInput{}
+			for b := range 30 {
+				var items []batch.Item
+				for i := range 5 {
+					items = append(items, batch.Item{Data: signIn(b*5 + i), Origin: fmt.Sprintf("%03d-%d", b, i)})
+				}
+				in.batches = append(in.batches, items)
+			}
+			obs := &orderObserver{gens: map[string]uint64{}, failSyncs: fails}
+			out := &syncedOutput{obs: obs}
+			h := newHarness(t, "", in, out)
+			h.workers = 4
+			h.stages = []batch.Enricher{obs}
+			if err := h.run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if n := out.early.Load(); n > 0 {
+				t.Errorf("%d records reached the output before their generation was synced", n)
+			}
+			if n := out.got.Load(); n != 150 {
+				t.Errorf("%d records delivered, want 150", n)
+			}
+			if obs.failSyncs != 0 {
+				t.Errorf("%d failing syncs never retried", obs.failSyncs)
+			}
+		})
+	}
 }
 
 func (o *orderObserver) Observe(recs []*entra.Record) uint64 {

@@ -328,6 +328,23 @@ func appendLower(b []byte, s string) []byte {
 	return b
 }
 
+// learn applies the changes one audit record made to the principal id or
+// upn (created when it has no history yet), unless that record's changes
+// are in its history already; it reports whether it applied them and
+// whether the index keys changed. Stage.mu is held.
+func (s *Stage) learn(ix *index, id, upn string, changes []change) (p *principal, linked, ok bool) {
+	p, linked = s.principalFor(id, upn, ix.m, true)
+	if len(changes) > 0 && p.applied(changes[0].src) {
+		return p, linked, false
+	}
+	for _, c := range changes {
+		s.seq++
+		c.seq = s.seq
+		p.insert(c)
+	}
+	return p, linked, true
+}
+
 // Observe applies the role changes of a batch's audit records, in slice
 // order, and returns the batch's generation: greater than every earlier
 // one. The runner calls it once per batch, in the order the batches were
@@ -364,14 +381,21 @@ func (s *Stage) Observe(recs []*entra.Record) uint64 {
 			s.log.Debug("role change not understood", "activity", rec.Audit.ActivityDisplayName, "id", rec.ID, "why", rc.why)
 			continue
 		}
-		p, linked := s.principalFor(rc.id, rc.upn, ix.m, true)
+		src := strings.Clone(rec.ID)
+		for i := range rc.changes {
+			rc.changes[i].src = src
+		}
+		p, linked, ok := s.learn(ix, rc.id, rc.upn, rc.changes)
 		keysChanged = keysChanged || linked
-		for _, c := range rc.changes {
-			s.seq++
-			c.seq = s.seq
-			p.insert(c)
+		if !ok {
+			s.ChangesIgnored.Add(1)
+			s.log.Debug("role change ignored", "activity", rec.Audit.ActivityDisplayName, "id", rec.ID, "why", "applied before: the record was read again")
+			continue
 		}
 		s.ChangesApplied.Add(1)
+		if s.jr != nil {
+			s.jr.add(rc.id, rc.upn, rc.changes, s.newest)
+		}
 		if !p.touched {
 			p.touched = true
 			touched = append(touched, p)

@@ -41,7 +41,8 @@ type Config struct {
 	// StateFile is where the role map in use and the role histories are
 	// saved (Stage.Save, and Close) and read back at start, so that a
 	// restart tags users as before even when the role map source is
-	// unreachable. The agent puts it under its data_dir. Default: none.
+	// unreachable; what Observe learns in between is journaled beside it
+	// (journal.go). The agent puts it under its data_dir. Default: none.
 	StateFile string `yaml:"state_file"`
 	// Graph, when set, refreshes the role map from Microsoft Graph in the
 	// background (role assignments, PIM schedules, role-assignable groups);

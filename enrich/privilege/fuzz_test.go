@@ -1,6 +1,7 @@
 package privilege
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,6 +67,43 @@ func FuzzParseAudit(f *testing.F) {
 		s.EnrichAt(&rec, gen)
 		if rec.Actor.Privileged && !rec.Actor.Known {
 			t.Fatalf("privileged but unknown: %+v", rec.Actor)
+		}
+	})
+}
+
+// FuzzJournalLine feeds the journal's line parser anything: it must not
+// panic, and a line it accepts, written again, reads back as the same
+// changes (what a restart applies is what was learnt).
+func FuzzJournalLine(f *testing.F) {
+	dir := f.TempDir()
+	cfg := Config{RoleMap: "testdata/rolemap.yaml", StateFile: filepath.Join(dir, "state.json")}
+	s := testStage(f, cfg)
+	if err := s.Sync(learnScenario(f, s)); err != nil {
+		f.Fatal(err)
+	}
+	data, err := os.ReadFile(journalPath(cfg.StateFile))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f.Add([]byte(line))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		l, changes, err := s.parseJournalLine(line)
+		if err != nil {
+			return
+		}
+		var j journal
+		newest, _ := parseTimeText(l.Newest)
+		j.add(l.ID, l.UPN, changes, newest)
+		_, again, err := s.parseJournalLine(j.pending[:len(j.pending)-1])
+		if err != nil {
+			t.Fatalf("%s written again does not read: %v", j.pending, err)
+		}
+		for i := range changes {
+			if a, b := fileOf(&changes[i]), fileOf(&again[i]); fmt.Sprint(a) != fmt.Sprint(b) {
+				t.Fatalf("change %d read back as %+v, want %+v", i, b, a)
+			}
 		}
 	})
 }

@@ -150,6 +150,7 @@ type change struct {
 	role  entra.RoleHeld // add, remove
 	until time.Time      // add: when it ends; zero: open
 	snap  state          // snapshot
+	src   string         // add, remove: the audit record's ID
 }
 
 func (c *change) before(o *change) bool {
@@ -239,6 +240,20 @@ func (p *principal) insert(c change) {
 		return 1
 	})
 	p.changes = slices.Insert(p.changes, i, c)
+}
+
+// applied says whether the changes of the audit record id are in the
+// history already (a record read again; compacted changes are not seen).
+func (p *principal) applied(id string) bool {
+	if id == "" {
+		return false
+	}
+	for i := range p.changes {
+		if p.changes[i].src == id {
+			return true
+		}
+	}
+	return false
 }
 
 // compact folds into the base the changes beyond the limit (oldest

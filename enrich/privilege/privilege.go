@@ -166,6 +166,9 @@ type Stage struct {
 	// the state: a file unchanged since is not a new snapshot.
 	fileSHA string
 
+	// jr journals what Observe learns (nil without a state file).
+	jr *journal
+
 	seen, settling fileStamp
 	stop, done     chan struct{}
 	once           sync.Once
@@ -213,6 +216,7 @@ func New(cfg Config, log ...*slog.Logger) (*Stage, error) {
 	}
 	restored := false
 	if cfg.StateFile != "" {
+		s.jr = &journal{path: journalPath(cfg.StateFile), compactAt: journalCompactAt}
 		switch err := s.restore(cfg.StateFile); {
 		case err == nil:
 			restored = true
@@ -227,6 +231,9 @@ func New(cfg Config, log ...*slog.Logger) (*Stage, error) {
 			m, _ := ParseMap("", nil, roles, cfg.EmergencyAccess)
 			s.install(m)
 		}
+		if s.jr != nil {
+			s.replayJournal()
+		}
 		return s, nil
 	}
 	if _, err := s.reload(true); err != nil {
@@ -236,6 +243,12 @@ func New(cfg Config, log ...*slog.Logger) (*Stage, error) {
 		// The saved state serves until the file can be read again.
 		s.ReloadFailures.Add(1)
 		s.log.Warn("role map not read, tagging from the saved state", "file", cfg.RoleMap, "err", err)
+	}
+	// The journal's changes came after the snapshot in use was swapped
+	// in (the state file names the role map file's digest, so an
+	// unchanged file is not swapped in again).
+	if s.jr != nil {
+		s.replayJournal()
 	}
 	if cfg.ReloadInterval >= 0 {
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
@@ -324,8 +337,17 @@ func (s *Stage) Close() error {
 			close(s.stop)
 			<-s.done
 		}
-		if s.cfg.StateFile != "" {
-			s.closeErr = s.Save(s.cfg.StateFile)
+		if s.jr != nil {
+			s.jr.mu.Lock()
+			defer s.jr.mu.Unlock()
+			// The state file has everything the journal has once
+			// written; until then the journal still counts.
+			if s.closeErr = s.Save(s.cfg.StateFile); s.closeErr == nil {
+				if err := s.jr.truncate(0); err != nil {
+					s.log.Warn("privilege journal not emptied", "file", s.jr.path, "err", err)
+				}
+			}
+			s.jr.close()
 		}
 	})
 	return s.closeErr

@@ -49,6 +49,22 @@ type changeFile struct {
 	Known     bool       `yaml:"known,omitempty" json:"known,omitempty"`
 	Emergency bool       `yaml:"emergency,omitempty" json:"emergency,omitempty"`
 	Roles     []heldFile `yaml:"roles,omitempty" json:"roles,omitempty"`
+	// Record is the ID of the audit record the change was read from: the
+	// same record read again (after a restart, from an input that
+	// delivers at least once) is not applied twice.
+	Record string `yaml:"record,omitempty" json:"record,omitempty"`
+}
+
+// fileOf is c as the state file and the journal write it.
+func fileOf(c *change) changeFile {
+	cf := changeFile{At: timeText(c.at), Change: c.op.String(), Record: c.src}
+	if c.op == opReset {
+		cf.Known, cf.Emergency, cf.Roles = c.snap.known, c.snap.emergency, heldFiles(c.snap.roles)
+	} else {
+		cf.Name, cf.TemplateID, cf.Assignment, cf.Via = c.role.Name, c.role.TemplateID, c.role.Assignment, c.role.Via
+		cf.Until = timeText(c.until)
+	}
+	return cf
 }
 
 func timeText(t time.Time) string {
@@ -83,15 +99,8 @@ func (s *Stage) Save(path string) error {
 	}
 	for _, p := range s.plist {
 		h := historyFile{ID: p.id, UPN: p.upn, Known: p.base.known, Emergency: p.base.emergency, Roles: heldFiles(p.base.roles)}
-		for _, c := range p.changes {
-			cf := changeFile{At: timeText(c.at), Change: c.op.String()}
-			if c.op == opReset {
-				cf.Known, cf.Emergency, cf.Roles = c.snap.known, c.snap.emergency, heldFiles(c.snap.roles)
-			} else {
-				cf.Name, cf.TemplateID, cf.Assignment, cf.Via = c.role.Name, c.role.TemplateID, c.role.Assignment, c.role.Via
-				cf.Until = timeText(c.until)
-			}
-			h.Changes = append(h.Changes, cf)
+		for i := range p.changes {
+			h.Changes = append(h.Changes, fileOf(&p.changes[i]))
 		}
 		doc.History = append(doc.History, h)
 	}
@@ -218,60 +227,19 @@ func parseState(file string, data []byte, roles *RoleSet, extraEmergency []strin
 			return bad("newest_event: %q is not an RFC 3339 time", f.NewestEvent)
 		}
 	}
-	heldOf := func(path string, hs []heldFile) ([]held, error) {
-		var out []held
-		for j, h := range hs {
-			r, err := roleOf(roleFile{Name: h.Name, TemplateID: h.TemplateID, Assignment: h.Assignment, Via: h.Via}, roles)
-			if err != nil {
-				return nil, fmt.Errorf("%s[%d]%w", path, j, err)
-			}
-			x := held{role: r}
-			if h.Until != "" {
-				if x.until, ok = parseTimeText(h.Until); !ok {
-					return nil, fmt.Errorf("%s[%d].until: %q is not an RFC 3339 time", path, j, h.Until)
-				}
-			}
-			out = append(out, x)
-		}
-		return out, nil
-	}
 	var ps []*principal
 	for i, h := range f.History {
 		if h.ID == "" && h.UPN == "" {
 			return bad("history[%d]: id or upn is required", i)
 		}
 		p := &principal{id: h.ID, upn: h.UPN, base: state{known: h.Known, emergency: h.Emergency}}
-		if p.base.roles, err = heldOf(fmt.Sprintf("history[%d].roles", i), h.Roles); err != nil {
+		if p.base.roles, err = heldOf(fmt.Sprintf("history[%d].roles", i), h.Roles, roles); err != nil {
 			return bad("%v", err)
 		}
 		for j, cf := range h.Changes {
-			path := fmt.Sprintf("history[%d].changes[%d]", i, j)
-			c := change{}
-			if c.at, ok = parseTimeText(cf.At); !ok {
-				return bad("%s.at: %q is not an RFC 3339 time", path, cf.At)
-			}
-			switch cf.Change {
-			case "add", "remove":
-				c.op = opAdd
-				if cf.Change == "remove" {
-					c.op = opRemove
-				}
-				if c.role, err = roleOf(roleFile{Name: cf.Name, TemplateID: cf.TemplateID, Assignment: cf.Assignment, Via: cf.Via}, roles); err != nil {
-					return bad("%s%v", path, err)
-				}
-				if cf.Until != "" {
-					if c.until, ok = parseTimeText(cf.Until); !ok || !c.until.After(c.at) {
-						return bad("%s.until: %q is not an RFC 3339 time after at", path, cf.Until)
-					}
-				}
-			case "snapshot":
-				c.op = opReset
-				c.snap = state{known: cf.Known, emergency: cf.Emergency}
-				if c.snap.roles, err = heldOf(path+".roles", cf.Roles); err != nil {
-					return bad("%v", err)
-				}
-			default:
-				return bad("%s.change: %q is not add, remove or snapshot", path, cf.Change)
+			c, err := changeOf(fmt.Sprintf("history[%d].changes[%d]", i, j), &cf, roles)
+			if err != nil {
+				return bad("%v", err)
 			}
 			p.changes = append(p.changes, c)
 		}
@@ -279,4 +247,60 @@ func parseState(file string, data []byte, roles *RoleSet, extraEmergency []strin
 		ps = append(ps, p)
 	}
 	return m, ps, newest, f.RoleMapSHA256, nil
+}
+
+// heldOf reads the roles a state file says are held; path names them in
+// errors.
+func heldOf(path string, hs []heldFile, roles *RoleSet) ([]held, error) {
+	var out []held
+	for j, h := range hs {
+		r, err := roleOf(roleFile{Name: h.Name, TemplateID: h.TemplateID, Assignment: h.Assignment, Via: h.Via}, roles)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]%w", path, j, err)
+		}
+		x := held{role: r}
+		if h.Until != "" {
+			var ok bool
+			if x.until, ok = parseTimeText(h.Until); !ok {
+				return nil, fmt.Errorf("%s[%d].until: %q is not an RFC 3339 time", path, j, h.Until)
+			}
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+// changeOf reads one change of a history (the state file's or the
+// journal's); path names it in errors.
+func changeOf(path string, cf *changeFile, roles *RoleSet) (change, error) {
+	c := change{src: cf.Record}
+	var ok bool
+	if c.at, ok = parseTimeText(cf.At); !ok || c.at.IsZero() {
+		return c, fmt.Errorf("%s.at: %q is not an RFC 3339 time", path, cf.At)
+	}
+	var err error
+	switch cf.Change {
+	case "add", "remove":
+		c.op = opAdd
+		if cf.Change == "remove" {
+			c.op = opRemove
+		}
+		if c.role, err = roleOf(roleFile{Name: cf.Name, TemplateID: cf.TemplateID, Assignment: cf.Assignment, Via: cf.Via}, roles); err != nil {
+			return c, fmt.Errorf("%s%w", path, err)
+		}
+		if cf.Until != "" {
+			if c.until, ok = parseTimeText(cf.Until); !ok || !c.until.After(c.at) {
+				return c, fmt.Errorf("%s.until: %q is not an RFC 3339 time after at", path, cf.Until)
+			}
+		}
+	case "snapshot":
+		c.op = opReset
+		c.snap = state{known: cf.Known, emergency: cf.Emergency}
+		if c.snap.roles, err = heldOf(path+".roles", cf.Roles, roles); err != nil {
+			return c, err
+		}
+	default:
+		return c, fmt.Errorf("%s.change: %q is not add, remove or snapshot", path, cf.Change)
+	}
+	return c, nil
 }

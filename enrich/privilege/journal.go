@@ -1,0 +1,290 @@
+package privilege
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The journal keeps what Observe learns between two writes of the state
+// file. The state file is written whole, at a clean stop; the role
+// changes of the audit records read since would be lost to a crash, yet
+// the inputs checkpoint past those records once the outputs have them, so
+// a restart never reads them again: their principals would go untagged
+// until the role map says otherwise. So every applied change is appended
+// to the journal (one JSON line per audit record, beside the state file),
+// and the runner calls Sync before it hands a batch to the outputs: no
+// checkpoint passes a record whose change is not on disk.
+//
+// At start the journal is applied over the state file, in the order it
+// was written. A record read again after a restart (its checkpoint was
+// not committed) names changes the history has already: they carry the
+// record's ID and are not applied twice. The journal is emptied when the
+// state file is written (at a clean stop, and once it passes
+// journalCompactAt, so that it never grows with the run).
+
+// journalCompactAt is the journal size past which Sync writes the state
+// file and empties the journal.
+const journalCompactAt = 8 << 20
+
+type journal struct {
+	path string
+	// compactAt is the size past which Sync writes the state file and
+	// empties the journal (journalCompactAt; less in tests).
+	compactAt int64
+	// pending is what Observe applied and has not been written yet
+	// (Stage.mu).
+	pending []byte
+	// durable is the newest generation whose changes are all on disk.
+	durable atomic.Uint64
+
+	mu   sync.Mutex // one writer of the file at a time
+	f    *os.File   // opened at the first write
+	size int64      // bytes of whole lines in the file
+}
+
+// journalLine is one audit record's changes of one principal.
+type journalLine struct {
+	ID      string       `json:"id,omitempty"`
+	UPN     string       `json:"upn,omitempty"`
+	Newest  string       `json:"newest_event,omitempty"`
+	Changes []changeFile `json:"changes"`
+}
+
+// journalPath is the journal of the state file path.
+func journalPath(stateFile string) string { return stateFile + ".journal" }
+
+// add queues the changes the audit record src made to a principal.
+// Stage.mu is held.
+func (j *journal) add(id, upn string, changes []change, newest time.Time) {
+	l := journalLine{ID: id, UPN: upn, Newest: timeText(newest), Changes: make([]changeFile, len(changes))}
+	for i := range changes {
+		l.Changes[i] = fileOf(&changes[i])
+	}
+	b, err := json.Marshal(&l)
+	if err != nil {
+		panic(err) // strings and bools only: cannot fail
+	}
+	j.pending = append(append(j.pending, b...), '\n')
+}
+
+// Sync makes every role change observed up to generation gen (Observe's
+// return) durable, in the journal beside the state file, before it
+// returns nil; the runner calls it before a batch of that generation goes
+// to the outputs. Calls for a generation already durable return at once,
+// so the pipelines share one write. Without a state file it does nothing.
+// Safe for concurrent use.
+func (s *Stage) Sync(gen uint64) error {
+	j := s.jr
+	if j == nil || j.durable.Load() >= gen {
+		return nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.durable.Load() >= gen {
+		return nil
+	}
+	s.mu.Lock()
+	data, upTo := j.pending, s.gen.Load()
+	j.pending = nil
+	s.mu.Unlock()
+	if len(data) > 0 {
+		if err := j.write(data); err != nil {
+			s.mu.Lock()
+			j.pending = append(data, j.pending...)
+			s.mu.Unlock()
+			return fmt.Errorf("privilege journal: %w", err)
+		}
+	}
+	j.durable.Store(upTo)
+	if j.size > j.compactAt {
+		// Everything written is in the state file once Save returns: a
+		// crash between the two leaves lines the file has, which the
+		// record IDs keep from being applied twice.
+		if err := s.Save(s.cfg.StateFile); err != nil {
+			s.log.Warn("privilege state not written; the journal keeps growing until it is", "file", s.cfg.StateFile, "journal_bytes", j.size, "err", err)
+			return nil
+		}
+		if err := j.truncate(0); err != nil {
+			s.log.Warn("privilege journal not emptied", "file", j.path, "err", err)
+		}
+	}
+	return nil
+}
+
+// write appends whole lines to the file and syncs it. A failed write is
+// cut off again, so the file holds whole lines only. j.mu is held.
+func (j *journal) write(data []byte) error {
+	if j.f == nil {
+		f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		// Bytes past the last whole line are a write a crash cut short.
+		if err := f.Truncate(j.size); err != nil {
+			_ = f.Close()
+			return err
+		}
+		// The new file's name must survive a crash too.
+		if err := syncDir(filepath.Dir(j.path)); err != nil {
+			_ = f.Close()
+			return err
+		}
+		j.f = f
+	}
+	if _, err := j.f.WriteAt(data, j.size); err != nil {
+		_ = j.f.Truncate(j.size)
+		return err
+	}
+	if err := j.f.Sync(); err != nil {
+		_ = j.f.Truncate(j.size)
+		return err
+	}
+	j.size += int64(len(data))
+	return nil
+}
+
+// truncate cuts the file to n bytes, durably. j.mu is held.
+func (j *journal) truncate(n int64) error {
+	f := j.f
+	if f == nil {
+		var err error
+		if f, err = os.OpenFile(j.path, os.O_WRONLY, 0); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				j.size = n
+				return nil
+			}
+			return err
+		}
+		defer f.Close()
+	}
+	if err := f.Truncate(n); err != nil {
+		return err
+	}
+	j.size = n
+	return f.Sync()
+}
+
+// close closes the file. j.mu is held.
+func (j *journal) close() {
+	if j.f != nil {
+		_ = j.f.Close()
+		j.f = nil
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	// A file system that cannot sync a directory still has the file.
+	_ = d.Sync()
+	return nil
+}
+
+// replayJournal applies the journal's lines, in order, over what New
+// restored and loaded, as one generation. Lines that do not parse (a
+// write a crash cut short, or damage) are skipped and logged; the file is
+// cut after its last whole line before anything is appended.
+func (s *Stage) replayJournal() {
+	j := s.jr
+	data, err := os.ReadFile(j.path)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("privilege journal not read: the role changes since the state file was written are not known", "file", j.path, "err", err)
+		}
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.gen.Load() + 1
+	ix := s.idx.Load()
+	var touched []*principal
+	keysChanged := false
+	applied, skipped, bad := 0, 0, 0
+	var firstBad error
+	for off, n := 0, 1; off < len(data); n++ {
+		line := data[off:]
+		end := bytes.IndexByte(line, '\n')
+		if end < 0 {
+			bad++ // the tail of a write cut short
+			firstBad = cmp.Or(firstBad, fmt.Errorf("line %d: no end of line", n))
+			break
+		}
+		line = line[:end]
+		off += end + 1
+		l, changes, err := s.parseJournalLine(line)
+		if err != nil {
+			bad++
+			firstBad = cmp.Or(firstBad, fmt.Errorf("line %d: %w", n, err))
+			continue
+		}
+		j.size = int64(off)
+		if t, ok := parseTimeText(l.Newest); ok && t.After(s.newest) {
+			s.newest = t
+		}
+		p, linked, ok := s.learn(ix, l.ID, l.UPN, changes)
+		keysChanged = keysChanged || linked
+		if !ok {
+			skipped++
+			continue
+		}
+		applied++
+		if !p.touched {
+			p.touched = true
+			touched = append(touched, p)
+		}
+	}
+	cutoff := s.cutoff()
+	for _, p := range touched {
+		p.touched = false
+		p.compact(s.cfg.HistoryLimit, cutoff)
+		p.publish(g)
+	}
+	if keysChanged {
+		s.idx.Store(s.newIndex(ix.m))
+	}
+	s.gen.Store(g)
+	j.durable.Store(g)
+	if applied+skipped > 0 {
+		s.log.Info("privilege journal applied", "file", j.path, "records", applied, "known_already", skipped)
+	}
+	if bad > 0 {
+		s.log.Warn("privilege journal: lines not applied", "file", j.path, "lines", bad, "first", firstBad)
+	}
+}
+
+func (s *Stage) parseJournalLine(line []byte) (journalLine, []change, error) {
+	var l journalLine
+	if err := json.Unmarshal(line, &l); err != nil {
+		return l, nil, err
+	}
+	if l.ID == "" && l.UPN == "" {
+		return l, nil, errors.New("id or upn is required")
+	}
+	if len(l.Changes) == 0 {
+		return l, nil, errors.New("no change")
+	}
+	changes := make([]change, len(l.Changes))
+	for i := range l.Changes {
+		c, err := changeOf(fmt.Sprintf("changes[%d]", i), &l.Changes[i], s.roles)
+		if err != nil {
+			return l, nil, err
+		}
+		if c.op == opReset {
+			return l, nil, fmt.Errorf("changes[%d]: a snapshot is not an audit record's change", i)
+		}
+		changes[i] = c
+	}
+	return l, changes, nil
+}
