@@ -93,12 +93,11 @@ func FuzzJournalLine(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var j journal
 		newest, _ := parseTimeText(l.Newest)
-		j.add(l.ID, l.UPN, changes, newest)
-		_, again, err := s.parseJournalLine(j.pending[:len(j.pending)-1])
+		written := appendLines(nil, []journalEntry{{id: l.ID, upn: l.UPN, changes: changes, newest: newest}})
+		_, again, err := s.parseJournalLine(written[:len(written)-1])
 		if err != nil {
-			t.Fatalf("%s written again does not read: %v", j.pending, err)
+			t.Fatalf("%s written again does not read: %v", written, err)
 		}
 		for i := range changes {
 			if a, b := fileOf(&changes[i]), fileOf(&again[i]); fmt.Sprint(a) != fmt.Sprint(b) {

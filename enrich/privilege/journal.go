@@ -41,14 +41,16 @@ type journal struct {
 	// empties the journal (journalCompactAt; less in tests).
 	compactAt int64
 	// pending is what Observe applied and has not been written yet
-	// (Stage.mu).
-	pending []byte
+	// (Stage.mu); Sync encodes it, off Observe's lock, which the workers
+	// take in turn.
+	pending []journalEntry
 	// durable is the newest generation whose changes are all on disk.
 	durable atomic.Uint64
 
 	mu   sync.Mutex // one writer of the file at a time
 	f    *os.File   // opened at the first write
 	size int64      // bytes of whole lines in the file
+	buf  []byte     // the lines being written, reused
 }
 
 // journalLine is one audit record's changes of one principal.
@@ -62,18 +64,34 @@ type journalLine struct {
 // journalPath is the journal of the state file path.
 func journalPath(stateFile string) string { return stateFile + ".journal" }
 
-// add queues the changes the audit record src made to a principal.
-// Stage.mu is held.
+// journalEntry is one audit record's changes of one principal, to be
+// written.
+type journalEntry struct {
+	id, upn string
+	changes []change
+	newest  time.Time
+}
+
+// add queues the changes an audit record made to a principal. Stage.mu
+// is held; changes is the caller's to give.
 func (j *journal) add(id, upn string, changes []change, newest time.Time) {
-	l := journalLine{ID: id, UPN: upn, Newest: timeText(newest), Changes: make([]changeFile, len(changes))}
-	for i := range changes {
-		l.Changes[i] = fileOf(&changes[i])
+	j.pending = append(j.pending, journalEntry{id: id, upn: upn, changes: changes, newest: newest})
+}
+
+// appendLines appends the journal lines of entries to buf.
+func appendLines(buf []byte, entries []journalEntry) []byte {
+	for _, e := range entries {
+		l := journalLine{ID: e.id, UPN: e.upn, Newest: timeText(e.newest), Changes: make([]changeFile, len(e.changes))}
+		for i := range e.changes {
+			l.Changes[i] = fileOf(&e.changes[i])
+		}
+		b, err := json.Marshal(&l)
+		if err != nil {
+			panic(err) // strings and bools only: cannot fail
+		}
+		buf = append(append(buf, b...), '\n')
 	}
-	b, err := json.Marshal(&l)
-	if err != nil {
-		panic(err) // strings and bools only: cannot fail
-	}
-	j.pending = append(append(j.pending, b...), '\n')
+	return buf
 }
 
 // Sync makes every role change observed up to generation gen (Observe's
@@ -93,13 +111,14 @@ func (s *Stage) Sync(gen uint64) error {
 		return nil
 	}
 	s.mu.Lock()
-	data, upTo := j.pending, s.gen.Load()
+	entries, upTo := j.pending, s.gen.Load()
 	j.pending = nil
 	s.mu.Unlock()
-	if len(data) > 0 {
-		if err := j.write(data); err != nil {
+	if len(entries) > 0 {
+		j.buf = appendLines(j.buf[:0], entries)
+		if err := j.write(j.buf); err != nil {
 			s.mu.Lock()
-			j.pending = append(data, j.pending...)
+			j.pending = append(entries, j.pending...)
 			s.mu.Unlock()
 			return fmt.Errorf("privilege journal: %w", err)
 		}
