@@ -67,6 +67,23 @@ type Sender interface {
 	Send(ctx context.Context, items [][]byte) Result
 }
 
+// An OrderedSender is a Sender whose destination keeps the order in which
+// items are handed over, with several requests in flight (Kafka's
+// idempotent producer keeps each partition's order over up to five
+// requests per broker). With max_in_flight above 1, drain hands each
+// request's items over with Start, in buffer order from one goroutine,
+// and waits for the outcome with the function Start returns, which
+// reports as Send does. Items the outcome asks to retry are sent again
+// with Send once every earlier request is done, and no new request starts
+// while any are: what is sent again never lands behind a later request's
+// items. That a later request's items, written while an earlier one
+// failed, do not stay ahead of its items sent again is the sender's part:
+// its outcome lists them to retry too.
+type OrderedSender interface {
+	Sender
+	Start(ctx context.Context, items [][]byte) (wait func() Result)
+}
+
 // Result is what the destination made of a batch.
 type Result struct {
 	// Err means the request as a whole failed and nothing was accepted:
@@ -520,6 +537,12 @@ func (o *Output) drain(ctx context.Context) {
 		close(window)
 		<-removed
 	}()
+	ordered, _ := o.send.(OrderedSender)
+	if o.cfg.MaxInFlight < 2 {
+		ordered = nil // one request at a time is in order anyway
+	}
+	var retrying gate
+	var prev *flight
 	for {
 		// The next request's entries are read while the window is full:
 		// with one request in flight (Kafka, QRadar) the read and its
@@ -543,9 +566,24 @@ func (o *Output) drain(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		f := &flight{last: entries[len(entries)-1].Seq, done: make(chan bool, 1)}
+		f := &flight{last: entries[len(entries)-1].Seq, done: make(chan bool, 1), over: make(chan struct{})}
+		var first func() Result
+		if ordered != nil {
+			// No request starts while an earlier one sends items again:
+			// they must land before anything handed over after them.
+			select {
+			case <-retrying.idle():
+			case <-ctx.Done():
+				return
+			}
+			first = ordered.Start(ctx, o.items(entries))
+		}
+		f.prev, prev = prev, f
 		window <- f
-		go func() { f.done <- o.deliver(ctx, entries) }()
+		go func() {
+			defer close(f.over)
+			f.done <- o.deliver(ctx, entries, f, first, &retrying)
+		}()
 	}
 }
 
@@ -558,6 +596,45 @@ var readRetry = time.Second
 type flight struct {
 	last uint64
 	done chan bool
+	// prev is the request started before, nil for the first; over is
+	// closed once deliver returned.
+	prev *flight
+	over chan struct{}
+}
+
+// gate counts the requests sending items again in ordered mode; the
+// channel idle returns is closed while there are none.
+type gate struct {
+	mu   sync.Mutex
+	n    int
+	open chan struct{}
+}
+
+func (g *gate) idle() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.open == nil {
+		g.open = make(chan struct{})
+		close(g.open)
+	}
+	return g.open
+}
+
+func (g *gate) enter() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n == 0 {
+		g.open = make(chan struct{})
+	}
+	g.n++
+}
+
+func (g *gate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n--; g.n == 0 {
+		close(g.open)
+	}
 }
 
 // flushInterval is not worth waiting for once the agent is stopping.
@@ -568,9 +645,20 @@ func (o *Output) flushInterval() time.Duration {
 	return o.cfg.FlushInterval
 }
 
+// items are the encoded items of entries, as the sender takes them.
+func (o *Output) items(entries []buffer.Entry) [][]byte {
+	data := make([][]byte, len(entries))
+	for i, e := range entries {
+		_, data[i] = split(e.Data)
+	}
+	return data
+}
+
 // deliver sends entries until each is accepted or dead-lettered; false
-// when ctx ended first (the entries stay buffered).
-func (o *Output) deliver(ctx context.Context, entries []buffer.Entry) bool {
+// when ctx ended first (the entries stay buffered). first, when set, waits
+// for the outcome of the entries' ordered start (f's): sending anything
+// again then waits for the requests before f, and holds new ones back.
+func (o *Output) deliver(ctx context.Context, entries []buffer.Entry, f *flight, first func() Result, retrying *gate) bool {
 	pending := make([]int, len(entries))
 	for i := range pending {
 		pending[i] = i
@@ -586,7 +674,23 @@ func (o *Output) deliver(ctx context.Context, entries []buffer.Entry) bool {
 		for _, i := range pending {
 			items = append(items, data[i])
 		}
-		res := o.send.Send(ctx, items)
+		var res Result
+		if first != nil {
+			res, first = first(), nil
+			if res.Err != nil || len(res.Retry) > 0 {
+				retrying.enter()
+				defer retrying.leave()
+				if f.prev != nil {
+					select {
+					case <-f.prev.over:
+					case <-ctx.Done():
+						return false
+					}
+				}
+			}
+		} else {
+			res = o.send.Send(ctx, items)
+		}
 		if ctx.Err() != nil && res.Err != nil {
 			return false
 		}

@@ -300,3 +300,79 @@ func TestFailedReadIsRetried(t *testing.T) {
 		t.Fatalf("%d failed reads logged, want 3:\n%s", n, logs.String())
 	}
 }
+
+// gaplessSender is one ordered stream with a destination that, like a
+// Kafka partition under an idempotent producer, fails everything handed
+// over after a failed request until something is sent again.
+type gaplessSender struct {
+	mu      sync.Mutex
+	written []string
+	starts  int
+	failAt  map[int]bool // requests (by start) that fail
+	broken  bool
+}
+
+func (g *gaplessSender) Start(_ context.Context, items [][]byte) func() Result {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.starts++
+	fail := g.broken || g.failAt[g.starts]
+	g.broken = fail
+	if !fail {
+		for _, it := range items {
+			g.written = append(g.written, string(it))
+		}
+	}
+	return func() Result {
+		time.Sleep(time.Millisecond) // outcomes come later than handovers
+		if !fail {
+			return Result{}
+		}
+		retry := make([]int, len(items))
+		for i := range retry {
+			retry[i] = i
+		}
+		return Result{Retry: retry}
+	}
+}
+
+func (g *gaplessSender) Send(_ context.Context, items [][]byte) Result {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.broken = false
+	for _, it := range items {
+		g.written = append(g.written, string(it))
+	}
+	return Result{}
+}
+
+// With an ordered sender and several requests in flight, requests are
+// handed over in buffer order, and what fails is sent again before any
+// request handed over after it: the destination holds every record once,
+// in order, however many requests failed.
+func TestOrderedWindowSendsFailuresAgainFirst(t *testing.T) {
+	g := &gaplessSender{failAt: map[int]bool{2: true, 5: true, 6: true, 11: true}}
+	o := newOut(t, t.TempDir(), g, &deadList{}, Config{MaxInFlight: 4, BatchSize: 5})
+	var want []string
+	for b := range 12 {
+		batch := mkBatch(b*10, 10)
+		for _, r := range batch.Records {
+			want = append(want, string(r.Raw))
+		}
+		if err := o.Consume(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, func() bool { g.mu.Lock(); defer g.mu.Unlock(); return len(g.written) >= len(want) })
+	if err := o.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !slices.Equal(g.written, want) {
+		t.Errorf("written\n%v\nwant\n%v", g.written, want)
+	}
+	if g.starts < 24 {
+		t.Errorf("%d requests started for 120 records of 5 each", g.starts)
+	}
+}

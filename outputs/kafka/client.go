@@ -1,12 +1,14 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,10 +34,11 @@ var codecs = map[string]kgo.CompressionCodec{
 
 // Producer settings that are not configuration.
 const (
-	// linger lets the records of one batch, which are produced together,
-	// be cut into as few requests as possible; ProduceSync stops lingering
-	// as soon as the whole batch is handed over.
-	linger = 5 * time.Millisecond
+	// linger: none. Records go out as soon as a connection is free;
+	// those handed over while requests are in flight (up to five per
+	// broker) make the next requests, so a window of requests batches by
+	// itself, and the last records of a request never wait for a timer.
+	linger = 0
 	// recordRetries bounds the client's own retries of a record batch
 	// (leader moves, a broker restarting): beyond them the attempt fails
 	// and the delivery machinery retries it with its back-off, logging.
@@ -54,6 +57,41 @@ type Client struct {
 	kl    *kgoLogger
 	// waitWarn is how often a Send still waiting for Kafka says so.
 	waitWarn time.Duration
+
+	// Requests in flight together (Start): handed over one at a time, in
+	// order, and their outcomes known in that order.
+	order sync.Mutex
+	// mu guards the fields below.
+	mu sync.Mutex
+	// resend holds the records to be sent again (by the first byte of
+	// their item, which delivery hands over again as it is), each with its
+	// place in the buffer's order: where it was first handed over.
+	resend map[*byte]position
+	// failed holds those of them Kafka did not write, with their
+	// partition (-1: none yet, the topic not known): a later record of
+	// that partition that Kafka writes meanwhile is ahead of them, and is
+	// sent again after them.
+	failed  map[*byte]int32
+	tickets uint64
+	last    *started
+}
+
+// started is one request handed over by Start.
+type started struct {
+	ticket uint64 // handovers in order
+	prev   *started
+	known  chan struct{} // closed once its outcome is registered
+}
+
+// position is a record's place in the buffer's order: the handover that
+// first took it, and its place there.
+type position struct {
+	ticket uint64
+	index  int
+}
+
+func (a position) before(b position) bool {
+	return a.ticket < b.ticket || a.ticket == b.ticket && a.index < b.index
 }
 
 // testOpts are appended to every client's options by the tests (shorter
@@ -140,7 +178,7 @@ func (c *Client) Close() error {
 }
 
 // Send produces the batch and waits until Kafka acknowledged every record
-// (acks=all) or failed it:
+// (acks=all) or failed it (Start, then the wait it returns):
 //
 //   - acknowledged records are done;
 //   - a record Kafka refuses for what it is (MESSAGE_TOO_LARGE,
@@ -157,6 +195,19 @@ func (c *Client) Close() error {
 // Records of one partition fail as a suffix of the batch, so what is sent
 // again keeps each key's order.
 func (c *Client) Send(ctx context.Context, items [][]byte) delivery.Result {
+	return c.Start(ctx, items)()
+}
+
+// Start hands items over to the producer, after everything handed over
+// before, and returns the wait for their outcome (Send's). delivery calls
+// it in buffer order with several requests in flight
+// (delivery.OrderedSender): the producer keeps each partition's order
+// over them. A record that fails is sent again later, so a record of the
+// same partition that Kafka writes after it failed (handed over before
+// the failure was known, or while it was not yet written again) would
+// stay ahead of it: the wait lists such records to send again too, after
+// it (written twice, the later copies in order).
+func (c *Client) Start(ctx context.Context, items [][]byte) (wait func() delivery.Result) {
 	var res delivery.Result
 	recs := make([]*kgo.Record, 0, len(items))
 	index := make([]int, 0, len(items)) // recs[j] is items[index[j]]
@@ -169,45 +220,96 @@ func (c *Client) Send(ctx context.Context, items [][]byte) delivery.Result {
 		recs = append(recs, c.record(m))
 		index = append(index, i)
 	}
-	errs, err := c.produce(ctx, recs)
-	if err != nil {
-		return delivery.Result{Err: err}
+	c.order.Lock()
+	c.mu.Lock()
+	c.tickets++
+	st := &started{ticket: c.tickets, prev: c.last, known: make(chan struct{})}
+	c.last = st
+	c.mu.Unlock()
+	outcome := c.produce(ctx, recs)
+	c.order.Unlock()
+	return func() delivery.Result {
+		defer close(st.known)
+		if st.prev != nil {
+			<-st.prev.known
+		}
+		errs, err := outcome()
+		if err != nil {
+			return delivery.Result{Err: err}
+		}
+		return c.outcome(ctx, st, res, items, recs, index, errs)
 	}
+}
 
+// outcome sorts a request's results, in the order requests were handed
+// over (st's): acknowledged, refused (isolated, then dead-lettered), or to
+// send again — those that failed, and those Kafka wrote ahead of an
+// earlier record of their partition that had failed (c.failed).
+func (c *Client) outcome(ctx context.Context, st *started, res delivery.Result, items [][]byte, recs []*kgo.Record, index []int, errs []error) delivery.Result {
 	var (
 		isolate []int // positions in recs, in order
 		retry   []int // positions in recs
 		firstTE error // the first transient error
 		okCount int
 	)
+	pos := make([]position, len(recs))
+	c.mu.Lock()
 	for j, err := range errs {
+		p, id := recs[j].Partition, &items[index[j]][0]
+		var ok bool
+		if pos[j], ok = c.resend[id]; !ok {
+			pos[j] = position{st.ticket, j}
+		}
 		switch {
-		case err == nil:
+		case err == nil && c.written(p, id, pos[j]):
 			okCount++
+		case err == nil:
+			retry = append(retry, j)
+			firstTE = cmp.Or(firstTE, errOvertook)
 		case refusesRecord(err):
+			c.fail(p, id, pos[j])
 			isolate = append(isolate, j)
 		default:
+			c.fail(p, id, pos[j])
 			retry = append(retry, j)
-			if firstTE == nil {
-				firstTE = err
-			}
+			firstTE = cmp.Or(firstTE, err)
 		}
 	}
-	if len(retry) > 0 {
-		// Some partitions failed for a passing reason: the suspects wait
-		// for the next attempt too, so that none overtakes an earlier
-		// record of its partition.
-		retry = append(retry, isolate...)
-		isolate = nil
+	c.mu.Unlock()
+	if len(isolate) > 0 {
+		// Produced again one at a time, in order, so that a refusal names
+		// its record — only while nothing was handed over after them (a
+		// later request's records of the partition would be ahead), and
+		// nothing is until they are done.
+		c.order.Lock()
+		defer c.order.Unlock()
+		c.mu.Lock()
+		alone := c.last == st
+		c.mu.Unlock()
+		if len(retry) > 0 || !alone {
+			// Some partitions failed for a passing reason, or later records
+			// are on their way: the suspects wait for the next attempt too,
+			// so that none overtakes an earlier record of its partition.
+			retry = append(retry, isolate...)
+			firstTE = cmp.Or(firstTE, errs[isolate[0]])
+			isolate = nil
+		}
 	}
-	// One at a time, in order, so that a refusal names its record.
 	for k, j := range isolate {
+		p, id := recs[j].Partition, &items[index[j]][0]
 		err := c.produceOne(ctx, recs[j])
 		if err == nil {
+			// Alone, in order: nothing failed before it is left.
+			c.mu.Lock()
+			c.written(p, id, pos[j])
+			c.mu.Unlock()
 			okCount++
 			continue
 		}
 		if refusesRecord(err) {
+			c.mu.Lock()
+			c.dropped(id) // never written: the rest need not wait for it
+			c.mu.Unlock()
 			res.Rejected = append(res.Rejected, delivery.Rejection{Index: index[j], Reason: c.reason(err)})
 			continue
 		}
@@ -234,6 +336,46 @@ func (c *Client) Send(ctx context.Context, items [][]byte) delivery.Result {
 	return res
 }
 
+// errOvertook is why a record Kafka acknowledged is sent again.
+var errOvertook = errors.New("written ahead of an earlier record of its partition that failed; sent again after it")
+
+// fail notes that the record id, at pos, failed on partition p: until
+// it is written, a later record of p that Kafka writes is ahead of it. A
+// record not yet given a partition (a topic not known yet) holds back
+// every partition. c.mu is held.
+func (c *Client) fail(p int32, id *byte, pos position) {
+	if c.resend == nil {
+		c.resend, c.failed = map[*byte]position{}, map[*byte]int32{}
+	}
+	c.resend[id], c.failed[id] = pos, max(p, -1)
+}
+
+// written notes that Kafka wrote the record id, at pos, on partition p,
+// and reports whether that kept p's order. If a record before it that
+// failed is not written yet, it did not: id is to be sent again after it.
+// c.mu is held.
+func (c *Client) written(p int32, id *byte, pos position) bool {
+	delete(c.failed, id)
+	for x, q := range c.failed {
+		if (q == p || q < 0 || p < 0) && c.resend[x].before(pos) {
+			if c.resend == nil {
+				c.resend = map[*byte]position{}
+			}
+			c.resend[id] = pos
+			return false
+		}
+	}
+	delete(c.resend, id)
+	return true
+}
+
+// dropped notes that the record id will never be written (refused for
+// good). c.mu is held.
+func (c *Client) dropped(id *byte) {
+	delete(c.failed, id)
+	delete(c.resend, id)
+}
+
 // record makes the Kafka record of a decoded item.
 func (c *Client) record(m Message) *kgo.Record {
 	r := &kgo.Record{Topic: c.topic, Key: m.Key, Value: m.Value}
@@ -246,58 +388,58 @@ func (c *Client) record(m Message) *kgo.Record {
 	return r
 }
 
-// produce hands recs to the client and waits for every outcome, or for
-// ctx (the output stopping). errs[j] is the outcome of recs[j].
-func (c *Client) produce(ctx context.Context, recs []*kgo.Record) (errs []error, err error) {
+// produce hands recs to the client, in order, and returns the wait for
+// every outcome, or for ctx (the output stopping). errs[j] is the outcome
+// of recs[j].
+func (c *Client) produce(ctx context.Context, recs []*kgo.Record) func() (errs []error, err error) {
 	if len(recs) == 0 {
-		return nil, nil
+		return func() ([]error, error) { return nil, nil }
 	}
-	done := make(chan kgo.ProduceResults, 1)
-	go func() { done <- c.cl.ProduceSync(ctx, recs...) }()
-	start := time.Now()
-	tick := time.NewTicker(c.waitWarn)
-	defer tick.Stop()
-	var results kgo.ProduceResults
-wait:
-	for {
-		select {
-		case results = <-done:
-			break wait
-		case <-ctx.Done():
-			// Records already in flight are not abandoned by franz-go
-			// until Kafka answers (idempotence); they stay in the disk
-			// buffer and are sent again after the next start, so at most
-			// duplicated.
-			return nil, ctx.Err()
-		case <-tick.C:
-			// Records still pending after twice the timeout were on the
-			// wire when a connection broke: Kafka may have written them,
-			// so the idempotent producer does not give up on them (which
-			// would let the next attempt duplicate them) but sends them
-			// again, with the same sequence numbers, once a broker
-			// answers. Meanwhile, say so.
-			c.log.Warn("kafka: records sent before a connection broke wait for a broker to answer; they stay in the disk buffer and will be written once, in order",
-				"topic", c.topic, "records", len(recs), "waiting", time.Since(start).Round(time.Second), "last_err", c.kl.lastErr())
-		}
-	}
-	pos := make(map[*kgo.Record]int, len(recs))
+	errs := make([]error, len(recs))
+	var left atomic.Int64
+	left.Store(int64(len(recs)))
+	done := make(chan struct{})
 	for j, r := range recs {
-		pos[r] = j
+		c.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			errs[j] = err
+			if left.Add(-1) == 0 {
+				close(done)
+			}
+		})
 	}
-	errs = make([]error, len(recs))
-	for _, r := range results {
-		if j, ok := pos[r.Record]; ok {
-			errs[j] = r.Err
+	start := time.Now()
+	return func() ([]error, error) {
+		tick := time.NewTicker(c.waitWarn)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return errs, nil
+			case <-ctx.Done():
+				// Records already in flight are not abandoned by franz-go
+				// until Kafka answers (idempotence); they stay in the disk
+				// buffer and are sent again after the next start, so at most
+				// duplicated.
+				return nil, ctx.Err()
+			case <-tick.C:
+				// Records still pending after twice the timeout were on the
+				// wire when a connection broke: Kafka may have written them,
+				// so the idempotent producer does not give up on them (which
+				// would let the next attempt duplicate them) but sends them
+				// again, with the same sequence numbers, once a broker
+				// answers. Meanwhile, say so.
+				c.log.Warn("kafka: records sent before a connection broke wait for a broker to answer; they stay in the disk buffer and will be written once, in order",
+					"topic", c.topic, "records", len(recs), "waiting", time.Since(start).Round(time.Second), "last_err", c.kl.lastErr())
+			}
 		}
 	}
-	return errs, nil
 }
 
 // produceOne produces one record again. Its partition is recomputed from
 // the key; its timestamp is reset to now.
 func (c *Client) produceOne(ctx context.Context, r *kgo.Record) error {
 	again := &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: r.Headers}
-	errs, err := c.produce(ctx, []*kgo.Record{again})
+	errs, err := c.produce(ctx, []*kgo.Record{again})()
 	if err != nil {
 		return err
 	}

@@ -118,10 +118,10 @@ func (c *Config) Defaults() {
 	}
 	c.Compression = strings.ToLower(c.Compression)
 	if c.MaxInFlight == 0 {
-		// One user's records stay in order only with one batch produced at
-		// a time: concurrent batches interleave on a partition. The
-		// producer still pipelines each batch over every partition.
-		c.MaxInFlight = 1
+		// Requests are handed over in buffer order and what fails is sent
+		// again before anything after it (Client.Start): one user's
+		// records stay in order with several in flight.
+		c.MaxInFlight = delivery.DefaultMaxInFlight
 	}
 	c.SASL.Mechanism = strings.ToLower(c.SASL.Mechanism)
 	if c.ClientID == "" {
