@@ -29,7 +29,11 @@ func TestFirstHourCommands(t *testing.T) {
 		{[]string{"bench", "-h"}, 0, []string{"-admins", "-sizes", "-outputs"}, []string{"config file"}},
 		{[]string{"replay", "-c", "configs/demo.yaml", filepath.Join(dir, "nope.json")}, 1, []string{"no such file"}, nil},
 		{[]string{"replay", "-c", "configs/demo.yaml", filepath.Join(dir, "*.gz")}, 1, []string{"nothing matches"}, nil},
-		{[]string{"replay", "-c", "configs/demo.yaml", empty}, 1, []string{"read no record"}, nil},
+		{[]string{"replay", "-c", "configs/demo.yaml", empty}, 1, []string{"read no record", "the files are empty"}, nil},
+		// The same export again with the same -data-dir: its checkpoints
+		// say it was read, which is not the same as an empty file.
+		{[]string{"replay", "-c", "configs/demo.yaml", "-data-dir", filepath.Join(dir, "data"), "-o", filepath.Join(dir, "out.jsonl"), "testdata/demo/audit.json"}, 0, []string{"records read"}, nil},
+		{[]string{"replay", "-c", "configs/demo.yaml", "-data-dir", filepath.Join(dir, "data"), "-o", filepath.Join(dir, "out.jsonl"), "testdata/demo/audit.json"}, 1, []string{"read to their end before (replayed already?)"}, []string{"the files are empty"}},
 		{[]string{"check", "-offline", "-c", "configs/demo.yaml"}, 0, []string{"monitors enabled: 42 (40 of the guide's 40, 2 more: signin.not_paw"}, nil},
 		{[]string{"demo"}, 0, []string{"bad records: 2, planted in the demo data", "from monitors: 42 (40 of the guide's 40"}, []string{"level=WARN"}},
 	} {

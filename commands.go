@@ -60,6 +60,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	})
 }
 
+// errReadNothing is a replay that read no record.
+var errReadNothing = errors.New("read no record: the files are empty or none could be read (see the warnings above)")
+
 // replaySummary runs cfg to the end with a Summary output and prints it.
 // badNote follows the count of bad records (the demo's are planted).
 func replaySummary(ctx context.Context, cfg *agent.Config, log *slog.Logger, status *statusLine, stdout io.Writer, title, badNote string, after func()) error {
@@ -77,7 +80,7 @@ func replaySummary(ctx context.Context, cfg *agent.Config, log *slog.Logger, sta
 	st := a.Stats()
 	if st.Read.Load() == 0 {
 		// A typo in a script's path must not pass as a replay of nothing.
-		return errors.New("read no record: the files are empty or none could be read (see the warnings above)")
+		return errReadNothing
 	}
 	fmt.Fprintf(stdout, "%s: %d records read in %s (%.0f records/s)\n", title, st.Read.Load(), elapsed.Round(time.Millisecond), float64(st.Read.Load())/elapsed.Seconds())
 	var parts []string
@@ -158,6 +161,12 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := cfg.Replay(fs.Args(), *pipeline); err != nil {
 		return err
 	}
+	// A data dir that holds checkpoints may have read these files before.
+	usedBefore := false
+	if *dataDir != "" {
+		_, err := os.Stat(filepath.Join(*dataDir, store.FileName))
+		usedBefore = err == nil
+	}
 	if *dataDir == "" {
 		tmp, err := os.MkdirTemp("", "privtrail-replay-")
 		if err != nil {
@@ -185,7 +194,11 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		summaryTo = stderr
 	}
 	status := terminalStatus(stderr)
-	return replaySummary(ctx, cfg, newLogger(cfg, logTo(status, stderr)), status, summaryTo, "privtrail replay", "", nil)
+	err = replaySummary(ctx, cfg, newLogger(cfg, logTo(status, stderr)), status, summaryTo, "privtrail replay", "", nil)
+	if errors.Is(err, errReadNothing) && usedBefore {
+		return fmt.Errorf("read no record: the checkpoints in %s say these files were read to their end before (replayed already?); to replay them again, use a new -data-dir or none", *dataDir)
+	}
+	return err
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) error {
