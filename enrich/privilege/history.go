@@ -215,8 +215,16 @@ type principal struct {
 	keys    []string // lower-cased id and upn it is indexed under
 	base    state    // held before the first change
 	changes []change // by event time, then sequence
-	touched bool     // in the current Observe
+	// folded are the audit record IDs of the newest changes compact
+	// folded into the base (at most keepFolded), so that one of those
+	// records read again is still known as applied.
+	folded  []string
+	touched bool // in the current Observe
 }
+
+// keepFolded bounds principal.folded: a record is read again only after a
+// restart, from the last checkpoint on, a few batches back.
+const keepFolded = 16
 
 // version returns the newest version of generation <= gen (or the oldest
 // kept, for a gen more than keepGenerations behind).
@@ -253,7 +261,7 @@ func (p *principal) applied(id string) bool {
 			return true
 		}
 	}
-	return false
+	return slices.Contains(p.folded, id)
 }
 
 // compact folds into the base the changes beyond the limit (oldest
@@ -265,6 +273,12 @@ func (p *principal) compact(limit int, cutoff time.Time) bool {
 		c := &p.changes[n]
 		p.base.expire(c.at)
 		p.base.apply(c)
+		if c.src != "" && !slices.Contains(p.folded, c.src) {
+			if len(p.folded) == keepFolded {
+				p.folded = slices.Delete(p.folded, 0, 1)
+			}
+			p.folded = append(p.folded, c.src)
+		}
 		n++
 	}
 	before := len(p.base.roles)

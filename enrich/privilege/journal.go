@@ -51,6 +51,10 @@ type journal struct {
 	f    *os.File   // opened at the first write
 	size int64      // bytes of whole lines in the file
 	buf  []byte     // the lines being written, reused
+	// unread is why the journal could not be read at start: nothing is
+	// written over it (or emptied) until it can be.
+	unread error
+	closed bool
 }
 
 // journalLine is one audit record's changes of one principal.
@@ -110,6 +114,12 @@ func (s *Stage) Sync(gen uint64) error {
 	if j.durable.Load() >= gen {
 		return nil
 	}
+	switch {
+	case j.closed:
+		return errors.New("privilege journal: the stage is closed")
+	case j.unread != nil:
+		return fmt.Errorf("privilege journal not read at start, so not written over: %w", j.unread)
+	}
 	s.mu.Lock()
 	entries, upTo := j.pending, s.gen.Load()
 	j.pending = nil
@@ -125,16 +135,34 @@ func (s *Stage) Sync(gen uint64) error {
 	}
 	j.durable.Store(upTo)
 	if j.size > j.compactAt {
-		// Everything written is in the state file once Save returns: a
-		// crash between the two leaves lines the file has, which the
-		// record IDs keep from being applied twice.
-		if err := s.Save(s.cfg.StateFile); err != nil {
+		if err := s.compactLocked(); err != nil {
 			s.log.Warn("privilege state not written; the journal keeps growing until it is", "file", s.cfg.StateFile, "journal_bytes", j.size, "err", err)
-			return nil
 		}
-		if err := j.truncate(0); err != nil {
-			s.log.Warn("privilege journal not emptied", "file", j.path, "err", err)
-		}
+	}
+	return nil
+}
+
+// compactJournal writes the state file and empties the journal.
+func (s *Stage) compactJournal() error {
+	s.jr.mu.Lock()
+	defer s.jr.mu.Unlock()
+	return s.compactLocked()
+}
+
+// compactLocked writes the state file, which then has everything the
+// journal has (and what Observe queued since), and empties the journal.
+// A crash between the two leaves lines the file has, which the record IDs
+// keep from being applied twice. A journal not read at start is left as
+// it is. jr.mu is held.
+func (s *Stage) compactLocked() error {
+	if err := s.Save(s.cfg.StateFile); err != nil {
+		return err
+	}
+	if s.jr.unread != nil {
+		return nil
+	}
+	if err := s.jr.truncate(0); err != nil {
+		return fmt.Errorf("privilege journal not emptied: %w", err)
 	}
 	return nil
 }
@@ -192,12 +220,13 @@ func (j *journal) truncate(n int64) error {
 	return f.Sync()
 }
 
-// close closes the file. j.mu is held.
+// close closes the file for good. j.mu is held.
 func (j *journal) close() {
 	if j.f != nil {
 		_ = j.f.Close()
 		j.f = nil
 	}
+	j.closed = true
 }
 
 func syncDir(dir string) error {
@@ -220,7 +249,8 @@ func (s *Stage) replayJournal() {
 	data, err := os.ReadFile(j.path)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			s.log.Warn("privilege journal not read: the role changes since the state file was written are not known", "file", j.path, "err", err)
+			j.unread = err
+			s.log.Error("privilege journal not read: nothing is written over it and the pipeline waits; make it readable (or move it away to start without the role changes it holds) and restart", "file", j.path, "err", err)
 		}
 		return
 	}

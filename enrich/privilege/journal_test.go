@@ -174,3 +174,91 @@ func TestJournalCompacts(t *testing.T) {
 	}
 	sameGrid(t, "after a crash past the bound", grid(t, testStage(t, cfg)), want)
 }
+
+// A role map reloaded during the run is in the state file at once: a
+// crash after it restarts from that snapshot with the journal's later
+// changes over it, instead of swapping the file in again as of the
+// restart, after them, where it would hide them.
+func TestReloadThenCrashKeepsTheJournal(t *testing.T) {
+	cfg, _ := journalSetup(t)
+	s := testStage(t, cfg)
+	data, err := os.ReadFile(cfg.RoleMap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg.RoleMap, append(data, "\n# edited\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.reload(true); !ok || err != nil {
+		t.Fatalf("reload: %v %v", ok, err)
+	}
+	s.snapshotSaved() // what watch does after a reload
+	at := time.Now().UTC()
+	if err := s.Sync(s.Observe([]*entra.Record{coreAdd(t, dave, gaName, gaID, at)})); err != nil {
+		t.Fatal(err)
+	}
+	want := tagged(t, s, dave, at.Add(time.Hour), s.Generation())
+	if want != "privileged "+gaActive {
+		t.Fatalf("dave before the crash: %s", want)
+	}
+	time.Sleep(10 * time.Millisecond) // the restart's "now" is later
+	s2 := testStage(t, cfg)
+	if got := tagged(t, s2, dave, at.Add(time.Hour), s2.Generation()); got != want {
+		t.Errorf("dave after the crash: %s, want %s", got, want)
+	}
+}
+
+// A record read again after its change was folded into what the
+// principal held before (past history_limit) is still known as applied.
+func TestRecordReadAgainAfterCompaction(t *testing.T) {
+	cfg, _ := journalSetup(t)
+	cfg.HistoryLimit = 1
+	s := testStage(t, cfg)
+	first := coreAdd(t, dave, gaName, gaID, t0)
+	for _, rec := range []*entra.Record{first, coreRemove(t, dave, gaName, gaID, t0.Add(time.Hour)), coreAdd(t, dave, exName, exID, t0.Add(2*time.Hour))} {
+		if err := s.Sync(s.Observe([]*entra.Record{rec})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := tagged(t, s, dave, t0.Add(3*time.Hour), s.Generation())
+	again := coreAdd(t, dave, gaName, gaID, t0)
+	if again.ID != first.ID {
+		t.Fatal("the test's record is not the same record")
+	}
+	if err := s.Sync(s.Observe([]*entra.Record{again})); err != nil {
+		t.Fatal(err)
+	}
+	if got := tagged(t, s, dave, t0.Add(3*time.Hour), s.Generation()); got != want {
+		t.Errorf("read again, a folded change changed the tag: %s, want %s", got, want)
+	}
+	// And after a restart, from the state file.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := testStage(t, cfg)
+	if err := s2.Sync(s2.Observe([]*entra.Record{again})); err != nil {
+		t.Fatal(err)
+	}
+	if got := tagged(t, s2, dave, t0.Add(3*time.Hour), s2.Generation()); got != want {
+		t.Errorf("read again after a restart: %s, want %s", got, want)
+	}
+}
+
+// A journal that cannot be read at start is not written over: Sync fails
+// (the runner holds the pipeline) and a clean stop leaves it in place.
+func TestUnreadableJournalIsKept(t *testing.T) {
+	cfg, jpath := journalSetup(t)
+	if err := os.Mkdir(jpath, 0o700); err != nil { // reading it fails
+		t.Fatal(err)
+	}
+	s := testStage(t, cfg)
+	if err := s.Sync(s.Observe([]*entra.Record{coreAdd(t, dave, gaName, gaID, t0)})); err == nil {
+		t.Fatal("Sync wrote over a journal it could not read")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(jpath); err != nil || !fi.IsDir() {
+		t.Errorf("the unreadable journal was replaced: %v %v", fi, err)
+	}
+}

@@ -324,6 +324,7 @@ func (s *Stage) watch() {
 			case ok:
 				s.Reloads.Add(1)
 				s.log.Info("role map reloaded", "file", s.cfg.RoleMap, "principals", s.Map().Len())
+				s.snapshotSaved()
 			}
 		}
 	}
@@ -340,13 +341,7 @@ func (s *Stage) Close() error {
 		if s.jr != nil {
 			s.jr.mu.Lock()
 			defer s.jr.mu.Unlock()
-			// The state file has everything the journal has once
-			// written; until then the journal still counts.
-			if s.closeErr = s.Save(s.cfg.StateFile); s.closeErr == nil {
-				if err := s.jr.truncate(0); err != nil {
-					s.log.Warn("privilege journal not emptied", "file", s.jr.path, "err", err)
-				}
-			}
+			s.closeErr = s.compactLocked()
 			s.jr.close()
 		}
 	})
@@ -363,7 +358,24 @@ func (s *Stage) Map() *Map { return s.idx.Load().m }
 // snapshot is the truth as of m.LoadedAt(): audit changes of an earlier
 // event time no longer apply to records from then on, while records of an
 // earlier event time are still tagged from the history kept before.
-func (s *Stage) Swap(m *Map) { s.install(m) }
+func (s *Stage) Swap(m *Map) {
+	s.install(m)
+	s.snapshotSaved()
+}
+
+// snapshotSaved writes the state file after a new snapshot was swapped in
+// during the run (and empties the journal it now holds): a restart after
+// a crash then starts from that snapshot, with the journal's later
+// changes over it, instead of swapping the snapshot in again as of the
+// restart, after them, where it would hide them.
+func (s *Stage) snapshotSaved() {
+	if s.jr == nil {
+		return
+	}
+	if err := s.compactJournal(); err != nil {
+		s.log.Warn("privilege state not written after the new role map; a restart after a crash would take the role map as of then", "file", s.cfg.StateFile, "err", err)
+	}
+}
 
 // Generation is the newest generation (see Observe).
 func (s *Stage) Generation() uint64 { return s.gen.Load() }

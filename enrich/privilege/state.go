@@ -26,6 +26,9 @@ type historyFile struct {
 	Emergency bool         `yaml:"emergency,omitempty" json:"emergency,omitempty"`
 	Roles     []heldFile   `yaml:"roles,omitempty" json:"roles,omitempty"`
 	Changes   []changeFile `yaml:"changes,omitempty" json:"changes,omitempty"`
+	// FoldedRecords are the audit records of the newest changes folded
+	// into roles: read again, they are not applied twice.
+	FoldedRecords []string `yaml:"folded_records,omitempty" json:"folded_records,omitempty"`
 }
 
 type heldFile struct {
@@ -98,7 +101,8 @@ func (s *Stage) Save(path string) error {
 		NewestEvent:     timeText(s.newest),
 	}
 	for _, p := range s.plist {
-		h := historyFile{ID: p.id, UPN: p.upn, Known: p.base.known, Emergency: p.base.emergency, Roles: heldFiles(p.base.roles)}
+		h := historyFile{ID: p.id, UPN: p.upn, Known: p.base.known, Emergency: p.base.emergency, Roles: heldFiles(p.base.roles),
+			FoldedRecords: slices.Clone(p.folded)}
 		for i := range p.changes {
 			h.Changes = append(h.Changes, fileOf(&p.changes[i]))
 		}
@@ -232,7 +236,7 @@ func parseState(file string, data []byte, roles *RoleSet, extraEmergency []strin
 		if h.ID == "" && h.UPN == "" {
 			return bad("history[%d]: id or upn is required", i)
 		}
-		p := &principal{id: h.ID, upn: h.UPN, base: state{known: h.Known, emergency: h.Emergency}}
+		p := &principal{id: h.ID, upn: h.UPN, base: state{known: h.Known, emergency: h.Emergency}, folded: h.FoldedRecords}
 		if p.base.roles, err = heldOf(fmt.Sprintf("history[%d].roles", i), h.Roles, roles); err != nil {
 			return bad("%v", err)
 		}

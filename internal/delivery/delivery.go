@@ -578,11 +578,23 @@ func (o *Output) drain(ctx context.Context) {
 			}
 			first = ordered.Start(ctx, o.items(entries))
 		}
-		f.prev, prev = prev, f
+		if ordered != nil {
+			f.prev, prev = prev, f
+		}
 		window <- f
 		go func() {
-			defer close(f.over)
 			f.done <- o.deliver(ctx, entries, f, first, &retrying)
+			// over means this request and every one before it are done:
+			// a later request's retry waits for all of them, not only for
+			// the one just before it.
+			if f.prev != nil {
+				select {
+				case <-f.prev.over:
+				case <-ctx.Done():
+				}
+				f.prev = nil // a finished request holds none before it
+			}
+			close(f.over)
 		}()
 	}
 }
@@ -596,8 +608,9 @@ var readRetry = time.Second
 type flight struct {
 	last uint64
 	done chan bool
-	// prev is the request started before, nil for the first; over is
-	// closed once deliver returned.
+	// prev is the request started before in ordered mode (nil once this
+	// one is over); over is closed once this request and every one before
+	// it are done.
 	prev *flight
 	over chan struct{}
 }

@@ -376,3 +376,69 @@ func TestOrderedWindowSendsFailuresAgainFirst(t *testing.T) {
 		t.Errorf("%d requests started for 120 records of 5 each", g.starts)
 	}
 }
+
+// pickySender fails the first outcome of every request but those starting
+// with one item, and is slow to send again the request starting with
+// another: a later request's retry must still wait for it.
+type pickySender struct {
+	mu        sync.Mutex
+	written   []string
+	succeeds  string // the first item of the request that goes through
+	slowRetry string // the first item of the request slow to send again
+}
+
+func (s *pickySender) write(items [][]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, it := range items {
+		s.written = append(s.written, string(it))
+	}
+}
+
+func (s *pickySender) Start(_ context.Context, items [][]byte) func() Result {
+	ok := string(items[0]) == s.succeeds
+	if ok {
+		s.write(items)
+	}
+	return func() Result {
+		time.Sleep(5 * time.Millisecond)
+		if ok {
+			return Result{}
+		}
+		retry := make([]int, len(items))
+		for i := range retry {
+			retry[i] = i
+		}
+		return Result{Retry: retry}
+	}
+}
+
+func (s *pickySender) Send(_ context.Context, items [][]byte) Result {
+	if string(items[0]) == s.slowRetry {
+		time.Sleep(150 * time.Millisecond)
+	}
+	s.write(items)
+	return Result{}
+}
+
+// Three requests in flight: the first fails and is slow to go again, the
+// second goes through, the third fails. The third's retry waits for the
+// first's, not only for the second (which was done long before).
+func TestOrderedRetriesWaitForEveryEarlierRequest(t *testing.T) {
+	s := &pickySender{succeeds: "r002", slowRetry: "r000"}
+	o := newOut(t, t.TempDir(), s, &deadList{}, Config{MaxInFlight: 4, BatchSize: 2, FlushInterval: 50 * time.Millisecond})
+	for b := range 3 {
+		if err := o.Consume(context.Background(), mkBatch(b*2, 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return len(s.written) >= 6 })
+	if err := o.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if want := []string{"r002", "r003", "r000", "r001", "r004", "r005"}; !slices.Equal(s.written, want) {
+		t.Errorf("written %v, want %v", s.written, want)
+	}
+}

@@ -63,17 +63,21 @@ type Client struct {
 	order sync.Mutex
 	// mu guards the fields below.
 	mu sync.Mutex
-	// resend holds the records to be sent again (by the first byte of
-	// their item, which delivery hands over again as it is), each with its
-	// place in the buffer's order: where it was first handed over.
-	resend map[*byte]position
-	// failed holds those of them Kafka did not write, with their
-	// partition (-1: none yet, the topic not known): a later record of
-	// that partition that Kafka writes meanwhile is ahead of them, and is
-	// sent again after them.
-	failed  map[*byte]int32
-	tickets uint64
-	last    *started
+	// unwritten holds the records not yet written in order, to be sent
+	// again: those Kafka failed, and those it wrote ahead of one of them.
+	// They are known by the first byte of their item (delivery hands the
+	// same item over again until it is done), with their place in the
+	// buffer's order and their partition (-1: none yet, the topic not
+	// known). A later record of that partition that Kafka writes
+	// meanwhile is ahead of them, and is sent again after them.
+	unwritten map[*byte]unwritten
+	tickets   uint64
+	last      *started
+}
+
+type unwritten struct {
+	pos  position
+	part int32
 }
 
 // started is one request handed over by Start.
@@ -231,7 +235,9 @@ func (c *Client) Start(ctx context.Context, items [][]byte) (wait func() deliver
 	return func() delivery.Result {
 		defer close(st.known)
 		if st.prev != nil {
+			// Known means this outcome and every earlier one are.
 			<-st.prev.known
+			st.prev = nil // a settled request holds none before it
 		}
 		errs, err := outcome()
 		if err != nil {
@@ -244,7 +250,7 @@ func (c *Client) Start(ctx context.Context, items [][]byte) (wait func() deliver
 // outcome sorts a request's results, in the order requests were handed
 // over (st's): acknowledged, refused (isolated, then dead-lettered), or to
 // send again — those that failed, and those Kafka wrote ahead of an
-// earlier record of their partition that had failed (c.failed).
+// earlier record of their partition not yet written in order (c.unwritten).
 func (c *Client) outcome(ctx context.Context, st *started, res delivery.Result, items [][]byte, recs []*kgo.Record, index []int, errs []error) delivery.Result {
 	var (
 		isolate []int // positions in recs, in order
@@ -257,7 +263,10 @@ func (c *Client) outcome(ctx context.Context, st *started, res delivery.Result, 
 	for j, err := range errs {
 		p, id := recs[j].Partition, &items[index[j]][0]
 		var ok bool
-		if pos[j], ok = c.resend[id]; !ok {
+		var u unwritten
+		if u, ok = c.unwritten[id]; ok {
+			pos[j] = u.pos
+		} else {
 			pos[j] = position{st.ticket, j}
 		}
 		switch {
@@ -299,12 +308,18 @@ func (c *Client) outcome(ctx context.Context, st *started, res delivery.Result, 
 		p, id := recs[j].Partition, &items[index[j]][0]
 		err := c.produceOne(ctx, recs[j])
 		if err == nil {
-			// Alone, in order: nothing failed before it is left.
 			c.mu.Lock()
-			c.written(p, id, pos[j])
+			inOrder := c.written(p, id, pos[j])
 			c.mu.Unlock()
-			okCount++
-			continue
+			if inOrder {
+				okCount++
+				continue
+			}
+			// An earlier request's records of the partition still wait for
+			// their next attempt: this one and the rest go after them.
+			retry = append(retry, isolate[k:]...)
+			firstTE = errOvertook
+			break
 		}
 		if refusesRecord(err) {
 			c.mu.Lock()
@@ -339,41 +354,35 @@ func (c *Client) outcome(ctx context.Context, st *started, res delivery.Result, 
 // errOvertook is why a record Kafka acknowledged is sent again.
 var errOvertook = errors.New("written ahead of an earlier record of its partition that failed; sent again after it")
 
-// fail notes that the record id, at pos, failed on partition p: until
-// it is written, a later record of p that Kafka writes is ahead of it. A
+// fail notes that the record id, at pos, failed on partition p. A
 // record not yet given a partition (a topic not known yet) holds back
 // every partition. c.mu is held.
 func (c *Client) fail(p int32, id *byte, pos position) {
-	if c.resend == nil {
-		c.resend, c.failed = map[*byte]position{}, map[*byte]int32{}
+	if c.unwritten == nil {
+		c.unwritten = map[*byte]unwritten{}
 	}
-	c.resend[id], c.failed[id] = pos, max(p, -1)
+	c.unwritten[id] = unwritten{pos: pos, part: max(p, -1)}
 }
 
 // written notes that Kafka wrote the record id, at pos, on partition p,
-// and reports whether that kept p's order. If a record before it that
-// failed is not written yet, it did not: id is to be sent again after it.
+// and reports whether that kept p's order. If a record before it is not
+// yet written in order, it did not: id is to be sent again after it.
 // c.mu is held.
 func (c *Client) written(p int32, id *byte, pos position) bool {
-	delete(c.failed, id)
-	for x, q := range c.failed {
-		if (q == p || q < 0 || p < 0) && c.resend[x].before(pos) {
-			if c.resend == nil {
-				c.resend = map[*byte]position{}
-			}
-			c.resend[id] = pos
+	delete(c.unwritten, id)
+	for _, u := range c.unwritten {
+		if (u.part == p || u.part < 0 || p < 0) && u.pos.before(pos) {
+			c.unwritten[id] = unwritten{pos: pos, part: max(p, -1)}
 			return false
 		}
 	}
-	delete(c.resend, id)
 	return true
 }
 
 // dropped notes that the record id will never be written (refused for
 // good). c.mu is held.
 func (c *Client) dropped(id *byte) {
-	delete(c.failed, id)
-	delete(c.resend, id)
+	delete(c.unwritten, id)
 }
 
 // record makes the Kafka record of a decoded item.

@@ -117,36 +117,44 @@ func TestWindowKeepsEachKeysOrderThroughFailures(t *testing.T) {
 }
 
 // The client's own view of order: a record Kafka acknowledged while an
-// earlier record of its partition had failed and was not written since
-// is sent again; once that one is written, later ones are not.
+// earlier record of its partition was not yet written in order (it
+// failed, or was itself written ahead of one that failed) is sent again;
+// once every earlier one is written, it is not.
 func TestOvertakingRecordsAreSentAgain(t *testing.T) {
 	c := &Client{}
-	a, b, d := []byte("a"), []byte("b"), []byte("d")
-	first := position{1, 0}
-	c.fail(3, &a[0], first)
-	if c.written(3, &b[0], position{1, 1}) {
+	x, e, d, r := []byte("x"), []byte("e"), []byte("d"), []byte("r")
+	c.fail(3, &x[0], position{1, 0})
+	if c.written(3, &e[0], position{2, 0}) {
 		t.Error("a record after a failed one of its partition counts as in order")
 	}
-	if !c.written(5, &d[0], position{1, 2}) {
+	if !c.written(5, &d[0], position{2, 1}) {
 		t.Error("a record of another partition is held back")
 	}
-	if !c.written(3, &a[0], first) {
+	if c.written(3, &r[0], position{4, 0}) {
+		t.Error("a later record counts as in order")
+	}
+	if !c.written(3, &x[0], position{1, 0}) {
 		t.Error("the failed record, written again, is out of order")
 	}
-	if !c.written(3, &b[0], position{1, 1}) {
-		t.Error("the overtaking record, written again after it, is out of order")
+	// e, written ahead of x, is not written again yet: r, after it, is
+	// still out of order even though x is done.
+	if c.written(3, &r[0], position{4, 0}) {
+		t.Error("r counts as in order while e, before it, waits to be written again")
 	}
-	if len(c.failed) != 0 || len(c.resend) != 0 {
-		t.Errorf("left: failed %v resend %v", c.failed, c.resend)
+	if !c.written(3, &e[0], position{2, 0}) || !c.written(3, &r[0], position{4, 0}) {
+		t.Error("written again in order, e and r are out of order")
+	}
+	if len(c.unwritten) != 0 {
+		t.Errorf("left: %v", c.unwritten)
 	}
 	// A record without a partition (the topic was not known) holds back
-	// every partition until it is written.
-	c.fail(-1, &a[0], first)
-	if c.written(5, &d[0], position{2, 0}) {
+	// every partition until it is written, or dropped.
+	c.fail(-1, &x[0], position{5, 0})
+	if c.written(5, &d[0], position{6, 0}) {
 		t.Error("a record after one without a partition counts as in order")
 	}
-	c.dropped(&a[0])
-	if !c.written(5, &d[0], position{2, 0}) {
+	c.dropped(&x[0])
+	if !c.written(5, &d[0], position{6, 0}) {
 		t.Error("a dropped record still holds the others back")
 	}
 }
