@@ -274,8 +274,8 @@ func (p *principal) compact(limit int, cutoff time.Time) bool {
 		p.base.expire(c.at)
 		p.base.apply(c)
 		if c.src != "" && !slices.Contains(p.folded, c.src) {
-			if len(p.folded) == keepFolded {
-				p.folded = slices.Delete(p.folded, 0, 1)
+			if len(p.folded) >= keepFolded {
+				p.folded = slices.Delete(p.folded, 0, len(p.folded)-keepFolded+1)
 			}
 			p.folded = append(p.folded, c.src)
 		}

@@ -155,6 +155,9 @@ func (s *Stage) compactJournal() error {
 // keep from being applied twice. A journal not read at start is left as
 // it is. jr.mu is held.
 func (s *Stage) compactLocked() error {
+	if s.jr.closed {
+		return nil // Close wrote it; another stage may own the files now
+	}
 	if err := s.Save(s.cfg.StateFile); err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package privilege
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -69,6 +71,10 @@ func TestJournalSurvivesACrash(t *testing.T) {
 	cfg, jpath := journalSetup(t)
 	s := testStage(t, cfg)
 	unknown := grid(t, s)
+	atStart, err := os.ReadFile(cfg.StateFile) // the snapshot, saved at start
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Sync(learnScenario(t, s)); err != nil {
 		t.Fatal(err)
 	}
@@ -76,8 +82,8 @@ func TestJournalSurvivesACrash(t *testing.T) {
 	if slices.Equal(want, unknown) {
 		t.Fatal("the scenario changed no tag: the test proves nothing")
 	}
-	if _, err := os.Stat(cfg.StateFile); !os.IsNotExist(err) {
-		t.Fatalf("state file written before any stop: %v", err)
+	if now, _ := os.ReadFile(cfg.StateFile); !bytes.Equal(now, atStart) {
+		t.Fatal("the state file was written again before any stop: the journal proves nothing")
 	}
 	written := sizeOf(t, jpath)
 	if written == 0 {
@@ -260,5 +266,61 @@ func TestUnreadableJournalIsKept(t *testing.T) {
 	}
 	if fi, err := os.Stat(jpath); err != nil || !fi.IsDir() {
 		t.Errorf("the unreadable journal was replaced: %v %v", fi, err)
+	}
+}
+
+// The role map swapped in at start is saved with its time at once, both
+// the first one and one changed while privtrail was down: a crash later
+// restarts from that snapshot, and the changes the journal kept still
+// tag the records after the restart.
+func TestSnapshotAtStartIsSaved(t *testing.T) {
+	for _, changedWhileDown := range []bool{false, true} {
+		t.Run(fmt.Sprintf("changed while down %v", changedWhileDown), func(t *testing.T) {
+			cfg, _ := journalSetup(t)
+			if changedWhileDown {
+				if err := testStage(t, cfg).Close(); err != nil {
+					t.Fatal(err)
+				}
+				data, err := os.ReadFile(cfg.RoleMap)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(cfg.RoleMap, append(data, "\n# edited\n"...), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := testStage(t, cfg)
+			at := time.Now().UTC()
+			if err := s.Sync(s.Observe([]*entra.Record{coreAdd(t, dave, gaName, gaID, at)})); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond) // the restart's "now" is later
+			s2 := testStage(t, cfg)           // after a crash: s never closed
+			if got := tagged(t, s2, dave, at.Add(time.Hour), s2.Generation()); got != "privileged "+gaActive {
+				t.Errorf("dave an hour after the change, after the crash: %s", got)
+			}
+		})
+	}
+}
+
+// A stage that was closed writes nothing more: another one may own the
+// files by then.
+func TestClosedStageLeavesTheFiles(t *testing.T) {
+	cfg, jpath := journalSetup(t)
+	a := testStage(t, cfg)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := testStage(t, cfg)
+	if err := b.Sync(b.Observe([]*entra.Record{coreAdd(t, dave, gaName, gaID, t0)})); err != nil {
+		t.Fatal(err)
+	}
+	n := sizeOf(t, jpath)
+	a.Swap(a.Map())
+	if got := sizeOf(t, jpath); got != n {
+		t.Errorf("a closed stage's swap cut the journal from %d to %d bytes", n, got)
+	}
+	if err := a.Sync(a.Generation() + 1); err == nil {
+		t.Error("a closed stage's Sync succeeded")
 	}
 }

@@ -236,7 +236,8 @@ func New(cfg Config, log ...*slog.Logger) (*Stage, error) {
 		}
 		return s, nil
 	}
-	if _, err := s.reload(true); err != nil {
+	swapped, err := s.reload(true)
+	if err != nil {
 		if !restored {
 			return nil, err
 		}
@@ -249,6 +250,14 @@ func New(cfg Config, log ...*slog.Logger) (*Stage, error) {
 	// unchanged file is not swapped in again).
 	if s.jr != nil {
 		s.replayJournal()
+		if swapped {
+			// A snapshot swapped in at start (the first one, or a file
+			// changed while privtrail was down) is saved now with its
+			// time: a crash would otherwise swap it in again as of the
+			// next start, after the changes learnt until then, and hide
+			// them from the records that follow.
+			s.snapshotSaved()
+		}
 	}
 	if cfg.ReloadInterval >= 0 {
 		s.stop, s.done = make(chan struct{}), make(chan struct{})

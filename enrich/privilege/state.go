@@ -236,7 +236,8 @@ func parseState(file string, data []byte, roles *RoleSet, extraEmergency []strin
 		if h.ID == "" && h.UPN == "" {
 			return bad("history[%d]: id or upn is required", i)
 		}
-		p := &principal{id: h.ID, upn: h.UPN, base: state{known: h.Known, emergency: h.Emergency}, folded: h.FoldedRecords}
+		p := &principal{id: h.ID, upn: h.UPN, base: state{known: h.Known, emergency: h.Emergency},
+			folded: h.FoldedRecords[max(0, len(h.FoldedRecords)-keepFolded):]}
 		if p.base.roles, err = heldOf(fmt.Sprintf("history[%d].roles", i), h.Roles, roles); err != nil {
 			return bad("%v", err)
 		}
