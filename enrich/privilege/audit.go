@@ -328,21 +328,66 @@ func appendLower(b []byte, s string) []byte {
 	return b
 }
 
+// round is one generation's learning (an Observe, or the journal applied
+// at start), under Stage.mu: the principals it touched and whether the
+// index keys changed.
+type round struct {
+	s           *Stage
+	g           uint64
+	ix          *index
+	touched     []*principal
+	keysChanged bool
+}
+
+// begin locks the stage for the next generation's learning; end publishes
+// it and unlocks.
+func (s *Stage) begin() *round {
+	s.mu.Lock()
+	return &round{s: s, g: s.gen.Load() + 1, ix: s.idx.Load()}
+}
+
 // learn applies the changes one audit record made to the principal id or
 // upn (created when it has no history yet), unless that record's changes
-// are in its history already; it reports whether it applied them and
-// whether the index keys changed. Stage.mu is held.
-func (s *Stage) learn(ix *index, id, upn string, changes []change) (p *principal, linked, ok bool) {
-	p, linked = s.principalFor(id, upn, ix.m, true)
+// are in its history already; it reports whether it applied them.
+func (r *round) learn(id, upn string, changes []change) bool {
+	s := r.s
+	p, linked := s.principalFor(id, upn, r.ix.m, true)
+	r.keysChanged = r.keysChanged || linked
 	if len(changes) > 0 && p.applied(changes[0].src) {
-		return p, linked, false
+		return false
 	}
 	for _, c := range changes {
 		s.seq++
 		c.seq = s.seq
 		p.insert(c)
 	}
-	return p, linked, true
+	if !p.touched {
+		p.touched = true
+		r.touched = append(r.touched, p)
+	}
+	return true
+}
+
+// end compacts and publishes the touched histories as the round's
+// generation (after a sweep of them all, when sweep is set and one is
+// due), stores the index if its keys changed, and unlocks the stage.
+func (r *round) end(sweep bool) uint64 {
+	s := r.s
+	defer s.mu.Unlock()
+	cutoff := s.cutoff()
+	for _, p := range r.touched {
+		p.touched = false
+		p.compact(s.cfg.HistoryLimit, cutoff)
+		p.publish(r.g)
+	}
+	if sweep && r.g-s.lastSweep >= sweepEvery && s.sweep(r.g, r.ix.m) {
+		r.keysChanged = true
+	}
+	if r.keysChanged {
+		s.idx.Store(s.newIndex(r.ix.m))
+	}
+	s.gen.Store(r.g)
+	return r.g
 }
 
 // Observe applies the role changes of a batch's audit records, in slice
@@ -352,12 +397,7 @@ func (s *Stage) learn(ix *index, id, upn string, changes []change) (p *principal
 // earlier generation never see these changes. It must not be called
 // concurrently with itself (it serialises, but the order is the caller's).
 func (s *Stage) Observe(recs []*entra.Record) uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g := s.gen.Load() + 1
-	ix := s.idx.Load()
-	var touched []*principal
-	keysChanged := false
+	r := s.begin()
 	for _, rec := range recs {
 		if rec == nil {
 			continue
@@ -368,7 +408,7 @@ func (s *Stage) Observe(recs []*entra.Record) uint64 {
 		if !*s.cfg.AuditUpdates || rec.Stream != entra.StreamAudit {
 			continue
 		}
-		rc, v := parseAudit(rec, s.roles, ix.m, s.cfg.ActivationLength)
+		rc, v := parseAudit(rec, s.roles, r.ix.m, s.cfg.ActivationLength)
 		switch v {
 		case notRoleChange:
 			continue
@@ -385,9 +425,7 @@ func (s *Stage) Observe(recs []*entra.Record) uint64 {
 		for i := range rc.changes {
 			rc.changes[i].src = src
 		}
-		p, linked, ok := s.learn(ix, rc.id, rc.upn, rc.changes)
-		keysChanged = keysChanged || linked
-		if !ok {
+		if !r.learn(rc.id, rc.upn, rc.changes) {
 			s.ChangesIgnored.Add(1)
 			s.log.Debug("role change ignored", "activity", rec.Audit.ActivityDisplayName, "id", rec.ID, "why", "applied before: the record was read again")
 			continue
@@ -396,23 +434,6 @@ func (s *Stage) Observe(recs []*entra.Record) uint64 {
 		if s.jr != nil {
 			s.jr.add(rc.id, rc.upn, rc.changes, s.newest)
 		}
-		if !p.touched {
-			p.touched = true
-			touched = append(touched, p)
-		}
 	}
-	cutoff := s.cutoff()
-	for _, p := range touched {
-		p.touched = false
-		p.compact(s.cfg.HistoryLimit, cutoff)
-		p.publish(g)
-	}
-	if g-s.lastSweep >= sweepEvery && s.sweep(g, ix.m) {
-		keysChanged = true
-	}
-	if keysChanged {
-		s.idx.Store(s.newIndex(ix.m))
-	}
-	s.gen.Store(g)
-	return g
+	return r.end(true)
 }

@@ -257,12 +257,7 @@ func (s *Stage) replayJournal() {
 		}
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g := s.gen.Load() + 1
-	ix := s.idx.Load()
-	var touched []*principal
-	keysChanged := false
+	r := s.begin()
 	applied, skipped, bad := 0, 0, 0
 	var firstBad error
 	for off, n := 0, 1; off < len(data); n++ {
@@ -285,28 +280,13 @@ func (s *Stage) replayJournal() {
 		if t, ok := parseTimeText(l.Newest); ok && t.After(s.newest) {
 			s.newest = t
 		}
-		p, linked, ok := s.learn(ix, l.ID, l.UPN, changes)
-		keysChanged = keysChanged || linked
-		if !ok {
+		if !r.learn(l.ID, l.UPN, changes) {
 			skipped++
 			continue
 		}
 		applied++
-		if !p.touched {
-			p.touched = true
-			touched = append(touched, p)
-		}
 	}
-	cutoff := s.cutoff()
-	for _, p := range touched {
-		p.touched = false
-		p.compact(s.cfg.HistoryLimit, cutoff)
-		p.publish(g)
-	}
-	if keysChanged {
-		s.idx.Store(s.newIndex(ix.m))
-	}
-	s.gen.Store(g)
+	g := r.end(false)
 	j.durable.Store(g)
 	if applied+skipped > 0 {
 		s.log.Info("privilege journal applied", "file", j.path, "records", applied, "known_already", skipped)

@@ -301,6 +301,15 @@ func TestFailedReadIsRetried(t *testing.T) {
 	}
 }
 
+// retryAll is an outcome that asks for all n items again.
+func retryAll(n int) Result {
+	retry := make([]int, n)
+	for i := range retry {
+		retry[i] = i
+	}
+	return Result{Retry: retry}
+}
+
 // gaplessSender is one ordered stream with a destination that, like a
 // Kafka partition under an idempotent producer, fails everything handed
 // over after a failed request until something is sent again.
@@ -328,11 +337,7 @@ func (g *gaplessSender) Start(_ context.Context, items [][]byte) func() Result {
 		if !fail {
 			return Result{}
 		}
-		retry := make([]int, len(items))
-		for i := range retry {
-			retry[i] = i
-		}
-		return Result{Retry: retry}
+		return retryAll(len(items))
 	}
 }
 
@@ -405,11 +410,7 @@ func (s *pickySender) Start(_ context.Context, items [][]byte) func() Result {
 		if ok {
 			return Result{}
 		}
-		retry := make([]int, len(items))
-		for i := range retry {
-			retry[i] = i
-		}
-		return Result{Retry: retry}
+		return retryAll(len(items))
 	}
 }
 
