@@ -42,7 +42,9 @@ func BuildStages(cfg *Config, log *slog.Logger) (*Stages, error) {
 }
 
 // buildStages builds them; persist (the running agent, not `privtrail
-// check`) keeps the privilege stage's state under the data directory.
+// check`) keeps the privilege stage's state (under the data directory
+// unless the config names a state_file); without it the stage writes
+// nothing.
 func buildStages(cfg *Config, log *slog.Logger, persist bool) (*Stages, error) {
 	s := &Stages{}
 	fail := func(key string, err error) (*Stages, error) {
@@ -55,7 +57,13 @@ func buildStages(cfg *Config, log *slog.Logger, persist bool) (*Stages, error) {
 	c := cfg.Context
 	if c.Privilege != nil {
 		pc := *c.Privilege
-		if pc.StateFile == "" && persist && cfg.DataDir != "" {
+		switch {
+		case !persist:
+			// `privtrail check` reads the role map only: a state file
+			// (even one the config names) and its journal belong to the
+			// agent, which may be running on them.
+			pc.StateFile = ""
+		case pc.StateFile == "" && cfg.DataDir != "":
 			// What the audit stream taught the role map survives a
 			// restart (and a Graph outage, once the map comes from Graph).
 			pc.StateFile = filepath.Join(cfg.DataDir, "privilege-state.json")
