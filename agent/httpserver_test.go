@@ -106,6 +106,7 @@ pipelines: [` + pipeline + `]
 		"process_resident_memory_bytes",
 		"privtrail_role_map_principals 17",
 		"privtrail_role_map_age_seconds",
+		"privtrail_role_journal_write_failures_total 0",
 	}
 	for _, w := range want {
 		if !strings.Contains(body, w) {
@@ -118,6 +119,13 @@ pipelines: [` + pipeline + `]
 		t.Errorf("/metrics lacks privtrail_monitor_state_cache_bytes")
 	} else if n, _ := strconv.ParseInt(m[1], 10, 64); n == 0 || n > monitor.DefaultCacheBytes {
 		t.Errorf("privtrail_monitor_state_cache_bytes %d, want above 0 and at most %d", n, monitor.DefaultCacheBytes)
+	}
+	// The demo's role grants are journaled: the metric is the file's size.
+	journal := filepath.Join(dir, "data", "privilege-state.json.journal")
+	if fi, err := os.Stat(journal); err != nil || fi.Size() == 0 {
+		t.Errorf("journal after the demo's role grants: %v %v", fi, err)
+	} else if w := "privtrail_role_journal_bytes " + itoa(fi.Size()) + "\n"; !strings.Contains(body, w) {
+		t.Errorf("/metrics lacks %q", w)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -158,6 +158,12 @@ func (m *metrics) roleMap(st *privilege.Stage) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "privtrail_role_histories", Help: "Principals whose roles changed since the role map was loaded (their history is kept).",
 	}, func() float64 { return float64(st.Histories()) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "privtrail_role_journal_bytes", Help: "Size of the journal of role changes learnt since the privilege state file was last written (applied over it after a crash).",
+	}, func() float64 { return float64(st.JournalBytes()) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "privtrail_role_journal_write_failures_total", Help: "Writes of the role-change journal that failed; the pipeline waits until one succeeds.",
+	}, func() float64 { return float64(st.SyncFailures.Load()) }))
 }
 
 // monitorState exposes the stateful monitors' key counts, unreadable

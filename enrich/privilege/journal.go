@@ -50,7 +50,9 @@ type journal struct {
 	mu   sync.Mutex // one writer of the file at a time
 	f    *os.File   // opened at the first write
 	size int64      // bytes of whole lines in the file
-	buf  []byte     // the lines being written, reused
+	// bytes is size, for the metrics (read without mu).
+	bytes atomic.Int64
+	buf   []byte // the lines being written, reused
 	// unread is why the journal could not be read at start: nothing is
 	// written over it (or emptied) until it can be.
 	unread error
@@ -63,6 +65,15 @@ type journalLine struct {
 	UPN     string       `json:"upn,omitempty"`
 	Newest  string       `json:"newest_event,omitempty"`
 	Changes []changeFile `json:"changes"`
+}
+
+// JournalBytes is the size of the journal: what a restart after a crash
+// applies over the state file (0 without a state file).
+func (s *Stage) JournalBytes() int64 {
+	if s.jr == nil {
+		return 0
+	}
+	return s.jr.bytes.Load()
 }
 
 // journalPath is the journal of the state file path.
@@ -130,6 +141,7 @@ func (s *Stage) Sync(gen uint64) error {
 			s.mu.Lock()
 			j.pending = append(entries, j.pending...)
 			s.mu.Unlock()
+			s.SyncFailures.Add(1)
 			return fmt.Errorf("privilege journal: %w", err)
 		}
 	}
@@ -199,6 +211,7 @@ func (j *journal) write(data []byte) error {
 		return err
 	}
 	j.size += int64(len(data))
+	j.bytes.Store(j.size)
 	return nil
 }
 
@@ -220,6 +233,7 @@ func (j *journal) truncate(n int64) error {
 		return err
 	}
 	j.size = n
+	j.bytes.Store(n)
 	return f.Sync()
 }
 
@@ -288,6 +302,7 @@ func (s *Stage) replayJournal() {
 	}
 	g := r.end(false)
 	j.durable.Store(g)
+	j.bytes.Store(j.size)
 	if applied+skipped > 0 {
 		s.log.Info("privilege journal applied", "file", j.path, "records", applied, "known_already", skipped)
 	}

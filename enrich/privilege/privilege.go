@@ -149,6 +149,9 @@ type Stage struct {
 	// role given to a group), and malformed (no principal, no role, no
 	// time). Counted per record.
 	ChangesApplied, ChangesIgnored, ChangesMalformed atomic.Int64
+	// SyncFailures counts journal writes that failed (the pipeline waits
+	// and tries again).
+	SyncFailures atomic.Int64
 
 	// gen is the newest generation: Observe and every snapshot swap
 	// take the next one.
