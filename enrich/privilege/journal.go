@@ -1,6 +1,7 @@
 package privilege
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"encoding/json"
@@ -8,10 +9,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/privtrail/privtrail/internal/linefile"
 )
 
 // The journal keeps what Observe learns between two writes of the state
@@ -47,10 +49,9 @@ type journal struct {
 	// durable is the newest generation whose changes are all on disk.
 	durable atomic.Uint64
 
-	mu   sync.Mutex // one writer of the file at a time
-	f    *os.File   // opened at the first write
-	size int64      // bytes of whole lines in the file
-	// bytes is size, for the metrics (read without mu).
+	mu sync.Mutex     // one writer of the file at a time
+	lf *linefile.File // opened at the first write (whole lines only)
+	// bytes is the file's size, for the metrics and the compaction.
 	bytes atomic.Int64
 	buf   []byte // the lines being written, reused
 	// unread is why the journal could not be read at start: nothing is
@@ -146,9 +147,9 @@ func (s *Stage) Sync(gen uint64) error {
 		}
 	}
 	j.durable.Store(upTo)
-	if j.size > j.compactAt {
+	if n := j.bytes.Load(); n > j.compactAt {
 		if err := s.compactLocked(); err != nil {
-			s.log.Warn("privilege state not written; the journal keeps growing until it is", "file", s.cfg.StateFile, "journal_bytes", j.size, "err", err)
+			s.log.Warn("privilege state not written; the journal keeps growing until it is", "file", s.cfg.StateFile, "journal_bytes", n, "err", err)
 		}
 	}
 	return nil
@@ -176,91 +177,59 @@ func (s *Stage) compactLocked() error {
 	if s.jr.unread != nil {
 		return nil
 	}
-	if err := s.jr.truncate(0); err != nil {
+	if err := s.jr.empty(); err != nil {
 		return fmt.Errorf("privilege journal not emptied: %w", err)
 	}
 	return nil
 }
 
-// write appends whole lines to the file and syncs it. A failed write is
-// cut off again, so the file holds whole lines only. j.mu is held.
-func (j *journal) write(data []byte) error {
-	if j.f == nil {
-		f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_CREATE, 0o600)
-		if err != nil {
-			return err
-		}
-		// Bytes past the last whole line are a write a crash cut short.
-		if err := f.Truncate(j.size); err != nil {
-			_ = f.Close()
-			return err
-		}
-		// The new file's name must survive a crash too.
-		if err := syncDir(filepath.Dir(j.path)); err != nil {
-			_ = f.Close()
-			return err
-		}
-		j.f = f
+// open opens the file (cutting off a line a crash tore). j.mu is held.
+func (j *journal) open() error {
+	if j.lf != nil {
+		return nil
 	}
-	if _, err := j.f.WriteAt(data, j.size); err != nil {
-		_ = j.f.Truncate(j.size)
+	lf, _, err := linefile.Open(j.path, 0o600, 64<<10)
+	if err != nil {
 		return err
 	}
-	if err := j.f.Sync(); err != nil {
-		_ = j.f.Truncate(j.size)
-		return err
-	}
-	j.size += int64(len(data))
-	j.bytes.Store(j.size)
+	j.lf = lf
 	return nil
 }
 
-// truncate cuts the file to n bytes, durably. j.mu is held.
-func (j *journal) truncate(n int64) error {
-	f := j.f
-	if f == nil {
-		var err error
-		if f, err = os.OpenFile(j.path, os.O_WRONLY, 0); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				j.size = n
-				return nil
-			}
-			return err
-		}
-		defer f.Close()
-	}
-	if err := f.Truncate(n); err != nil {
+// write appends whole lines to the file and syncs it; a failed write is
+// cut off again. j.mu is held.
+func (j *journal) write(data []byte) error {
+	if err := j.open(); err != nil {
 		return err
 	}
-	j.size = n
-	j.bytes.Store(n)
-	return f.Sync()
+	err := j.lf.Append(func(w *bufio.Writer) error { _, err := w.Write(data); return err }, true)
+	j.bytes.Store(j.lf.Size())
+	return err
+}
+
+// empty cuts the file to nothing, durably. j.mu is held.
+func (j *journal) empty() error {
+	if err := j.open(); err != nil {
+		return err
+	}
+	err := j.lf.Empty()
+	j.bytes.Store(j.lf.Size())
+	return err
 }
 
 // close closes the file for good. j.mu is held.
 func (j *journal) close() {
-	if j.f != nil {
-		_ = j.f.Close()
-		j.f = nil
+	if j.lf != nil {
+		_ = j.lf.Close(false)
+		j.lf = nil
 	}
 	j.closed = true
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	// A file system that cannot sync a directory still has the file.
-	_ = d.Sync()
-	return nil
-}
-
 // replayJournal applies the journal's lines, in order, over what New
 // restored and loaded, as one generation. Lines that do not parse (a
-// write a crash cut short, or damage) are skipped and logged; the file is
-// cut after its last whole line before anything is appended.
+// write a crash cut short, or damage) are skipped and logged; a torn last
+// line is cut off when the file is opened to append.
 func (s *Stage) replayJournal() {
 	j := s.jr
 	data, err := os.ReadFile(j.path)
@@ -270,6 +239,9 @@ func (s *Stage) replayJournal() {
 			s.log.Error("privilege journal not read: nothing is written over it and the pipeline waits; make it readable (or move it away to start without the role changes it holds) and restart", "file", j.path, "err", err)
 		}
 		return
+	}
+	if len(data) == 0 {
+		return // emptied by the last stop: nothing to apply
 	}
 	r := s.begin()
 	applied, skipped, bad := 0, 0, 0
@@ -290,7 +262,6 @@ func (s *Stage) replayJournal() {
 			firstBad = cmp.Or(firstBad, fmt.Errorf("line %d: %w", n, err))
 			continue
 		}
-		j.size = int64(off)
 		if t, ok := parseTimeText(l.Newest); ok && t.After(s.newest) {
 			s.newest = t
 		}
@@ -302,7 +273,7 @@ func (s *Stage) replayJournal() {
 	}
 	g := r.end(false)
 	j.durable.Store(g)
-	j.bytes.Store(j.size)
+	j.bytes.Store(int64(bytes.LastIndexByte(data, '\n') + 1))
 	if applied+skipped > 0 {
 		s.log.Info("privilege journal applied", "file", j.path, "records", applied, "known_already", skipped)
 	}

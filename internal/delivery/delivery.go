@@ -567,6 +567,7 @@ func (o *Output) drain(ctx context.Context) {
 			return
 		}
 		f := &flight{last: entries[len(entries)-1].Seq, done: make(chan bool, 1), over: make(chan struct{})}
+		origins, data := splitEntries(entries)
 		var first func() Result
 		if ordered != nil {
 			// No request starts while an earlier one sends items again:
@@ -576,14 +577,12 @@ func (o *Output) drain(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			}
-			first = ordered.Start(ctx, o.items(entries))
-		}
-		if ordered != nil {
+			first = ordered.Start(ctx, data)
 			f.prev, prev = prev, f
 		}
 		window <- f
 		go func() {
-			f.done <- o.deliver(ctx, entries, f, first, &retrying)
+			f.done <- o.deliver(ctx, origins, data, f, first, &retrying)
 			// over means this request and every one before it are done:
 			// a later request's retry waits for all of them, not only for
 			// the one just before it.
@@ -658,30 +657,26 @@ func (o *Output) flushInterval() time.Duration {
 	return o.cfg.FlushInterval
 }
 
-// items are the encoded items of entries, as the sender takes them.
-func (o *Output) items(entries []buffer.Entry) [][]byte {
-	data := make([][]byte, len(entries))
-	for i, e := range entries {
-		_, data[i] = split(e.Data)
-	}
-	return data
-}
-
-// deliver sends entries until each is accepted or dead-lettered; false
-// when ctx ended first (the entries stay buffered). first, when set, waits
-// for the outcome of the entries' ordered start (f's): sending anything
-// again then waits for the requests before f, and holds new ones back.
-func (o *Output) deliver(ctx context.Context, entries []buffer.Entry, f *flight, first func() Result, retrying *gate) bool {
-	pending := make([]int, len(entries))
-	for i := range pending {
-		pending[i] = i
-	}
-	origins := make([]string, len(entries))
-	data := make([][]byte, len(entries))
+// splitEntries undoes Consume's framing of each entry: its origin, and
+// the encoded item the sender takes (the same slice on every attempt).
+func splitEntries(entries []buffer.Entry) (origins []string, data [][]byte) {
+	origins, data = make([]string, len(entries)), make([][]byte, len(entries))
 	for i, e := range entries {
 		origins[i], data[i] = split(e.Data)
 	}
-	items := make([][]byte, 0, len(entries))
+	return origins, data
+}
+
+// deliver sends the items (data, from origins) until each is accepted or
+// dead-lettered; false when ctx ended first (the entries stay buffered). first, when set, waits
+// for the outcome of the entries' ordered start (f's): sending anything
+// again then waits for the requests before f, and holds new ones back.
+func (o *Output) deliver(ctx context.Context, origins []string, data [][]byte, f *flight, first func() Result, retrying *gate) bool {
+	pending := make([]int, len(data))
+	for i := range pending {
+		pending[i] = i
+	}
+	items := make([][]byte, 0, len(data))
 	for attempt := 0; len(pending) > 0; attempt++ {
 		items = items[:0]
 		for _, i := range pending {

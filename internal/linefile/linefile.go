@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -46,9 +47,14 @@ func Open(path string, perm os.FileMode, bufSize int) (*File, int64, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, 0, err
 	}
+	_, statErr := os.Stat(path)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_RDWR, perm)
 	if err != nil {
 		return nil, 0, err
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		// A new file's name must survive a crash as its lines do.
+		syncDir(filepath.Dir(path))
 	}
 	lf := &File{f: f, path: path}
 	lf.out.f = f
@@ -123,6 +129,31 @@ func (lf *File) Append(fill func(w *bufio.Writer) error, sync bool) error {
 		return fmt.Errorf("%w; and cutting %s back to its last complete line failed: %v", err, lf.path, terr)
 	}
 	return err
+}
+
+// Empty cuts the file to nothing, durably.
+func (lf *File) Empty() error {
+	if lf.size < 0 {
+		return nil
+	}
+	if err := lf.f.Truncate(0); err != nil {
+		return err
+	}
+	lf.size = 0
+	return lf.f.Sync()
+}
+
+// Size is the bytes of complete lines in the file (-1: not a regular
+// file).
+func (lf *File) Size() int64 { return lf.size }
+
+// syncDir makes the names in dir durable; a file system that cannot sync
+// a directory still has the file.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
 }
 
 // Close flushes nothing (Append always flushes) and, with sync, makes the

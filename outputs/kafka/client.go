@@ -196,8 +196,7 @@ func (c *Client) Close() error {
 //     buffer. When nothing of the batch went through, the batch fails as a
 //     whole (Result.Err) so that the back-off and the warning apply to it.
 //
-// Records of one partition fail as a suffix of the batch, so what is sent
-// again keeps each key's order.
+// What is sent again keeps each key's order: see Start.
 func (c *Client) Send(ctx context.Context, items [][]byte) delivery.Result {
 	return c.Start(ctx, items)()
 }
@@ -262,12 +261,9 @@ func (c *Client) outcome(ctx context.Context, st *started, res delivery.Result, 
 	c.mu.Lock()
 	for j, err := range errs {
 		p, id := recs[j].Partition, &items[index[j]][0]
-		var ok bool
-		var u unwritten
-		if u, ok = c.unwritten[id]; ok {
-			pos[j] = u.pos
-		} else {
-			pos[j] = position{st.ticket, j}
+		pos[j] = position{st.ticket, j}
+		if u, ok := c.unwritten[id]; ok {
+			pos[j] = u.pos // sent again: where it was first handed over
 		}
 		switch {
 		case err == nil && c.written(p, id, pos[j]):
