@@ -53,6 +53,18 @@ type filter struct {
 	nreason nativeReason
 }
 
+// compileWhen compiles the filter's expression, with the monitor's params
+// written in as constants, and its prefilter.
+func (f *filter) compileWhen(src string, params map[string]any) error {
+	var err error
+	if f.when, err = compile(src, expr.AsBool(), inlineParams(params)); err != nil {
+		return err
+	}
+	pf := prefilterOf(f.when)
+	f.guard, f.exact = pf.f, pf.exact
+	return nil
+}
+
 type (
 	nativeMatch  = func(*entra.Record, *sigma.Doc) bool
 	nativeReason = func(dst []byte, r *entra.Record, d *sigma.Doc) []byte
@@ -125,11 +137,9 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 			return nil, fmt.Errorf("%s: params.%s", where, msg)
 		}
 		m := &Monitor{Definition: d}
-		if m.when, err = compile(d.When, expr.AsBool(), inlineParams(d.Params)); err != nil {
+		if err := m.compileWhen(d.When, d.Params); err != nil {
 			return nil, fmt.Errorf("%s: when: %w", where, err)
 		}
-		pf := prefilterOf(m.when)
-		m.guard, m.exact = pf.f, pf.exact
 		if d.Native != nil {
 			m.guard, m.exact = d.Native.Match, true // a Sigma rule: the whole filter, in Go
 			m.native = d.Native.MatchDoc
@@ -152,16 +162,6 @@ func Compile(defs []Definition, roles RoleChecker, log *slog.Logger) (*Engine, e
 		}
 		if err := compileStateful(&d, m, where); err != nil {
 			return nil, err
-		}
-		// The main side has the monitor's filter (compileStateful); a
-		// Sigma correlation's other side has its own in Go.
-		for _, s := range m.sides {
-			if d.Native != nil && s.with {
-				s.guard, s.exact, s.native = d.Native.With, true, d.Native.WithDoc
-				if slices.Equal(d.Correlate.With.Reason, d.Native.WithReasonExprs) {
-					s.nreason = d.Native.WithReason
-				}
-			}
 		}
 		if m.op != stateless && len(streams) > 1 {
 			return nil, fmt.Errorf("%s: source: a stateful monitor reads one stream, not %q", where, d.Source)

@@ -249,14 +249,16 @@ func (e *Env) sigmaValue(service, field string) (string, bool) {
 func (e *Env) SigmaKey(service, fields string) string {
 	var b []byte
 	empty := true
-	for i, f := range strings.Split(fields, ",") {
+	first := true
+	for f := range strings.SplitSeq(fields, ",") {
 		v, _ := e.sigmaValue(service, f)
 		if v != "" {
 			empty = false
 		}
-		if i > 0 {
+		if !first {
 			b = append(b, '|')
 		}
+		first = false
 		b = append(b, v...)
 	}
 	if empty {

@@ -627,29 +627,31 @@ func (s *State) flush() error {
 // it deleted since gone — so that a Flush after every batch or after
 // several stores the same.
 func (s *State) sweep(batch map[dirtyKey]bool) error {
+	// The keys judged since the last Flush, per monitor, from where its
+	// step starts: one walk of them for all monitors.
+	pending := map[*monState][]string{}
+	for k := range s.dirty {
+		if k.key >= string(k.ms.cursor) {
+			pending[k.ms] = append(pending[k.ms], k.key)
+		}
+	}
 	return s.st.View(func(r *store.Reader) error {
 		for _, ms := range s.order {
-			s.sweepStep(r, ms, batch)
+			s.sweepStep(r, ms, batch, pending[ms])
 		}
 		return nil
 	})
 }
 
-func (s *State) sweepStep(r *store.Reader, ms *monState, batch map[dirtyKey]bool) {
+// sweepStep is one monitor's step; pending are its keys judged since the
+// last Flush, from its cursor on (sorted here).
+func (s *State) sweepStep(r *store.Reader, ms *monState, batch map[dirtyKey]bool, pending []string) {
 	cutoff := ms.meta.watermark - ms.retention>>min(ms.shrink, 62)
 	steps := sweepPerApply
 	if ms.meta.keys > ms.maxKeys {
 		steps *= 8
 	}
-	// The keys judged since the last Flush, in the store's order.
-	from := string(ms.cursor)
-	var pending []string
-	for k := range s.dirty {
-		if k.ms == ms && k.key >= from {
-			pending = append(pending, k.key)
-		}
-	}
-	slices.Sort(pending)
+	slices.Sort(pending) // the store's order
 	var (
 		expired []string
 		visited int

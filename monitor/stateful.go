@@ -2,11 +2,11 @@ package monitor
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/privtrail/privtrail/entra"
@@ -197,12 +197,10 @@ func correlateSide(c *Correlate, m *Monitor, where string) (*side, error) {
 	}
 	w := &c.With
 	other := &side{m: m, with: true}
-	var err error
-	if other.when, err = compile(w.When, expr.AsBool(), inlineParams(m.Params)); err != nil {
+	if err := other.compileWhen(w.When, m.Params); err != nil {
 		return nil, fmt.Errorf("%s: correlate.with.when: %w", where, err)
 	}
-	pf := prefilterOf(other.when)
-	other.guard, other.exact = pf.f, pf.exact
+	var err error
 	if w.By != "" {
 		if other.by, err = compile(w.By); err != nil {
 			return nil, fmt.Errorf("%s: correlate.with.by: %w", where, err)
@@ -210,6 +208,13 @@ func correlateSide(c *Correlate, m *Monitor, where string) (*side, error) {
 	}
 	if other.reason, err = compileLabelled(w.Reason, where+": correlate.with.reason"); err != nil {
 		return nil, err
+	}
+	if n := m.Native; n != nil {
+		// A Sigma correlation's other side has its own filter in Go.
+		other.guard, other.exact, other.native = n.With, true, n.WithDoc
+		if slices.Equal(w.Reason, n.WithReasonExprs) {
+			other.nreason = n.WithReason
+		}
 	}
 	return other, nil
 }

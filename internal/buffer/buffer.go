@@ -704,9 +704,11 @@ func (q *Queue) Remove(seq uint64) error {
 	// A drained buffer keeps its newest segment to append to (a new file
 	// costs a creation and a folder fsync) until it is half full.
 	drained := len(q.sizes) == 0 && len(q.segs) > 0 && (len(q.segs) > 1 || q.segs[0].size >= q.segMax/2)
+	var spentBlocks int64
 	for _, s := range spent {
-		q.deleting += blocks(s.size)
+		spentBlocks += blocks(s.size)
 	}
+	q.deleting += spentBlocks
 	q.signal()
 	q.mu.Unlock()
 	// Written without a sync: the page cache keeps it through a crash of
@@ -716,9 +718,7 @@ func (q *Queue) Remove(seq uint64) error {
 		if err := q.writeAck(last, false); err != nil {
 			// The spent segments stay (and count) until the next open.
 			q.mu.Lock()
-			for _, s := range spent {
-				q.deleting -= blocks(s.size)
-			}
+			q.deleting -= spentBlocks
 			q.signal()
 			q.mu.Unlock()
 			return err
@@ -732,10 +732,8 @@ func (q *Queue) Remove(seq uint64) error {
 	err := q.deleteSegments(spent)
 	if len(spent) > 0 {
 		q.mu.Lock()
-		for _, s := range spent {
-			q.used -= blocks(s.size)
-			q.deleting -= blocks(s.size)
-		}
+		q.used -= spentBlocks
+		q.deleting -= spentBlocks
 		q.signal()
 		q.mu.Unlock()
 	}
