@@ -103,3 +103,58 @@ func TestStatusLineKeepsLogsApart(t *testing.T) {
 		t.Errorf("terminal got %q\nwant %q", term.String(), want)
 	}
 }
+
+// A replay keeps what it learns in its own data directory: a state_file
+// the config names belongs to the agent that runs on that config, whose
+// journal the replay would append to and then empty. Without -data-dir
+// nothing is left behind.
+func TestReplayKeepsToItsDataDir(t *testing.T) {
+	dir := t.TempDir()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentState := filepath.Join(dir, "agent", "privilege-state.json")
+	cfg := filepath.Join(dir, "privtrail.yaml")
+	yaml := "data_dir: " + filepath.Join(dir, "agent") + "\n" +
+		"inputs: [{name: demo, file: {paths: [" + filepath.Join(wd, "testdata/demo") + "]}}]\n" +
+		"outputs: [{name: out, file: {path: " + filepath.Join(dir, "agent-out.jsonl") + "}}]\n" +
+		"context: {privilege: {role_map: " + filepath.Join(wd, "testdata/demo/rolemap.yaml") + ", state_file: " + agentState + "}}\n" +
+		"pipelines: [" + filepath.Join(wd, "pipelines/demo.yaml") + "]\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "tmp")
+	for _, d := range []string{tmp, filepath.Dir(agentState)} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("TMPDIR", tmp)
+	data := filepath.Join(dir, "replay-data")
+	for _, args := range [][]string{
+		{"replay", "-c", cfg, "-o", filepath.Join(dir, "out1.jsonl"), "testdata/demo/audit.json"},
+		{"replay", "-c", cfg, "-data-dir", data, "-o", filepath.Join(dir, "out2.jsonl"), "testdata/demo/audit.json"},
+	} {
+		var out bytes.Buffer
+		if code := run(args, &out, &out); code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, code, out.String())
+		}
+	}
+	for _, p := range []string{agentState, agentState + ".journal"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("the replay wrote the agent's %s", p)
+		}
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("the replay without -data-dir left %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(data, "privilege-state.json")); err != nil {
+		t.Errorf("the replay with -data-dir kept no privilege state there: %v", err)
+	}
+	one, _ := os.ReadFile(filepath.Join(dir, "out1.jsonl"))
+	two, _ := os.ReadFile(filepath.Join(dir, "out2.jsonl"))
+	if len(one) == 0 || !bytes.Equal(one, two) {
+		t.Errorf("the two replays wrote different records (%d and %d bytes)", len(one), len(two))
+	}
+}

@@ -167,7 +167,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		_, err := os.Stat(filepath.Join(*dataDir, store.FileName))
 		usedBefore = err == nil
 	}
-	if *dataDir == "" {
+	scratch := *dataDir == ""
+	if scratch {
 		tmp, err := os.MkdirTemp("", "privtrail-replay-")
 		if err != nil {
 			return err
@@ -180,8 +181,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 		}()
 	}
-	cfg.DataDir = *dataDir
-	cfg.DeadLetter = filepath.Join(*dataDir, "dead-letter.jsonl")
+	cfg.ReplayDataDir(*dataDir, scratch)
 	switch *out {
 	case "":
 	case "-":

@@ -209,7 +209,11 @@ func (a *Agent) onClose(f func()) { a.closers = append(a.closers, f) }
 // openData opens the store and the dead-letter file.
 func (a *Agent) openData() (*store.Store, *deadletter.Writer, error) {
 	used := store.DataDirUsed(a.cfg.DataDir)
-	st, err := store.Open(a.cfg.DataDir)
+	open := store.Open
+	if a.cfg.scratch {
+		open = store.OpenScratch
+	}
+	st, err := open(a.cfg.DataDir)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -61,6 +61,9 @@ type Config struct {
 	file   string
 	src    []byte
 	replay bool // inputs replaced by Replay: pipelines' input lists do not apply
+	// scratch: the data directory is removed when the run ends
+	// (ReplayDataDir), so nothing in it has to survive a crash.
+	scratch bool
 }
 
 // StateConfig bounds the stateful monitors' state, per monitor.
@@ -410,4 +413,24 @@ func (c *Config) Replay(paths []string, pipeline string) error {
 	c.Pipelines = c.Pipelines[idx : idx+1]
 	c.replay = true
 	return nil
+}
+
+// ReplayDataDir gives a replay its own data directory: its checkpoints,
+// monitor state, dead letters and privilege history go there, never to
+// the files of an agent running on the same config (a state_file the
+// config names included: the replay would append to that agent's journal
+// and then empty it). scratch says the directory is removed when the
+// replay ends: no later start reads it, so the store's commits are not
+// synced and the privilege stage keeps what the audit stream teaches it
+// in memory only — syncs that protect nothing took a tenth of a replay's
+// time.
+func (c *Config) ReplayDataDir(dir string, scratch bool) {
+	c.DataDir = dir
+	c.DeadLetter = filepath.Join(dir, "dead-letter.jsonl")
+	c.scratch = scratch
+	if c.Context.Privilege != nil {
+		pc := *c.Context.Privilege
+		pc.StateFile = "" // the agent puts it under the data directory
+		c.Context.Privilege = &pc
+	}
 }

@@ -63,6 +63,10 @@ func buildStages(cfg *Config, log *slog.Logger, persist bool) (*Stages, error) {
 			// (even one the config names) and its journal belong to the
 			// agent, which may be running on them.
 			pc.StateFile = ""
+		case cfg.scratch:
+			// A replay's throwaway data directory: what a state file
+			// keeps would be deleted with it.
+			pc.StateFile = ""
 		case pc.StateFile == "" && cfg.DataDir != "":
 			// What the audit stream taught the role map survives a
 			// restart (and a Graph outage, once the map comes from Graph).

@@ -27,14 +27,21 @@ const FileName = "privtrail.db"
 
 // Open opens (creating if needed) the store file privtrail.db in dir. A
 // damaged file is an error naming it, never a panic.
-func Open(dir string) (*Store, error) {
+func Open(dir string) (*Store, error) { return open(dir, false) }
+
+// OpenScratch opens the store of a data directory that is removed when the
+// agent stops (`privtrail replay` without -data-dir). Its commits are not
+// synced: no later start reads what a crash would leave of it.
+func OpenScratch(dir string) (*Store, error) { return open(dir, true) }
+
+func open(dir string, noSync bool) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
 	fi, err := os.Stat(path)
 	fresh := err != nil || fi.Size() == 0
-	db, err := openBolt(path, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := openBolt(path, &bolt.Options{Timeout: 2 * time.Second, NoSync: noSync})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: another privtrail holds it (one agent per data directory)", path)
