@@ -611,18 +611,27 @@ func TestGuardMatchesVM(t *testing.T) {
 }
 
 // The guard lets a monitor of privileged accounts skip the VM for every
-// other record; it must never skip a record the filter would match.
+// other record; it must never skip a record the filter would match, and
+// an exact one must say what the VM says.
 func TestPrefilter(t *testing.T) {
-	admin := &entra.Record{Actor: entra.Principal{Privileged: true}, SignIn: entra.SignIn{ErrorCode: 50053}}
+	admin := &entra.Record{Actor: entra.Principal{Privileged: true, UPN: "adm_x@contoso.com"}, SignIn: entra.SignIn{ErrorCode: 50053}}
 	glass := &entra.Record{Actor: entra.Principal{Emergency: true}}
 	nobody := &entra.Record{}
 	reset := &entra.Record{Audit: entra.Audit{ActivityDisplayName: "Reset user password", LoggedByService: "Core Directory"}}
 	pim := &entra.Record{Audit: entra.Audit{ActivityDisplayName: "Add member to role completed (PIM activation)", LoggedByService: "PIM"}}
 	fraud := &entra.Record{Audit: entra.Audit{ActivityDisplayName: "Fraud reported - user is blocked for MFA"}}
-	all := []*entra.Record{admin, glass, nobody, reset, pim, fraud}
+	denied := &entra.Record{SignIn: entra.SignIn{Status: "failure", ErrorCode: 500121, AuthenticationDetails: []entra.AuthStep{
+		{ResultDetail: "MFA successfully completed"}, {ResultDetail: "MFA denied; Fraud Code entered"}}}}
+	roleOfGlass := &entra.Record{Audit: entra.Audit{Category: "RoleManagement", Targets: []entra.Target{
+		{Principal: entra.Principal{Type: "User", ID: "u1"}}, {Principal: entra.Principal{Type: "User", ID: "u2", Emergency: true}}}}}
+	app := &entra.Record{Audit: entra.Audit{Category: "ApplicationManagement", Targets: []entra.Target{
+		{Principal: entra.Principal{Type: "ServicePrincipal", ID: "sp-1", DisplayName: "Contoso HR"}}}}}
+	all := []*entra.Record{admin, glass, nobody, reset, pim, fraud, denied, roleOfGlass, app}
 	params := map[string]any{
 		"activities": []any{"Reset user password", "Change user password"},
 		"mixed":      []any{"Reset user password", 3},
+		"apps":       []any{"contoso hr", "Payroll"},
+		"none":       []any{},
 	}
 	tests := []struct {
 		when            string
@@ -637,23 +646,39 @@ func TestPrefilter(t *testing.T) {
 		{`(actor.privileged || actor.emergencyAccess) && string(stream) == "risk"`, true, false, []*entra.Record{admin, glass}},
 		{`(actor.privileged or actor.emergencyAccess) and true`, true, true, []*entra.Record{admin, glass}},
 		{`signin.errorCode == 50053 && actor.privileged`, true, true, []*entra.Record{admin}},
-		{`audit.activityDisplayName in params.activities && any(audit.targets, .privileged)`, true, false, []*entra.Record{reset}},
 		{`audit.activityDisplayName in ["Reset user password", "Delete user"]`, true, true, []*entra.Record{reset}},
 		{`audit.loggedByService == "PIM" && audit.activityDisplayName == "Add member to role completed (PIM activation)"`, true, true, []*entra.Record{pim}},
 		{`"PIM" == audit.loggedByService`, true, true, []*entra.Record{pim}},
 		{`audit.activityDisplayName startsWith "Fraud reported"`, true, true, []*entra.Record{fraud}},
 		{`audit.activityDisplayName == "Reset user password" || audit.loggedByService == "PIM"`, true, true, []*entra.Record{reset, pim}},
-		{`audit.activityDisplayName != "Reset user password"`, true, true, []*entra.Record{admin, glass, nobody, pim, fraud}},
-		{`signin.status != "success" && any(signin.authenticationDetails, Contains(.authenticationStepResultDetail, "fraud"))`, true, false, all},
-		{`!(audit.loggedByService == "PIM")`, true, true, []*entra.Record{admin, glass, nobody, reset, fraud}},
+		{`audit.activityDisplayName != "Reset user password"`, true, true, []*entra.Record{admin, glass, nobody, pim, fraud, denied, roleOfGlass, app}},
+		{`!(audit.loggedByService == "PIM")`, true, true, []*entra.Record{admin, glass, nobody, reset, fraud, denied, roleOfGlass, app}},
+		// any() over a slice field, the element's fields (an embedded
+		// struct's promoted), Contains and In: exact in Go.
+		{`audit.activityDisplayName in params.activities && any(audit.targets, .privileged)`, true, true, nil},
+		{`audit.category == "RoleManagement" && any(audit.targets, .emergencyAccess)`, true, true, []*entra.Record{roleOfGlass}},
+		{`any(audit.targets, .principal.id == "u2")`, true, true, []*entra.Record{roleOfGlass}},
+		{`signin.status != "success" && any(signin.authenticationDetails, Contains(.authenticationStepResultDetail, "fraud"))`, true, true, []*entra.Record{denied}},
+		{`signin.errorCode == 500121 && !any(signin.authenticationDetails, .authenticationStepResultDetail startsWith "MFA s")`, true, true, nil},
+		{`any(audit.targets, .type in ["Application", "ServicePrincipal"] && (In(.displayName, params.apps) || In(.id, params.none)))`, true, true, []*entra.Record{app}},
+		{`any(audit.targets, In(.displayName, params.none))`, true, true, nil},
+		{`(actor.privileged || Contains(actor.upn, "ADM_")) && actor.upn != ""`, true, true, []*entra.Record{admin}},
+		{`actor.privileged || Contains(actor.upn, "x")`, true, true, []*entra.Record{admin}},
+		{`!(actor.privileged && Contains(actor.upn, "x"))`, true, true, []*entra.Record{glass, nobody, reset, pim, fraud, denied, roleOfGlass, app}},
+		{`In(audit.activityDisplayName, params.activities)`, true, true, []*entra.Record{reset}},
+		// Inexact: the VM decides what the prefilter lets through.
+		{`audit.category == "RoleManagement" && any(audit.targets, .privileged && actor.privileged)`, true, false, []*entra.Record{roleOfGlass}},
+		{`signin.status != "success" && any(signin.authenticationDetails, lower(.authenticationStepResultDetail) == "x")`, true, false,
+			[]*entra.Record{admin, glass, nobody, reset, pim, fraud, denied, roleOfGlass, app}},
 		// No prefilter: the VM alone decides.
-		{`(actor.privileged || Contains(actor.upn, "x")) && actor.upn != ""`, true, false, nil},
-		{`actor.privileged || Contains(actor.upn, "x")`, false, false, nil},
-		{`!(actor.privileged && Contains(actor.upn, "x"))`, false, false, nil},
+		{`actor.privileged || Contains(actor.upn, actor.displayName)`, false, false, nil},
 		{`audit.activityDisplayName in params.mixed`, false, false, nil},
 		{`audit.activityDisplayName in params.missing`, false, false, nil},
+		{`In(audit.activityDisplayName, params.missing)`, false, false, nil},
+		{`In(audit.activityDisplayName, params.mixed)`, false, false, nil}, // a lookup: not inlined
 		{`lower(audit.activityDisplayName) == "reset user password"`, false, false, nil},
 		{`ctx.device.paw == true`, false, false, nil},
+		{`any(audit.targets, TargetUser() != "")`, false, false, nil},
 	}
 	for _, tt := range tests {
 		prog, err := compile(tt.when, expr.AsBool(), inlineParams(params))
@@ -668,11 +693,81 @@ func TestPrefilter(t *testing.T) {
 		if pf.f == nil {
 			continue
 		}
+		env := newEnv(nil)
 		for i, r := range all {
 			if want := slices.Contains(tt.admit, r); pf.f(r) != want {
 				t.Errorf("%s: prefilter(record %d) = %v, want %v", tt.when, i, pf.f(r), want)
 			}
+			if !pf.exact {
+				continue
+			}
+			env.set(r)
+			out, err := expr.Run(prog, env)
+			if err != nil {
+				t.Fatalf("%s: %v", tt.when, err)
+			}
+			if out != pf.f(r) {
+				t.Errorf("%s: record %d: the VM says %v, the exact prefilter %v", tt.when, i, out, pf.f(r))
+			}
 		}
+	}
+}
+
+// Every exact prefilter of the shipped monitors (with the lists the
+// params pipeline sets, and the opt-in ones) answers what its expression
+// answers, over the hot-path mix and variants of it that reach the forms
+// the mix rarely does (emergency access targets, fraud in an MFA step,
+// high-value apps).
+func TestExactPrefiltersAgreeWithTheVM(t *testing.T) {
+	recs, _ := hotMix()
+	var variants []*entra.Record
+	for i, r := range recs[:4000] {
+		v := *r
+		v.Audit.Targets = slices.Clone(r.Audit.Targets)
+		for k := range v.Audit.Targets {
+			v.Audit.Targets[k].Emergency = i%2 == 0
+			v.Audit.Targets[k].DisplayName = "Contoso HR"
+			v.Audit.Targets[k].Type = []string{"Application", "ServicePrincipal", "User"}[i%3]
+		}
+		v.SignIn.AuthenticationDetails = append(slices.Clone(r.SignIn.AuthenticationDetails), entra.AuthStep{ResultDetail: "MFA denied; fraud code entered"})
+		v.SignIn.AdditionalDetails = "MFA denied; user reported FRAUD"
+		v.Actor.Emergency = i%5 == 0
+		variants = append(variants, &v)
+	}
+	records := append(slices.Clone(recs), variants...)
+	exact := 0
+	for _, path := range []string{shippedPipeline, paramsPipeline, optInPipeline} {
+		e := mixEngine(t, path)
+		env := newEnv(nil)
+		for _, m := range e.Monitors() {
+			filters := []*filter{&m.filter}
+			for _, s := range m.sides {
+				filters = append(filters, &s.filter)
+			}
+			for k, f := range filters {
+				if !f.exact || f.native != nil {
+					continue
+				}
+				exact++
+				disagree := 0
+				for _, r := range records {
+					env.set(r)
+					env.Params = m.Params
+					out, err := expr.Run(f.when, env)
+					if err != nil {
+						t.Fatalf("%s filter %d: %v", m.ID, k, err)
+					}
+					if out != f.guard(r) && disagree < 3 {
+						disagree++
+						t.Errorf("%s (%s) filter %d: the VM says %v, the exact prefilter %v", m.ID, path, k, out, f.guard(r))
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d exact filters", exact)
+	if exact < 20 {
+		t.Errorf("only %d exact filters: the forms the shipped monitors use are not compiled to Go", exact)
 	}
 }
 

@@ -32,24 +32,14 @@ type prefilter struct {
 //	a && b          both (either alone, inexact, when only one has one)
 //	a || b          either (only when both have one)
 //	!a              when a's is exact
-//	field           a bool field of the record
-//	field == c      a string or int field against a constant (or !=)
-//	field in list   a literal list of strings or ints (params are literals by then: inlineParams)
-//	field startsWith "s"
-//	true, false
 //
-// where field is a path of struct fields of the record without pointers,
-// slices or maps on the way. Anything else (calls, any(), a field behind a
-// pointer) has none.
+// and, exactly, what exactPredicate compiles.
 func prefilterOf(p *vm.Program) prefilter {
 	return prefilterOfNode(p.Node())
 }
 
 func prefilterOfNode(n ast.Node) prefilter {
 	switch x := n.(type) {
-	case *ast.BoolNode:
-		v := x.Value
-		return prefilter{func(*entra.Record) bool { return v }, true}
 	case *ast.UnaryNode:
 		if x.Operator != "!" && x.Operator != "not" {
 			return prefilter{}
@@ -59,132 +49,300 @@ func prefilterOfNode(n ast.Node) prefilter {
 		}
 		return prefilter{}
 	case *ast.BinaryNode:
-		return binaryPrefilter(x)
+		switch x.Operator {
+		case "&&", "and":
+			l, r := prefilterOfNode(x.Left), prefilterOfNode(x.Right)
+			switch {
+			case l.f == nil && r.f == nil:
+				return prefilter{}
+			case l.f == nil:
+				return prefilter{r.f, false}
+			case r.f == nil:
+				return prefilter{l.f, false}
+			}
+			return prefilter{func(rec *entra.Record) bool { return l.f(rec) && r.f(rec) }, l.exact && r.exact}
+		case "||", "or":
+			l, r := prefilterOfNode(x.Left), prefilterOfNode(x.Right)
+			if l.f == nil || r.f == nil {
+				return prefilter{}
+			}
+			return prefilter{func(rec *entra.Record) bool { return l.f(rec) || r.f(rec) }, l.exact && r.exact}
+		}
 	}
-	if f := boolField(n); f != nil {
-		return prefilter{f, true}
+	// The engine's direct readers of the two fields most filters open with.
+	if g := guards[memberPath(n)]; g != nil {
+		return prefilter{g, true}
+	}
+	if p := exactPredicate(n, recordType, memberPath); p != nil {
+		return prefilter{func(rec *entra.Record) bool { return p(reflect.ValueOf(rec).Elem()) }, true}
 	}
 	return prefilter{}
 }
 
-func binaryPrefilter(b *ast.BinaryNode) prefilter {
+var recordType = reflect.TypeFor[entra.Record]()
+
+// A predicate is a filter, or the predicate of any(), compiled to Go; it
+// takes a value of the type it was compiled for.
+type predicate func(reflect.Value) bool
+
+// exactPredicate compiles n, a boolean expression about values of type t
+// (the record, or the elements any() visits), to Go that answers exactly
+// what the VM would, or returns nil when n has a form it does not know:
+//
+//	true, false
+//	!a, a && b, a || b     of forms it knows
+//	field                  a bool field
+//	field == c             a string or int field against a constant (or !=, or c == field)
+//	field in list          a literal list of strings or ints (params are literals by then: inlineParams)
+//	field startsWith "s"
+//	Contains(field, "s")   privtrail's function: a substring in any case
+//	In(field, list)        privtrail's function: one of a literal list's strings in any case
+//	any(field, p)          a slice field, p one of these forms about its elements
+//
+// path names n's fields from t: memberPath for the record (audit.targets),
+// elementPath inside any() (.type, .principal.id, # itself). A field is a
+// path of struct fields (an embedded struct's promoted, as expr reads them)
+// without pointers or maps on the way. Anything else (other calls, a field
+// behind a pointer, a record field inside any()) has none.
+func exactPredicate(n ast.Node, t reflect.Type, path func(ast.Node) string) predicate {
+	switch x := n.(type) {
+	case *ast.BoolNode:
+		v := x.Value
+		return func(reflect.Value) bool { return v }
+	case *ast.UnaryNode:
+		if x.Operator != "!" && x.Operator != "not" {
+			return nil
+		}
+		if in := exactPredicate(x.Node, t, path); in != nil {
+			return func(v reflect.Value) bool { return !in(v) }
+		}
+		return nil
+	case *ast.BinaryNode:
+		return binaryPredicate(x, t, path)
+	case *ast.CallNode:
+		return callPredicate(x, t, path)
+	case *ast.BuiltinNode:
+		return anyPredicate(x, t, path)
+	}
+	if index, ok := fieldIndex(t, path(n), reflect.Bool); ok {
+		return func(v reflect.Value) bool { return v.FieldByIndex(index).Bool() }
+	}
+	return nil
+}
+
+func binaryPredicate(b *ast.BinaryNode, t reflect.Type, path func(ast.Node) string) predicate {
 	switch b.Operator {
-	case "&&", "and":
-		l, r := prefilterOfNode(b.Left), prefilterOfNode(b.Right)
-		switch {
-		case l.f == nil && r.f == nil:
-			return prefilter{}
-		case l.f == nil:
-			return prefilter{r.f, false}
-		case r.f == nil:
-			return prefilter{l.f, false}
+	case "&&", "and", "||", "or":
+		l, r := exactPredicate(b.Left, t, path), exactPredicate(b.Right, t, path)
+		if l == nil || r == nil {
+			return nil
 		}
-		return prefilter{func(rec *entra.Record) bool { return l.f(rec) && r.f(rec) }, l.exact && r.exact}
-	case "||", "or":
-		l, r := prefilterOfNode(b.Left), prefilterOfNode(b.Right)
-		if l.f == nil || r.f == nil {
-			return prefilter{}
+		if b.Operator == "&&" || b.Operator == "and" {
+			return func(v reflect.Value) bool { return l(v) && r(v) }
 		}
-		return prefilter{func(rec *entra.Record) bool { return l.f(rec) || r.f(rec) }, l.exact && r.exact}
+		return func(v reflect.Value) bool { return l(v) || r(v) }
 	case "==", "!=":
-		eq := comparison(b.Left, b.Right)
+		eq := comparison(b.Left, b.Right, t, path)
 		if eq == nil {
-			eq = comparison(b.Right, b.Left)
+			eq = comparison(b.Right, b.Left, t, path)
 		}
 		if eq == nil {
-			return prefilter{}
+			return nil
 		}
 		if b.Operator == "!=" {
-			return prefilter{func(rec *entra.Record) bool { return !eq(rec) }, true}
+			return func(v reflect.Value) bool { return !eq(v) }
 		}
-		return prefilter{eq, true}
+		return eq
 	case "in":
-		if field, set := stringField(b.Left), stringSet(b.Right); field != nil && set != nil {
-			return prefilter{func(rec *entra.Record) bool { _, ok := set[field(rec)]; return ok }, true}
+		if field, set := stringField(b.Left, t, path), stringSet(b.Right); field != nil && set != nil {
+			return func(v reflect.Value) bool { _, ok := set[field(v)]; return ok }
 		}
-		if field, set := intField(b.Left), intSet(b.Right); field != nil && set != nil {
-			return prefilter{func(rec *entra.Record) bool { _, ok := set[field(rec)]; return ok }, true}
+		if field, set := intField(b.Left, t, path), intSet(b.Right); field != nil && set != nil {
+			return func(v reflect.Value) bool { _, ok := set[field(v)]; return ok }
 		}
 	case "startsWith":
-		field, c := stringField(b.Left), stringConst(b.Right)
+		field, c := stringField(b.Left, t, path), stringConst(b.Right)
 		if field == nil || c == nil {
-			return prefilter{}
+			return nil
 		}
 		prefix := *c
-		return prefilter{func(rec *entra.Record) bool { return strings.HasPrefix(field(rec), prefix) }, true}
+		return func(v reflect.Value) bool { return strings.HasPrefix(field(v), prefix) }
 	}
-	return prefilter{}
+	return nil
 }
 
 // comparison is field == constant, for a string or an int field, or nil.
-func comparison(field, constant ast.Node) func(*entra.Record) bool {
-	if f, c := stringField(field), stringConst(constant); f != nil && c != nil {
+func comparison(field, constant ast.Node, t reflect.Type, path func(ast.Node) string) predicate {
+	if f, c := stringField(field, t, path), stringConst(constant); f != nil && c != nil {
 		want := *c
-		return func(rec *entra.Record) bool { return f(rec) == want }
+		return func(v reflect.Value) bool { return f(v) == want }
 	}
-	if f, c := intField(field), constant; f != nil {
-		if n, ok := c.(*ast.IntegerNode); ok {
+	if f := intField(field, t, path); f != nil {
+		if n, ok := constant.(*ast.IntegerNode); ok {
 			want := n.Value
-			return func(rec *entra.Record) bool { return f(rec) == want }
+			return func(v reflect.Value) bool { return f(v) == want }
 		}
 	}
 	return nil
 }
 
-// fieldIndex finds the struct fields of entra.Record that a path of expr
-// names (their `expr` tags) leads through, ending at a value of kind k;
-// false when a step is not a plain struct field (a pointer, a slice, a
-// map, a method) or the kind differs.
-func fieldIndex(path string, k reflect.Kind) ([]int, bool) {
-	t := reflect.TypeFor[entra.Record]()
-	var index []int
-	for name := range strings.SplitSeq(path, ".") {
-		if t.Kind() != reflect.Struct {
-			return nil, false
+// callPredicate is Contains or In (the functions in engine.go) of a
+// string field and a literal.
+func callPredicate(c *ast.CallNode, t reflect.Type, path func(ast.Node) string) predicate {
+	callee, ok := c.Callee.(*ast.IdentifierNode)
+	if !ok || len(c.Arguments) != 2 {
+		return nil
+	}
+	field := stringField(c.Arguments[0], t, path)
+	if field == nil {
+		return nil
+	}
+	switch callee.Value {
+	case "Contains":
+		if sub := stringConst(c.Arguments[1]); sub != nil {
+			s := *sub
+			return func(v reflect.Value) bool { return containsFold(field(v), s) }
 		}
-		found := false
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if tag, _, _ := strings.Cut(f.Tag.Get("expr"), ","); tag == name && f.IsExported() {
-				index, t, found = append(index, i), f.Type, true
-				break
+	case "In":
+		if list, ok := inList(c.Arguments[1]); ok {
+			return func(v reflect.Value) bool {
+				s := field(v)
+				for _, e := range list {
+					if strings.EqualFold(e, s) {
+						return true
+					}
+				}
+				return false
 			}
 		}
-		if !found {
-			return nil, false
+	}
+	return nil
+}
+
+// anyPredicate is any(field, p) over a slice field of structs or strings.
+func anyPredicate(b *ast.BuiltinNode, t reflect.Type, path func(ast.Node) string) predicate {
+	if b.Name != "any" || len(b.Arguments) != 2 {
+		return nil
+	}
+	body, ok := b.Arguments[1].(*ast.PredicateNode)
+	if !ok {
+		return nil
+	}
+	index, ok := fieldIndex(t, path(b.Arguments[0]), reflect.Slice)
+	if !ok {
+		return nil
+	}
+	elem := fieldType(t, index).Elem()
+	if elem.Kind() != reflect.Struct && elem.Kind() != reflect.String {
+		return nil
+	}
+	p := exactPredicate(body.Node, elem, elementPath)
+	if p == nil {
+		return nil
+	}
+	return func(v reflect.Value) bool {
+		list := v.FieldByIndex(index)
+		for i := range list.Len() {
+			if p(list.Index(i)) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// elementPath is the path from any()'s element that n names: "type" for
+// .type (#.type), "principal.id" for .principal.id, "" for # itself; a
+// path that does not start at the element (a record field) is invalid.
+func elementPath(n ast.Node) string {
+	switch x := n.(type) {
+	case *ast.PointerNode:
+		if x.Name == "" {
+			return ""
+		}
+	case *ast.MemberNode:
+		prop, ok := x.Property.(*ast.StringNode)
+		if !ok || x.Optional {
+			break
+		}
+		switch base := elementPath(x.Node); base {
+		case invalidPath:
+		case "":
+			return prop.Value
+		default:
+			return base + "." + prop.Value
+		}
+	}
+	return invalidPath
+}
+
+// invalidPath names no field: an expr path never holds a space.
+const invalidPath = " "
+
+// fieldIndex finds the struct fields of t that a path of expr names
+// (their `expr` tags; an embedded struct's fields are found through it,
+// as expr promotes them) leads through, ending at a value of kind k;
+// false when a step is not a plain struct field (a pointer, a slice, a
+// map, a method) or the kind differs. The empty path is t itself.
+func fieldIndex(t reflect.Type, path string, k reflect.Kind) ([]int, bool) {
+	if path == invalidPath {
+		return nil, false
+	}
+	var index []int
+	if path != "" {
+		for name := range strings.SplitSeq(path, ".") {
+			if t.Kind() != reflect.Struct {
+				return nil, false
+			}
+			step, ok := fieldByTag(t, name)
+			if !ok {
+				return nil, false
+			}
+			index = append(index, step...)
+			t = fieldType(t, step)
 		}
 	}
 	return index, t.Kind() == k
 }
 
-func fieldValue(rec *entra.Record, index []int) reflect.Value {
-	return reflect.ValueOf(rec).Elem().FieldByIndex(index)
+// fieldByTag finds the field tagged name in struct t, or in the structs
+// t embeds.
+func fieldByTag(t reflect.Type, name string) ([]int, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if tag, _, _ := strings.Cut(f.Tag.Get("expr"), ","); tag == name && f.IsExported() {
+			return []int{i}, true
+		}
+	}
+	for i := range t.NumField() {
+		if f := t.Field(i); f.Anonymous && f.IsExported() && f.Type.Kind() == reflect.Struct {
+			if in, ok := fieldByTag(f.Type, name); ok {
+				return append([]int{i}, in...), true
+			}
+		}
+	}
+	return nil, false
 }
 
-// stringField, intField and boolField return a reader of the record's
-// field that n names, or nil. The two guards the engine always had keep
-// their direct readers.
-func stringField(n ast.Node) func(*entra.Record) string {
-	if index, ok := fieldIndex(memberPath(n), reflect.String); ok {
-		return func(rec *entra.Record) string { return fieldValue(rec, index).String() }
+func fieldType(t reflect.Type, index []int) reflect.Type {
+	for _, i := range index {
+		t = t.Field(i).Type
+	}
+	return t
+}
+
+// stringField and intField return a reader of the field of t that n
+// names, or nil.
+func stringField(n ast.Node, t reflect.Type, path func(ast.Node) string) func(reflect.Value) string {
+	if index, ok := fieldIndex(t, path(n), reflect.String); ok {
+		return func(v reflect.Value) string { return v.FieldByIndex(index).String() }
 	}
 	return nil
 }
 
-func intField(n ast.Node) func(*entra.Record) int {
-	if index, ok := fieldIndex(memberPath(n), reflect.Int); ok {
-		return func(rec *entra.Record) int { return int(fieldValue(rec, index).Int()) }
-	}
-	return nil
-}
-
-func boolField(n ast.Node) func(*entra.Record) bool {
-	path := memberPath(n)
-	if g := guards[path]; g != nil {
-		return g
-	}
-	if index, ok := fieldIndex(path, reflect.Bool); ok {
-		return func(rec *entra.Record) bool { return fieldValue(rec, index).Bool() }
+func intField(n ast.Node, t reflect.Type, path func(ast.Node) string) func(reflect.Value) int {
+	if index, ok := fieldIndex(t, path(n), reflect.Int); ok {
+		return func(v reflect.Value) int { return int(v.FieldByIndex(index).Int()) }
 	}
 	return nil
 }
@@ -194,6 +352,37 @@ func stringConst(n ast.Node) *string {
 		return &s.Value
 	}
 	return nil
+}
+
+// inList is a literal list as In reads it: its strings (In skips what
+// is not one); false when an element is not a literal.
+func inList(n ast.Node) ([]string, bool) {
+	var list []string
+	switch x := n.(type) {
+	case *ast.ConstantNode:
+		l, ok := x.Value.([]any)
+		if !ok {
+			return nil, false
+		}
+		for _, e := range l {
+			if s, ok := e.(string); ok {
+				list = append(list, s)
+			}
+		}
+	case *ast.ArrayNode:
+		for _, e := range x.Nodes {
+			switch e := e.(type) {
+			case *ast.StringNode:
+				list = append(list, e.Value)
+			case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.NilNode:
+			default:
+				return nil, false
+			}
+		}
+	default:
+		return nil, false
+	}
+	return list, true
 }
 
 // stringSet is the set of strings a literal list n holds (as the
