@@ -1,6 +1,9 @@
 package entra
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // validJSON reports whether b is exactly one strict JSON value (RFC 8259,
 // as encoding/json.Valid sees it: bytes ≥ 0x80 in strings are not checked
@@ -140,14 +143,31 @@ const (
 	highs = 0x8080808080808080
 )
 
-// plain8 reports whether none of the eight bytes of x is '"', '\\' or a
-// control character (the bit tricks of "Bit Twiddling Hacks": a byte
-// below n sets its high bit in (x - n·ones) &^ x).
-func plain8(x uint64) bool {
+// special8 sets the high bit of the bytes of x that are '"', '\\' or a
+// control character (the bit tricks of "Bit Twiddling Hacks": a byte below
+// n sets its high bit in (x - n·ones) &^ x). A borrow may also mark a byte
+// above a marked one, never below: the lowest mark is exact.
+func special8(x uint64) uint64 {
 	quote := x ^ ('"' * ones)
 	backslash := x ^ ('\\' * ones)
-	below := func(y uint64, n uint64) uint64 { return (y - n*ones) &^ y & highs }
-	return below(x, 0x20)|below(quote, 1)|below(backslash, 1) == 0
+	below := func(y uint64, n uint64) uint64 { return (y - n*ones) &^ y }
+	return (below(x, 0x20) | below(quote, 1) | below(backslash, 1)) & highs
+}
+
+// nextSpecial is the index of the first byte at or after i that is '"',
+// '\\' or a control character, or len(b).
+func nextSpecial(b []byte, i int) int {
+	// Eight bytes at a time: most of a record is strings (GUIDs, user
+	// agents, URLs), and a short one (a key) ends in its first word.
+	for ; i+8 <= len(b); i += 8 {
+		if m := special8(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for i < len(b) && strPlain[b[i]] {
+		i++
+	}
+	return i
 }
 
 // str validates the string starting at b[i] == '"'.
@@ -155,14 +175,7 @@ func (v *validator) str() bool {
 	b := v.b
 	i := v.i + 1
 	for {
-		// Eight bytes at a time while none of them needs a look: most of
-		// a record is long strings (GUIDs, user agents, URLs).
-		for i+8 <= len(b) && plain8(binary.LittleEndian.Uint64(b[i:])) {
-			i += 8
-		}
-		for i < len(b) && strPlain[b[i]] {
-			i++
-		}
+		i = nextSpecial(b, i)
 		if i >= len(b) {
 			return false
 		}

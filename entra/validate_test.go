@@ -1,7 +1,6 @@
 package entra
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"testing"
 )
@@ -41,17 +40,48 @@ func FuzzValidJSON(f *testing.F) {
 	})
 }
 
-// plain8 agrees with strPlain on every byte value at every position of
-// eight otherwise plain bytes.
-func TestPlain8(t *testing.T) {
-	for pos := range 8 {
-		for c := range 256 {
-			b := []byte("abcdefgh")
-			b[pos] = byte(c)
-			x := binary.LittleEndian.Uint64(b)
-			if got, want := plain8(x), strPlain[c]; got != want {
-				t.Errorf("byte %#x at %d: plain8 %v, strPlain %v", c, pos, got, want)
+// nextSpecial finds the first byte that strPlain does not accept, after
+// any bytes in front of it, for every pair of byte values at every two
+// positions of a word and across words (a special byte's borrow must not
+// hide a later one, nor mark an earlier one).
+func TestNextSpecial(t *testing.T) {
+	for _, n := range []int{8, 13} {
+		for pos := range n {
+			for c := range 256 {
+				for _, d := range []byte{0x00, 0x1f, ' ', '!', '"', '#', '\\', 0x80, 0xff} {
+					b := []byte("abcdefghijklm")[:n]
+					b[pos] = byte(c)
+					if pos+1 < n {
+						b[pos+1] = d
+					}
+					want := 0
+					for want < n && strPlain[b[want]] {
+						want++
+					}
+					for from := range min(want, 3) + 1 {
+						if got := nextSpecial(b, from); got != want {
+							t.Fatalf("%q from %d: %d, want %d", b, from, got, want)
+						}
+					}
+				}
 			}
+		}
+	}
+}
+
+// BenchmarkValidJSON validates the public sample records (every category,
+// both wire shapes).
+func BenchmarkValidJSON(b *testing.B) {
+	var docs [][]byte
+	n := 0
+	for _, doc := range loadSamples(b, localSamplesDir) {
+		docs = append(docs, doc.data)
+		n += len(doc.data)
+	}
+	b.SetBytes(int64(n / len(docs)))
+	for i := 0; b.Loop(); i++ {
+		if !validJSON(docs[i%len(docs)]) {
+			b.Fatal("invalid")
 		}
 	}
 }
