@@ -413,6 +413,75 @@ func TestAppendString(t *testing.T) {
 	}
 }
 
+// plainASCII stops at the first byte that JSON does not take as it is,
+// for every byte value at every position of a string longer than a word
+// (a special byte's borrow must not hide a later one, nor mark an earlier).
+func TestPlainASCII(t *testing.T) {
+	for _, n := range []int{7, 8, 17} {
+		for pos := range n {
+			for c := range 256 {
+				for _, d := range []byte{0x00, 0x1f, ' ', '"', '#', '\\', 0x7f, 0x80, 0xc3, 0xff} {
+					b := []byte("abcdefghijklmnopq")[:n]
+					b[pos] = byte(c)
+					if pos+1 < n {
+						b[pos+1] = d
+					}
+					want := 0
+					for want < n && b[want] >= 0x20 && b[want] < 0x80 && b[want] != '"' && b[want] != '\\' {
+						want++
+					}
+					if got := plainASCII(b); got != want {
+						t.Fatalf("%q: %d, want %d", b, got, want)
+					}
+					if got := plainASCII(string(b)); got != want {
+						t.Fatalf("string %q: %d, want %d", b, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// Whatever the bytes, AppendJSONString writes one valid JSON string that
+// reads back as the input with invalid UTF-8 replaced.
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain ascii and then some", "quote \" in a long string", "\x00\x01 ctl", "héllo wörld 😀 and more", "bad \xff utf8 \xc3", "line\u2028sep\u2029 tail"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := AppendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("%q: %s: %v", s, got, err)
+		}
+		if want := string([]rune(s)); back != want {
+			t.Fatalf("%q: read back %q, want %q", s, back, want)
+		}
+		if b := AppendJSONString(nil, []byte(s)); string(b) != string(got) {
+			t.Fatalf("%q: []byte gives %s, string %s", s, b, got)
+		}
+	})
+}
+
+// BenchmarkAppendJSONString appends the strings of a sign-in: GUIDs, a
+// user agent, a URL, names with non-ASCII letters.
+func BenchmarkAppendJSONString(b *testing.B) {
+	strs := []string{"6b1f1c2e-7a3d-4f5e-9c8b-0a1b2c3d4e5f", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0",
+		"https://login.microsoftonline.com/common/oauth2/v2.0/authorize", "Müller, Jürgen", "adm_alice@contoso.example", "Success", "a \"quoted\" word"}
+	n := 0
+	for _, s := range strs {
+		n += len(s)
+	}
+	b.SetBytes(int64(n))
+	buf := make([]byte, 0, 1024)
+	for b.Loop() {
+		buf = buf[:0]
+		for _, s := range strs {
+			buf = AppendJSONString(buf, s)
+		}
+	}
+}
+
 // probeUPN is the user name of a fault probe's record: two bytes that are
 // never UTF-8 and a lead byte cut short by "(".
 const probeUPN = "\xff\xfe\xc3("

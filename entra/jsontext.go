@@ -1,6 +1,7 @@
 package entra
 
 import (
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -26,10 +27,7 @@ func AppendJSONString[T string | []byte](dst []byte, s T) []byte {
 func AppendJSONStringNoting[T string | []byte](dst []byte, s T, replaced *bool) []byte {
 	dst = append(dst, '"')
 	// Most strings are plain ASCII: copy them in one go.
-	i := 0
-	for i < len(s) && s[i] >= 0x20 && s[i] < utf8.RuneSelf && s[i] != '"' && s[i] != '\\' {
-		i++
-	}
+	i := plainASCII(s)
 	if i == len(s) {
 		dst = append(dst, s...)
 		return append(dst, '"')
@@ -39,7 +37,7 @@ func AppendJSONStringNoting[T string | []byte](dst []byte, s T, replaced *bool) 
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
+				i += plainASCII(s[i:])
 				continue
 			}
 			dst = append(dst, s[start:i]...)
@@ -256,4 +254,22 @@ func appendValidUTF8(dst, b []byte) []byte {
 		i += size
 	}
 	return append(dst, b[start:]...)
+}
+
+// plainASCII is the length of the prefix of s that a JSON string holds as
+// it is: ASCII but '"', '\\' and control characters. Eight bytes at a
+// time (special8 and the high bits), as most strings are all of it.
+func plainASCII[T string | []byte](s T) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if m := special8(x) | x&highs; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for i < len(s) && s[i] >= 0x20 && s[i] < utf8.RuneSelf && s[i] != '"' && s[i] != '\\' {
+		i++
+	}
+	return i
 }
