@@ -714,11 +714,11 @@ var envelopeSkip = []string{
 }
 
 // envelope copies the diagnostic envelope's other keys (operationName,
-// category, resultType, identity, …) in snake case, and returns their names.
-func (d *doc) envelope() seen {
-	ks := make(seen, 0, 16)
+// category, resultType, identity, …) in snake case, and adds their names
+// to ks.
+func (d *doc) envelope(ks *seen) {
 	if d.rec.Shape != entra.ShapeDiagnostic || d.root == nil {
-		return ks
+		return
 	}
 	o, _ := d.root.Object()
 	o.Visit(func(k []byte, v *fastjson.Value) {
@@ -733,7 +733,6 @@ func (d *doc) envelope() seen {
 		}
 		d.w.raw(name, func(b []byte) []byte { return appendValue(b, v, snakeKeys) })
 	})
-	return ks
 }
 
 // properties is the object the integration reads its
@@ -768,7 +767,8 @@ func (d *doc) signInLogs() {
 	w, rec := d.w, d.rec
 	s := &rec.SignIn
 	w.begin("signinlogs")
-	ks := d.envelope()
+	var ks seen
+	d.envelope(&ks)
 	// A Graph resource has no envelope: fill in what the integration's
 	// rules read from it.
 	if ks.add("category") {
@@ -798,7 +798,7 @@ func (d *doc) signInLogs() {
 	if p := d.properties(); p != nil {
 		w.begin("properties")
 		o, _ := p.Object()
-		pks := make(seen, 0, 16)
+		var pks seen
 		o.Visit(func(k []byte, v *fastjson.Value) {
 			n := fieldNameOf(k, snakeKeys)
 			if r, ok := signInRenames[n]; ok {
@@ -811,7 +811,7 @@ func (d *doc) signInLogs() {
 				// failure_reason and additional_details become message.
 				w.begin("status")
 				so, _ := v.Object()
-				sks := make(seen, 0, 16)
+				var sks seen
 				so.Visit(func(k []byte, v *fastjson.Value) {
 					sn := fieldNameOf(k, snakeKeys)
 					if sn == "" || sn == "failure_reason" || sn == "additional_details" || !sks.add(sn) {
@@ -846,7 +846,8 @@ var auditRenames = map[string]string{
 func (d *doc) auditLogs() {
 	w, rec := d.w, d.rec
 	w.begin("auditlogs")
-	ks := d.envelope()
+	var ks seen
+	d.envelope(&ks)
 	if ks.add("category") {
 		w.str("category", "AuditLogs")
 	}
@@ -863,7 +864,7 @@ func (d *doc) auditLogs() {
 	if p := d.properties(); p != nil {
 		w.begin("properties")
 		o, _ := p.Object()
-		pks := make(seen, 0, 16)
+		var pks seen
 		o.Visit(func(k []byte, v *fastjson.Value) {
 			n := fieldNameOf(k, keepKeys)
 			if r, ok := auditRenames[strings.ToLower(n)]; ok {

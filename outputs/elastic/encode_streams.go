@@ -357,12 +357,11 @@ type envelopeSpec struct {
 	rename map[string]string // logged key → field name, before style applies
 }
 
-// copyEnvelope copies the diagnostic envelope's keys by spec and returns
-// the names it wrote. A Graph resource has none.
-func (d *doc) copyEnvelope(spec envelopeSpec) seen {
-	ks := make(seen, 0, 16)
+// copyEnvelope copies the diagnostic envelope's keys by spec and adds the
+// names it wrote to ks. A Graph resource has none.
+func (d *doc) copyEnvelope(ks *seen, spec envelopeSpec) {
 	if d.rec.Shape != entra.ShapeDiagnostic || d.root == nil {
-		return ks
+		return
 	}
 	o, _ := d.root.Object()
 	o.Visit(func(k []byte, v *fastjson.Value) {
@@ -380,7 +379,6 @@ func (d *doc) copyEnvelope(spec envelopeSpec) seen {
 		}
 		d.w.raw(name, func(b []byte) []byte { return appendValue(b, v, spec.style) })
 	})
-	return ks
 }
 
 // commonSkip are the envelope keys every dataset moves to ECS or azure.*
@@ -411,7 +409,7 @@ func writeRenamed(w *jw, v *fastjson.Value, spec *renames) {
 	if err != nil {
 		return
 	}
-	ks := make(seen, 0, 16)
+	var ks seen
 	o.Visit(func(k []byte, val *fastjson.Value) {
 		if spec.drop[string(k)] || spec.dropNull && isNull(val) {
 			return
@@ -522,7 +520,8 @@ var idProtectionProps = &renames{
 func (d *doc) identityProtection() {
 	w, rec := d.w, d.rec
 	w.begin("identityprotection")
-	ks := d.copyEnvelope(envelopeSpec{
+	var ks seen
+	d.copyEnvelope(&ks, envelopeSpec{
 		style: keepKeys,
 		// identity, Level and location are removed by the integration.
 		skip:   append([]string{"identity", "level", "location"}, commonSkip...),
@@ -592,7 +591,7 @@ func (d *doc) copyEnvelopeNonEmpty(spec envelopeSpec) {
 		return
 	}
 	o, _ := d.root.Object()
-	ks := make(seen, 0, 16)
+	var ks seen
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		for _, s := range spec.skip {
 			if eqFold(k, s) {
@@ -623,7 +622,7 @@ var graphMoved = map[string]bool{
 func (d *doc) graphProperties(p *fastjson.Value, aad bool) {
 	w := d.w
 	o, _ := p.Object()
-	ks := make(seen, 0, 16)
+	var ks seen
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		if emptyValue(v) || len(k) > 2 && k[0] == '_' && k[1] == '_' {
 			// Empty values are dropped; so are Microsoft's internal
@@ -785,7 +784,8 @@ func (d *doc) categoryAndOperation(ks *seen) {
 func (d *doc) provisioningLogs() {
 	w := d.w
 	w.begin("provisioning")
-	ks := d.copyEnvelope(envelopeSpec{
+	var ks seen
+	d.copyEnvelope(&ks, envelopeSpec{
 		style: keepKeys,
 		skip:  commonSkip,
 		rename: map[string]string{"operationName": "operation_name", "operationVersion": "operation_version",
@@ -809,7 +809,8 @@ func (d *doc) provisioningLogs() {
 func (d *doc) platformLogs() {
 	w := d.w
 	w.begin("platformlogs")
-	ks := d.copyEnvelope(envelopeSpec{
+	var ks seen
+	d.copyEnvelope(&ks, envelopeSpec{
 		style: keepKeys,
 		// level becomes log.level, location geo.name.
 		skip: []string{"time", "properties", "resourceId", "correlationId", "callerIpAddress", "durationMs",
