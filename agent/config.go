@@ -419,11 +419,11 @@ func (c *Config) Replay(paths []string, pipeline string) error {
 // monitor state, dead letters and privilege history go there, never to
 // the files of an agent running on the same config (a state_file the
 // config names included: the replay would append to that agent's journal
-// and then empty it). scratch says the directory is removed when the
-// replay ends: no later start reads it, so the store's commits are not
-// synced and the privilege stage keeps what the audit stream teaches it
-// in memory only — syncs that protect nothing took a tenth of a replay's
-// time.
+// and then empty it). scratch says no later start reads the directory
+// (a replay's temporary one, removed at the end unless it kept dead
+// letters): the store's commits are not synced and the privilege stage
+// keeps what the audit stream teaches it in memory only — syncs that
+// protect nothing took a tenth of a replay's time.
 func (c *Config) ReplayDataDir(dir string, scratch bool) {
 	c.DataDir = dir
 	c.DeadLetter = filepath.Join(dir, "dead-letter.jsonl")

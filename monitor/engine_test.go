@@ -620,7 +620,7 @@ func TestPrefilter(t *testing.T) {
 	reset := &entra.Record{Audit: entra.Audit{ActivityDisplayName: "Reset user password", LoggedByService: "Core Directory"}}
 	pim := &entra.Record{Audit: entra.Audit{ActivityDisplayName: "Add member to role completed (PIM activation)", LoggedByService: "PIM"}}
 	fraud := &entra.Record{Audit: entra.Audit{ActivityDisplayName: "Fraud reported - user is blocked for MFA"}}
-	denied := &entra.Record{SignIn: entra.SignIn{Status: "failure", ErrorCode: 500121, AuthenticationDetails: []entra.AuthStep{
+	denied := &entra.Record{SignIn: entra.SignIn{Status: "failure", ErrorCode: 500121, RiskEventTypes: []string{"unfamiliarFeatures", "anonymizedIPAddress"}, AuthenticationDetails: []entra.AuthStep{
 		{ResultDetail: "MFA successfully completed"}, {ResultDetail: "MFA denied; Fraud Code entered"}}}}
 	roleOfGlass := &entra.Record{Audit: entra.Audit{Category: "RoleManagement", Targets: []entra.Target{
 		{Principal: entra.Principal{Type: "User", ID: "u1"}}, {Principal: entra.Principal{Type: "User", ID: "u2", Emergency: true}}}}}
@@ -662,6 +662,11 @@ func TestPrefilter(t *testing.T) {
 		{`signin.errorCode == 500121 && !any(signin.authenticationDetails, .authenticationStepResultDetail startsWith "MFA s")`, true, true, nil},
 		{`any(audit.targets, .type in ["Application", "ServicePrincipal"] && (In(.displayName, params.apps) || In(.id, params.none)))`, true, true, []*entra.Record{app}},
 		{`any(audit.targets, In(.displayName, params.none))`, true, true, nil},
+		// A list of strings: # is the element itself.
+		{`any(signin.riskEventTypes, # == "unfamiliarFeatures")`, true, true, []*entra.Record{denied}},
+		{`any(signin.riskEventTypes, # in ["leakedCredentials", "anonymizedIPAddress"])`, true, true, []*entra.Record{denied}},
+		{`any(signin.riskEventTypes, # startsWith "unfam" && Contains(#, "FEATURES") && In(#, ["UNFAMILIARfeatures"]))`, true, true, []*entra.Record{denied}},
+		{`any(signin.riskEventTypes, # == "leakedCredentials")`, true, true, nil},
 		{`(actor.privileged || Contains(actor.upn, "ADM_")) && actor.upn != ""`, true, true, []*entra.Record{admin}},
 		{`actor.privileged || Contains(actor.upn, "x")`, true, true, []*entra.Record{admin}},
 		{`!(actor.privileged && Contains(actor.upn, "x"))`, true, true, []*entra.Record{glass, nobody, reset, pim, fraud, denied, roleOfGlass, app}},

@@ -125,7 +125,7 @@ func exactPredicate(n ast.Node, t reflect.Type, path func(ast.Node) string) pred
 		return anyPredicate(x, t, path)
 	}
 	if index, ok := fieldIndex(t, path(n), reflect.Bool); ok {
-		return func(v reflect.Value) bool { return v.FieldByIndex(index).Bool() }
+		return func(v reflect.Value) bool { return fieldOf(v, index).Bool() }
 	}
 	return nil
 }
@@ -324,6 +324,15 @@ func fieldByTag(t reflect.Type, name string) ([]int, bool) {
 	return nil, false
 }
 
+// fieldOf is the field of v at index: v itself for the empty index (#,
+// an element of a list of strings), where reflect's FieldByIndex panics.
+func fieldOf(v reflect.Value, index []int) reflect.Value {
+	if len(index) == 0 {
+		return v
+	}
+	return v.FieldByIndex(index)
+}
+
 func fieldType(t reflect.Type, index []int) reflect.Type {
 	for _, i := range index {
 		t = t.Field(i).Type
@@ -335,14 +344,14 @@ func fieldType(t reflect.Type, index []int) reflect.Type {
 // names, or nil.
 func stringField(n ast.Node, t reflect.Type, path func(ast.Node) string) func(reflect.Value) string {
 	if index, ok := fieldIndex(t, path(n), reflect.String); ok {
-		return func(v reflect.Value) string { return v.FieldByIndex(index).String() }
+		return func(v reflect.Value) string { return fieldOf(v, index).String() }
 	}
 	return nil
 }
 
 func intField(n ast.Node, t reflect.Type, path func(ast.Node) string) func(reflect.Value) int {
 	if index, ok := fieldIndex(t, path(n), reflect.Int); ok {
-		return func(v reflect.Value) int { return int(v.FieldByIndex(index).Int()) }
+		return func(v reflect.Value) int { return int(fieldOf(v, index).Int()) }
 	}
 	return nil
 }

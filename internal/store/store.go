@@ -29,9 +29,10 @@ const FileName = "privtrail.db"
 // damaged file is an error naming it, never a panic.
 func Open(dir string) (*Store, error) { return open(dir, false) }
 
-// OpenScratch opens the store of a data directory that is removed when the
-// agent stops (`privtrail replay` without -data-dir). Its commits are not
-// synced: no later start reads what a crash would leave of it.
+// OpenScratch opens the store of a data directory that no later start
+// reads (`privtrail replay` without -data-dir: a temporary folder, removed
+// at the end unless dead letters are kept there). Its commits are not
+// synced: nothing reads what a crash would leave of it.
 func OpenScratch(dir string) (*Store, error) { return open(dir, true) }
 
 func open(dir string, noSync bool) (*Store, error) {
