@@ -800,11 +800,9 @@ func (d *doc) signInLogs() {
 		o, _ := p.Object()
 		var pks seen
 		o.Visit(func(k []byte, v *fastjson.Value) {
-			n := fieldNameOf(k, snakeKeys)
-			if r, ok := signInRenames[n]; ok {
-				n = r
-			}
-			if n == "" || signInDrops[n] || !pks.add(n) {
+			f := signInFields.of(k)
+			n := f.name
+			if n == "" || !pks.add(n) {
 				return
 			}
 			if n == "status" && v.Type() == fastjson.TypeObject {
@@ -822,12 +820,25 @@ func (d *doc) signInLogs() {
 				w.end()
 				return
 			}
-			w.raw(n, func(b []byte) []byte { return appendValue(b, v, snakeKeys) })
+			w.field(f, func(b []byte) []byte { return appendValue(b, v, snakeKeys) })
 		})
 		w.end()
 	}
 	w.end()
 }
+
+// signInFields are the sign-in properties' fields: snake case, then the
+// integration's renames and drops.
+var signInFields = newNameTable(func(k []byte) string {
+	n := string(fieldName(nil, k, snakeKeys))
+	if r, ok := signInRenames[n]; ok {
+		n = r
+	}
+	if signInDrops[n] {
+		return ""
+	}
+	return n
+})
 
 // auditRenames are the properties the integration's audit pipeline
 // renames; the others keep their logged names.
@@ -866,11 +877,9 @@ func (d *doc) auditLogs() {
 		o, _ := p.Object()
 		var pks seen
 		o.Visit(func(k []byte, v *fastjson.Value) {
-			n := fieldNameOf(k, keepKeys)
-			if r, ok := auditRenames[strings.ToLower(n)]; ok {
-				n = r
-			}
-			if n == "" || n == "privtrail" || !pks.add(n) {
+			f := auditFields.of(k)
+			n := f.name
+			if n == "" || !pks.add(n) {
 				return
 			}
 			if n == "target_resources" {
@@ -881,12 +890,26 @@ func (d *doc) auditLogs() {
 				}
 				return
 			}
-			w.raw(n, func(b []byte) []byte { return appendValue(b, v, keepKeys) })
+			w.field(f, func(b []byte) []byte { return appendValue(b, v, keepKeys) })
 		})
 		w.end()
 	}
 	w.end()
 }
+
+// auditFields are the audit properties' fields: the logged keys, the
+// integration's renames (whatever the key's case), privtrail's own
+// object dropped.
+var auditFields = newNameTable(func(k []byte) string {
+	n := string(fieldName(nil, k, keepKeys))
+	if r, ok := auditRenames[strings.ToLower(n)]; ok {
+		n = r
+	}
+	if n == "privtrail" {
+		return ""
+	}
+	return n
+})
 
 // writeTargetResources writes targetResources as the integration does: an
 // object keyed by position ("0", "1", …), each with its modifiedProperties

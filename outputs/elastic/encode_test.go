@@ -766,8 +766,8 @@ func TestFieldNamesInternedWithinBound(t *testing.T) {
 			}
 		}
 	}
-	for style := range names.m {
-		m := names.m[style].Load()
+	for style := range names {
+		m := names[style].m.Load()
 		if m == nil {
 			t.Errorf("style %d: nothing interned", style)
 		} else if len(*m) > maxNames {

@@ -120,6 +120,19 @@ func (w *jw) float(k string, v float64) {
 	w.b = strconv.AppendFloat(w.b, v, 'f', -1, 64)
 }
 
+// field writes the member f (an interned key, already JSON) followed by
+// whatever append appends (one JSON value).
+func (w *jw) field(f fieldKey, fn func([]byte) []byte) {
+	fr := w.top()
+	if !fr.empty {
+		w.b = append(w.b, ',')
+	}
+	fr.empty = false
+	w.b = append(w.b, f.json...)
+	w.replaced = w.replaced || f.replaced
+	w.b = fn(w.b)
+}
+
 // raw writes k: followed by whatever append appends (one JSON value).
 func (w *jw) raw(k string, fn func([]byte) []byte) {
 	w.key(k)

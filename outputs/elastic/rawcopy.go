@@ -78,45 +78,70 @@ func fieldName(dst []byte, k []byte, style keyStyle) []byte {
 	return dst
 }
 
-// names interns the field names fieldNameOf made, per key style: the
-// same few hundred logged keys come in every record, and renaming each
-// and allocating its string again was a fifth of the encoder's time.
-// Reads load the map without a lock (a read lock per key was 7 % of the
-// encoder's time); a new name copies it. Entra's categories log a few
-// hundred distinct keys; keys beyond maxNames (a source inventing them)
-// are renamed each time, which bounds the memory and the copying (~0.5 s
-// of CPU in all for a source that invents maxNames keys).
-var names struct {
-	m  [2]atomic.Pointer[map[string]string]
-	mu sync.Mutex // serializes the copies
+// A nameTable interns what each logged key becomes: the same few hundred
+// keys come in every record, and renaming each and allocating its string
+// again was a fifth of the encoder's time. Reads load the map without a
+// lock (a read lock per key was 7 % of the encoder's time); a new key
+// copies it. Entra's categories log a few hundred distinct keys; keys
+// beyond maxNames (a source inventing them) are renamed each time, which
+// bounds the memory and the copying (~0.5 s of CPU in all for a source
+// that invents maxNames keys).
+type nameTable struct {
+	m      atomic.Pointer[map[string]fieldKey]
+	mu     sync.Mutex // serializes the copies
+	rename func(k []byte) string
+}
+
+// fieldKey is a logged key as a field: its name ("" drops the member),
+// that name written as a JSON key, colon included, and whether writing it
+// replaced invalid UTF-8.
+type fieldKey struct {
+	name, json string
+	replaced   bool
 }
 
 const maxNames = 4096
 
-// fieldNameOf is fieldName as a string, interned.
-func fieldNameOf(k []byte, style keyStyle) string {
-	if m := names.m[style].Load(); m != nil {
-		if n, ok := (*m)[string(k)]; ok {
-			return n
+func newNameTable(rename func(k []byte) string) *nameTable {
+	return &nameTable{rename: rename}
+}
+
+// of is the field k becomes.
+func (t *nameTable) of(k []byte) fieldKey {
+	if m := t.m.Load(); m != nil {
+		if f, ok := (*m)[string(k)]; ok {
+			return f
 		}
 	}
-	n := string(fieldName(nil, k, style))
-	names.mu.Lock()
-	defer names.mu.Unlock()
-	var old map[string]string
-	if m := names.m[style].Load(); m != nil {
+	f := fieldKey{name: t.rename(k)}
+	if f.name != "" {
+		f.json = string(append(entra.AppendJSONStringNoting(nil, f.name, &f.replaced), ':'))
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var old map[string]fieldKey
+	if m := t.m.Load(); m != nil {
 		old = *m
 	}
 	if _, ok := old[string(k)]; !ok && len(old) < maxNames {
-		next := make(map[string]string, len(old)+1)
-		for key, name := range old {
-			next[key] = name
+		next := make(map[string]fieldKey, len(old)+1)
+		for key, f := range old {
+			next[key] = f
 		}
-		next[string(k)] = n
-		names.m[style].Store(&next)
+		next[string(k)] = f
+		t.m.Store(&next)
 	}
-	return n
+	return f
 }
+
+// names are fieldName's names, per key style.
+var names = [2]*nameTable{
+	keepKeys:  newNameTable(func(k []byte) string { return string(fieldName(nil, k, keepKeys)) }),
+	snakeKeys: newNameTable(func(k []byte) string { return string(fieldName(nil, k, snakeKeys)) }),
+}
+
+// fieldNameOf is fieldName as a string, interned.
+func fieldNameOf(k []byte, style keyStyle) string { return names[style].of(k).name }
 
 // seen remembers the keys written into one object so that two logged keys
 // that map to the same field (riskLevelDuringSignIn and
@@ -170,16 +195,15 @@ func appendJSON(dst []byte, v *fastjson.Value, style keyStyle, prune bool) []byt
 			if prune && emptyValue(val) {
 				return
 			}
-			name := fieldNameOf(k, style)
-			if name == "" || !ks.add(name) {
+			f := names[style].of(k)
+			if f.name == "" || !ks.add(f.name) {
 				return
 			}
 			if n > 0 {
 				dst = append(dst, ',')
 			}
 			n++
-			dst = entra.AppendJSONString(dst, name)
-			dst = append(dst, ':')
+			dst = append(dst, f.json...)
 			dst = appendJSON(dst, val, style, prune)
 		})
 		return append(dst, '}')
