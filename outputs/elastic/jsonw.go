@@ -41,15 +41,21 @@ func (w *jw) close() {
 // key writes the separator and key of a member of the current object, or
 // just the separator for an element of the current array (k == "").
 func (w *jw) key(k string) {
+	w.sep()
+	if k != "" {
+		w.b = entra.AppendJSONStringNoting(w.b, k, &w.replaced)
+		w.b = append(w.b, ':')
+	}
+}
+
+// sep writes the comma before a member or element of the current
+// container unless it is the first.
+func (w *jw) sep() {
 	f := w.top()
 	if !f.empty {
 		w.b = append(w.b, ',')
 	}
 	f.empty = false
-	if k != "" {
-		w.b = entra.AppendJSONStringNoting(w.b, k, &w.replaced)
-		w.b = append(w.b, ':')
-	}
 }
 
 func (w *jw) push(k string, c byte) {
@@ -123,11 +129,7 @@ func (w *jw) float(k string, v float64) {
 // field writes the member f (an interned key, already JSON) followed by
 // whatever append appends (one JSON value).
 func (w *jw) field(f fieldKey, fn func([]byte) []byte) {
-	fr := w.top()
-	if !fr.empty {
-		w.b = append(w.b, ',')
-	}
-	fr.empty = false
+	w.sep()
 	w.b = append(w.b, f.json...)
 	w.replaced = w.replaced || f.replaced
 	w.b = fn(w.b)
