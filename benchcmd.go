@@ -77,11 +77,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var rows []bench.Row
 	for _, a := range splitInts(*admins) {
-		row, err := b.pipelineVsFloor(ctx, *n, a, *runs)
-		if err != nil {
-			return err
+		for _, stored := range []bool{false, true} {
+			row, err := b.pipelineVsFloor(ctx, *n, a, *runs, stored)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, row)
 		}
-		rows = append(rows, row)
 	}
 	for _, size := range splitInts(*sizes) {
 		row, err := b.memory(ctx, size, *runs)
@@ -156,8 +158,9 @@ func (b *bencher) data(ctx context.Context, n, admins int) (string, error) {
 
 // pipeline runs `privtrail replay` over data with every context stage
 // (the demo's MMDBs, PAW list and work hours) and the shipped monitors,
-// writing to the null device, from empty state.
-func (b *bencher) pipeline(ctx context.Context, data string) (bench.Run, error) {
+// writing to the null device, from empty state: in a throwaway folder, or
+// stored in a data folder (-data-dir).
+func (b *bencher) pipeline(ctx context.Context, data string, stored bool) (bench.Run, error) {
 	wd, err := os.Getwd()
 	if err != nil {
 		return bench.Run{}, err
@@ -182,7 +185,11 @@ pipelines: [%q]
 	if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
 		return bench.Run{}, err
 	}
-	return bench.Process(ctx, "", "", b.exe, "replay", "-c", cfg, "-o", os.DevNull, data)
+	args := []string{"replay", "-c", cfg, "-o", os.DevNull}
+	if stored {
+		args = append(args, "-data-dir", state)
+	}
+	return bench.Process(ctx, "", "", b.exe, append(args, data)...)
 }
 
 // floor times the reference loop over data: the harness's floor program,
@@ -207,11 +214,18 @@ func (b *bencher) floor(ctx context.Context, data string) (time.Duration, error)
 	return time.Since(start), err
 }
 
-func (b *bencher) pipelineVsFloor(ctx context.Context, n, admins, runs int) (bench.Row, error) {
+// pipelineVsFloor runs the pipeline as `../shared/perf/ratio` does (a
+// replay into a throwaway folder, nothing synced) or, stored, with its
+// state in a data folder, synced as `privtrail run` stores it.
+func (b *bencher) pipelineVsFloor(ctx context.Context, n, admins, runs int, stored bool) (bench.Row, error) {
 	// The issue's targets: 1.5× the floor with 100 admins, 1.0× with 1,000.
 	row := bench.Row{What: fmt.Sprintf("pipeline vs floor, %s records, %d admins", bench.Thousands(int64(n)), admins), Target: "≥ 1.5"}
 	if admins >= 1000 {
 		row.Target = "≥ 1.0"
+	}
+	if stored {
+		row.What += ", state stored"
+		row.Target = "—"
 	}
 	data, err := b.data(ctx, n, admins)
 	if err != nil {
@@ -222,7 +236,7 @@ func (b *bencher) pipelineVsFloor(ctx context.Context, n, admins, runs int) (ben
 		if err != nil {
 			return row, err
 		}
-		p, err := b.pipeline(ctx, data)
+		p, err := b.pipeline(ctx, data, stored)
 		if err != nil {
 			return row, err
 		}
@@ -236,6 +250,9 @@ func (b *bencher) pipelineVsFloor(ctx context.Context, n, admins, runs int) (ben
 	} else {
 		row.Note = "floor: ../shared/perf/floor, one core"
 	}
+	if stored {
+		row.Note += "; replay -data-dir: monitor state and privilege journal synced as `run` stores them"
+	}
 	return row, nil
 }
 
@@ -246,7 +263,7 @@ func (b *bencher) memory(ctx context.Context, n, runs int) (bench.Row, error) {
 		return row, err
 	}
 	for range runs {
-		p, err := b.pipeline(ctx, data)
+		p, err := b.pipeline(ctx, data, false)
 		if err != nil {
 			return row, err
 		}

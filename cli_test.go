@@ -76,7 +76,7 @@ func TestBenchTable(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("%s, run %d: exit %d\n%s", perf, i+1, code, out.String())
 			}
-			for _, want := range []string{"privtrail bench on ", "pipeline vs floor, 2,000 records, 100 admins", "pipeline, 3,000 records (memory)", " MB"} {
+			for _, want := range []string{"privtrail bench on ", "pipeline vs floor, 2,000 records, 100 admins", "pipeline vs floor, 2,000 records, 100 admins, state stored", "pipeline, 3,000 records (memory)", " MB"} {
 				if !strings.Contains(out.String(), want) {
 					t.Errorf("%s, run %d: no %q in\n%s", perf, i+1, want, out.String())
 				}
