@@ -207,8 +207,14 @@ func (j *journal) write(data []byte) error {
 	return err
 }
 
-// empty cuts the file to nothing, durably. j.mu is held.
+// empty cuts the file to nothing, durably. j.mu is held. A journal that
+// is not there is left so: nothing to empty, no file to create.
 func (j *journal) empty() error {
+	if j.lf == nil {
+		if _, err := os.Stat(j.path); errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+	}
 	if err := j.open(); err != nil {
 		return err
 	}

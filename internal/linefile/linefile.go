@@ -131,9 +131,10 @@ func (lf *File) Append(fill func(w *bufio.Writer) error, sync bool) error {
 	return err
 }
 
-// Empty cuts the file to nothing, durably.
+// Empty cuts the file to nothing, durably (an empty file is left as it
+// is).
 func (lf *File) Empty() error {
-	if lf.size < 0 {
+	if lf.size <= 0 {
 		return nil
 	}
 	if err := lf.f.Truncate(0); err != nil {
