@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/privtrail/privtrail/internal/linefile"
 	"github.com/privtrail/privtrail/internal/yamlfile"
 )
 
@@ -158,10 +159,7 @@ func WriteFile(path string, data []byte) (err error) {
 	}
 	// The rename is durable once the directory is synced; a file system
 	// that cannot sync a directory still has the new file in place.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
+	_ = linefile.SyncDir(dir)
 	return nil
 }
 

@@ -21,6 +21,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/privtrail/privtrail/internal/linefile"
 )
 
 var (
@@ -393,7 +395,7 @@ func (q *Queue) write(first uint64, newest segment, items [][]byte) error {
 			return err
 		}
 		if created {
-			return syncDir(q.dir)
+			return linefile.SyncDir(q.dir)
 		}
 		return nil
 	}()

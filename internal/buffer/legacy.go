@@ -8,6 +8,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/privtrail/privtrail/internal/linefile"
 )
 
 // Before the segment files, an output's buffer was one bbolt file,
@@ -38,7 +40,7 @@ func migrateLegacy(dir string) error {
 		if err := os.Remove(old); err != nil {
 			return err
 		}
-		return syncDir(parent)
+		return linefile.SyncDir(parent)
 	}
 	tmp := dir + migrateSuffix
 	if err := os.RemoveAll(tmp); err != nil {
@@ -71,13 +73,13 @@ func migrateLegacy(dir string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = syncDir(tmp)
+		err = linefile.SyncDir(tmp)
 	}
 	if err == nil {
 		err = os.Rename(tmp, dir)
 	}
 	if err == nil {
-		err = syncDir(parent)
+		err = linefile.SyncDir(parent)
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
@@ -86,7 +88,7 @@ func migrateLegacy(dir string) error {
 	if err := os.Remove(old); err != nil {
 		return err
 	}
-	return syncDir(parent)
+	return linefile.SyncDir(parent)
 }
 
 // legacyWriter writes migrated entries into segments of maxSegment bytes.

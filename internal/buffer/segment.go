@@ -177,16 +177,6 @@ func scanSegment(dir string, first uint64) (scanned, error) {
 	return sc, nil
 }
 
-// syncDir makes the creation or removal of dir's entries durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // FolderSize is what the buffer folder dir takes on disk as the bound
 // counts it: its own block and each file's size rounded up to 4 KiB
 // blocks. Files deleted while it looks are skipped.

@@ -53,8 +53,9 @@ func Open(path string, perm os.FileMode, bufSize int) (*File, int64, error) {
 		return nil, 0, err
 	}
 	if errors.Is(statErr, fs.ErrNotExist) {
-		// A new file's name must survive a crash as its lines do.
-		syncDir(filepath.Dir(path))
+		// A new file's name must survive a crash as its lines do; a file
+		// system that cannot sync a folder still has the file.
+		_ = SyncDir(filepath.Dir(path))
 	}
 	lf := &File{f: f, path: path}
 	lf.out.f = f
@@ -148,13 +149,15 @@ func (lf *File) Empty() error {
 // file).
 func (lf *File) Size() int64 { return lf.size }
 
-// syncDir makes the names in dir durable; a file system that cannot sync
-// a directory still has the file.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
+// SyncDir makes the names in dir durable: a file created or renamed
+// there survives a crash once it returns.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
 	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // Close flushes nothing (Append always flushes) and, with sync, makes the
