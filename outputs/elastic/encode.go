@@ -727,11 +727,11 @@ func (d *doc) envelope(ks *seen) {
 				return
 			}
 		}
-		name := fieldNameOf(k, snakeKeys)
-		if name == "" || !ks.add(name) {
+		f := names[snakeKeys].of(k)
+		if f.name == "" || !ks.add(f.name) {
 			return
 		}
-		d.w.raw(name, func(b []byte) []byte { return appendValue(b, v, snakeKeys) })
+		d.w.field(f, func(b []byte) []byte { return appendValue(b, v, snakeKeys) })
 	})
 }
 

@@ -601,11 +601,11 @@ func (d *doc) copyEnvelopeNonEmpty(spec envelopeSpec) {
 		if emptyValue(v) {
 			return
 		}
-		name := fieldNameOf(k, spec.style)
-		if name == "" || !ks.add(name) {
+		f := names[spec.style].of(k)
+		if f.name == "" || !ks.add(f.name) {
 			return
 		}
-		d.w.raw(name, func(b []byte) []byte { return appendPruned(b, v, spec.style) })
+		d.w.field(f, func(b []byte) []byte { return appendPruned(b, v, spec.style) })
 	})
 }
 
