@@ -196,6 +196,17 @@ func streamNames() string {
 	return strings.Join(names, ", ")
 }
 
+// inFold reports whether s equals one of list's strings,
+// case-insensitively; what is not a string is skipped.
+func inFold(s string, list []any) bool {
+	for _, v := range list {
+		if str, ok := v.(string); ok && strings.EqualFold(str, s) {
+			return true
+		}
+	}
+	return false
+}
+
 func slicesContains(s []entra.Stream, v entra.Stream) bool {
 	for _, x := range s {
 		if x == v {
@@ -212,12 +223,7 @@ var functions = []expr.Option{
 	expr.Function("In", func(p ...any) (any, error) {
 		s, _ := p[0].(string)
 		list, _ := p[1].([]any)
-		for _, v := range list {
-			if str, ok := v.(string); ok && strings.EqualFold(str, s) {
-				return true, nil
-			}
-		}
-		return false, nil
+		return inFold(s, list), nil
 	}, new(func(string, []any) bool)),
 	// Contains reports whether s contains substr, case-insensitively.
 	expr.Function("Contains", func(p ...any) (any, error) {

@@ -205,15 +205,7 @@ func callPredicate(c *ast.CallNode, t reflect.Type, path func(ast.Node) string) 
 		}
 	case "In":
 		if list, ok := inList(c.Arguments[1]); ok {
-			return func(v reflect.Value) bool {
-				s := field(v)
-				for _, e := range list {
-					if strings.EqualFold(e, s) {
-						return true
-					}
-				}
-				return false
-			}
+			return func(v reflect.Value) bool { return inFold(field(v), list) }
 		}
 	}
 	return nil
@@ -363,22 +355,15 @@ func stringConst(n ast.Node) *string {
 	return nil
 }
 
-// inList is a literal list as In reads it: its strings (In skips what
-// is not one); false when an element is not a literal.
-func inList(n ast.Node) ([]string, bool) {
-	var list []string
+// inList is a literal list as In reads it (inFold skips what is not a
+// string); false when an element is not a literal.
+func inList(n ast.Node) ([]any, bool) {
 	switch x := n.(type) {
 	case *ast.ConstantNode:
 		l, ok := x.Value.([]any)
-		if !ok {
-			return nil, false
-		}
-		for _, e := range l {
-			if s, ok := e.(string); ok {
-				list = append(list, s)
-			}
-		}
+		return l, ok
 	case *ast.ArrayNode:
+		var list []any
 		for _, e := range x.Nodes {
 			switch e := e.(type) {
 			case *ast.StringNode:
@@ -388,10 +373,9 @@ func inList(n ast.Node) ([]string, bool) {
 				return nil, false
 			}
 		}
-	default:
-		return nil, false
+		return list, true
 	}
-	return list, true
+	return nil, false
 }
 
 // stringSet is the set of strings a literal list n holds (as the
