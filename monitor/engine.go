@@ -564,18 +564,35 @@ var guards = map[string]func(*entra.Record) bool{
 	"actor.emergencyAccess": func(r *entra.Record) bool { return r.Actor.Emergency },
 }
 
+// memberPath is the path of record fields n names (audit.targets), or "".
 func memberPath(n ast.Node) string {
+	path, _ := fieldPath(n, false)
+	return path
+}
+
+// fieldPath is the path of fields a chain of member accesses names from
+// its root: an identifier (audit.targets, a record field) or, with
+// element, any()'s element (.type or #.type, .principal.id; "" for #
+// itself). false: n is not such a chain.
+func fieldPath(n ast.Node, element bool) (string, bool) {
 	switch x := n.(type) {
 	case *ast.IdentifierNode:
-		return x.Value
+		return x.Value, !element
+	case *ast.PointerNode:
+		return "", element && x.Name == ""
 	case *ast.MemberNode:
 		prop, ok := x.Property.(*ast.StringNode)
 		if !ok || x.Optional {
-			return ""
+			return "", false
 		}
-		if base := memberPath(x.Node); base != "" {
-			return base + "." + prop.Value
+		base, ok := fieldPath(x.Node, element)
+		switch {
+		case !ok:
+			return "", false
+		case base == "":
+			return prop.Value, true
 		}
+		return base + "." + prop.Value, true
 	}
-	return ""
+	return "", false
 }

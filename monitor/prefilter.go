@@ -73,7 +73,7 @@ func prefilterOfNode(n ast.Node) prefilter {
 	if g := guards[memberPath(n)]; g != nil {
 		return prefilter{g, true}
 	}
-	if p := exactPredicate(n, recordType, memberPath); p != nil {
+	if p := exactPredicate(n, recordType, recordField); p != nil {
 		return prefilter{func(rec *entra.Record) bool { return p(reflect.ValueOf(rec).Elem()) }, true}
 	}
 	return prefilter{}
@@ -99,12 +99,12 @@ type predicate func(reflect.Value) bool
 //	In(field, list)        privtrail's function: one of a literal list's strings in any case
 //	any(field, p)          a slice field, p one of these forms about its elements
 //
-// path names n's fields from t: memberPath for the record (audit.targets),
-// elementPath inside any() (.type, .principal.id, # itself). A field is a
+// path names n's fields from t: recordField for the record (audit.targets),
+// elementField inside any() (.type, .principal.id, # itself). A field is a
 // path of struct fields (an embedded struct's promoted, as expr reads them)
 // without pointers or maps on the way. Anything else (other calls, a field
 // behind a pointer, a record field inside any()) has none.
-func exactPredicate(n ast.Node, t reflect.Type, path func(ast.Node) string) predicate {
+func exactPredicate(n ast.Node, t reflect.Type, path pathOf) predicate {
 	switch x := n.(type) {
 	case *ast.BoolNode:
 		v := x.Value
@@ -124,13 +124,13 @@ func exactPredicate(n ast.Node, t reflect.Type, path func(ast.Node) string) pred
 	case *ast.BuiltinNode:
 		return anyPredicate(x, t, path)
 	}
-	if index, ok := fieldIndex(t, path(n), reflect.Bool); ok {
+	if index, ok := fieldAt(t, n, path, reflect.Bool); ok {
 		return func(v reflect.Value) bool { return fieldOf(v, index).Bool() }
 	}
 	return nil
 }
 
-func binaryPredicate(b *ast.BinaryNode, t reflect.Type, path func(ast.Node) string) predicate {
+func binaryPredicate(b *ast.BinaryNode, t reflect.Type, path pathOf) predicate {
 	switch b.Operator {
 	case "&&", "and", "||", "or":
 		l, r := exactPredicate(b.Left, t, path), exactPredicate(b.Right, t, path)
@@ -172,7 +172,7 @@ func binaryPredicate(b *ast.BinaryNode, t reflect.Type, path func(ast.Node) stri
 }
 
 // comparison is field == constant, for a string or an int field, or nil.
-func comparison(field, constant ast.Node, t reflect.Type, path func(ast.Node) string) predicate {
+func comparison(field, constant ast.Node, t reflect.Type, path pathOf) predicate {
 	if f, c := stringField(field, t, path), stringConst(constant); f != nil && c != nil {
 		want := *c
 		return func(v reflect.Value) bool { return f(v) == want }
@@ -188,7 +188,7 @@ func comparison(field, constant ast.Node, t reflect.Type, path func(ast.Node) st
 
 // callPredicate is Contains or In (the functions in engine.go) of a
 // string field and a literal.
-func callPredicate(c *ast.CallNode, t reflect.Type, path func(ast.Node) string) predicate {
+func callPredicate(c *ast.CallNode, t reflect.Type, path pathOf) predicate {
 	callee, ok := c.Callee.(*ast.IdentifierNode)
 	if !ok || len(c.Arguments) != 2 {
 		return nil
@@ -212,7 +212,7 @@ func callPredicate(c *ast.CallNode, t reflect.Type, path func(ast.Node) string) 
 }
 
 // anyPredicate is any(field, p) over a slice field of structs or strings.
-func anyPredicate(b *ast.BuiltinNode, t reflect.Type, path func(ast.Node) string) predicate {
+func anyPredicate(b *ast.BuiltinNode, t reflect.Type, path pathOf) predicate {
 	if b.Name != "any" || len(b.Arguments) != 2 {
 		return nil
 	}
@@ -220,7 +220,7 @@ func anyPredicate(b *ast.BuiltinNode, t reflect.Type, path func(ast.Node) string
 	if !ok {
 		return nil
 	}
-	index, ok := fieldIndex(t, path(b.Arguments[0]), reflect.Slice)
+	index, ok := fieldAt(t, b.Arguments[0], path, reflect.Slice)
 	if !ok {
 		return nil
 	}
@@ -228,7 +228,7 @@ func anyPredicate(b *ast.BuiltinNode, t reflect.Type, path func(ast.Node) string
 	if elem.Kind() != reflect.Struct && elem.Kind() != reflect.String {
 		return nil
 	}
-	p := exactPredicate(body.Node, elem, elementPath)
+	p := exactPredicate(body.Node, elem, elementField)
 	if p == nil {
 		return nil
 	}
@@ -243,33 +243,20 @@ func anyPredicate(b *ast.BuiltinNode, t reflect.Type, path func(ast.Node) string
 	}
 }
 
-// elementPath is the path from any()'s element that n names: "type" for
-// .type (#.type), "principal.id" for .principal.id, "" for # itself; a
-// path that does not start at the element (a record field) is invalid.
-func elementPath(n ast.Node) string {
-	switch x := n.(type) {
-	case *ast.PointerNode:
-		if x.Name == "" {
-			return ""
-		}
-	case *ast.MemberNode:
-		prop, ok := x.Property.(*ast.StringNode)
-		if !ok || x.Optional {
-			break
-		}
-		switch base := elementPath(x.Node); base {
-		case invalidPath:
-		case "":
-			return prop.Value
-		default:
-			return base + "." + prop.Value
-		}
-	}
-	return invalidPath
-}
+// A pathOf is the path of fields n names (fieldPath), false if none.
+type pathOf func(n ast.Node) (string, bool)
 
-// invalidPath names no field: an expr path never holds a space.
-const invalidPath = " "
+func recordField(n ast.Node) (string, bool)  { return fieldPath(n, false) }
+func elementField(n ast.Node) (string, bool) { return fieldPath(n, true) }
+
+// fieldAt is fieldIndex of the path n names.
+func fieldAt(t reflect.Type, n ast.Node, path pathOf, k reflect.Kind) ([]int, bool) {
+	p, ok := path(n)
+	if !ok {
+		return nil, false
+	}
+	return fieldIndex(t, p, k)
+}
 
 // fieldIndex finds the struct fields of t that a path of expr names
 // (their `expr` tags; an embedded struct's fields are found through it,
@@ -277,9 +264,6 @@ const invalidPath = " "
 // false when a step is not a plain struct field (a pointer, a slice, a
 // map, a method) or the kind differs. The empty path is t itself.
 func fieldIndex(t reflect.Type, path string, k reflect.Kind) ([]int, bool) {
-	if path == invalidPath {
-		return nil, false
-	}
 	var index []int
 	if path != "" {
 		for name := range strings.SplitSeq(path, ".") {
@@ -334,15 +318,15 @@ func fieldType(t reflect.Type, index []int) reflect.Type {
 
 // stringField and intField return a reader of the field of t that n
 // names, or nil.
-func stringField(n ast.Node, t reflect.Type, path func(ast.Node) string) func(reflect.Value) string {
-	if index, ok := fieldIndex(t, path(n), reflect.String); ok {
+func stringField(n ast.Node, t reflect.Type, path pathOf) func(reflect.Value) string {
+	if index, ok := fieldAt(t, n, path, reflect.String); ok {
 		return func(v reflect.Value) string { return fieldOf(v, index).String() }
 	}
 	return nil
 }
 
-func intField(n ast.Node, t reflect.Type, path func(ast.Node) string) func(reflect.Value) int {
-	if index, ok := fieldIndex(t, path(n), reflect.Int); ok {
+func intField(n ast.Node, t reflect.Type, path pathOf) func(reflect.Value) int {
+	if index, ok := fieldAt(t, n, path, reflect.Int); ok {
 		return func(v reflect.Value) int { return int(fieldOf(v, index).Int()) }
 	}
 	return nil
